@@ -1,0 +1,104 @@
+# Vigil: `make` builds everything into build/; `make run` runs the appliance; `make test` runs all tests.
+
+O          ?= build
+GUEST_O    := build/guests
+CC         ?= cc
+PYTHON     := /usr/bin/python3
+
+WARN       := -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes \
+              -Wvla -Wformat=2
+CFLAGS     ?= -O2 -g
+HOST_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_CFLAGS) -Iinclude -Ihv -MMD -MP
+HOST_LDLIBS = -lpthread -ljansson
+SAN_CFLAGS ?=
+
+# hv's modules form a library shared by hv, hvctl and the unit tests.
+HV_LIB_SRCS := $(filter-out hv/main.c,$(wildcard hv/*.c))
+HV_LIB_OBJS := $(HV_LIB_SRCS:%.c=$(O)/%.o)
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
+
+# Guests: freestanding ELF64 executables at CPL 3 over the hypercall ABI.
+GUEST_CFLAGS := -std=c11 $(WARN) -O2 -g -ffreestanding -fno-builtin -nostdlib -static \
+                -fno-pic -fno-pie -no-pie -fno-stack-protector -fno-asynchronous-unwind-tables \
+                -mno-red-zone -mgeneral-regs-only -Iinclude -Iguests/rt
+GUEST_LDFLAGS := -Wl,-T,guests/rt/guest.ld -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,max-page-size=4096
+GUEST_RT_SRCS := $(wildcard guests/rt/*.c) guests/rt/start.S
+GUEST_RT_OBJS := $(patsubst %,$(GUEST_O)/%.o,$(basename $(GUEST_RT_SRCS)))
+GUEST_NAMES   := demo service-stub
+TEST_GUESTS   := $(patsubst tests/guests/%.c,%,$(wildcard tests/guests/*.c))
+GUEST_BINS    := $(GUEST_NAMES:%=$(GUEST_O)/%.elf) $(TEST_GUESTS:%=$(GUEST_O)/test-%.elf)
+
+.PHONY: all host guests unit asan deps run test e2e bench clean format format-check
+all: host guests
+
+host: $(O)/hv $(O)/hvctl $(UNIT_BINS)
+guests: $(GUEST_BINS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(O)/libhv.a: $(HV_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/hv: $(O)/hv/main.o $(O)/libhv.a
+	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
+
+$(O)/hvctl: $(O)/hv/cli/hvctl.o $(O)/libhv.a
+	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
+
+$(O)/tests/%: $(O)/tests/unit/%.o $(O)/libhv.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ -lcmocka $(HOST_LDLIBS)
+
+$(GUEST_O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -MMD -MP -c $< -o $@
+$(GUEST_O)/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -c $< -o $@
+
+$(GUEST_O)/%.elf: $(GUEST_O)/guests/%/main.o $(GUEST_RT_OBJS) guests/rt/guest.ld
+	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^) -lgcc
+$(GUEST_O)/test-%.elf: $(GUEST_O)/tests/guests/%.o $(GUEST_RT_OBJS) guests/rt/guest.ld
+	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^) -lgcc
+
+# The sanitizer build: the same host programs with ASan + UBSan, in build/asan.
+asan:
+	$(MAKE) O=build/asan SAN_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" host
+
+deps:
+	@scripts/deps.sh
+
+# The appliance on an embedded default: the service VM first, then the demo guest.
+run: deps all
+	$(O)/hv --service $(GUEST_O)/service-stub.elf --guest $(GUEST_O)/demo.elf --autostart-guest \
+	        --control /tmp/vigil-hv.sock $(RUN_ARGS)
+
+unit: host asan
+	@set -e; for t in $(UNIT_BINS) $(UNIT_BINS:$(O)/%=build/asan/%); do echo "== $$t"; $$t; done
+
+e2e: all asan
+	VIGIL_BUILD=$(O) $(PYTHON) -m pytest -q tests/e2e
+	VIGIL_BUILD=build/asan $(PYTHON) -m pytest -q tests/e2e
+
+test: deps
+	scripts/check-kvm.sh
+	$(MAKE) all asan
+	$(MAKE) unit e2e
+
+bench: all
+	$(PYTHON) bench/switch.py
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(HV_LIB_OBJS:.o=.d) $(O)/hv/main.d $(O)/hv/cli/hvctl.d
+-include $(shell find $(GUEST_O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,171 @@
+/* Vigil hypercall ABI v1: the boot contract and port-I/O hypercalls shared by hv and guests. */
+#ifndef VIGIL_HYPERCALL_H
+#define VIGIL_HYPERCALL_H
+
+/*
+ * Transport: a guest issues hypercall NR with a 32-bit `outl` to port
+ * VIGIL_HC_PORT_BASE + NR; the value written is the guest-physical address of
+ * the call's argument structure (8-byte aligned, wholly inside guest RAM).
+ * hv fills in the structure's output fields before the `out` instruction
+ * retires.  Every call has an `int64_t ret` field: >= 0 on success, a negative
+ * VIGIL_E* code on failure.  Port I/O works at any CPL when RFLAGS.IOPL = 3,
+ * which is how hv starts every guest, and it works the same on PVM and on
+ * VT-x/AMD-V.  Ports 0x3f8-0x3ff (UART) and 0x505 (pvpanic) are devices, not
+ * hypercalls.
+ *
+ * Boot: each vCPU starts in 64-bit long mode (CPL 3 and IOPL 3 by default) at
+ * the ELF entry point with
+ *   rdi = guest-physical address of struct vigil_boot_info (identity mapped)
+ *   rsi = index of this vCPU (0 .. vcpu_count-1)
+ *   rsp = top of this vCPU's stack, 16-byte aligned
+ * All guest RAM is identity mapped (virtual == physical), user-accessible and
+ * writable, except guest-physical page 0, which is left unmapped so that NULL
+ * dereferences fault.  There is no IDT: any exception is a triple fault,
+ * which hv treats as a crash of that VM.
+ */
+
+#include <stdint.h>
+
+#define VIGIL_ABI_VERSION  1u
+#define VIGIL_HC_PORT_BASE 0x0700u
+#define VIGIL_HC_PORT_END  0x071fu /* 32 hypercall numbers reserved */
+
+enum vigil_hc_nr {
+    VIGIL_HC_VERSION = 0,       /* struct vigil_hc_version */
+    VIGIL_HC_CONSOLE_WRITE = 1, /* struct vigil_hc_buf */
+    VIGIL_HC_CONSOLE_READ = 2,  /* struct vigil_hc_buf; never blocks */
+    VIGIL_HC_TIME = 3,          /* struct vigil_hc_time */
+    VIGIL_HC_WAIT = 4,          /* struct vigil_hc_wait */
+    VIGIL_HC_HALT = 5,          /* struct vigil_hc_halt; does not return */
+    VIGIL_HC_HEARTBEAT = 6,     /* struct vigil_hc_heartbeat */
+    VIGIL_HC_SWITCH = 7,        /* struct vigil_hc_switch; service VM only */
+    VIGIL_HC_COUNT
+};
+
+/* Error codes returned in `ret`; the values match Linux errno numbers. */
+#define VIGIL_EPERM   (-1)  /* the calling VM may not make this call */
+#define VIGIL_EAGAIN  (-11) /* nothing available right now */
+#define VIGIL_EFAULT  (-14) /* an address or length lies outside guest RAM */
+#define VIGIL_EBUSY   (-16) /* the target is in a state that forbids it */
+#define VIGIL_EINVAL  (-22) /* a field holds a value the call does not accept */
+#define VIGIL_E2BIG   (-7)  /* a length exceeds the call's limit */
+#define VIGIL_ENOSYS  (-38) /* unknown hypercall number */
+#define VIGIL_ENOTSUP (-95) /* ABI version not supported */
+
+/* Largest buffer one CONSOLE_WRITE / CONSOLE_READ moves. */
+#define VIGIL_HC_CONSOLE_MAX 4096u
+/* Largest message a HALT carries. */
+#define VIGIL_HC_HALT_MSG_MAX 512u
+
+/* VERSION: the guest offers the highest ABI it speaks; hv answers with the
+ * version both will use, or ret = VIGIL_ENOTSUP if there is none. */
+struct vigil_hc_version {
+    uint32_t guest_abi;  /* in */
+    uint32_t agreed_abi; /* out */
+    uint64_t features;   /* out: VIGIL_FEAT_* supported by hv */
+    int64_t ret;
+};
+#define VIGIL_FEAT_UART   (1ull << 0) /* 16550 UART at 0x3f8 */
+#define VIGIL_FEAT_SWITCH (1ull << 1) /* VIGIL_HC_SWITCH available to this VM */
+
+/* CONSOLE_WRITE / CONSOLE_READ: ret = bytes moved (READ: 0 when none). */
+struct vigil_hc_buf {
+    uint64_t gpa; /* in: buffer guest-physical address */
+    uint64_t len; /* in: at most VIGIL_HC_CONSOLE_MAX */
+    int64_t ret;
+};
+
+/* TIME: the host's clocks, in nanoseconds. */
+struct vigil_hc_time {
+    uint64_t wall_ns;      /* out: CLOCK_REALTIME */
+    uint64_t monotonic_ns; /* out: CLOCK_MONOTONIC, since an arbitrary epoch */
+    int64_t ret;
+};
+
+/* WAIT: blocks the vCPU until one of `events` is pending or the monotonic
+ * clock reaches `deadline_ns` (0: poll without blocking; UINT64_MAX: no
+ * deadline).  ret = 0 and `ready` = the pending subset of `events` (0 on
+ * timeout).  Spurious returns with ready = 0 are allowed: loop. Pending
+ * events stay pending until consumed (console input until read; SWITCH is
+ * cleared by being reported). */
+struct vigil_hc_wait {
+    uint64_t deadline_ns; /* in: absolute, TIME.monotonic_ns clock */
+    uint64_t events;      /* in: VIGIL_EV_* mask */
+    uint64_t ready;       /* out */
+    int64_t ret;
+};
+#define VIGIL_EV_CONSOLE_IN (1ull << 0) /* console input is waiting */
+#define VIGIL_EV_FOREGROUND (1ull << 1) /* the foreground VM changed */
+
+/* HALT: the VM stops for good with `status` (0 = clean); the optional
+ * message (at most VIGIL_HC_HALT_MSG_MAX bytes) is logged by hv. */
+struct vigil_hc_halt {
+    uint64_t status;
+    uint64_t msg_gpa;
+    uint64_t msg_len;
+};
+
+/* HEARTBEAT: tells hv's watchdog the VM is alive; `counter` is informative.
+ * ret = 0. */
+struct vigil_hc_heartbeat {
+    uint64_t counter;
+    int64_t ret;
+};
+
+/* SWITCH: the service VM asks hv to make `target` the foreground VM.  A
+ * switch to a guest that has not booted yet boots it (seed 001, figure 3).
+ * ret = 0 once the switch is complete; VIGIL_EBUSY if it cannot happen now
+ * (both VMs are then as they were). */
+struct vigil_hc_switch {
+    uint32_t target; /* enum vigil_vm_role */
+    uint32_t reserved;
+    int64_t ret;
+};
+
+enum vigil_vm_role {
+    VIGIL_ROLE_SERVICE = 0,
+    VIGIL_ROLE_GUEST = 1,
+};
+
+/* Boot information, passed to every vCPU in rdi. */
+#define VIGIL_BOOT_MAGIC        0x49424756u /* "VGBI" */
+#define VIGIL_BOOT_MMAP_MAX     8u
+#define VIGIL_BOOT_CMDLINE_MAX  4096u /* including the terminating NUL */
+#define VIGIL_BOOT_VM_NAME_MAX  32u   /* including the terminating NUL */
+
+enum vigil_mem_type {
+    VIGIL_MEM_RESERVED = 1, /* hv's boot structures: page tables, GDT, this struct */
+    VIGIL_MEM_IMAGE = 2,    /* the loaded ELF image */
+    VIGIL_MEM_FREE = 3,     /* the guest's to use */
+    VIGIL_MEM_STACKS = 4,   /* the initial vCPU stacks, top of RAM */
+};
+
+struct vigil_mem_region {
+    uint64_t base;
+    uint64_t len;
+    uint32_t type; /* enum vigil_mem_type */
+    uint32_t reserved;
+};
+
+#define VIGIL_BOOT_F_SERVICE   (1u << 0) /* this VM is the service VM */
+#define VIGIL_BOOT_F_AUTOSTART (1u << 1) /* service VM: boot the guest when ready */
+#define VIGIL_BOOT_F_CPL0      (1u << 2) /* started at CPL 0 (tests of kernel mode) */
+#define VIGIL_BOOT_F_ALONE     (1u << 3) /* devirtualized: no service VM exists */
+
+struct vigil_boot_info {
+    uint32_t magic;       /* VIGIL_BOOT_MAGIC */
+    uint32_t abi_version; /* VIGIL_ABI_VERSION */
+    uint32_t size;        /* sizeof(struct vigil_boot_info) */
+    uint32_t flags;       /* VIGIL_BOOT_F_* */
+    uint32_t vcpu_count;
+    uint32_t mmap_count;
+    uint64_t mem_size;    /* bytes of guest RAM, starting at GPA 0 */
+    uint64_t cmdline_gpa; /* NUL-terminated */
+    uint64_t cmdline_len; /* excluding the NUL */
+    uint64_t stack_size;  /* bytes per vCPU stack */
+    uint64_t tsc_hz;      /* host TSC frequency if known, else 0 */
+    char vm_name[VIGIL_BOOT_VM_NAME_MAX];
+    struct vigil_mem_region mmap[VIGIL_BOOT_MMAP_MAX];
+};
+
+#endif /* VIGIL_HYPERCALL_H */

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# deps.sh: install the Debian packages that building, running and testing Vigil need.
+set -euo pipefail
+pkgs=(gcc make libc6-dev libjansson-dev libcmocka-dev python3 python3-pytest gdb binutils
+      qemu-system-x86 socat)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
