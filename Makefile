@@ -6,15 +6,15 @@ CC         ?= cc
 PYTHON     := /usr/bin/python3
 
 WARN       := -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes \
-              -Wvla -Wformat=2
+              -Wvla -Wformat=2 -Wno-format-truncation
 CFLAGS     ?= -O2 -g
 HOST_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_CFLAGS) -Iinclude -Ihv -MMD -MP
-HOST_LDLIBS = -lpthread -ljansson
+HOST_LDLIBS = -lpthread -ljansson -lm
 SAN_CFLAGS ?=
 
 # hv's modules form a library shared by hv, hvctl and the unit tests.
 HV_LIB_SRCS := $(filter-out hv/main.c,$(wildcard hv/*.c))
-HV_LIB_OBJS := $(HV_LIB_SRCS:%.c=$(O)/%.o)
+HV_LIB_OBJS := $(HV_LIB_SRCS:%.c=$(O)/obj/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 
@@ -35,7 +35,7 @@ all: host guests
 host: $(O)/hv $(O)/hvctl $(UNIT_BINS)
 guests: $(GUEST_BINS)
 
-$(O)/%.o: %.c
+$(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -c $< -o $@
 
@@ -43,13 +43,13 @@ $(O)/libhv.a: $(HV_LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(O)/hv: $(O)/hv/main.o $(O)/libhv.a
+$(O)/hv: $(O)/obj/hv/main.o $(O)/libhv.a
 	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
-$(O)/hvctl: $(O)/hv/cli/hvctl.o $(O)/libhv.a
+$(O)/hvctl: $(O)/obj/hv/cli/hvctl.o $(O)/libhv.a
 	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
-$(O)/tests/%: $(O)/tests/unit/%.o $(O)/libhv.a
+$(O)/tests/%: $(O)/obj/tests/unit/%.o $(O)/libhv.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ -lcmocka $(HOST_LDLIBS)
 
@@ -100,5 +100,6 @@ format-check:
 clean:
 	rm -rf build
 
--include $(HV_LIB_OBJS:.o=.d) $(O)/hv/main.d $(O)/hv/cli/hvctl.d
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
 -include $(shell find $(GUEST_O) -name '*.d' 2>/dev/null)
+.SECONDARY:

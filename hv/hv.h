@@ -1,0 +1,131 @@
+/* hv.h: the hypervisor's shared types: the process-wide context, VMs and their vCPUs. */
+#ifndef HV_HV_H
+#define HV_HV_H
+
+#include "console.h"
+#include "kvm_host.h"
+#include "stats.h"
+#include "uart.h"
+#include "vcpu_state.h"
+#include "x86_boot.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <vigil/hypercall.h>
+
+#define HV_MAX_VMS        8
+#define HV_MAX_VCPUS      16
+#define HV_VM_NAME_MAX    32
+#define HV_IMAGE_MAX      (256u << 20) /* largest guest image file hv reads */
+
+enum vm_state {
+    VM_CREATED, /* loaded, never run */
+    VM_RUNNING,
+    VM_PAUSED,  /* stopped by an operator; foreground unchanged */
+    VM_FROZEN,  /* stopped by a switch away from it; state in the control structure */
+    VM_HALTED,  /* stopped itself with a status */
+    VM_CRASHED, /* triple fault or an error KVM could not run past */
+};
+const char *vm_state_name(enum vm_state s);
+
+enum vcpu_request {
+    VCPU_REQ_NONE,
+    VCPU_REQ_PARK, /* finish pending I/O, capture state, wait */
+    VCPU_REQ_EXIT, /* leave the thread */
+};
+
+struct vm;
+
+struct vcpu {
+    struct vm *vm;
+    uint32_t index;
+    int fd;
+    struct kvm_run *run;
+    pthread_t thread;
+    bool thread_started;
+    _Atomic int request;           /* enum vcpu_request */
+    bool parked;                   /* under vm->lock */
+    int wake_fd;                   /* eventfd: ends a WAIT hypercall early */
+    struct vcpu_state state;       /* the control structure, valid while parked */
+    bool state_valid;
+    char state_error[128];         /* why capture failed, if it did */
+    _Atomic uint64_t entry_stamp;  /* a switch's trigger time, recorded at the next KVM_RUN */
+    _Atomic uint64_t exits;
+};
+
+struct vm_config {
+    char name[HV_VM_NAME_MAX];
+    enum vigil_vm_role role;
+    const char *image;
+    uint64_t mem_size;
+    uint32_t vcpus;
+    const char *cmdline;
+    bool cpl0;
+};
+
+struct hv;
+
+struct vm {
+    struct hv *hv;
+    struct vm_config cfg;
+    char name[HV_VM_NAME_MAX];
+    enum vigil_vm_role role;
+    int fd;
+    uint8_t *mem;
+    uint64_t mem_size;
+    struct boot_params boot;
+    bool irqchip;
+    uint32_t nvcpus;
+    struct vcpu vcpus[HV_MAX_VCPUS];
+
+    pthread_mutex_t lock; /* guards state, parked flags, crash info */
+    pthread_cond_t cond;
+    enum vm_state state;
+    bool stop_pending;           /* a vCPU stopped the VM; the main loop has yet to settle it */
+    enum vm_state stop_state;    /* VM_HALTED or VM_CRASHED, when stop_pending */
+    char stop_reason[160];       /* why it halted or crashed */
+    uint64_t halt_status;
+    uint64_t boot_ns, state_ns;  /* when booted, when the state last changed */
+
+    struct console console;
+    pthread_mutex_t uart_lock;
+    struct uart uart;
+    _Atomic uint64_t events;     /* pending VIGIL_EV_* edge events */
+    _Atomic uint64_t heartbeats, last_heartbeat_ns;
+    _Atomic uint64_t switches_in, switches_out;
+    _Atomic uint64_t bad_hypercalls;
+};
+
+/* Things vCPU threads ask the main loop to do. */
+enum hv_work_kind { WORK_VM_STOPPED, WORK_QUIT };
+
+struct hv_config {
+    const char *control_path;
+    bool autostart_guest;
+    bool no_service;
+    int pin_cpu; /* -1: no pinning */
+    bool quiet_console;
+};
+
+struct hv {
+    struct hv_config cfg;
+    struct kvm_host kvm;
+    struct vm *vms[HV_MAX_VMS];
+    uint32_t nvms;
+    struct vm *service;        /* NULL in devirtualized mode */
+    struct vm *default_guest;  /* the target of "switch guest" */
+    _Atomic(struct vm *) foreground;
+    pthread_mutex_t switch_lock; /* one switch, pause, resume or boot at a time */
+    uint64_t start_ns;
+    int work_fd;               /* eventfd: vCPU threads wake the main loop */
+    _Atomic bool quit;
+    int exit_status;
+    int term_fd;               /* the local terminal's output, or -1 */
+    struct latency_stats switch_to_guest, switch_to_service, freeze_latency;
+};
+
+struct vm *hv_find_vm(struct hv *hv, const char *name);
+
+#endif

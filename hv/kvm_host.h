@@ -1,0 +1,28 @@
+/* kvm_host.h: what this host's /dev/kvm offers, probed once: API version, capabilities, CPUID, MSRs. */
+#ifndef HV_KVM_HOST_H
+#define HV_KVM_HOST_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KVM_HOST_MAX_MSRS 32
+
+struct kvm_host {
+    int fd;
+    int run_size;              /* KVM_GET_VCPU_MMAP_SIZE */
+    struct kvm_cpuid2 *cpuid;  /* KVM_GET_SUPPORTED_CPUID */
+    uint32_t msrs[KVM_HOST_MAX_MSRS]; /* MSRs the control structure saves */
+    uint32_t nmsrs;
+    bool cap_xsave, cap_xcrs, cap_debugregs, cap_irqchip, cap_readonly_mem, cap_vcpu_events;
+};
+
+/* Opens /dev/kvm and checks what hv needs; returns -1 with a message naming
+ * what is missing. */
+int kvm_host_open(struct kvm_host *k, char *err, size_t errlen);
+/* Drops MSRs from k->msrs that vcpu_fd cannot read back. */
+void kvm_host_prune_msrs(struct kvm_host *k, int vcpu_fd);
+void kvm_host_close(struct kvm_host *k);
+
+#endif

@@ -1,0 +1,324 @@
+/* main.c: hv's command line, start-up (service VM first), main loop and shutdown. */
+#include "ctl_server.h"
+#include "log.h"
+#include "loop.h"
+#include "switch.h"
+#include "term.h"
+#include "vm.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define DEFAULT_SERVICE_MEM (64ull << 20)
+#define DEFAULT_GUEST_MEM   (256ull << 20)
+#define EXIT_GUEST_CRASHED  3
+
+static const char usage[] =
+    "usage: hv [options]\n"
+    "  --service IMG        the service VM's image (booted first)\n"
+    "  --guest IMG          a guest VM's image (repeatable; the first is the default guest)\n"
+    "    per-VM options, applying to the VM named just before them:\n"
+    "    --name NAME        its name (default: service, guest, guest2, ...)\n"
+    "    --mem MIB          its RAM in MiB (service 64, guests 256; a multiple of 2)\n"
+    "    --vcpus N          its vCPUs (default 1, at most 16)\n"
+    "    --cmdline STR      its command line (in the boot info)\n"
+    "    --cpl0             start it at CPL 0 instead of CPL 3 (tests of kernel mode)\n"
+    "  --autostart-guest    the service VM boots the guest by a switch as soon as it is up\n"
+    "  --no-service         devirtualized: run the guest alone, no service VM; hv exits with\n"
+    "                       the guest's halt status (3 if it crashed)\n"
+    "  --control PATH       control socket for hvctl (default /tmp/vigil-hv.sock)\n"
+    "  --pin-cpu N          confine every VM to host CPU N (the single-processor case)\n"
+    "  --log-level LEVEL    error, warn, info (default) or debug\n"
+    "  --help               this text\n"
+    "Local console hotkeys: Ctrl-A h lists them (Ctrl-A s switches VMs).\n";
+
+struct options {
+    struct vm_config vms[HV_MAX_VMS];
+    uint32_t nvms;
+    struct hv_config hv;
+};
+
+static uint64_t parse_num(const char *s, const char *what, uint64_t max)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v > max)
+        hv_die("%s: \"%s\" is not a number from 0 to %llu", what, s, (unsigned long long)max);
+    return v;
+}
+
+static struct vm_config *last_vm(struct options *o, const char *opt)
+{
+    if (!o->nvms)
+        hv_die("%s must follow --service or --guest", opt);
+    return &o->vms[o->nvms - 1];
+}
+
+static void add_vm(struct options *o, enum vigil_vm_role role, const char *image)
+{
+    if (o->nvms == HV_MAX_VMS)
+        hv_die("at most %d VMs", HV_MAX_VMS);
+    struct vm_config *c = &o->vms[o->nvms++];
+    uint32_t guests = 0;
+    for (uint32_t i = 0; i < o->nvms - 1; i++)
+        guests += o->vms[i].role == VIGIL_ROLE_GUEST;
+    *c = (struct vm_config){.role = role, .image = image, .vcpus = 1,
+                            .mem_size = role == VIGIL_ROLE_SERVICE ? DEFAULT_SERVICE_MEM : DEFAULT_GUEST_MEM};
+    if (role == VIGIL_ROLE_SERVICE)
+        snprintf(c->name, sizeof c->name, "service");
+    else if (guests == 0)
+        snprintf(c->name, sizeof c->name, "guest");
+    else
+        snprintf(c->name, sizeof c->name, "guest%u", guests + 1);
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+    enum { O_SERVICE = 256, O_GUEST, O_NAME, O_MEM, O_VCPUS, O_CMDLINE, O_CPL0, O_AUTOSTART,
+           O_NO_SERVICE, O_CONTROL, O_PIN, O_LOG, O_HELP };
+    static const struct option longopts[] = {
+        {"service", required_argument, 0, O_SERVICE}, {"guest", required_argument, 0, O_GUEST},
+        {"name", required_argument, 0, O_NAME},       {"mem", required_argument, 0, O_MEM},
+        {"vcpus", required_argument, 0, O_VCPUS},     {"cmdline", required_argument, 0, O_CMDLINE},
+        {"cpl0", no_argument, 0, O_CPL0},             {"autostart-guest", no_argument, 0, O_AUTOSTART},
+        {"no-service", no_argument, 0, O_NO_SERVICE}, {"control", required_argument, 0, O_CONTROL},
+        {"pin-cpu", required_argument, 0, O_PIN},     {"log-level", required_argument, 0, O_LOG},
+        {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0}};
+    o->hv = (struct hv_config){.control_path = "/tmp/vigil-hv.sock", .pin_cpu = -1};
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_SERVICE:
+            for (uint32_t i = 0; i < o->nvms; i++)
+                if (o->vms[i].role == VIGIL_ROLE_SERVICE)
+                    hv_die("only one --service VM");
+            add_vm(o, VIGIL_ROLE_SERVICE, optarg);
+            break;
+        case O_GUEST:
+            add_vm(o, VIGIL_ROLE_GUEST, optarg);
+            break;
+        case O_NAME:
+            if (!*optarg || strlen(optarg) >= HV_VM_NAME_MAX || strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(optarg))
+                hv_die("--name: \"%s\": use 1-%d of a-z 0-9 - _", optarg, HV_VM_NAME_MAX - 1);
+            snprintf(last_vm(o, "--name")->name, HV_VM_NAME_MAX, "%s", optarg);
+            break;
+        case O_MEM:
+            last_vm(o, "--mem")->mem_size = parse_num(optarg, "--mem", 65536) << 20;
+            break;
+        case O_VCPUS:
+            last_vm(o, "--vcpus")->vcpus = (uint32_t)parse_num(optarg, "--vcpus", HV_MAX_VCPUS);
+            break;
+        case O_CMDLINE:
+            last_vm(o, "--cmdline")->cmdline = optarg;
+            break;
+        case O_CPL0:
+            last_vm(o, "--cpl0")->cpl0 = true;
+            break;
+        case O_AUTOSTART:
+            o->hv.autostart_guest = true;
+            break;
+        case O_NO_SERVICE:
+            o->hv.no_service = true;
+            break;
+        case O_CONTROL:
+            o->hv.control_path = optarg;
+            break;
+        case O_PIN:
+            o->hv.pin_cpu = (int)parse_num(optarg, "--pin-cpu", CPU_SETSIZE - 1);
+            break;
+        case O_LOG:
+            if (!strcmp(optarg, "error"))
+                log_threshold = LOG_ERROR;
+            else if (!strcmp(optarg, "warn"))
+                log_threshold = LOG_WARN;
+            else if (!strcmp(optarg, "info"))
+                log_threshold = LOG_INFO;
+            else if (!strcmp(optarg, "debug"))
+                log_threshold = LOG_DEBUG;
+            else
+                hv_die("--log-level: \"%s\" is not error, warn, info or debug", optarg);
+            break;
+        case O_HELP:
+            fputs(usage, stdout);
+            exit(0);
+        default:
+            fputs(usage, stderr);
+            exit(2);
+        }
+    }
+    if (optind < argc)
+        hv_die("unexpected argument \"%s\" (see --help)", argv[optind]);
+    bool has_service = false, has_guest = false;
+    for (uint32_t i = 0; i < o->nvms; i++) {
+        has_service |= o->vms[i].role == VIGIL_ROLE_SERVICE;
+        has_guest |= o->vms[i].role == VIGIL_ROLE_GUEST;
+        for (uint32_t j = 0; j < i; j++)
+            if (!strcmp(o->vms[i].name, o->vms[j].name))
+                hv_die("two VMs are named \"%s\"", o->vms[i].name);
+    }
+    if (o->hv.no_service && has_service)
+        hv_die("--no-service and --service exclude each other");
+    if (o->hv.no_service && !has_guest)
+        hv_die("--no-service needs a --guest");
+    if (!o->hv.no_service && !has_service)
+        hv_die("no service VM: give --service IMG, or --no-service to run a guest alone");
+}
+
+struct vm *hv_find_vm(struct hv *hv, const char *name)
+{
+    for (uint32_t i = 0; i < hv->nvms; i++)
+        if (!strcmp(hv->vms[i]->name, name))
+            return hv->vms[i];
+    return NULL;
+}
+
+struct work_handler {
+    struct loop_handler h;
+    struct hv *hv;
+};
+
+static void work_event(struct loop_handler *h, uint32_t events)
+{
+    struct work_handler *w = (struct work_handler *)h;
+    (void)events;
+    uint64_t n;
+    ssize_t r = read(w->hv->work_fd, &n, sizeof n);
+    (void)r;
+    hv_settle_stopped_vms(w->hv);
+}
+
+struct signal_handler {
+    struct loop_handler h;
+    struct hv *hv;
+    int fd;
+};
+
+static void signal_event(struct loop_handler *h, uint32_t events)
+{
+    struct signal_handler *s = (struct signal_handler *)h;
+    (void)events;
+    struct signalfd_siginfo si;
+    if (read(s->fd, &si, sizeof si) == sizeof si) {
+        log_info("signal %u: stopping", si.ssi_signo);
+        atomic_store(&s->hv->quit, true);
+    }
+}
+
+/* Whether hv has nothing left to run; sets the exit status. */
+static bool finished(struct hv *hv)
+{
+    if (atomic_load(&hv->quit))
+        return true;
+    if (hv->cfg.no_service) {
+        struct vm *g = hv->default_guest;
+        if (g->state == VM_HALTED)
+            hv->exit_status = (int)(g->halt_status & 0xff);
+        else if (g->state == VM_CRASHED)
+            hv->exit_status = EXIT_GUEST_CRASHED;
+        else
+            return false;
+        return true;
+    }
+    return false;
+}
+
+static void pin_cpu(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) < 0)
+        hv_die("--pin-cpu %d: %s", cpu, strerror(errno));
+    log_info("all VMs confined to host CPU %d", cpu);
+}
+
+static struct hv hv_ctx;
+
+int main(int argc, char **argv)
+{
+    struct options opt = {0};
+    parse_options(argc, argv, &opt);
+    struct hv *hv = &hv_ctx;
+    hv->cfg = opt.hv;
+    hv->start_ns = now_ns();
+    hv->term_fd = STDOUT_FILENO;
+    pthread_mutex_init(&hv->switch_lock, NULL);
+    stats_init(&hv->switch_to_guest);
+    stats_init(&hv->switch_to_service);
+    stats_init(&hv->freeze_latency);
+    char err[512];
+    if (kvm_host_open(&hv->kvm, err, sizeof err) < 0)
+        hv_die("%s", err);
+    if (hv->cfg.pin_cpu >= 0)
+        pin_cpu(hv->cfg.pin_cpu);
+
+    /* Signals: SIGUSR1 kicks vCPUs; the rest are read by the main loop. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    vcpu_signals_init();
+
+    for (uint32_t i = 0; i < opt.nvms; i++) {
+        struct vm *vm;
+        if (vm_create(hv, &opt.vms[i], &vm, err, sizeof err) < 0)
+            hv_die("%s", err);
+        hv->vms[hv->nvms++] = vm;
+        if (vm->role == VIGIL_ROLE_SERVICE)
+            hv->service = vm;
+        else if (!hv->default_guest)
+            hv->default_guest = vm;
+    }
+
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    hv->work_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct work_handler wh = {{work_event}, hv};
+    struct signal_handler sh = {{signal_event}, hv, signalfd(-1, &mask, SFD_CLOEXEC)};
+    if (epfd < 0 || hv->work_fd < 0 || sh.fd < 0 || loop_add(epfd, hv->work_fd, EPOLLIN, &wh.h) < 0 ||
+        loop_add(epfd, sh.fd, EPOLLIN, &sh.h) < 0)
+        hv_die("setting up the main loop: %s", strerror(errno));
+    struct ctl_server *ctl;
+    if (ctl_server_open(&ctl, hv, hv->cfg.control_path, epfd, err, sizeof err) < 0)
+        hv_die("%s", err);
+    struct term term;
+    term_open(&term, hv, epfd, STDIN_FILENO);
+
+    /* Seed 001, figure 3: the service VM boots first; a switch from it boots the guest. */
+    struct vm *first = hv->cfg.no_service ? hv->default_guest : hv->service;
+    atomic_store(&hv->foreground, first);
+    if (vm_start(first, err, sizeof err) < 0)
+        hv_die("%s", err);
+    log_info("%s booted (%s mode); control socket %s; Ctrl-A h for hotkeys", first->name,
+             hv->service ? "normal" : "devirtualized", hv->cfg.control_path);
+
+    while (!finished(hv)) {
+        struct epoll_event ev[16];
+        int n = epoll_wait(epfd, ev, 16, 500);
+        for (int i = 0; i < n; i++) {
+            struct loop_handler *h = ev[i].data.ptr;
+            h->fn(h, ev[i].events);
+        }
+        hv_settle_stopped_vms(hv);
+    }
+
+    term_close(&term);
+    ctl_server_close(ctl);
+    for (uint32_t i = 0; i < hv->nvms; i++)
+        vm_destroy(hv->vms[i]);
+    kvm_host_close(&hv->kvm);
+    log_info("hv stopped (exit status %d)", hv->exit_status);
+    return hv->exit_status;
+}

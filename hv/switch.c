@@ -1,0 +1,203 @@
+/* switch.c: the atomic VM switch and the other foreground/run-state transitions, one at a time. */
+#include "switch.h"
+
+#include "log.h"
+#include "vm.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void set_state(struct vm *vm, enum vm_state s)
+{
+    pthread_mutex_lock(&vm->lock);
+    vm->state = s;
+    vm->state_ns = now_ns();
+    pthread_mutex_unlock(&vm->lock);
+}
+
+static enum vm_state get_state(struct vm *vm, bool *stop_pending)
+{
+    pthread_mutex_lock(&vm->lock);
+    enum vm_state s = vm->state;
+    if (stop_pending)
+        *stop_pending = vm->stop_pending;
+    pthread_mutex_unlock(&vm->lock);
+    return s;
+}
+
+static void announce(struct hv *hv, struct vm *fg, const char *trigger)
+{
+    char line[200];
+    int n = snprintf(line, sizeof line, "\r\n[vigil] %s is now in the foreground (%s)%s\r\n", fg->name,
+                     trigger,
+                     fg->role == VIGIL_ROLE_SERVICE && hv->default_guest ? "; the guest is frozen" : "");
+    if (hv->term_fd >= 0 && n > 0) {
+        ssize_t w = write(hv->term_fd, line, (size_t)n);
+        (void)w;
+    }
+}
+
+/* Leaves `cur` (a guest) frozen.  Returns whether it had to be frozen. */
+static int freeze_guest(struct hv *hv, struct vm *cur, bool *froze, uint64_t t0, char *err, size_t errlen)
+{
+    *froze = false;
+    if (!cur || cur->role == VIGIL_ROLE_SERVICE || get_state(cur, NULL) != VM_RUNNING)
+        return 0;
+    if (vm_park(cur, err, errlen) < 0)
+        return -1;
+    stats_add(&hv->freeze_latency, now_ns() - t0);
+    set_state(cur, VM_FROZEN);
+    *froze = true;
+    return 0;
+}
+
+static int enter_guest(struct vm *target, uint64_t t0, char *err, size_t errlen)
+{
+    bool pending;
+    enum vm_state s = get_state(target, &pending);
+    if (pending || s == VM_HALTED || s == VM_CRASHED) {
+        snprintf(err, errlen, "%s has stopped (%s): %s", target->name,
+                 pending ? "stopping" : vm_state_name(s), target->stop_reason);
+        return -1;
+    }
+    if (s == VM_CREATED) {
+        atomic_store(&target->vcpus[0].entry_stamp, t0);
+        return vm_start(target, err, errlen);
+    }
+    if (s == VM_FROZEN) {
+        if (vm_unpark(target, true, t0, err, errlen) < 0)
+            return -1;
+        set_state(target, VM_RUNNING);
+    }
+    return 0; /* RUNNING (devirtualized) or PAUSED: it stays as it is */
+}
+
+int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t t0, char *err,
+                 size_t errlen)
+{
+    if (!hv->service) {
+        snprintf(err, errlen, "there is no service VM (devirtualized mode): nothing to switch");
+        return -1;
+    }
+    pthread_mutex_lock(&hv->switch_lock);
+    struct vm *cur = atomic_load(&hv->foreground);
+    if (cur == target) {
+        pthread_mutex_unlock(&hv->switch_lock);
+        return 0;
+    }
+    bool froze;
+    if (freeze_guest(hv, cur, &froze, t0, err, errlen) < 0) {
+        pthread_mutex_unlock(&hv->switch_lock);
+        return -1;
+    }
+    if (target->role != VIGIL_ROLE_SERVICE && enter_guest(target, t0, err, errlen) < 0) {
+        if (froze) { /* undo: the old foreground runs on from where it was */
+            char why[160];
+            if (vm_unpark(cur, false, 0, why, sizeof why) == 0)
+                set_state(cur, VM_RUNNING);
+        }
+        pthread_mutex_unlock(&hv->switch_lock);
+        return -1;
+    }
+    atomic_store(&hv->foreground, target);
+    atomic_fetch_add(&target->switches_in, 1);
+    if (cur)
+        atomic_fetch_add(&cur->switches_out, 1);
+    if (target->role == VIGIL_ROLE_SERVICE) {
+        /* The service VM already runs; time how soon its vCPU re-enters the guest. */
+        atomic_store(&target->vcpus[0].entry_stamp, t0);
+        vcpu_kick(&target->vcpus[0]);
+    }
+    vm_raise_event(hv->service, VIGIL_EV_FOREGROUND);
+    pthread_mutex_unlock(&hv->switch_lock);
+    log_debug("switch %s -> %s (%s)", cur ? cur->name : "-", target->name, trigger);
+    announce(hv, target, trigger);
+    return 0;
+}
+
+int hv_pause(struct hv *hv, struct vm *vm, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&hv->switch_lock);
+    int rc = -1;
+    enum vm_state s = get_state(vm, NULL);
+    if (s != VM_RUNNING)
+        snprintf(err, errlen, "%s is %s, not running", vm->name, vm_state_name(s));
+    else if ((rc = vm_park(vm, err, errlen)) == 0)
+        set_state(vm, VM_PAUSED);
+    pthread_mutex_unlock(&hv->switch_lock);
+    return rc;
+}
+
+int hv_resume(struct hv *hv, struct vm *vm, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&hv->switch_lock);
+    int rc = -1;
+    enum vm_state s = get_state(vm, NULL);
+    if (s != VM_PAUSED)
+        snprintf(err, errlen, "%s is %s, not paused", vm->name, vm_state_name(s));
+    else if (vm->role == VIGIL_ROLE_GUEST && hv->service && atomic_load(&hv->foreground) != vm)
+        snprintf(err, errlen, "%s is not in the foreground: switch to it instead", vm->name);
+    else if ((rc = vm_unpark(vm, true, 0, err, errlen)) == 0)
+        set_state(vm, VM_RUNNING);
+    pthread_mutex_unlock(&hv->switch_lock);
+    return rc;
+}
+
+int hv_boot(struct hv *hv, struct vm *vm, char *err, size_t errlen)
+{
+    enum vm_state s = get_state(vm, NULL);
+    if (s != VM_CREATED) {
+        snprintf(err, errlen, "%s has already booted (it is %s)", vm->name, vm_state_name(s));
+        return -1;
+    }
+    if (vm->role == VIGIL_ROLE_GUEST && hv->service)
+        return hv_switch_to(hv, vm, "boot request", now_ns(), err, errlen);
+    return vm_start(vm, err, errlen);
+}
+
+struct vm *hv_other_vm(struct hv *hv)
+{
+    struct vm *fg = atomic_load(&hv->foreground);
+    return fg && fg->role == VIGIL_ROLE_SERVICE ? hv->default_guest : hv->service;
+}
+
+static void settle(struct hv *hv, struct vm *vm)
+{
+    char err[200];
+    if (vm_park(vm, err, sizeof err) < 0)
+        log_warn("%s: %s", vm->name, err); /* the VM still stops; its state may be incomplete */
+    pthread_mutex_lock(&vm->lock);
+    vm->state = vm->stop_state;
+    vm->state_ns = now_ns();
+    vm->stop_pending = false;
+    pthread_mutex_unlock(&vm->lock);
+    const struct kvm_regs *r = &vm->vcpus[0].state.regs;
+    if (vm->state == VM_CRASHED)
+        log_error("%s crashed: %s (rip 0x%llx rsp 0x%llx rflags 0x%llx cs 0x%x cr0 0x%llx cr4 0x%llx)",
+                  vm->name, vm->stop_reason, (unsigned long long)r->rip, (unsigned long long)r->rsp,
+                  (unsigned long long)r->rflags, vm->vcpus[0].state.sregs.cs.selector,
+                  (unsigned long long)vm->vcpus[0].state.sregs.cr0, (unsigned long long)vm->vcpus[0].state.sregs.cr4);
+    else
+        log_info("%s %s", vm->name, vm->stop_reason);
+    if (atomic_load(&hv->foreground) == vm && hv->service && vm != hv->service) {
+        atomic_store(&hv->foreground, hv->service);
+        atomic_fetch_add(&vm->switches_out, 1);
+        atomic_fetch_add(&hv->service->switches_in, 1);
+        vm_raise_event(hv->service, VIGIL_EV_FOREGROUND);
+        announce(hv, hv->service, vm->state == VM_CRASHED ? "the guest crashed" : "the guest halted");
+    }
+}
+
+void hv_settle_stopped_vms(struct hv *hv)
+{
+    pthread_mutex_lock(&hv->switch_lock);
+    for (uint32_t i = 0; i < hv->nvms; i++) {
+        struct vm *vm = hv->vms[i];
+        bool pending;
+        get_state(vm, &pending);
+        if (pending)
+            settle(hv, vm);
+    }
+    pthread_mutex_unlock(&hv->switch_lock);
+}
