@@ -1,0 +1,240 @@
+/* hvctl.c: the local command-line client for hv's control socket. */
+#include "ctl_proto.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: hvctl [--socket PATH] COMMAND [ARGS]\n"
+    "  status                  VMs, states, foreground, uptime, switch counts (JSON)\n"
+    "  switch guest|service|VM make that VM the foreground VM\n"
+    "  pause VM | resume VM    stop / restart one VM, foreground unchanged\n"
+    "  boot VM                 boot a VM that has not run yet (a guest boots by a switch)\n"
+    "  console VM              print VM's console output kept by hv\n"
+    "  console VM --send TEXT  type TEXT (add \\n yourself, e.g. $'status\\n') into VM's console\n"
+    "  console VM --attach     interactive console; Ctrl-] detaches\n"
+    "  regs VM                 registers of a stopped VM (from the control structure)\n"
+    "  stats [--reset]         switch latency statistics\n"
+    "  call JSON               send one raw request, print the response\n"
+    "  quit                    stop hv\n"
+    "The socket defaults to $VIGIL_HV_SOCKET or /tmp/vigil-hv.sock.\n";
+
+static int sock = -1;
+
+static int connect_to(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof addr.sun_path) {
+        fprintf(stderr, "hvctl: socket path too long\n");
+        exit(2);
+    }
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        fprintf(stderr, "hvctl: cannot connect to %s: %s (is hv running?)\n", path, strerror(errno));
+        exit(2);
+    }
+    return fd;
+}
+
+static void write_all(const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(sock, p, n);
+        if (w <= 0) {
+            fprintf(stderr, "hvctl: sending: %s\n", strerror(errno));
+            exit(2);
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void read_all(uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t r = read(sock, p, n);
+        if (r <= 0) {
+            fprintf(stderr, "hvctl: hv closed the connection\n");
+            exit(2);
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+/* Sends a request and returns the response; *data gets the payload (malloc'd). */
+static json_t *request(json_t *req, const void *data, uint32_t data_len, uint8_t **rdata, uint32_t *rlen)
+{
+    uint8_t *frame;
+    size_t n = ctl_encode(VIGIL_CTL_REQUEST, req, data, data_len, &frame);
+    json_decref(req);
+    if (!n) {
+        fprintf(stderr, "hvctl: request too large\n");
+        exit(2);
+    }
+    write_all(frame, n);
+    free(frame);
+    struct vigil_ctl_header h;
+    read_all((uint8_t *)&h, sizeof h);
+    if (h.magic != VIGIL_CTL_MAGIC || h.json_len > VIGIL_CTL_JSON_MAX || h.data_len > VIGIL_CTL_DATA_MAX) {
+        fprintf(stderr, "hvctl: malformed response header\n");
+        exit(2);
+    }
+    uint8_t *buf = malloc(sizeof h + h.json_len + h.data_len);
+    memcpy(buf, &h, sizeof h);
+    read_all(buf + sizeof h, (size_t)h.json_len + h.data_len);
+    struct ctl_msg msg;
+    size_t used;
+    char err[200];
+    if (ctl_parse(buf, sizeof h + h.json_len + h.data_len, &msg, &used, err, sizeof err) != CTL_PARSE_OK) {
+        fprintf(stderr, "hvctl: bad response: %s\n", err);
+        exit(2);
+    }
+    if (rdata) {
+        *rdata = malloc(msg.data_len ? msg.data_len : 1);
+        memcpy(*rdata, msg.data, msg.data_len);
+        *rlen = msg.data_len;
+    }
+    free(buf);
+    return msg.json;
+}
+
+/* Prints the response; returns the exit status (1 when ok is false). */
+static int report(json_t *resp)
+{
+    int ok = json_is_true(json_object_get(resp, "ok"));
+    if (!ok)
+        fprintf(stderr, "hvctl: %s\n", json_string_value(json_object_get(resp, "error")));
+    else
+        json_dumpf(resp, stdout, JSON_INDENT(2) | JSON_SORT_KEYS), putchar('\n');
+    json_decref(resp);
+    return !ok;
+}
+
+static int simple(const char *op, const char *key, const char *value)
+{
+    json_t *req = json_pack("{s:s}", "op", op);
+    if (key)
+        json_object_set_new(req, key, json_string(value));
+    return report(request(req, NULL, 0, NULL, NULL));
+}
+
+/* Types text into a VM's console; prints nothing unless it fails. */
+static int report_quiet(const char *vm, const char *text, size_t len)
+{
+    json_t *resp = request(json_pack("{s:s, s:s}", "op", "console.write", "vm", vm), text, (uint32_t)len, NULL, NULL);
+    if (json_is_true(json_object_get(resp, "ok"))) {
+        json_decref(resp);
+        return 0;
+    }
+    return report(resp);
+}
+
+static uint64_t console_dump(const char *vm, uint64_t from, int *status)
+{
+    uint8_t *data;
+    uint32_t len;
+    json_t *resp = request(json_pack("{s:s, s:s, s:I}", "op", "console.read", "vm", vm, "offset", (json_int_t)from),
+                           NULL, 0, &data, &len);
+    if (!json_is_true(json_object_get(resp, "ok"))) {
+        *status = report(resp);
+        free(data);
+        return from;
+    }
+    fwrite(data, 1, len, stdout);
+    fflush(stdout);
+    uint64_t next = (uint64_t)json_integer_value(json_object_get(resp, "next"));
+    json_decref(resp);
+    free(data);
+    *status = 0;
+    return next;
+}
+
+static int console_attach(const char *vm)
+{
+    struct termios saved, raw;
+    bool tty = isatty(0) && tcgetattr(0, &saved) == 0;
+    if (tty) {
+        raw = saved;
+        cfmakeraw(&raw);
+        raw.c_oflag |= OPOST | ONLCR;
+        tcsetattr(0, TCSANOW, &raw);
+        fprintf(stderr, "[hvctl] attached to %s; Ctrl-] detaches\r\n", vm);
+    }
+    int status = 0;
+    uint64_t off = console_dump(vm, 0, &status);
+    while (!status) {
+        struct pollfd p = {.fd = 0, .events = POLLIN};
+        if (poll(&p, 1, 50) > 0) {
+            char buf[256];
+            ssize_t n = read(0, buf, sizeof buf);
+            if (n <= 0)
+                break;
+            if (memchr(buf, 0x1d, (size_t)n))
+                break;
+            status = report_quiet(vm, buf, (size_t)n);
+        }
+        off = console_dump(vm, off, &status);
+    }
+    if (tty)
+        tcsetattr(0, TCSANOW, &saved);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = getenv("VIGIL_HV_SOCKET") ? getenv("VIGIL_HV_SOCKET") : "/tmp/vigil-hv.sock";
+    int i = 1;
+    if (i + 1 < argc && !strcmp(argv[i], "--socket")) {
+        path = argv[i + 1];
+        i += 2;
+    }
+    if (i >= argc || !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+        fputs(usage, i >= argc ? stderr : stdout);
+        return i >= argc ? 2 : 0;
+    }
+    const char *cmd = argv[i++];
+    const char *arg = i < argc ? argv[i] : NULL;
+    sock = connect_to(path);
+    if (!strcmp(cmd, "status") || !strcmp(cmd, "quit"))
+        return simple(cmd, NULL, NULL);
+    if (!strcmp(cmd, "switch") && arg)
+        return simple("switch", "target", arg);
+    if ((!strcmp(cmd, "pause") || !strcmp(cmd, "resume") || !strcmp(cmd, "boot") || !strcmp(cmd, "regs")) && arg)
+        return simple(cmd, "vm", arg);
+    if (!strcmp(cmd, "stats")) {
+        json_t *req = json_pack("{s:s, s:b}", "op", "stats", "reset", arg && !strcmp(arg, "--reset"));
+        return report(request(req, NULL, 0, NULL, NULL));
+    }
+    if (!strcmp(cmd, "call") && arg) {
+        json_error_t e;
+        json_t *req = json_loads(arg, 0, &e);
+        if (!req) {
+            fprintf(stderr, "hvctl: invalid JSON: %s\n", e.text);
+            return 2;
+        }
+        return report(request(req, NULL, 0, NULL, NULL));
+    }
+    if (!strcmp(cmd, "console") && arg) {
+        const char *opt = i + 1 < argc ? argv[i + 1] : NULL;
+        if (opt && !strcmp(opt, "--send") && i + 2 < argc)
+            return report_quiet(arg, argv[i + 2], strlen(argv[i + 2]));
+        if (opt && !strcmp(opt, "--attach"))
+            return console_attach(arg);
+        int status;
+        console_dump(arg, 0, &status);
+        return status;
+    }
+    fputs(usage, stderr);
+    return 2;
+}
