@@ -21,7 +21,7 @@ UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 # Guests: freestanding ELF64 executables at CPL 3 over the hypercall ABI.
 GUEST_CFLAGS := -std=c11 $(WARN) -O2 -g -ffreestanding -fno-builtin -nostdlib -static \
                 -fno-pic -fno-pie -no-pie -fno-stack-protector -fno-asynchronous-unwind-tables \
-                -mno-red-zone -mgeneral-regs-only -Iinclude -Iguests/rt
+                -mno-red-zone -Iinclude -Iguests/rt
 GUEST_LDFLAGS := -Wl,-T,guests/rt/guest.ld -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,max-page-size=4096
 GUEST_RT_SRCS := $(wildcard guests/rt/*.c) guests/rt/start.S
 GUEST_RT_OBJS := $(patsubst %,$(GUEST_O)/%.o,$(basename $(GUEST_RT_SRCS)))

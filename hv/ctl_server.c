@@ -159,13 +159,8 @@ static void client_event(struct loop_handler *h, uint32_t events)
         client_free(c);
 }
 
-static void server_event(struct loop_handler *h, uint32_t events)
+static void accept_one(struct ctl_server *s, int fd)
 {
-    struct ctl_server *s = (struct ctl_server *)h;
-    (void)events;
-    int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0)
-        return;
     int slot = -1;
     for (int i = 0; i < MAX_CLIENTS && slot < 0; i++)
         if (!s->clients[i])
@@ -181,6 +176,15 @@ static void server_event(struct loop_handler *h, uint32_t events)
     c->fd = fd;
     s->clients[slot] = c;
     loop_add(s->epfd, fd, EPOLLIN, &c->h);
+}
+
+static void server_event(struct loop_handler *h, uint32_t events)
+{
+    struct ctl_server *s = (struct ctl_server *)h;
+    (void)events;
+    int fd;
+    while ((fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+        accept_one(s, fd);
 }
 
 int ctl_server_open(struct ctl_server **out, struct hv *hv, const char *path, int epfd, char *err,
@@ -217,7 +221,7 @@ int ctl_server_open(struct ctl_server **out, struct hv *hv, const char *path, in
     mode_t old = umask(0177);
     int rc = bind(s->fd, (struct sockaddr *)&addr, sizeof addr);
     umask(old);
-    if (rc < 0 || listen(s->fd, 16) < 0 || loop_add(epfd, s->fd, EPOLLIN, &s->h) < 0) {
+    if (rc < 0 || listen(s->fd, 64) < 0 || loop_add(epfd, s->fd, EPOLLIN, &s->h) < 0) {
         snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
         close(s->fd);
         free(s);

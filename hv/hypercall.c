@@ -45,11 +45,19 @@ static const char *hc_error_text(int64_t ret)
     }
 }
 
+static const char *const hc_names[VIGIL_HC_COUNT] = {
+    [VIGIL_HC_VERSION] = "VERSION",     [VIGIL_HC_CONSOLE_WRITE] = "CONSOLE_WRITE",
+    [VIGIL_HC_CONSOLE_READ] = "CONSOLE_READ", [VIGIL_HC_TIME] = "TIME",
+    [VIGIL_HC_WAIT] = "WAIT",           [VIGIL_HC_HALT] = "HALT",
+    [VIGIL_HC_HEARTBEAT] = "HEARTBEAT", [VIGIL_HC_SWITCH] = "SWITCH",
+};
+
 void hypercall_reject(struct vcpu *v, unsigned nr, const char *why)
 {
     struct vm *vm = v->vm;
     if (atomic_fetch_add(&vm->bad_hypercalls, 1) < REJECT_LOG_LIMIT)
-        log_warn("%s/%u: hypercall %u rejected: %s", vm->name, v->index, nr, why);
+        log_warn("%s/%u: hypercall %u (%s) rejected: %s", vm->name, v->index, nr,
+                 nr < VIGIL_HC_COUNT ? hc_names[nr] : "unknown", why);
 }
 
 /* Writes a result into the `ret` field that ends every argument struct except HALT's. */

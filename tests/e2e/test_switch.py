@@ -1,0 +1,137 @@
+"""test_switch.py: the VM switch keeps guest state exactly, is atomic, and the service VM stays responsive."""
+import re
+import time
+
+import pytest
+
+from vigil import HVCTL, guest, run_alone
+
+ROUNDS = "rounds=2000000000"
+
+
+def checksum_of(text):
+    m = re.search(r"checksum: done ([0-9a-f]{16})", text)
+    return m and m.group(1)
+
+
+@pytest.mark.parametrize("vcpus", ["1", "2"])
+def test_state_is_preserved_exactly_across_1000_switches(tmp_path, start_hv, vcpus):
+    status, out = run_alone(tmp_path, guest("test-checksum.elf"), "--vcpus", vcpus, "--cmdline", ROUNDS)
+    reference = checksum_of(out)
+    assert status == 0 and reference, out
+
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("test-checksum.elf"),
+                  "--vcpus", vcpus, "--cmdline", ROUNDS, "--autostart-guest")
+    hv.wait_console("guest", "checksum: start")
+    for _ in range(1000):
+        hv.ok("switch", target="service")
+        hv.ok("switch", target="guest")
+    assert checksum_of(hv.console("guest")) is None, "the guest finished before 1000 switches: raise ROUNDS"
+    st = hv.vm("guest")
+    assert st["switches_out"] >= 1000 and st["switches_in"] >= 1000
+    text = hv.wait_for(lambda: checksum_of(hv.console("guest")), timeout=60, what="checksum")
+    assert text == reference
+
+
+def test_frozen_guest_does_not_run_and_shows_its_registers(start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("test-spin.elf"), "--autostart-guest")
+    hv.wait_console("guest", "spin: spinning")
+    hv.ok("switch", target="service")
+    first = hv.ok("regs", vm="guest")
+    time.sleep(0.2)
+    second = hv.ok("regs", vm="guest")
+    assert first["state"] == "frozen" and first["vcpus"] == second["vcpus"]
+    assert first["vcpus"][0]["cpl"] == 3 and first["vcpus"][0]["rip"] >= 0x100000
+    hv.ok("switch", target="guest")
+    resp = hv.call("regs", vm="guest")
+    assert not resp["ok"] and "running" in resp["error"]
+
+
+def test_service_vm_answers_while_a_spinning_guest_is_in_the_foreground(start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("test-spin.elf"), "--autostart-guest")
+    hv.wait_console("guest", "spin: spinning")
+    assert hv.status()["foreground"] == "guest"
+    for i in range(20):
+        before = hv.console("service").count("pong")
+        t0 = time.time()
+        hv.type("service", "ping\n")
+        hv.wait_for(lambda: hv.console("service").count("pong") > before, timeout=2, what="pong")
+        assert time.time() - t0 < 1.0
+    assert hv.vm("guest")["state"] == "running"
+
+
+def test_service_vm_answers_with_everything_on_one_host_cpu(start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("test-spin.elf"), "--autostart-guest",
+                  "--pin-cpu", "0")
+    hv.wait_console("guest", "spin: spinning")
+    hv.type("service", "ping\n")
+    hv.wait_console("service", "pong", timeout=5)
+    hv.ok("switch", target="service")
+    hv.ok("switch", target="guest")
+
+
+def test_pause_and_resume_keep_the_foreground(start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--autostart-guest",
+                  "--cmdline", "heartbeat_ms=10")
+    hv.wait_console("guest", "Vigil demo guest")
+    hv.ok("pause", vm="guest")
+    g = hv.vm("guest")
+    assert g["state"] == "paused" and hv.status()["foreground"] == "guest"
+    beats = g["heartbeats"]
+    time.sleep(0.3)
+    assert hv.vm("guest")["heartbeats"] == beats  # a paused guest does nothing
+    assert not hv.call("pause", vm="guest")["ok"]
+    hv.ok("resume", vm="guest")
+    hv.wait_for(lambda: hv.vm("guest")["heartbeats"] > beats + 3, what="heartbeats after resume")
+    assert not hv.call("resume", vm="guest")["ok"]
+    # the service VM can be paused and resumed too, with the guest in the foreground
+    hv.ok("pause", vm="service")
+    hv.ok("resume", vm="service")
+    hv.type("service", "ping\n")
+    hv.wait_console("service", "pong")
+
+
+def test_switch_to_a_crashed_guest_is_refused_and_nothing_changes(start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--autostart-guest")
+    hv.wait_console("guest", "demo>")
+    hv.type("guest", "crash triple\n")
+    hv.wait_for(lambda: hv.vm("guest")["state"] == "crashed", what="guest crash")
+    assert "triple fault" in hv.vm("guest")["stop_reason"]
+    assert hv.status()["foreground"] == "service"
+    resp = hv.call("switch", target="guest")
+    assert not resp["ok"] and "crashed" in resp["error"]
+    assert hv.status()["foreground"] == "service" and hv.vm("service")["state"] == "running"
+    regs = hv.ok("regs", vm="guest")["vcpus"][0]
+    assert regs["rip"] > 0x100000
+
+
+def test_pvpanic_marks_the_guest_crashed(start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--autostart-guest")
+    hv.wait_console("guest", "demo>")
+    hv.type("guest", "crash panic\n")
+    hv.wait_for(lambda: hv.vm("guest")["state"] == "crashed", what="pvpanic")
+    assert "pvpanic" in hv.vm("guest")["stop_reason"]
+
+
+def test_hvctl_end_to_end(start_hv):
+    import subprocess
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--autostart-guest")
+    hv.wait_console("guest", "demo>")
+
+    def hvctl(*args):
+        return subprocess.run([str(HVCTL), "--socket", hv.sock_path, *args], capture_output=True, text=True,
+                              timeout=10)
+
+    p = hvctl("switch", "service")
+    assert p.returncode == 0 and '"foreground": "service"' in p.stdout
+    p = hvctl("status")
+    assert p.returncode == 0 and '"state": "frozen"' in p.stdout
+    p = hvctl("switch", "guest")
+    assert p.returncode == 0
+    p = hvctl("console", "guest", "--send", "status\n")
+    assert p.returncode == 0
+    hv.wait_console("guest", "demo: heartbeats")
+    p = hvctl("console", "guest")
+    assert "demo: heartbeats" in p.stdout
+    p = hvctl("pause", "nosuchvm")
+    assert p.returncode == 1 and "no VM named" in p.stderr
