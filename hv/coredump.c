@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,9 +126,7 @@ static int build_layout(struct layout *l, const struct core_mem_range *r, size_t
 
     if (coredump_notes_size(nv, vmci_len, &notes_len) < 0 ||
         __builtin_add_overflow(notes_off, notes_len, &l->head_len)) {
-        coredump_seterr(err, errlen,
-                        "coredump: notes for %zu vCPUs + %zu bytes of VMCOREINFO "
-                        "are too large",
+        coredump_seterr(err, errlen, "coredump: notes for %zu vCPUs + %zu B VMCOREINFO too large",
                         nv, vmci_len);
         return -1;
     }
@@ -181,21 +178,11 @@ static int check_fd(int fd, char *err, size_t errlen)
     }
     /* Holes need a seekable regular file; O_APPEND would make pwrite ignore the offset. */
     if (!S_ISREG(sb.st_mode) || (fl & O_APPEND) || (fl & O_ACCMODE) == O_RDONLY) {
-        coredump_seterr(err, errlen,
-                        "coredump: fd %d is not a regular file open for "
-                        "writing without O_APPEND",
+        coredump_seterr(err, errlen, "coredump: fd %d: not a regular file open to write, no append",
                         fd);
         return -1;
     }
     return 0;
-}
-
-/* Pages mincore() calls absent are zero only if they cannot be in swap. */
-static bool mincore_is_safe(void)
-{
-    struct sysinfo si;
-
-    return sysinfo(&si) == 0 && si.totalswap == 0;
 }
 
 int coredump_write(int fd, const struct core_mem_range *r, size_t nr, const struct core_vcpu *v,
@@ -228,17 +215,19 @@ int coredump_write(int fd, const struct core_mem_range *r, size_t nr, const stru
                         (unsigned long long)l.file_len, strerror(errno));
         goto fail;
     }
-    w = (struct core_mem_writer){
-        .fd = fd, .use_mincore = mincore_is_safe(), .st = st, .err = err, .errlen = errlen};
+    if (coredump_mem_begin(&w, fd, st, err, errlen) < 0)
+        goto fail;
     for (size_t i = 0; i < nr; i++) {
         Elf64_Phdr ph;
 
         memcpy(&ph, l.head + sizeof(Elf64_Ehdr) + (i + 1) * sizeof(Elf64_Phdr), sizeof(ph));
         if (coredump_mem_write(&w, &r[i], ph.p_offset) < 0)
-            goto fail;
+            goto fail_end;
     }
     /* Headers last: a dump cut short by a crash of ours has no ELF magic, not a bogus core. */
-    if (coredump_pwrite_all(fd, l.head, l.head_len, 0, err, errlen) < 0)
+    if (coredump_mem_write_head(&w, l.head, l.head_len) < 0)
+        goto fail_end;
+    if (coredump_mem_end(&w) < 0)
         goto fail;
 
     free(l.head);
@@ -246,10 +235,13 @@ int coredump_write(int fd, const struct core_mem_range *r, size_t nr, const stru
     st->seconds = now() - t0;
     return 0;
 
+fail_end:
+    /* The fd is the caller's: give it back with the flags it came with, whatever happened. */
+    (void)fcntl(fd, F_SETFL, w.fl_orig);
 fail:
     /* Best effort: leave no truncated core behind that a reader could mistake for a whole one. */
     if (ftruncate(fd, 0) < 0) {
-        /* The original error is the one worth reporting. */
+        /* Keep the first error: it is the one that explains the failure. */
     }
     free(l.head);
     st->seconds = now() - t0;

@@ -69,17 +69,31 @@ int coredump_notes_size(size_t nv, size_t vmcoreinfo_len, size_t *out);
 void coredump_notes_fill(uint8_t *buf, const struct core_vcpu *v, size_t nv, const void *vmcoreinfo,
                          size_t vmcoreinfo_len);
 
-/* Writes the non-zero pages of one range at file offset off; holes are left for the rest. */
+/*
+ * Writes the non-zero pages of ranges at given file offsets; holes are left for the rest.
+ * Large runs go with O_DIRECT (set on the fd with F_SETFL only for them): straight from guest
+ * RAM to the disk, no page-cache copy, no dirty throttling, steady speed. Small runs go through
+ * the page cache, where scattered 4 KiB writes are far cheaper than synchronous direct I/O.
+ */
 struct core_mem_writer {
     int fd;
+    int fl_orig;       /* file status flags to restore */
     bool use_mincore;  /* false when swap exists: non-resident may then mean swapped out */
-    uint64_t kicked;   /* file offset up to which writeback was started */
-    uint64_t unkicked; /* bytes written since the last writeback kick */
+    bool dio_ok;       /* O_DIRECT still worth trying on this fd */
+    bool dio_on;       /* O_DIRECT currently set */
+    uint64_t kicked;   /* file offset from which buffered writeback is not yet started */
+    uint64_t unkicked; /* buffered bytes written since the last writeback kick */
     struct coredump_stats *st;
     char *err;
     size_t errlen;
 };
+int coredump_mem_begin(struct core_mem_writer *w, int fd, struct coredump_stats *st, char *err,
+                       size_t errlen);
 int coredump_mem_write(struct core_mem_writer *w, const struct core_mem_range *r, uint64_t off);
+/* Writes the ELF header, program headers and notes at offset 0. */
+int coredump_mem_write_head(struct core_mem_writer *w, const void *buf, size_t len);
+/* Restores the fd's flags; -1 with a message if that fails. */
+int coredump_mem_end(struct core_mem_writer *w);
 
 /* pwrite() until done, retrying EINTR and short writes; -1 with a message on failure. */
 int coredump_pwrite_all(int fd, const void *data, size_t len, uint64_t off, char *err,
