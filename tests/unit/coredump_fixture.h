@@ -24,7 +24,7 @@
 struct fx_guest {
     uint8_t *low, *high;
     size_t high_map;
-    struct core_mem_range r[2];
+    struct core_mem_range r[3]; /* the tests use 2; the gdb test splits low RAM in two */
     struct core_vcpu cpu[2];
     char dir[64], path[96];
 };
