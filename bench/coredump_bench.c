@@ -141,8 +141,7 @@ int main(int argc, char **argv)
         printf("%4lluMi %-9s %10.1f %10.1f %9.3f %9.3f %9.3f %9.2f\n",
                (unsigned long long)(res[i].guest_bytes >> 20), res[i].shape,
                res[i].file_bytes / 1048576.0, res[i].disk_bytes / 1048576.0, res[i].write_s,
-               res[i].fsync_s, res[i].total_s,
-               res[i].guest_bytes / 1073741824.0 / res[i].total_s);
+               res[i].fsync_s, res[i].total_s, res[i].guest_bytes / 1073741824.0 / res[i].total_s);
     printf("{\"bench\":\"coredump\",\"runs\":%d,\"results\":[", RUNS);
     for (int i = 0; i < n; i++)
         printf("%s{\"guest_bytes\":%llu,\"shape\":\"%s\",\"file_bytes\":%llu,\"disk_bytes\":%llu,"

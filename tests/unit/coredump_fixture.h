@@ -148,6 +148,22 @@ static inline uint8_t *fx_slurp(const char *path, size_t *len)
     return buf;
 }
 
+static inline uint64_t u64_at(const uint8_t *p, size_t off)
+{
+    uint64_t v;
+
+    memcpy(&v, p + off, sizeof(v));
+    return v;
+}
+
+static inline uint32_t u32_at(const uint8_t *p, size_t off)
+{
+    uint32_t v;
+
+    memcpy(&v, p + off, sizeof(v));
+    return v;
+}
+
 struct fx_note {
     const char *name;
     uint32_t type;

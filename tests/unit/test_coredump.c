@@ -117,22 +117,6 @@ static void check_prstatus(const struct fx_note *n, const struct core_vcpu *c, i
     assert_int_equal(ps.pr_reg[GS_BASE], c->sregs.gs.base);
 }
 
-static uint64_t u64_at(const uint8_t *p, size_t off)
-{
-    uint64_t v;
-
-    memcpy(&v, p + off, sizeof(v));
-    return v;
-}
-
-static uint32_t u32_at(const uint8_t *p, size_t off)
-{
-    uint32_t v;
-
-    memcpy(&v, p + off, sizeof(v));
-    return v;
-}
-
 /* Offsets as QEMU's QEMUCPUState lays them out: segments of 24 bytes from 152, cr[] at 392. */
 static void check_qemu_note(const struct fx_note *n, const struct core_vcpu *c)
 {
