@@ -99,8 +99,8 @@ static void put_ehdr(uint8_t *p, size_t phnum)
 
 /*
  * PT_LOAD i: p_paddr is the guest-physical address as in QEMU. p_vaddr = p_paddr too, which is
- * what QEMU 7.2 writes with paging=false; our guests run identity-mapped, and gdb looks up
- * symbols' addresses through p_vaddr only, so this is what makes `print var` work.
+ * what QEMU 7.2 writes with paging=false; our guests run identity-mapped, and gdb maps core
+ * memory by p_vaddr only, so this is what makes `print var` work with the guest ELF.
  */
 static void put_load(uint8_t *p, const struct core_mem_range *r, uint64_t off)
 {
