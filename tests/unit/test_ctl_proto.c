@@ -46,8 +46,8 @@ static struct frame json_frame(const char *json, const char *data)
     memcpy(body, json, jl);
     if (dl)
         memcpy(body + jl, data, dl);
-    struct frame f = make_frame(VIGIL_CTL_MAGIC, VIGIL_CTL_VERSION, VIGIL_CTL_REQUEST,
-                                (uint32_t)jl, (uint32_t)dl, body, jl + dl);
+    struct frame f = make_frame(VIGIL_CTL_MAGIC, VIGIL_CTL_VERSION, VIGIL_CTL_REQUEST, (uint32_t)jl,
+                                (uint32_t)dl, body, jl + dl);
     free(body);
     return f;
 }
@@ -245,7 +245,7 @@ static void test_bad_json_continues(void **state)
     } cases[] = {
         {"{bad", "invalid JSON"},
         {"[1,2]", "not an object"},
-        {"\"str\"", "invalid JSON"}, /* jansson refuses a bare scalar itself */
+        {"\"str\"", "invalid JSON"},           /* jansson refuses a bare scalar itself */
         {"{\"a\":1,\"a\":2}", "invalid JSON"}, /* duplicate key */
         {"{} {}", "invalid JSON"},             /* trailing garbage */
     };
@@ -265,8 +265,7 @@ static void test_bad_json_continues(void **state)
         struct ctl_msg msg = {0};
         size_t used = 0;
         char err[256] = "";
-        assert_int_equal(ctl_parse(stream, len, &msg, &used, err, sizeof err),
-                         CTL_PARSE_BAD_JSON);
+        assert_int_equal(ctl_parse(stream, len, &msg, &used, err, sizeof err), CTL_PARSE_BAD_JSON);
         assert_int_equal(used, bad.len);
         assert_contains(err, cases[i].needle);
         assert_null(msg.json);
@@ -356,7 +355,8 @@ static void test_ctl_error_shape(void **state)
     assert_true(json_is_object(e));
     assert_int_equal(json_object_size(e), 3);
     assert_true(json_is_false(json_object_get(e, "ok")));
-    assert_string_equal(json_string_value(json_object_get(e, "error")), "no VM named foo (2 known)");
+    assert_string_equal(json_string_value(json_object_get(e, "error")),
+                        "no VM named foo (2 known)");
     assert_string_equal(json_string_value(json_object_get(e, "code")), "NO_SUCH_VM");
 
     /* It survives the wire. */

@@ -1,4 +1,5 @@
-/* test_elf_loader.c: elf_check/elf_load refuse malformed ELF64 images by name and load good ones. */
+/* test_elf_loader.c: elf_check/elf_load refuse malformed ELF64 images by name and load good ones.
+ */
 #include <elf.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +17,7 @@
 
 #define MIB       (1024ull * 1024ull)
 #define GUEST_MEM (8 * MIB)
-#define PH_SLOTS  72                                  /* more than the loader's 64-phdr limit */
+#define PH_SLOTS  72 /* more than the loader's 64-phdr limit */
 #define DATA_OFF  (sizeof(Elf64_Ehdr) + PH_SLOTS * sizeof(Elf64_Phdr)) /* 4096 */
 #define DATA_MAX  (64u * 1024u)
 #define TEXT_ADDR 0x100000ull

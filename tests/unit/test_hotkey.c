@@ -47,9 +47,9 @@ static void test_actions(void **state)
         uint8_t key;
         enum hotkey action;
     } cases[] = {
-        {'s', HOTKEY_SWITCH}, {'S', HOTKEY_SWITCH}, {'g', HOTKEY_TO_GUEST},
-        {'v', HOTKEY_TO_SERVICE}, {'p', HOTKEY_PAUSE}, {'i', HOTKEY_STATUS},
-        {'x', HOTKEY_QUIT}, {'h', HOTKEY_HELP}, {'?', HOTKEY_HELP},
+        {'s', HOTKEY_SWITCH},     {'S', HOTKEY_SWITCH}, {'g', HOTKEY_TO_GUEST},
+        {'v', HOTKEY_TO_SERVICE}, {'p', HOTKEY_PAUSE},  {'i', HOTKEY_STATUS},
+        {'x', HOTKEY_QUIT},       {'h', HOTKEY_HELP},   {'?', HOTKEY_HELP},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct hotkey_state s = {0};
@@ -111,7 +111,8 @@ static void test_help_text(void **state)
     assert_non_null(strstr(hotkey_help, "Ctrl-A"));
     assert_non_null(strstr(hotkey_help, "\r\n"));
     /* Every action key is documented. */
-    static const char *const keys[] = {"  s  ", "  g  ", "  v  ", "  p  ", "  i  ", "  x  ", "  h  "};
+    static const char *const keys[] = {"  s  ", "  g  ", "  v  ", "  p  ",
+                                       "  i  ", "  x  ", "  h  "};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!strstr(hotkey_help, keys[i]))
             fail_msg("help does not list \"%s\"", keys[i]);

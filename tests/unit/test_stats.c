@@ -55,8 +55,10 @@ static void test_percentile_hundred(void **state)
     uint64_t v[100];
     for (size_t i = 0; i < 100; i++)
         v[i] = i + 1;
-    /* With 1..100, the p-th percentile is p. (Some p such as 7, 14, 28, 55, 56 are left out:
-     * p / 100.0 * n rounds up past the integer, see the report.) */
+    /* With 1..100, the p-th percentile is p.
+     * BUG: stats_percentile computes ceil(p / 100.0 * n) in floating point, which rounds up past
+     * an exact integer for some p (e.g. p = 7, 14, 28, 55, 56 with n = 100 give 8, 15, 29, 56,
+     * 57).  Those values are left out here until stats.c is fixed. */
     static const int ps[] = {1, 2, 5, 10, 25, 50, 75, 90, 95, 99, 100};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         assert_int_equal(stats_percentile(v, 100, ps[i]), (uint64_t)ps[i]);

@@ -446,22 +446,14 @@ static void test_no_irq_callback(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reset_state),
-        cmocka_unit_test(test_thr_write_calls_tx),
-        cmocka_unit_test(test_lsr_data_ready),
-        cmocka_unit_test(test_rbr_pops_input),
-        cmocka_unit_test(test_dlab_divisor_latch),
-        cmocka_unit_test(test_scratch_round_trip),
-        cmocka_unit_test(test_ier_masked),
-        cmocka_unit_test(test_iir_rdi),
-        cmocka_unit_test(test_iir_thri),
-        cmocka_unit_test(test_iir_thri_disabled),
-        cmocka_unit_test(test_iir_priority),
-        cmocka_unit_test(test_iir_fifo_bits),
-        cmocka_unit_test(test_loopback),
-        cmocka_unit_test(test_loopback_msr),
-        cmocka_unit_test(test_loopback_irq),
-        cmocka_unit_test(test_irq_only_on_change),
+        cmocka_unit_test(test_reset_state),        cmocka_unit_test(test_thr_write_calls_tx),
+        cmocka_unit_test(test_lsr_data_ready),     cmocka_unit_test(test_rbr_pops_input),
+        cmocka_unit_test(test_dlab_divisor_latch), cmocka_unit_test(test_scratch_round_trip),
+        cmocka_unit_test(test_ier_masked),         cmocka_unit_test(test_iir_rdi),
+        cmocka_unit_test(test_iir_thri),           cmocka_unit_test(test_iir_thri_disabled),
+        cmocka_unit_test(test_iir_priority),       cmocka_unit_test(test_iir_fifo_bits),
+        cmocka_unit_test(test_loopback),           cmocka_unit_test(test_loopback_msr),
+        cmocka_unit_test(test_loopback_irq),       cmocka_unit_test(test_irq_only_on_change),
         cmocka_unit_test(test_no_irq_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
