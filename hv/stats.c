@@ -36,7 +36,10 @@ uint64_t stats_percentile(const uint64_t *sorted, size_t n, double p)
 {
     if (!n)
         return 0;
-    size_t rank = (size_t)ceil(p / 100.0 * (double)n);
+    if (p > 100)
+        p = 100;
+    /* The epsilon keeps p * n / 100 that should be whole from rounding up a rank. */
+    size_t rank = (size_t)ceil(p * (double)n / 100.0 - 1e-9);
     return sorted[rank ? rank - 1 : 0];
 }
 

@@ -55,13 +55,10 @@ static void test_percentile_hundred(void **state)
     uint64_t v[100];
     for (size_t i = 0; i < 100; i++)
         v[i] = i + 1;
-    /* With 1..100, the p-th percentile is p.
-     * BUG: stats_percentile computes ceil(p / 100.0 * n) in floating point, which rounds up past
-     * an exact integer for some p (e.g. p = 7, 14, 28, 55, 56 with n = 100 give 8, 15, 29, 56,
-     * 57).  Those values are left out here until stats.c is fixed. */
-    static const int ps[] = {1, 2, 5, 10, 25, 50, 75, 90, 95, 99, 100};
-    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
-        assert_int_equal(stats_percentile(v, 100, ps[i]), (uint64_t)ps[i]);
+    /* With 1..100, the p-th percentile is p, for every whole p (floating-point rounding once
+     * pushed p = 7, 14, 28, 55 one rank too high). */
+    for (int p = 1; p <= 100; p++)
+        assert_int_equal(stats_percentile(v, 100, p), (uint64_t)p);
     assert_int_equal(stats_percentile(v, 100, 99.5), 100);
     assert_int_equal(stats_percentile(v, 100, 0.5), 1);
 }
