@@ -75,7 +75,7 @@ deps:
 # The appliance on an embedded default: the service VM first, then the demo guest.
 run: deps all
 	$(O)/hv --service $(GUEST_O)/service-stub.elf --guest $(GUEST_O)/demo.elf --autostart-guest \
-	        --control /tmp/vigil-hv.sock $(RUN_ARGS)
+	        --control /tmp/vigil-hv.sock --state-dir build/state $(RUN_ARGS)
 
 unit: host asan
 	@set -e; for t in $(UNIT_BINS) $(UNIT_BINS:$(O)/%=build/asan/%); do echo "== $$t"; $$t; done

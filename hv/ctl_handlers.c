@@ -1,5 +1,5 @@
 /* ctl_handlers.c: the control operations (status, switch, pause, resume, boot, console, regs, stats). */
-#include "ctl_handlers.h"
+#include "ctl_ops.h"
 
 #include "log.h"
 #include "switch.h"
@@ -11,9 +11,7 @@
 
 #define CONSOLE_READ_MAX (1u << 20)
 
-typedef json_t *(*ctl_fn)(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
-
-static struct vm *arg_vm(struct hv *hv, const struct ctl_msg *req, const char *key, json_t **err)
+struct vm *ctl_arg_vm(struct hv *hv, const struct ctl_msg *req, const char *key, json_t **err)
 {
     json_t *j = json_object_get(req->json, key);
     if (!json_is_string(j)) {
@@ -24,6 +22,19 @@ static struct vm *arg_vm(struct hv *hv, const struct ctl_msg *req, const char *k
     if (!vm)
         *err = ctl_error("ENOENT", "no VM named \"%s\"", json_string_value(j));
     return vm;
+}
+
+int64_t ctl_arg_uint(const struct ctl_msg *req, const char *key, int64_t def, json_t **err)
+{
+    json_t *j = json_object_get(req->json, key);
+    if (!j)
+        return def;
+    if (!json_is_integer(j) || json_integer_value(j) < 0) {
+        if (!*err)
+            *err = ctl_error("EINVAL", "field \"%s\" must be a non-negative integer", key);
+        return -1;
+    }
+    return json_integer_value(j);
 }
 
 static json_t *ok(void)
@@ -91,7 +102,7 @@ static json_t *op_switch(struct hv *hv, const struct ctl_msg *req, struct ctl_re
     else if (!strcmp(name, "service"))
         target = hv->service;
     else
-        target = arg_vm(hv, req, "target", &err);
+        target = ctl_arg_vm(hv, req, "target", &err);
     if (!target)
         return err ? err : ctl_error("ENOENT", "there is no %s VM", name);
     char why[256];
@@ -105,7 +116,7 @@ static json_t *vm_op(struct hv *hv, const struct ctl_msg *req,
                      int (*fn)(struct hv *, struct vm *, char *, size_t))
 {
     json_t *err = NULL;
-    struct vm *vm = arg_vm(hv, req, "vm", &err);
+    struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
     if (!vm)
         return err;
     char why[256];
@@ -135,13 +146,13 @@ static json_t *op_boot(struct hv *hv, const struct ctl_msg *req, struct ctl_repl
 static json_t *op_console_read(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     json_t *err = NULL;
-    struct vm *vm = arg_vm(hv, req, "vm", &err);
+    struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
     if (!vm)
         return err;
-    json_int_t from = json_integer_value(json_object_get(req->json, "offset"));
-    json_int_t max = json_integer_value(json_object_get(req->json, "max"));
-    if (from < 0 || max < 0)
-        return ctl_error("EINVAL", "\"offset\" and \"max\" must be non-negative integers");
+    int64_t from = ctl_arg_uint(req, "offset", 0, &err);
+    int64_t max = ctl_arg_uint(req, "max", 0, &err);
+    if (err)
+        return err;
     if (max == 0 || max > CONSOLE_READ_MAX)
         max = CONSOLE_READ_MAX;
     out->data = malloc((size_t)max);
@@ -158,7 +169,7 @@ static json_t *op_console_write(struct hv *hv, const struct ctl_msg *req, struct
 {
     (void)out;
     json_t *err = NULL;
-    struct vm *vm = arg_vm(hv, req, "vm", &err);
+    struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
     if (!vm)
         return err;
     json_t *text = json_object_get(req->json, "text");
@@ -195,7 +206,7 @@ static json_t *op_regs(struct hv *hv, const struct ctl_msg *req, struct ctl_repl
 {
     (void)out;
     json_t *err = NULL;
-    struct vm *vm = arg_vm(hv, req, "vm", &err);
+    struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
     if (!vm)
         return err;
     pthread_mutex_lock(&vm->lock);
@@ -256,6 +267,9 @@ static const struct {
     {"console.read", op_console_read}, {"console.write", op_console_write},
     {"regs", op_regs},         {"stats", op_stats},
     {"quit", op_quit},
+    {"sel", op_sel},           {"sel.clear", op_sel_clear},
+    {"sensors", op_sensors},   {"sensors.override", op_sensors_override},
+    {"metrics", op_metrics},
 };
 
 void ctl_handle(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)

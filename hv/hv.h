@@ -3,6 +3,8 @@
 #define HV_HV_H
 
 #include "console.h"
+#include "sel.h"
+#include "sensors.h"
 #include "kvm_host.h"
 #include "stats.h"
 #include "uart.h"
@@ -103,6 +105,7 @@ enum hv_work_kind { WORK_VM_STOPPED, WORK_QUIT };
 
 struct hv_config {
     const char *control_path;
+    const char *state_dir;  /* SEL, snapshots */
     bool autostart_guest;
     bool no_service;
     int pin_cpu; /* -1: no pinning */
@@ -124,6 +127,9 @@ struct hv {
     int exit_status;
     int term_fd;               /* the local terminal's output, or -1 */
     struct latency_stats switch_to_guest, switch_to_service, freeze_latency;
+    struct sel *sel;           /* the system event log, in state_dir */
+    uint64_t sel_synced_id;    /* main loop: last SEL id known to be on disk */
+    struct sensors *sensors;   /* virtual BMC sensors */
 };
 
 struct vm *hv_find_vm(struct hv *hv, const char *name);

@@ -1,5 +1,6 @@
 /* main.c: hv's command line, start-up (service VM first), main loop and shutdown. */
 #include "ctl_server.h"
+#include "events.h"
 #include "log.h"
 #include "loop.h"
 #include "switch.h"
@@ -16,11 +17,14 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_SERVICE_MEM (64ull << 20)
 #define DEFAULT_GUEST_MEM   (256ull << 20)
 #define EXIT_GUEST_CRASHED  3
+#define SENSOR_POLL_MS      1000
+#define SEL_SYNC_MS         100
 
 static const char usage[] =
     "usage: hv [options]\n"
@@ -36,6 +40,8 @@ static const char usage[] =
     "  --no-service         devirtualized: run the guest alone, no service VM; hv exits with\n"
     "                       the guest's halt status (3 if it crashed)\n"
     "  --control PATH       control socket for hvctl (default /tmp/vigil-hv.sock)\n"
+    "  --state-dir DIR      system event log and snapshots (default $VIGIL_STATE_DIR or\n"
+    "                       /var/tmp/vigil)\n"
     "  --pin-cpu N          confine every VM to host CPU N (the single-processor case)\n"
     "  --log-level LEVEL    error, warn, info (default) or debug\n"
     "  --help               this text\n"
@@ -85,7 +91,7 @@ static void add_vm(struct options *o, enum vigil_vm_role role, const char *image
 static void parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_SERVICE = 256, O_GUEST, O_NAME, O_MEM, O_VCPUS, O_CMDLINE, O_CPL0, O_AUTOSTART,
-           O_NO_SERVICE, O_CONTROL, O_PIN, O_LOG, O_HELP };
+           O_NO_SERVICE, O_CONTROL, O_PIN, O_LOG, O_HELP, O_STATE };
     static const struct option longopts[] = {
         {"service", required_argument, 0, O_SERVICE}, {"guest", required_argument, 0, O_GUEST},
         {"name", required_argument, 0, O_NAME},       {"mem", required_argument, 0, O_MEM},
@@ -93,8 +99,10 @@ static void parse_options(int argc, char **argv, struct options *o)
         {"cpl0", no_argument, 0, O_CPL0},             {"autostart-guest", no_argument, 0, O_AUTOSTART},
         {"no-service", no_argument, 0, O_NO_SERVICE}, {"control", required_argument, 0, O_CONTROL},
         {"pin-cpu", required_argument, 0, O_PIN},     {"log-level", required_argument, 0, O_LOG},
-        {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0}};
-    o->hv = (struct hv_config){.control_path = "/tmp/vigil-hv.sock", .pin_cpu = -1};
+        {"help", no_argument, 0, O_HELP},             {"state-dir", required_argument, 0, O_STATE},
+        {0, 0, 0, 0}};
+    o->hv = (struct hv_config){.control_path = "/tmp/vigil-hv.sock", .pin_cpu = -1,
+                               .state_dir = getenv("VIGIL_STATE_DIR") ? getenv("VIGIL_STATE_DIR") : "/var/tmp/vigil"};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -132,6 +140,9 @@ static void parse_options(int argc, char **argv, struct options *o)
             break;
         case O_CONTROL:
             o->hv.control_path = optarg;
+            break;
+        case O_STATE:
+            o->hv.state_dir = optarg;
             break;
         case O_PIN:
             o->hv.pin_cpu = (int)parse_num(optarg, "--pin-cpu", CPU_SETSIZE - 1);
@@ -242,6 +253,47 @@ static void pin_cpu(int cpu)
     log_info("all VMs confined to host CPU %d", cpu);
 }
 
+static void on_sensor_alarm(void *ctx, const struct sensor *s, enum sensor_health old_h,
+                            enum sensor_health new_h)
+{
+    static const enum sel_type types[] = {SEL_T_SENSOR_TEMP, SEL_T_SENSOR_VOLTAGE, SEL_T_SENSOR_FAN,
+                                          SEL_T_SENSOR_OTHER};
+    char msg[SEL_MSG_MAX];
+    sensor_alarm_message(s, old_h, new_h, msg, sizeof msg);
+    hv_event(ctx, (enum sel_severity)new_h, types[s->unit], NULL, "%s", msg);
+}
+
+/* The state directory, the system event log in it, and the sensors that feed the log. */
+static void open_state(struct hv *hv)
+{
+    char path[4096], err[512];
+    if (mkdir(hv->cfg.state_dir, 0700) < 0 && errno != EEXIST)
+        hv_die("--state-dir %s: %s", hv->cfg.state_dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/sel.bin", hv->cfg.state_dir);
+    if (sel_open(&hv->sel, path, 0, err, sizeof err) < 0)
+        hv_die("system event log %s: %s", path, err);
+    /* Appends reach the page cache at once (a kill -9 loses nothing) and the main loop
+     * syncs them within SEL_SYNC_MS, so no VM switch waits for the disk. */
+    sel_set_durable(hv->sel, false);
+    struct sensors_config sc = {.mode = SENSORS_AUTO, .seed = (uint64_t)now_ns(),
+                                .on_alarm = on_sensor_alarm, .ctx = hv};
+    if (sensors_open(&hv->sensors, &sc, err, sizeof err) < 0)
+        log_warn("sensors unavailable: %s", err);
+}
+
+/* Periodic main-loop work: sensor polling and SEL durability. */
+static void housekeeping(struct hv *hv, uint64_t *next_sensor_ns)
+{
+    uint64_t now = now_ns();
+    if (hv->sensors && now >= *next_sensor_ns) {
+        sensors_poll(hv->sensors);
+        *next_sensor_ns = now + SENSOR_POLL_MS * 1000000ull;
+    }
+    uint64_t last = sel_last_id(hv->sel);
+    if (last != hv->sel_synced_id && sel_sync(hv->sel) == 0)
+        hv->sel_synced_id = last;
+}
+
 static struct hv hv_ctx;
 
 int main(int argc, char **argv)
@@ -259,6 +311,7 @@ int main(int argc, char **argv)
     char err[512];
     if (kvm_host_open(&hv->kvm, err, sizeof err) < 0)
         hv_die("%s", err);
+    open_state(hv);
     if (hv->cfg.pin_cpu >= 0)
         pin_cpu(hv->cfg.pin_cpu);
 
@@ -301,17 +354,21 @@ int main(int argc, char **argv)
     atomic_store(&hv->foreground, first);
     if (vm_start(first, err, sizeof err) < 0)
         hv_die("%s", err);
-    log_info("%s booted (%s mode); control socket %s; Ctrl-A h for hotkeys", first->name,
-             hv->service ? "normal" : "devirtualized", hv->cfg.control_path);
+    hv_event(hv, SEL_OK, SEL_T_HV_START, NULL, "hv started (%s mode, %u VMs)",
+             hv->service ? "normal" : "devirtualized", hv->nvms);
+    hv_event(hv, SEL_OK, SEL_T_VM_BOOT, first, "booted first");
+    log_info("control socket %s; state in %s; Ctrl-A h for hotkeys", hv->cfg.control_path, hv->cfg.state_dir);
 
+    uint64_t next_sensor_ns = 0;
     while (!finished(hv)) {
         struct epoll_event ev[16];
-        int n = epoll_wait(epfd, ev, 16, 500);
+        int n = epoll_wait(epfd, ev, 16, SEL_SYNC_MS);
         for (int i = 0; i < n; i++) {
             struct loop_handler *h = ev[i].data.ptr;
             h->fn(h, ev[i].events);
         }
         hv_settle_stopped_vms(hv);
+        housekeeping(hv, &next_sensor_ns);
     }
 
     term_close(&term);
@@ -319,6 +376,8 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < hv->nvms; i++)
         vm_destroy(hv->vms[i]);
     kvm_host_close(&hv->kvm);
-    log_info("hv stopped (exit status %d)", hv->exit_status);
+    hv_event(hv, SEL_OK, SEL_T_HV_STOP, NULL, "hv stopped (exit status %d)", hv->exit_status);
+    sensors_close(hv->sensors);
+    sel_close(hv->sel);
     return hv->exit_status;
 }

@@ -1,6 +1,7 @@
 /* switch.c: the atomic VM switch and the other foreground/run-state transitions, one at a time. */
 #include "switch.h"
 
+#include "events.h"
 #include "log.h"
 #include "vm.h"
 
@@ -63,7 +64,10 @@ static int enter_guest(struct vm *target, uint64_t t0, char *err, size_t errlen)
     }
     if (s == VM_CREATED) {
         atomic_store(&target->vcpus[0].entry_stamp, t0);
-        return vm_start(target, err, errlen);
+        if (vm_start(target, err, errlen) < 0)
+            return -1;
+        hv_event(target->hv, SEL_OK, SEL_T_VM_BOOT, target, "booted by a switch");
+        return 0;
     }
     if (s == VM_FROZEN) {
         if (vm_unpark(target, true, t0, err, errlen) < 0)
@@ -111,7 +115,8 @@ int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t
     }
     vm_raise_event(hv->service, VIGIL_EV_FOREGROUND);
     pthread_mutex_unlock(&hv->switch_lock);
-    log_debug("switch %s -> %s (%s)", cur ? cur->name : "-", target->name, trigger);
+    hv_event(hv, SEL_OK, SEL_T_VM_SWITCH, target, "switched to the foreground from %s (%s)%s",
+             cur ? cur->name : "none", trigger, froze ? "; guest frozen" : "");
     announce(hv, target, trigger);
     return 0;
 }
@@ -126,6 +131,8 @@ int hv_pause(struct hv *hv, struct vm *vm, char *err, size_t errlen)
     else if ((rc = vm_park(vm, err, errlen)) == 0)
         set_state(vm, VM_PAUSED);
     pthread_mutex_unlock(&hv->switch_lock);
+    if (rc == 0)
+        hv_event(hv, SEL_OK, SEL_T_VM_PAUSE, vm, "paused by an operator");
     return rc;
 }
 
@@ -141,6 +148,8 @@ int hv_resume(struct hv *hv, struct vm *vm, char *err, size_t errlen)
     else if ((rc = vm_unpark(vm, true, 0, err, errlen)) == 0)
         set_state(vm, VM_RUNNING);
     pthread_mutex_unlock(&hv->switch_lock);
+    if (rc == 0)
+        hv_event(hv, SEL_OK, SEL_T_VM_RESUME, vm, "resumed by an operator");
     return rc;
 }
 
@@ -174,12 +183,10 @@ static void settle(struct hv *hv, struct vm *vm)
     pthread_mutex_unlock(&vm->lock);
     const struct kvm_regs *r = &vm->vcpus[0].state.regs;
     if (vm->state == VM_CRASHED)
-        log_error("%s crashed: %s (rip 0x%llx rsp 0x%llx rflags 0x%llx cs 0x%x cr0 0x%llx cr4 0x%llx)",
-                  vm->name, vm->stop_reason, (unsigned long long)r->rip, (unsigned long long)r->rsp,
-                  (unsigned long long)r->rflags, vm->vcpus[0].state.sregs.cs.selector,
-                  (unsigned long long)vm->vcpus[0].state.sregs.cr0, (unsigned long long)vm->vcpus[0].state.sregs.cr4);
+        hv_event(hv, SEL_CRITICAL, SEL_T_VM_CRASH, vm, "crashed: %s (rip 0x%llx rsp 0x%llx)", vm->stop_reason,
+                 (unsigned long long)r->rip, (unsigned long long)r->rsp);
     else
-        log_info("%s %s", vm->name, vm->stop_reason);
+        hv_event(hv, vm->halt_status ? SEL_WARNING : SEL_OK, SEL_T_VM_HALT, vm, "%s", vm->stop_reason);
     if (atomic_load(&hv->foreground) == vm && hv->service && vm != hv->service) {
         atomic_store(&hv->foreground, hv->service);
         atomic_fetch_add(&vm->switches_out, 1);

@@ -24,6 +24,9 @@ static const char usage[] =
     "  console VM --attach     interactive console; Ctrl-] detaches\n"
     "  regs VM                 registers of a stopped VM (from the control structure)\n"
     "  stats [--reset]         switch latency statistics\n"
+    "  sel [--follow|--json|--clear]  the system event log (follow: print new entries as they come)\n"
+    "  sensors                 virtual BMC sensors (JSON)\n"
+    "  metrics                 sensors in Prometheus text format\n"
     "  call JSON               send one raw request, print the response\n"
     "  quit                    stop hv\n"
     "The socket defaults to $VIGIL_HV_SOCKET or /tmp/vigil-hv.sock.\n";
@@ -191,6 +194,45 @@ static int console_attach(const char *vm)
     return status;
 }
 
+static void print_entry(json_t *e)
+{
+    json_t *oem = json_object_get(json_object_get(e, "Oem"), "Vigil");
+    const char *vm = json_string_value(json_object_get(oem, "VM"));
+    printf("%6s  %s  %-8s  %-14s  %s%s%s\n", json_string_value(json_object_get(e, "Id")),
+           json_string_value(json_object_get(e, "Created")), json_string_value(json_object_get(e, "Severity")),
+           json_string_value(json_object_get(oem, "EventType")), vm && *vm ? vm : "", vm && *vm ? ": " : "",
+           json_string_value(json_object_get(e, "Message")));
+}
+
+static int sel_command(const char *opt)
+{
+    if (opt && !strcmp(opt, "--clear"))
+        return report(request(json_pack("{s:s}", "op", "sel.clear"), NULL, 0, NULL, NULL));
+    bool follow = opt && !strcmp(opt, "--follow"), as_json = opt && !strcmp(opt, "--json");
+    json_int_t after = 0;
+    for (;;) {
+        json_t *resp = request(json_pack("{s:s, s:I}", "op", "sel", "after", after), NULL, 0, NULL, NULL);
+        if (!json_is_true(json_object_get(resp, "ok")))
+            return report(resp);
+        if (as_json)
+            return report(resp);
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(resp, "entries"), i, e) {
+            print_entry(e);
+            after = json_integer_value(json_object_get(json_object_get(json_object_get(e, "Oem"), "Vigil"), "Id"));
+            if (!after)
+                after = strtoll(json_string_value(json_object_get(e, "Id")), NULL, 10);
+        }
+        fflush(stdout);
+        json_decref(resp);
+        if (!follow)
+            return 0;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *path = getenv("VIGIL_HV_SOCKET") ? getenv("VIGIL_HV_SOCKET") : "/tmp/vigil-hv.sock";
@@ -212,6 +254,21 @@ int main(int argc, char **argv)
         return simple("switch", "target", arg);
     if ((!strcmp(cmd, "pause") || !strcmp(cmd, "resume") || !strcmp(cmd, "boot") || !strcmp(cmd, "regs")) && arg)
         return simple(cmd, "vm", arg);
+    if (!strcmp(cmd, "sel"))
+        return sel_command(arg);
+    if (!strcmp(cmd, "sensors"))
+        return simple("sensors", NULL, NULL);
+    if (!strcmp(cmd, "metrics")) {
+        uint8_t *data;
+        uint32_t len;
+        json_t *resp = request(json_pack("{s:s}", "op", "metrics"), NULL, 0, &data, &len);
+        if (!json_is_true(json_object_get(resp, "ok")))
+            return report(resp);
+        fwrite(data, 1, len, stdout);
+        free(data);
+        json_decref(resp);
+        return 0;
+    }
     if (!strcmp(cmd, "stats")) {
         json_t *req = json_pack("{s:s, s:b}", "op", "stats", "reset", arg && !strcmp(arg, "--reset"));
         return report(request(req, NULL, 0, NULL, NULL));

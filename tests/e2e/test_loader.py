@@ -92,7 +92,7 @@ CASES = [
 def test_bad_image_is_refused_with_a_clear_message(tmp_path, mutate, message):
     bad = tmp_path / "bad.elf"
     bad.write_bytes(bytes(mutate(load_demo())))
-    p = subprocess.run([str(HV), "--control", str(tmp_path / "s"), "--no-service", "--guest", str(bad)],
+    p = subprocess.run([str(HV), "--control", str(tmp_path / "s"), "--state-dir", str(tmp_path / "st"), "--no-service", "--guest", str(bad)],
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
     err = p.stderr.decode()
     assert p.returncode != 0
@@ -101,7 +101,7 @@ def test_bad_image_is_refused_with_a_clear_message(tmp_path, mutate, message):
 
 
 def test_missing_image_is_named(tmp_path):
-    p = subprocess.run([str(HV), "--control", str(tmp_path / "s"), "--no-service", "--guest", "/nonexistent.elf"],
+    p = subprocess.run([str(HV), "--control", str(tmp_path / "s"), "--state-dir", str(tmp_path / "st"), "--no-service", "--guest", "/nonexistent.elf"],
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
     assert p.returncode != 0 and "/nonexistent.elf" in p.stderr.decode()
 

@@ -49,7 +49,8 @@ class Hv:
         self.sock_path = str(tmp_path / "hv.sock")
         self.log_path = tmp_path / "hv.log"
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([str(HV), "--control", self.sock_path] + args,
+        self.state_dir = tmp_path / "state"
+        self.proc = subprocess.Popen([str(HV), "--control", self.sock_path, "--state-dir", str(self.state_dir)] + args,
                                      stdin=stdin, stdout=self.log, stderr=subprocess.STDOUT)
         self.conn = None
         deadline = time.time() + 10
@@ -126,6 +127,7 @@ class Hv:
 
 def run_alone(tmp_path, image, *args, timeout=60):
     """Runs one guest in devirtualized mode to completion; returns (exit status, output)."""
-    p = subprocess.run([str(HV), "--control", str(tmp_path / "alone.sock"), "--no-service", "--guest", image,
+    p = subprocess.run([str(HV), "--control", str(tmp_path / "alone.sock"), "--state-dir", str(tmp_path / "state"),
+                        "--no-service", "--guest", image,
                         *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     return p.returncode, p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
