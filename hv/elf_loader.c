@@ -90,7 +90,7 @@ int elf_check(const uint8_t *file, size_t file_len, uint64_t limit, struct elf_i
               size_t errlen)
 {
     Elf64_Ehdr eh;
-    if (file_len < SELFMAG || memcmp(file, ELFMAG, SELFMAG) != 0)
+    if (file_len >= SELFMAG && memcmp(file, ELFMAG, SELFMAG) != 0)
         return fail(err, errlen, "not an ELF file (bad magic)");
     if (file_len < sizeof eh)
         return fail(err, errlen, "truncated: %zu bytes is shorter than an ELF header", file_len);
