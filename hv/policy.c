@@ -23,8 +23,8 @@ static const char *const event_names[POLICY_EV_COUNT] = {
 };
 
 static const char *const action_names[POLICY_ACT_COUNT] = {
-    [POLICY_ACT_LOG] = "log",       [POLICY_ACT_FREEZE] = "freeze", [POLICY_ACT_NOTIFY] = "notify",
-    [POLICY_ACT_RESET] = "reset",   [POLICY_ACT_NMI] = "nmi",       [POLICY_ACT_RESUME] = "resume",
+    [POLICY_ACT_LOG] = "log",     [POLICY_ACT_FREEZE] = "freeze", [POLICY_ACT_NOTIFY] = "notify",
+    [POLICY_ACT_RESET] = "reset", [POLICY_ACT_NMI] = "nmi",       [POLICY_ACT_RESUME] = "resume",
 };
 
 /* See policy_init_defaults in policy.h for the reasons. */
@@ -241,11 +241,18 @@ int policy_assign(struct policy *p, const char *text, char *err, size_t errlen)
         return rc;
     if (policy_event_from_name(name) >= 0)
         return policy_set(p, name, value, err, errlen);
+    if (!strcmp(name, "protected") || !strcmp(name, "forbidden_ports") ||
+        !strcmp(name, "forbidden_msrs")) {
+        snprintf(err, errlen, "\"%s\": a list; set it in the policy file", name);
+        return -EINVAL;
+    }
     if (strcmp(name, "watchdog_ms") && strcmp(name, "preboot_prompt_seconds")) {
+        char known[256];
+        list_names(known, sizeof known, event_names, POLICY_EV_COUNT);
         snprintf(err, errlen,
-                 "\"%s\": not an event, watchdog_ms or preboot_prompt_seconds (lists are set "
-                 "in the policy file)",
-                 name);
+                 "\"%s\": unknown event (known: %s) or parameter (watchdog_ms, "
+                 "preboot_prompt_seconds)",
+                 name, known);
         return -EINVAL;
     }
     /* A number parses as a JSON number (so "0.5" reaches the range check); anything else

@@ -111,7 +111,8 @@ static int apply_events(const json_t *obj, unsigned char *actions, char *err, si
 
     if (!json_is_object(obj))
         return fail(err, errlen, "events", "expected an object of event: action");
-    json_object_foreach (unconst(obj), key, v) {
+    json_object_foreach(unconst(obj), key, v)
+    {
         snprintf(field, sizeof field, "events.%s", key);
         if (!json_is_string(v)) {
             int rc = policy_check_pair(field, key, "", &ev, &act, err, errlen);
@@ -133,7 +134,8 @@ static int check_keys(const json_t *o, const char *field, const char *const *key
     const char *key;
     json_t *v;
 
-    json_object_foreach (unconst(o), key, v) {
+    json_object_foreach(unconst(o), key, v)
+    {
         int i = 0;
         while (i < n && strcmp(key, keys[i]))
             i++;
@@ -151,8 +153,8 @@ static int check_keys(const json_t *o, const char *field, const char *const *key
     return 0;
 }
 
-static int check_list(const json_t *v, const char *field, size_t max, const char *what,
-                      char *err, size_t errlen)
+static int check_list(const json_t *v, const char *field, size_t max, const char *what, char *err,
+                      size_t errlen)
 {
     char msg[96];
     if (!json_is_array(v)) {
@@ -181,7 +183,8 @@ static int apply_protected(const json_t *arr, struct policy_params *pp, char *er
         if ((rc = check_keys(o, field, keys, 2, NULL, err, errlen)))
             return rc;
         snprintf(sub, sizeof sub, "%s.gpa", field);
-        if ((rc = get_uint(json_object_get(o, "gpa"), sub, POLICY_GPA_LIMIT - 1, &gpa, err, errlen)))
+        if ((rc =
+                 get_uint(json_object_get(o, "gpa"), sub, POLICY_GPA_LIMIT - 1, &gpa, err, errlen)))
             return rc;
         if (gpa % POLICY_PAGE_SIZE) {
             snprintf(msg, sizeof msg, "not page aligned (0x%" PRIx64 ")", gpa);
@@ -191,8 +194,9 @@ static int apply_protected(const json_t *arr, struct policy_params *pp, char *er
         if ((rc = get_uint(json_object_get(o, "len"), sub, POLICY_GPA_LIMIT, &len, err, errlen)))
             return rc;
         if (!len || len % POLICY_PAGE_SIZE) {
-            snprintf(msg, sizeof msg, "%" PRIu64 " is not a whole, non-zero number of %u-byte pages",
-                     len, POLICY_PAGE_SIZE);
+            snprintf(msg, sizeof msg,
+                     "%" PRIu64 " is not a whole, non-zero number of %u-byte pages", len,
+                     POLICY_PAGE_SIZE);
             return fail(err, errlen, sub, msg);
         }
         if (len > POLICY_GPA_LIMIT - gpa)
@@ -252,8 +256,9 @@ static int apply_ports(const json_t *arr, struct policy_params *pp, char *err, s
         }
         for (uint64_t port = first; port <= last; port++) {
             if (policy_port_reserved((uint16_t)port)) {
-                snprintf(msg, sizeof msg, "port 0x%" PRIx64 " belongs to %s and cannot be forbidden",
-                         port, reserved_port_owner((uint16_t)port));
+                snprintf(msg, sizeof msg,
+                         "port 0x%" PRIx64 " belongs to %s and cannot be forbidden", port,
+                         reserved_port_owner((uint16_t)port));
                 return fail(err, errlen, field, msg);
             }
         }
@@ -293,7 +298,8 @@ static int apply_all(const json_t *obj, unsigned char *actions, struct policy_pa
         snprintf(err, errlen, "policy: expected a JSON object");
         return -EINVAL;
     }
-    json_object_foreach (unconst(obj), key, v) {
+    json_object_foreach(unconst(obj), key, v)
+    {
         if (!strcmp(key, "events"))
             rc = apply_events(v, actions, err, errlen);
         else if (!strcmp(key, "watchdog_ms"))
@@ -379,9 +385,9 @@ json_t *policy_to_json(struct policy *p)
                                    json_string(policy_action_name(policy_action_for(p, i))));
     pthread_mutex_unlock(&p->lock);
     for (uint32_t i = 0; !bad && i < pp.nprotected; i++)
-        bad |= json_array_append_new(prot, json_pack("{s:o, s:I}", "gpa",
-                                                     hex(pp.protected_ranges[i].gpa), "len",
-                                                     (json_int_t)pp.protected_ranges[i].len));
+        bad |= json_array_append_new(prot,
+                                     json_pack("{s:o, s:I}", "gpa", hex(pp.protected_ranges[i].gpa),
+                                               "len", (json_int_t)pp.protected_ranges[i].len));
     for (uint32_t i = 0; !bad && i < pp.nports; i++)
         bad |= json_array_append_new(ports, json_pack("{s:o, s:o}", "first", hex(pp.ports[i].first),
                                                       "last", hex(pp.ports[i].last)));

@@ -65,8 +65,7 @@ static void consume(struct reader *r, size_t n)
  * at EOF), 0: timeout or EOF with nothing.  An overlong line is read to its end, truncated,
  * and flagged.
  */
-static int read_line(struct reader *r, char *line, size_t size, int64_t deadline_ms,
-                     bool *too_long)
+static int read_line(struct reader *r, char *line, size_t size, int64_t deadline_ms, bool *too_long)
 {
     size_t at = 0;
     *too_long = false;
@@ -148,8 +147,8 @@ static int edit(struct policy *p, struct reader *r, int out_fd)
     print_help(out_fd);
     for (;;) {
         dprintf(out_fd, "policy> ");
-        int rc = read_line(r, line, sizeof line, mono_ms() + POLICY_PROMPT_EDIT_IDLE * 1000,
-                           &too_long);
+        int rc =
+            read_line(r, line, sizeof line, mono_ms() + POLICY_PROMPT_EDIT_IDLE * 1000, &too_long);
         if (rc < 0)
             return rc;
         if (rc == 0) {
@@ -184,8 +183,7 @@ int policy_preboot_prompt(struct policy *p, int in_fd, int out_fd, int timeout_s
     if (timeout_seconds <= 0)
         return 0;
     policy_print(p, out_fd);
-    dprintf(out_fd, "press e within %d s to edit the policy, Enter to boot now\n",
-            timeout_seconds);
+    dprintf(out_fd, "press e within %d s to edit the policy, Enter to boot now\n", timeout_seconds);
     int rc = fill(&r, mono_ms() + (int64_t)timeout_seconds * 1000);
     if (rc < 0)
         return rc;
@@ -197,8 +195,15 @@ int policy_preboot_prompt(struct policy *p, int in_fd, int out_fd, int timeout_s
         dprintf(out_fd, "booting\n");
         return 0;
     }
-    /* "e" and Enter from a canonical-mode terminal arrive together: drop that line's rest. */
-    char *nl = memchr(r.buf, '\n', r.len);
-    consume(&r, nl ? (size_t)(nl - r.buf) + 1 : 1);
+    /* "e" and Enter (LF, CR or CR LF) from a terminal may arrive together: drop that line's
+     * rest with its end, when it is already here. */
+    size_t end = 0;
+    while (end < r.len && r.buf[end] != '\n' && r.buf[end] != '\r')
+        end++;
+    if (end == r.len)
+        end = 1;
+    else if (r.buf[end++] == '\r' && end < r.len && r.buf[end] == '\n')
+        end++;
+    consume(&r, end);
     return edit(p, &r, out_fd);
 }
