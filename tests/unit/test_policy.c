@@ -1,0 +1,426 @@
+/* test_policy.c: the trap policy table: defaults, names, refused pairs, JSON apply and dump. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+static struct policy *fresh(void)
+{
+    struct policy *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    policy_init_defaults(p);
+    return p;
+}
+
+static void drop(struct policy *p)
+{
+    policy_destroy(p);
+    free(p);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct policy *p = fresh();
+    struct policy_params pp;
+    static const enum policy_event freeze[] = {
+        POLICY_EV_WRITE_PROTECTED,    POLICY_EV_TRIPLE_FAULT,      POLICY_EV_PVPANIC,
+        POLICY_EV_GUEST_PANIC,        POLICY_EV_INTERNAL_ERROR,    POLICY_EV_HALTED_IRQS_OFF,
+        POLICY_EV_WATCHDOG_HEARTBEAT, POLICY_EV_WATCHDOG_PROGRESS, POLICY_EV_OPERATOR,
+    };
+    for (size_t i = 0; i < sizeof freeze / sizeof freeze[0]; i++)
+        assert_int_equal(policy_action_for(p, freeze[i]), POLICY_ACT_FREEZE);
+    assert_int_equal(policy_action_for(p, POLICY_EV_FORBIDDEN_PORT), POLICY_ACT_LOG);
+    assert_int_equal(policy_action_for(p, POLICY_EV_FORBIDDEN_MSR), POLICY_ACT_LOG);
+    assert_int_equal(policy_action_for(p, POLICY_EV_COUNT), POLICY_ACT_FREEZE);
+    policy_get_params(p, &pp);
+    assert_int_equal(pp.watchdog_ms, 0);
+    assert_int_equal(pp.preboot_prompt_seconds, 0);
+    assert_int_equal(pp.nprotected + pp.nports + pp.nmsrs, 0);
+    assert_int_equal(policy_generation(p), 0);
+    drop(p);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    static const char *const ev[] = {
+        "write_protected",   "triple_fault",    "pvpanic",       "guest_panic",
+        "internal_error",    "forbidden_port",  "forbidden_msr", "watchdog_heartbeat",
+        "watchdog_progress", "halted_irqs_off", "operator"};
+    static const char *const act[] = {"log", "freeze", "notify", "reset", "nmi", "resume"};
+    assert_int_equal(sizeof ev / sizeof ev[0], POLICY_EV_COUNT);
+    assert_int_equal(sizeof act / sizeof act[0], POLICY_ACT_COUNT);
+    for (int i = 0; i < POLICY_EV_COUNT; i++) {
+        assert_string_equal(policy_event_name((enum policy_event)i), ev[i]);
+        assert_int_equal(policy_event_from_name(ev[i]), i);
+    }
+    for (int i = 0; i < POLICY_ACT_COUNT; i++) {
+        assert_string_equal(policy_action_name((enum policy_action)i), act[i]);
+        assert_int_equal(policy_action_from_name(act[i]), i);
+    }
+    assert_int_equal(policy_event_from_name("Triple_Fault"), -1);
+    assert_int_equal(policy_event_from_name(NULL), -1);
+    assert_int_equal(policy_action_from_name("explode"), -1);
+    assert_string_equal(policy_event_name(POLICY_EV_COUNT), "?");
+    assert_string_equal(policy_action_name(POLICY_ACT_COUNT), "?");
+}
+
+static void test_refused_pairs(void **state)
+{
+    (void)state;
+    int refused = 0;
+    const char *why;
+    for (int e = 0; e < POLICY_EV_COUNT; e++)
+        for (int a = 0; a < POLICY_ACT_COUNT; a++)
+            if (!policy_action_allowed((enum policy_event)e, (enum policy_action)a, &why)) {
+                refused++;
+                assert_non_null(why);
+                assert_true(e == POLICY_EV_TRIPLE_FAULT || e == POLICY_EV_INTERNAL_ERROR);
+                assert_true(a == POLICY_ACT_RESUME || a == POLICY_ACT_NMI);
+            }
+    assert_int_equal(refused, 4);
+    assert_true(policy_action_allowed(POLICY_EV_TRIPLE_FAULT, POLICY_ACT_LOG, &why));
+    assert_null(why);
+    assert_true(policy_action_allowed(POLICY_EV_HALTED_IRQS_OFF, POLICY_ACT_NMI, NULL));
+}
+
+static void test_set_get(void **state)
+{
+    (void)state;
+    struct policy *p = fresh();
+    char err[512];
+
+    assert_int_equal(policy_set(p, "triple_fault", "log", err, sizeof err), 0);
+    assert_int_equal(policy_action_for(p, POLICY_EV_TRIPLE_FAULT), POLICY_ACT_LOG);
+    assert_int_equal(policy_generation(p), 1);
+    assert_int_equal(policy_set(p, "triple_fault", "log", err, sizeof err), 0);
+    assert_int_equal(policy_generation(p), 1); /* no change, no new generation */
+    assert_int_equal(policy_set(p, "halted_irqs_off", "nmi", err, sizeof err), 0);
+    assert_int_equal(policy_action_for(p, POLICY_EV_HALTED_IRQS_OFF), POLICY_ACT_NMI);
+
+    assert_int_equal(policy_set(p, "bogus", "log", err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "\"bogus\": unknown event (known: write_protected,"));
+    assert_int_equal(policy_set(p, "pvpanic", "explode", err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "\"pvpanic\": unknown action \"explode\" (known: log, freeze"));
+    assert_int_equal(policy_set(p, "triple_fault", "resume", err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "\"triple_fault\": action \"resume\" refused: "));
+    assert_int_equal(policy_set(p, "internal_error", "nmi", err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "\"internal_error\": action \"nmi\" refused: "));
+    assert_int_equal(policy_action_for(p, POLICY_EV_INTERNAL_ERROR), POLICY_ACT_FREEZE);
+    assert_int_equal(policy_generation(p), 2);
+    drop(p);
+}
+
+static void test_assignment(void **state)
+{
+    (void)state;
+    struct policy *p = fresh();
+    struct policy_params pp;
+    enum policy_event ev;
+    enum policy_action act;
+    char err[512];
+
+    assert_int_equal(
+        policy_parse_assignment("  watchdog_progress = reset ", &ev, &act, err, sizeof err), 0);
+    assert_int_equal(ev, POLICY_EV_WATCHDOG_PROGRESS);
+    assert_int_equal(act, POLICY_ACT_RESET);
+    assert_int_equal(policy_parse_assignment("triple_fault", &ev, &act, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "\"triple_fault\": expected name=value"));
+    assert_int_equal(policy_parse_assignment("=log", &ev, &act, err, sizeof err), -EINVAL);
+    assert_int_equal(policy_parse_assignment("pvpanic= ", &ev, &act, err, sizeof err), -EINVAL);
+    assert_int_equal(policy_parse_assignment("triple_fault=nmi", &ev, &act, err, sizeof err),
+                     -EINVAL);
+    assert_non_null(strstr(err, "\"triple_fault\": action \"nmi\" refused"));
+
+    assert_int_equal(policy_assign(p, "operator=notify", err, sizeof err), 0);
+    assert_int_equal(policy_action_for(p, POLICY_EV_OPERATOR), POLICY_ACT_NOTIFY);
+    assert_int_equal(policy_assign(p, "watchdog_ms=0x64", err, sizeof err), 0);
+    assert_int_equal(policy_assign(p, "preboot_prompt_seconds = 5", err, sizeof err), 0);
+    policy_get_params(p, &pp);
+    assert_int_equal(pp.watchdog_ms, 100);
+    assert_int_equal(pp.preboot_prompt_seconds, 5);
+    assert_int_equal(policy_assign(p, "watchdog_ms=0.5", err, sizeof err), -EINVAL);
+    assert_string_equal(err, "\"watchdog_ms\": 0.5 ms is below the 1 ms minimum");
+    assert_int_equal(policy_assign(p, "watchdog_ms=soon", err, sizeof err), -EINVAL);
+    assert_string_equal(err, "\"watchdog_ms\": expected a number");
+    assert_int_equal(policy_assign(p, "protected=0x1000", err, sizeof err), -EINVAL);
+    assert_string_equal(err, "\"protected\": a list; set it in the policy file");
+    assert_int_equal(policy_assign(p, "bogus=1", err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "\"bogus\": unknown event (known: write_protected, "));
+    assert_non_null(strstr(err, "operator) or parameter (watchdog_ms, preboot_prompt_seconds)"));
+    policy_get_params(p, &pp);
+    assert_int_equal(pp.watchdog_ms, 100);
+    drop(p);
+}
+
+struct refusal {
+    const char *json, *message; /* message: the error must begin with this */
+};
+
+static const struct refusal refusals[] = {
+    {"{\"events\": {\"triple_fault\": \"explode\"}}",
+     "\"events.triple_fault\": unknown action \"explode\""},
+    {"{\"events\": {\"bogus\": \"log\"}}", "\"events.bogus\": unknown event"},
+    {"{\"events\": {\"bogus\": 1}}", "\"events.bogus\": unknown event"},
+    {"{\"events\": {\"triple_fault\": \"resume\"}}",
+     "\"events.triple_fault\": action \"resume\" refused"},
+    {"{\"events\": {\"internal_error\": \"nmi\"}}",
+     "\"events.internal_error\": action \"nmi\" refused"},
+    {"{\"events\": {\"pvpanic\": 3}}", "\"events.pvpanic\": expected an action name"},
+    {"{\"events\": [\"log\"]}", "\"events\": expected an object"},
+    {"{\"watchdog_ms\": 0.5}", "\"watchdog_ms\": 0.5 ms is below the 1 ms minimum"},
+    {"{\"watchdog_ms\": 60001}", "\"watchdog_ms\": 60001 ms is above the 60000 ms maximum"},
+    {"{\"watchdog_ms\": -1}", "\"watchdog_ms\": -1 ms is negative"},
+    {"{\"watchdog_ms\": 1.5}", "\"watchdog_ms\": 1.5 ms is not a whole number of ms"},
+    {"{\"watchdog_ms\": true}", "\"watchdog_ms\": expected a number"},
+    {"{\"preboot_prompt_seconds\": 301}",
+     "\"preboot_prompt_seconds\": 301 s is above the 300 s maximum"},
+    {"{\"protected\": [{\"gpa\": \"0x1000\", \"len\": 4096}, {\"gpa\": 12288, \"len\": 4096},"
+     " {\"gpa\": \"0x100001\", \"len\": 4096}]}",
+     "\"protected[2].gpa\": not page aligned"},
+    {"{\"protected\": [{\"gpa\": 0, \"len\": 0}]}", "\"protected[0].len\": 0 is not a whole"},
+    {"{\"protected\": [{\"gpa\": 0, \"len\": 100}]}", "\"protected[0].len\": 100 is not a whole"},
+    {"{\"protected\": [{\"gpa\": 0}]}", "\"protected[0].len\": missing"},
+    {"{\"protected\": [{\"gpa\": 0, \"len\": 4096, \"size\": 1}]}",
+     "\"protected[0].size\": unknown field"},
+    {"{\"protected\": [{\"gpa\": 0, \"len\": 8192}, {\"gpa\": 4096, \"len\": 4096}]}",
+     "\"protected[1]\": overlaps protected[0]"},
+    {"{\"protected\": [{\"gpa\": \"0x10000000000000\", \"len\": 4096}]}",
+     "\"protected[0].gpa\": 0x10000000000000 is above the maximum"},
+    {"{\"protected\": [{\"gpa\": \"0xfffffffff000\", \"len\": \"0xfff000000000000\"}]}",
+     "\"protected[0].len\": 0xfff000000000000 is above the maximum"},
+    {"{\"protected\": [{\"gpa\": \"0xffffffffff000\", \"len\": 8192}]}",
+     "\"protected[0]\": ends beyond the 52-bit"},
+    {"{\"protected\": [{\"gpa\": \"0xzz\", \"len\": 4096}]}",
+     "\"protected[0].gpa\": expected a number"},
+    {"{\"protected\": [{\"gpa\": \"010\", \"len\": 4096}]}",
+     "\"protected[0].gpa\": not page aligned"},
+    {"{\"protected\": [{\"gpa\": -4096, \"len\": 4096}]}",
+     "\"protected[0].gpa\": must not be negative"},
+    {"{\"protected\": [{\"gpa\": 4096.0, \"len\": 4096}]}",
+     "\"protected[0].gpa\": expected a whole number"},
+    {"{\"protected\": [4096]}", "\"protected[0]\": expected {"},
+    {"{\"protected\": {\"gpa\": 0}}", "\"protected\": expected a list"},
+    {"{\"forbidden_ports\": [{\"first\": \"0x3f0\", \"last\": \"0x3f8\"}]}",
+     "\"forbidden_ports[0]\": port 0x3f8 belongs to the UART"},
+    {"{\"forbidden_ports\": [96, \"0x505\"]}",
+     "\"forbidden_ports[1]\": port 0x505 belongs to the pvpanic device"},
+    {"{\"forbidden_ports\": [{\"first\": \"0x71f\"}]}",
+     "\"forbidden_ports[0]\": port 0x71f belongs to the hypercall ports"},
+    {"{\"forbidden_ports\": [{\"first\": 100, \"last\": 96}]}",
+     "\"forbidden_ports[0]\": first 0x64 is above last 0x60"},
+    {"{\"forbidden_ports\": [70000]}", "\"forbidden_ports[0]\": 0x11170 is above the maximum"},
+    {"{\"forbidden_ports\": [{\"first\": 1, \"last\": 65536}]}",
+     "\"forbidden_ports[0].last\": 0x10000 is above the maximum 0xffff"},
+    {"{\"forbidden_ports\": [{\"first\": 1, \"end\": 2}]}",
+     "\"forbidden_ports[0].end\": unknown field"},
+    {"{\"forbidden_ports\": [{\"last\": 2}]}", "\"forbidden_ports[0].first\": missing"},
+    {"{\"forbidden_msrs\": [\"0x1b\", \"0x100000000\"]}",
+     "\"forbidden_msrs[1]\": 0x100000000 is above the maximum 0xffffffff"},
+    {"{\"forbidden_msrs\": [null]}", "\"forbidden_msrs[0]\": expected a number"},
+    {"{\"forbidden_msrs\": \"0x1b\"}", "\"forbidden_msrs\": expected a list"},
+    {"{\"bogus\": 1}", "\"bogus\": unknown field"},
+    {"[1]", "policy: expected a JSON object"},
+};
+
+static void assert_refused(struct policy *p, const char *text, const char *message)
+{
+    char err[512];
+    json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+    json_t *before = policy_to_json(p);
+    uint64_t gen = policy_generation(p);
+
+    assert_non_null(j);
+    assert_int_equal(policy_apply_json(p, j, err, sizeof err), -EINVAL);
+    if (strncmp(err, message, strlen(message)))
+        fail_msg("%s\n  gave: %s\n  want: %s...", text, err, message);
+    json_t *after = policy_to_json(p);
+    assert_true(json_equal(before, after));
+    assert_int_equal(policy_generation(p), gen);
+    json_decref(j);
+    json_decref(before);
+    json_decref(after);
+}
+
+static void test_refusals_name_the_field(void **state)
+{
+    (void)state;
+    struct policy *p = fresh();
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
+        assert_refused(p, refusals[i].json, refusals[i].message);
+
+    /* Limits on list lengths. */
+    json_t *big = json_pack("{s:[], s:[], s:[]}", "protected", "forbidden_ports", "forbidden_msrs");
+    for (int i = 0; i < 33; i++) {
+        json_array_append_new(json_object_get(big, "protected"),
+                              json_pack("{s:I, s:i}", "gpa", (json_int_t)i * 4096, "len", 4096));
+        json_array_append_new(json_object_get(big, "forbidden_ports"), json_integer(i));
+        json_array_append_new(json_object_get(big, "forbidden_msrs"), json_integer(i));
+    }
+    char *text = json_dumps(big, 0);
+    assert_refused(p, text, "\"protected\": 33 entries, at most 16");
+    free(text);
+    json_object_del(big, "protected");
+    text = json_dumps(big, JSON_SORT_KEYS);
+    assert_refused(p, text, "\"forbidden_msrs\": 33 entries, at most 32");
+    free(text);
+    json_decref(big);
+    drop(p);
+}
+
+static void test_all_or_nothing(void **state)
+{
+    (void)state;
+    struct policy *p = fresh();
+    struct policy_params pp;
+    char err[512];
+
+    assert_int_equal(policy_set(p, "pvpanic", "notify", err, sizeof err), 0);
+    /* Good fields first, one bad one last: none of the good ones may land. */
+    json_t *j = json_loads("{\"events\": {\"triple_fault\": \"log\", \"operator\": \"reset\"},"
+                           " \"watchdog_ms\": 100, \"protected\": [{\"gpa\": 4096, \"len\": 4096}],"
+                           " \"forbidden_ports\": [96], \"preboot_prompt_seconds\": 3,"
+                           " \"forbidden_msrs\": [\"0x1b\", \"nope\"]}",
+                           0, NULL);
+    assert_non_null(j);
+    assert_int_equal(policy_apply_json(p, j, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "\"forbidden_msrs[1]\": expected a number, decimal or \"0x\" hex");
+    assert_int_equal(policy_action_for(p, POLICY_EV_TRIPLE_FAULT), POLICY_ACT_FREEZE);
+    assert_int_equal(policy_action_for(p, POLICY_EV_OPERATOR), POLICY_ACT_FREEZE);
+    assert_int_equal(policy_action_for(p, POLICY_EV_PVPANIC), POLICY_ACT_NOTIFY);
+    policy_get_params(p, &pp);
+    assert_int_equal(pp.watchdog_ms + pp.nprotected + pp.nports + pp.nmsrs, 0);
+    assert_int_equal(pp.preboot_prompt_seconds, 0);
+
+    /* Fixed, it all lands at once; keys left out keep their values. */
+    json_array_remove(json_object_get(j, "forbidden_msrs"), 1);
+    assert_int_equal(policy_apply_json(p, j, err, sizeof err), 0);
+    assert_int_equal(policy_action_for(p, POLICY_EV_TRIPLE_FAULT), POLICY_ACT_LOG);
+    assert_int_equal(policy_action_for(p, POLICY_EV_OPERATOR), POLICY_ACT_RESET);
+    assert_int_equal(policy_action_for(p, POLICY_EV_PVPANIC), POLICY_ACT_NOTIFY);
+    policy_get_params(p, &pp);
+    assert_int_equal(pp.watchdog_ms, 100);
+    assert_int_equal(pp.preboot_prompt_seconds, 3);
+    assert_int_equal(pp.nprotected, 1);
+    assert_int_equal(pp.nmsrs, 1);
+    assert_int_equal(pp.msrs[0], 0x1b);
+    /* A list present replaces the whole list; an empty one clears it. */
+    json_decref(j);
+    j = json_loads("{\"protected\": [], \"watchdog_ms\": 0}", 0, NULL);
+    assert_int_equal(policy_apply_json(p, j, err, sizeof err), 0);
+    policy_get_params(p, &pp);
+    assert_int_equal(pp.nprotected + pp.watchdog_ms, 0);
+    assert_int_equal(pp.nports, 1);
+    json_decref(j);
+    drop(p);
+}
+
+static void test_json_round_trip(void **state)
+{
+    (void)state;
+    struct policy *p = fresh(), *q = fresh();
+    struct policy_params a, b;
+    char err[512];
+    json_t *j =
+        json_loads("{\"events\": {\"triple_fault\": \"reset\", \"write_protected\": \"resume\","
+                   " \"forbidden_msr\": \"nmi\", \"watchdog_heartbeat\": \"notify\"},"
+                   " \"watchdog_ms\": 250, \"preboot_prompt_seconds\": 7,"
+                   " \"protected\": [{\"gpa\": \"0x100000\", \"len\": 8192}, {\"gpa\": 0, \"len\": "
+                   "\"0x1000\"}],"
+                   " \"forbidden_ports\": [{\"first\": \"0x60\", \"last\": \"0x64\"}, \"0x80\", "
+                   "{\"first\": 0}],"
+                   " \"forbidden_msrs\": [\"0x1b\", 3221225600]}",
+                   0, NULL);
+    assert_int_equal(policy_apply_json(p, j, err, sizeof err), 0);
+    json_decref(j);
+
+    json_t *out = policy_to_json(p);
+    assert_non_null(out);
+    assert_int_equal(json_object_size(json_object_get(out, "events")), POLICY_EV_COUNT);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(out, "events"), "forbidden_port")),
+        "log");
+    json_t *r0 = json_array_get(json_object_get(out, "protected"), 0);
+    assert_string_equal(json_string_value(json_object_get(r0, "gpa")), "0x100000");
+    assert_int_equal(json_integer_value(json_object_get(r0, "len")), 8192);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(out, "forbidden_msrs"), 1)), "0xc0000080");
+
+    assert_int_equal(policy_apply_json(q, out, err, sizeof err), 0);
+    json_t *again = policy_to_json(q);
+    assert_true(json_equal(out, again));
+    for (int i = 0; i < POLICY_EV_COUNT; i++)
+        assert_int_equal(policy_action_for(p, i), policy_action_for(q, i));
+    policy_get_params(p, &a);
+    policy_get_params(q, &b);
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_int_equal(b.nports, 3);
+    assert_int_equal(b.ports[1].first, 0x80);
+    assert_int_equal(b.ports[1].last, 0x80);
+
+    assert_true(policy_port_forbidden(&b, 0x62));
+    assert_true(policy_port_forbidden(&b, 0));
+    assert_false(policy_port_forbidden(&b, 0x65));
+    assert_true(policy_msr_forbidden(&b, 0xc0000080));
+    assert_false(policy_msr_forbidden(&b, 0x1c));
+    assert_true(policy_gpa_protected(&b, 0x101fff, 1));
+    assert_true(policy_gpa_protected(&b, 0xff000, 0x1001));
+    assert_false(policy_gpa_protected(&b, 0xff000, 0x1000));
+    assert_false(policy_gpa_protected(&b, 0x102000, 8));
+    assert_true(policy_gpa_protected(&b, 0x101000, UINT64_MAX)); /* wraps: runs to the end */
+    assert_false(policy_gpa_protected(&b, UINT64_MAX - 4, 100));
+    assert_false(policy_gpa_protected(&b, 0, 0));
+    assert_true(policy_port_reserved(0x3f8) && policy_port_reserved(0x505) &&
+                policy_port_reserved(0x700) && policy_port_reserved(0x71f));
+    assert_false(policy_port_reserved(0x3f7) || policy_port_reserved(0x720));
+    json_decref(out);
+    json_decref(again);
+    drop(p);
+    drop(q);
+}
+
+static void *toggler(void *arg)
+{
+    struct policy *p = arg;
+    char err[256];
+    for (int i = 0; i < 20000; i++)
+        policy_set(p, "pvpanic", i % 2 ? "freeze" : "resume", err, sizeof err);
+    return NULL;
+}
+
+static void test_concurrent_reads(void **state)
+{
+    (void)state;
+    struct policy *p = fresh();
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, toggler, p), 0);
+    for (int i = 0; i < 200000; i++) {
+        enum policy_action a = policy_action_for(p, POLICY_EV_PVPANIC);
+        assert_true(a == POLICY_ACT_FREEZE || a == POLICY_ACT_RESUME);
+    }
+    pthread_join(t, NULL);
+    assert_int_equal(policy_action_for(p, POLICY_EV_PVPANIC), POLICY_ACT_FREEZE);
+    drop(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_refused_pairs),    cmocka_unit_test(test_set_get),
+        cmocka_unit_test(test_assignment),       cmocka_unit_test(test_refusals_name_the_field),
+        cmocka_unit_test(test_all_or_nothing),   cmocka_unit_test(test_json_round_trip),
+        cmocka_unit_test(test_concurrent_reads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
