@@ -3,6 +3,7 @@
 #define HV_HV_H
 
 #include "console.h"
+#include "policy.h"
 #include "sel.h"
 #include "sensors.h"
 #include "kvm_host.h"
@@ -38,6 +39,13 @@ enum vcpu_request {
     VCPU_REQ_EXIT, /* leave the thread */
 };
 
+/* What a vCPU thread (or the watchdog) asks the main loop to do with a VM. */
+enum vm_request {
+    VMREQ_STOP,   /* the VM halted or crashed: record it */
+    VMREQ_FREEZE, /* policy: freeze, snapshot, switch to the service VM */
+    VMREQ_RESET,  /* policy: boot the guest afresh */
+};
+
 struct vm;
 
 struct vcpu {
@@ -55,6 +63,11 @@ struct vcpu {
     char state_error[128];         /* why capture failed, if it did */
     _Atomic uint64_t entry_stamp;  /* a switch's trigger time, recorded at the next KVM_RUN */
     _Atomic uint64_t exits;
+    /* Watchdog progress sampling (see watchdog.c). */
+    _Atomic bool sample_request;
+    _Atomic uint64_t sample_seq;   /* bumped when a sample is stored */
+    uint64_t sample_hash;          /* registers' digest at the last sample */
+    bool sample_halted_irqs_off;   /* MP state halted with RFLAGS.IF clear */
 };
 
 struct vm_config {
@@ -79,15 +92,22 @@ struct vm {
     uint64_t mem_size;
     struct boot_params boot;
     bool irqchip;
+    bool msr_exits;              /* KVM_CAP_X86_USER_SPACE_MSR enabled */
+    uint32_t nslots;             /* memslots laid out by vm_arm_protection */
     uint32_t nvcpus;
     struct vcpu vcpus[HV_MAX_VCPUS];
 
     pthread_mutex_t lock; /* guards state, parked flags, crash info */
     pthread_cond_t cond;
     enum vm_state state;
-    bool stop_pending;           /* a vCPU stopped the VM; the main loop has yet to settle it */
-    enum vm_state stop_state;    /* VM_HALTED or VM_CRASHED, when stop_pending */
-    char stop_reason[160];       /* why it halted or crashed */
+    bool stop_pending;           /* a request below waits for the main loop */
+    enum vm_request req;         /* what the main loop must do */
+    enum vm_state stop_state;    /* the state the VM ends in (halted, crashed, frozen) */
+    int req_event;               /* the policy event behind the request, or -1 */
+    uint64_t req_sel_id;         /* the SEL entry recording that event */
+    char stop_reason[160];       /* why it halted, crashed or froze */
+    uint64_t running_since_ns;   /* last boot or resume: the watchdog's grace start */
+    _Atomic bool nmi_pending;    /* inject an NMI when the guest can take it */
     uint64_t halt_status;
     uint64_t boot_ns, state_ns;  /* when booted, when the state last changed */
 
@@ -130,6 +150,9 @@ struct hv {
     struct sel *sel;           /* the system event log, in state_dir */
     uint64_t sel_synced_id;    /* main loop: last SEL id known to be on disk */
     struct sensors *sensors;   /* virtual BMC sensors */
+    struct policy policy;      /* trap policy: event -> action, and its parameters */
+    pthread_t watchdog;
+    bool watchdog_started;
 };
 
 struct vm *hv_find_vm(struct hv *hv, const char *name);

@@ -3,6 +3,7 @@
 
 #include "log.h"
 #include "switch.h"
+#include "trap.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@ static const size_t arg_size[VIGIL_HC_COUNT] = {
     [VIGIL_HC_HALT] = sizeof(struct vigil_hc_halt),
     [VIGIL_HC_HEARTBEAT] = sizeof(struct vigil_hc_heartbeat),
     [VIGIL_HC_SWITCH] = sizeof(struct vigil_hc_switch),
+    [VIGIL_HC_PANIC] = sizeof(struct vigil_hc_panic),
 };
 
 static const char *hc_error_text(int64_t ret)
@@ -50,6 +52,7 @@ static const char *const hc_names[VIGIL_HC_COUNT] = {
     [VIGIL_HC_CONSOLE_READ] = "CONSOLE_READ", [VIGIL_HC_TIME] = "TIME",
     [VIGIL_HC_WAIT] = "WAIT",           [VIGIL_HC_HALT] = "HALT",
     [VIGIL_HC_HEARTBEAT] = "HEARTBEAT", [VIGIL_HC_SWITCH] = "SWITCH",
+    [VIGIL_HC_PANIC] = "PANIC",
 };
 
 void hypercall_reject(struct vcpu *v, unsigned nr, const char *why)
@@ -109,11 +112,12 @@ static int64_t hc_time(struct vigil_hc_time *a)
     return 0;
 }
 
-#define KNOWN_EVENTS (VIGIL_EV_CONSOLE_IN | VIGIL_EV_FOREGROUND)
+#define KNOWN_EVENTS (VIGIL_EV_CONSOLE_IN | VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY)
+#define EDGE_EVENTS  (VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY)
 
 static uint64_t take_ready(struct vm *vm, uint64_t mask)
 {
-    uint64_t ready = atomic_fetch_and(&vm->events, ~(mask & VIGIL_EV_FOREGROUND)) & mask & VIGIL_EV_FOREGROUND;
+    uint64_t ready = atomic_fetch_and(&vm->events, ~(mask & EDGE_EVENTS)) & mask & EDGE_EVENTS;
     if ((mask & VIGIL_EV_CONSOLE_IN) && console_input_pending(&vm->console))
         ready |= VIGIL_EV_CONSOLE_IN;
     return ready;
@@ -144,18 +148,35 @@ static int64_t hc_wait(struct vcpu *v, struct vigil_hc_wait *a)
     }
 }
 
+/* Copies a guest message (bounded, made printable); "" when absent or out of RAM. */
+static void guest_message(struct vcpu *v, uint64_t gpa, uint64_t len, char msg[VIGIL_HC_HALT_MSG_MAX + 1])
+{
+    msg[0] = 0;
+    if (len > VIGIL_HC_HALT_MSG_MAX)
+        len = VIGIL_HC_HALT_MSG_MAX;
+    const char *src = len ? vm_gpa(v->vm, gpa, len) : NULL;
+    if (!src)
+        return;
+    memcpy(msg, src, len);
+    msg[len] = 0;
+    for (uint64_t i = 0; i < len; i++)
+        if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+            msg[i] = '?'; /* keep the log line one printable line */
+}
+
+static int64_t hc_panic(struct vcpu *v, const struct vigil_hc_panic *a)
+{
+    char msg[VIGIL_HC_HALT_MSG_MAX + 1];
+    guest_message(v, a->msg_gpa, a->msg_len, msg);
+    trap_raise(v->vm, v, POLICY_EV_GUEST_PANIC, "panic hypercall, code %llu%s%s", (unsigned long long)a->code,
+               msg[0] ? ": " : "", msg);
+    return 0;
+}
+
 static void hc_halt(struct vcpu *v, const struct vigil_hc_halt *a)
 {
-    char msg[VIGIL_HC_HALT_MSG_MAX + 1] = "";
-    uint64_t len = a->msg_len > VIGIL_HC_HALT_MSG_MAX ? VIGIL_HC_HALT_MSG_MAX : a->msg_len;
-    const char *src = len ? vm_gpa(v->vm, a->msg_gpa, len) : NULL;
-    if (src) {
-        memcpy(msg, src, len);
-        msg[len] = 0;
-        for (uint64_t i = 0; i < len; i++)
-            if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
-                msg[i] = '?'; /* keep the log line one printable line */
-    }
+    char msg[VIGIL_HC_HALT_MSG_MAX + 1];
+    guest_message(v, a->msg_gpa, a->msg_len, msg);
     vm_stop_from_vcpu(v, VM_HALTED, a->status, "halted with status %llu%s%s",
                       (unsigned long long)a->status, msg[0] ? ": " : "", msg);
 }
@@ -209,6 +230,7 @@ void hypercall_dispatch(struct vcpu *v, unsigned nr, uint32_t gpa)
         struct vigil_hc_halt halt;
         struct vigil_hc_heartbeat heartbeat;
         struct vigil_hc_switch sw;
+        struct vigil_hc_panic panic;
     } a;
     memcpy(&a, arg, size);
     int64_t ret = 0;
@@ -236,6 +258,9 @@ void hypercall_dispatch(struct vcpu *v, unsigned nr, uint32_t gpa)
         break;
     case VIGIL_HC_SWITCH:
         ret = hc_switch(v, &a.sw);
+        break;
+    case VIGIL_HC_PANIC:
+        ret = hc_panic(v, &a.panic);
         break;
     }
     if (ret < 0)

@@ -1,6 +1,7 @@
 /* vcpu.c: the vCPU thread: KVM_RUN, exit dispatch, and parking at an instruction boundary. */
 #include "hypercall.h"
 #include "log.h"
+#include "trap.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -67,6 +68,13 @@ static void io_unknown(struct vcpu *v, struct kvm_run *run, uint8_t *data)
     static _Atomic unsigned reported;
     if (run->io.direction == KVM_EXIT_IO_IN)
         memset(data, 0xff, (size_t)run->io.size * run->io.count);
+    struct policy_params pp;
+    policy_get_params(&v->vm->hv->policy, &pp);
+    if (pp.nports && policy_port_forbidden(&pp, run->io.port)) {
+        trap_raise(v->vm, v, POLICY_EV_FORBIDDEN_PORT, "%s of forbidden port 0x%x on vCPU %u",
+                   run->io.direction == KVM_EXIT_IO_IN ? "read" : "write", run->io.port, v->index);
+        return;
+    }
     if (atomic_fetch_add(&reported, 1) < 16)
         log_warn("%s/%u: %s of unassigned port 0x%x ignored", v->vm->name, v->index,
                  run->io.direction == KVM_EXIT_IO_IN ? "read" : "write", run->io.port);
@@ -80,7 +88,8 @@ static void handle_pvpanic(struct vcpu *v, struct kvm_run *run, uint8_t *data)
         return;
     }
     if (data[0] & PVPANIC_PANICKED)
-        vm_stop_from_vcpu(v, VM_CRASHED, 0, "pvpanic: guest reported a panic (0x%x)", data[0]);
+        trap_raise(v->vm, v, POLICY_EV_PVPANIC, "guest wrote PANICKED (0x%x) to port 0x505 at vCPU %u", data[0],
+                   v->index);
     else if (data[0] & PVPANIC_CRASH_LOADED)
         log_warn("%s: pvpanic: guest is loading its own crash kernel", v->vm->name);
 }
@@ -125,11 +134,55 @@ static void handle_mmio(struct vcpu *v)
 {
     static _Atomic unsigned reported;
     struct kvm_run *run = v->run;
+    if (run->mmio.is_write && run->mmio.phys_addr < v->vm->mem_size) {
+        /* RAM that exits on a write is a read-only slot: a protected range. KVM
+         * has dropped the write; the guest goes on past it unless policy stops it. */
+        trap_raise(v->vm, v, POLICY_EV_WRITE_PROTECTED, "%u-byte write to protected 0x%llx on vCPU %u",
+                   run->mmio.len, (unsigned long long)run->mmio.phys_addr, v->index);
+        return;
+    }
     if (!run->mmio.is_write)
         memset(run->mmio.data, 0xff, sizeof run->mmio.data);
     if (atomic_fetch_add(&reported, 1) < 16)
         log_warn("%s/%u: MMIO %s of unbacked address 0x%llx ignored", v->vm->name, v->index,
                  run->mmio.is_write ? "write" : "read", (unsigned long long)run->mmio.phys_addr);
+}
+
+static void handle_msr(struct vcpu *v, bool write)
+{
+    struct kvm_run *run = v->run;
+    bool go_on = trap_raise(v->vm, v, POLICY_EV_FORBIDDEN_MSR, "%s of forbidden MSR 0x%x on vCPU %u",
+                            write ? "WRMSR" : "RDMSR", run->msr.index, v->index);
+    /* resume: reads give 0 and writes vanish; otherwise the access faults (#GP) as on
+     * hardware that lacks the MSR. */
+    bool resume = policy_action_for(&v->vm->hv->policy, POLICY_EV_FORBIDDEN_MSR) == POLICY_ACT_RESUME;
+    run->msr.error = go_on && resume ? 0 : 1;
+    run->msr.data = 0;
+}
+
+static void handle_hlt(struct vcpu *v)
+{
+    struct kvm_regs regs;
+    if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0 && !(regs.rflags & (1u << 9)))
+        trap_raise(v->vm, v, POLICY_EV_HALTED_IRQS_OFF, "HLT with interrupts off at rip 0x%llx on vCPU %u",
+                   (unsigned long long)regs.rip, v->index);
+    else
+        vm_stop_from_vcpu(v, VM_HALTED, 0, "vCPU %u executed HLT with nothing to wake it", v->index);
+}
+
+static void handle_internal_error(struct vcpu *v)
+{
+    struct kvm_run *run = v->run;
+    char data[96] = "";
+    int n = 0;
+    for (uint32_t i = 0; i < run->internal.ndata && i < 4 && n < (int)sizeof data - 24; i++)
+        n += snprintf(data + n, sizeof data - (size_t)n, " 0x%llx", (unsigned long long)run->internal.data[i]);
+    /* For KVM_INTERNAL_ERROR_DELIVERY_EV, data[0] is the IDT-vectoring info of the event
+     * whose delivery faulted: the evidence of a fault during delivery of another. */
+    trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "KVM internal error, suberror %u%s, data%s on vCPU %u",
+               run->internal.suberror,
+               run->internal.suberror == KVM_INTERNAL_ERROR_DELIVERY_EV ? " (fault during event delivery)" : "",
+               data[0] ? data : " none", v->index);
 }
 
 static void handle_exit(struct vcpu *v)
@@ -144,29 +197,56 @@ static void handle_exit(struct vcpu *v)
         break;
     case KVM_EXIT_INTR:
         break;
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+        if (atomic_load(&v->vm->nmi_pending))
+            trap_deliver_nmi(v);
+        run->request_interrupt_window = 0;
+        break;
     case KVM_EXIT_HLT:
-        vm_stop_from_vcpu(v, VM_HALTED, 0, "vCPU %u executed HLT", v->index);
+        handle_hlt(v);
         break;
     case KVM_EXIT_SHUTDOWN:
-        vm_stop_from_vcpu(v, VM_CRASHED, 0, "triple fault on vCPU %u", v->index);
+        trap_raise(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u", v->index);
         break;
     case KVM_EXIT_FAIL_ENTRY:
-        vm_stop_from_vcpu(v, VM_CRASHED, 0, "VM entry failed on vCPU %u (reason 0x%llx)", v->index,
-                          (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+        trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "VM entry failed on vCPU %u (reason 0x%llx)", v->index,
+                   (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
         break;
     case KVM_EXIT_INTERNAL_ERROR:
-        vm_stop_from_vcpu(v, VM_CRASHED, 0, "KVM internal error %u on vCPU %u", run->internal.suberror,
-                          v->index);
+        handle_internal_error(v);
+        break;
+    case KVM_EXIT_X86_RDMSR:
+    case KVM_EXIT_X86_WRMSR:
+        handle_msr(v, run->exit_reason == KVM_EXIT_X86_WRMSR);
         break;
     case KVM_EXIT_SYSTEM_EVENT:
-        vm_stop_from_vcpu(v, run->system_event.type == KVM_SYSTEM_EVENT_CRASH ? VM_CRASHED : VM_HALTED, 0,
-                          "system event %u on vCPU %u", run->system_event.type, v->index);
+        if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH)
+            trap_raise(v->vm, v, POLICY_EV_GUEST_PANIC, "guest reported a crash (system event) on vCPU %u", v->index);
+        else
+            vm_stop_from_vcpu(v, VM_HALTED, 0, "system event %u on vCPU %u", run->system_event.type, v->index);
         break;
     default:
-        vm_stop_from_vcpu(v, VM_CRASHED, 0, "unhandled KVM exit %u on vCPU %u", run->exit_reason,
-                          v->index);
+        trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "unhandled KVM exit %u on vCPU %u", run->exit_reason,
+                   v->index);
         break;
     }
+}
+
+/* Watchdog: a digest of the registers, and whether the vCPU sleeps with interrupts off. */
+static void take_sample(struct vcpu *v)
+{
+    struct kvm_regs r;
+    struct kvm_mp_state mp = {0};
+    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+        return;
+    ioctl(v->fd, KVM_GET_MP_STATE, &mp);
+    uint64_t h = 1469598103934665603ull;
+    const uint64_t *w = (const uint64_t *)&r;
+    for (size_t i = 0; i < sizeof r / sizeof *w; i++)
+        h = (h ^ w[i]) * 1099511628211ull;
+    v->sample_hash = h;
+    v->sample_halted_irqs_off = mp.mp_state == KVM_MP_STATE_HALTED && !(r.rflags & (1u << 9));
+    atomic_fetch_add(&v->sample_seq, 1);
 }
 
 static void record_entry(struct vcpu *v)
@@ -195,11 +275,16 @@ void *vcpu_thread_main(void *arg)
         /* A kick that landed before the line above left its request behind. */
         if (atomic_load(&v->request) != VCPU_REQ_NONE)
             continue;
+        if (atomic_exchange(&v->sample_request, false))
+            take_sample(v);
+        if (v->index == 0 && atomic_load(&v->vm->nmi_pending) && !v->run->request_interrupt_window)
+            trap_deliver_nmi(v);
         record_entry(v);
         if (ioctl(v->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            vm_stop_from_vcpu(v, VM_CRASHED, 0, "KVM_RUN failed on vCPU %u: %s", v->index, strerror(errno));
+            trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "KVM_RUN failed on vCPU %u: %s", v->index,
+                       strerror(errno));
             continue;
         }
         atomic_fetch_add(&v->exits, 1);

@@ -189,13 +189,54 @@ static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
         return -1;
     }
     madvise(vm->mem, vm->mem_size, MADV_DONTDUMP);
-    struct kvm_userspace_memory_region slot = {
-        .slot = 0, .guest_phys_addr = 0, .memory_size = vm->mem_size, .userspace_addr = (uintptr_t)vm->mem};
-    if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
-        snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+    struct policy_params pp;
+    policy_get_params(&hv->policy, &pp);
+    vm->nslots = 0;
+    vm->msr_exits = false;
+    if (vm->role == VIGIL_ROLE_SERVICE) /* the policy guards guests; the service VM gets one slot */
+        pp.nprotected = pp.nmsrs = 0;
+    if (vm->role == VIGIL_ROLE_SERVICE && vm_arm_protection_plain(vm, err, errlen) < 0)
+        return -1;
+    return vm_arm_protection(vm, &pp, err, errlen) < 0 || vm_arm_msr_filter(vm, &pp, err, errlen) < 0 ? -1 : 0;
+}
+
+static void vm_teardown(struct vm *vm);
+
+/* KVM VM, RAM, image, boot tables, vCPUs: everything a boot starts from. */
+static int build_machine(struct vm *vm, char *err, size_t errlen)
+{
+    struct hv *hv = vm->hv;
+    char why[200];
+    if (setup_kvm_vm(vm, why, sizeof why) < 0 || load_image(vm, why, sizeof why) < 0 ||
+        boot_write_tables(vm->mem, &vm->boot, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: %s", vm->name, why);
         return -1;
     }
+    for (uint32_t i = 0; i < vm->nvcpus; i++) {
+        if (create_vcpu(vm, i, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s: vCPU %u: %s", vm->name, i, why);
+            return -1;
+        }
+        if (i == 0 && hv->kvm.nmsrs)
+            kvm_host_prune_msrs(&hv->kvm, vm->vcpus[0].fd);
+    }
     return 0;
+}
+
+int vm_reset(struct vm *vm, char *err, size_t errlen)
+{
+    vm_teardown(vm);
+    pthread_mutex_lock(&vm->lock);
+    vm->state = VM_CREATED;
+    vm->state_ns = now_ns();
+    vm->stop_pending = false;
+    vm->req_event = -1;
+    vm->stop_reason[0] = 0;
+    vm->halt_status = 0;
+    pthread_mutex_unlock(&vm->lock);
+    atomic_store(&vm->events, 0);
+    atomic_store(&vm->nmi_pending, false);
+    return build_machine(vm, err, errlen);
 }
 
 int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char *err, size_t errlen)
@@ -238,28 +279,14 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
                  (cfg->role == VIGIL_ROLE_SERVICE && hv->cfg.autostart_guest ? VIGIL_BOOT_F_AUTOSTART : 0) |
                  (hv->cfg.no_service ? VIGIL_BOOT_F_ALONE : 0),
     };
-    char why[200];
+    vm->req_event = -1;
     if (cfg->mem_size < BOOT_MIN_MEM || cfg->mem_size > BOOT_MAX_MEM || (cfg->mem_size & ((2u << 20) - 1))) {
         snprintf(err, errlen, "%s: memory size %llu MiB: must be a multiple of 2 MiB in [4 MiB, 64 GiB]",
                  cfg->name, (unsigned long long)(cfg->mem_size >> 20));
         goto fail;
     }
-    if (setup_kvm_vm(vm, why, sizeof why) < 0 || load_image(vm, why, sizeof why) < 0) {
-        snprintf(err, errlen, "%s: %s", cfg->name, why);
+    if (build_machine(vm, err, errlen) < 0)
         goto fail;
-    }
-    if (boot_write_tables(vm->mem, &vm->boot, why, sizeof why) < 0) {
-        snprintf(err, errlen, "%s: %s", cfg->name, why);
-        goto fail;
-    }
-    for (uint32_t i = 0; i < cfg->vcpus; i++) {
-        if (create_vcpu(vm, i, why, sizeof why) < 0) {
-            snprintf(err, errlen, "%s: vCPU %u: %s", cfg->name, i, why);
-            goto fail;
-        }
-        if (i == 0 && hv->kvm.nmsrs)
-            kvm_host_prune_msrs(&hv->kvm, vm->vcpus[0].fd);
-    }
     *out = vm;
     return 0;
 fail:
@@ -271,7 +298,7 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 {
     pthread_mutex_lock(&vm->lock);
     vm->state = VM_RUNNING;
-    vm->boot_ns = vm->state_ns = now_ns();
+    vm->boot_ns = vm->state_ns = vm->running_since_ns = now_ns();
     pthread_mutex_unlock(&vm->lock);
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         struct vcpu *v = &vm->vcpus[i];
@@ -356,23 +383,23 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
     return 0;
 }
 
-void vm_stop_from_vcpu(struct vcpu *v, enum vm_state why, uint64_t status, const char *fmt, ...)
+static void vm_vrequest(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result, int event,
+                        uint64_t sel_id, uint64_t status, const char *fmt, va_list ap)
 {
-    struct vm *vm = v->vm;
     pthread_mutex_lock(&vm->lock);
     if (!vm->stop_pending && vm->state != VM_HALTED && vm->state != VM_CRASHED) {
         vm->stop_pending = true;
-        vm->stop_state = why;
+        vm->req = req;
+        vm->stop_state = result;
+        vm->req_event = event;
+        vm->req_sel_id = sel_id;
         vm->halt_status = status;
-        va_list ap;
-        va_start(ap, fmt);
         vsnprintf(vm->stop_reason, sizeof vm->stop_reason, fmt, ap);
-        va_end(ap);
     }
     pthread_mutex_unlock(&vm->lock);
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         atomic_store(&vm->vcpus[i].request, VCPU_REQ_PARK);
-        if (i != v->index)
+        if (&vm->vcpus[i] != self)
             vcpu_kick(&vm->vcpus[i]);
     }
     uint64_t one = 1;
@@ -380,10 +407,26 @@ void vm_stop_from_vcpu(struct vcpu *v, enum vm_state why, uint64_t status, const
     (void)w;
 }
 
-void vm_destroy(struct vm *vm)
+void vm_request(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result, int event,
+                uint64_t sel_id, uint64_t status, const char *fmt, ...)
 {
-    if (!vm)
-        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vm_vrequest(vm, self, req, result, event, sel_id, status, fmt, ap);
+    va_end(ap);
+}
+
+void vm_stop_from_vcpu(struct vcpu *v, enum vm_state why, uint64_t status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vm_vrequest(v->vm, v, VMREQ_STOP, why, -1, 0, status, fmt, ap);
+    va_end(ap);
+}
+
+/* Ends the vCPU threads and frees the KVM objects and RAM; the struct stays. */
+static void vm_teardown(struct vm *vm)
+{
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         struct vcpu *v = &vm->vcpus[i];
         if (!v->thread_started)
@@ -394,6 +437,7 @@ void vm_destroy(struct vm *vm)
         pthread_mutex_unlock(&vm->lock);
         vcpu_kick(v);
         pthread_join(v->thread, NULL);
+        v->thread_started = false;
     }
     for (uint32_t i = 0; i < HV_MAX_VCPUS; i++) {
         struct vcpu *v = &vm->vcpus[i];
@@ -403,11 +447,22 @@ void vm_destroy(struct vm *vm)
             close(v->fd);
         if (v->wake_fd >= 0)
             close(v->wake_fd);
+        memset(v, 0, sizeof *v);
+        v->fd = v->wake_fd = -1;
     }
     if (vm->fd >= 0)
         close(vm->fd);
+    vm->fd = -1;
     if (vm->mem)
         munmap(vm->mem, vm->mem_size);
+    vm->mem = NULL;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    if (!vm)
+        return;
+    vm_teardown(vm);
     console_destroy(&vm->console);
     pthread_mutex_destroy(&vm->uart_lock);
     pthread_cond_destroy(&vm->cond);

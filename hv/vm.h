@@ -27,10 +27,27 @@ void vm_raise_event(struct vm *vm, uint64_t events);
 /* Interrupts vCPU v: KVM_RUN returns, a WAIT hypercall returns early. */
 void vcpu_kick(struct vcpu *v);
 
-/* Called on a vCPU thread when the VM stops itself (halt, crash): parks all
- * its vCPUs and asks the main loop to finish the job. */
+/* Asks the main loop to act on the VM (stop, freeze, reset) and parks its
+ * vCPUs meanwhile.  `self` is the calling vCPU (NULL from other threads).  The
+ * first request wins until the main loop has settled it. */
+void vm_request(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result, int event,
+                uint64_t sel_id, uint64_t status, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+/* The VM stopped itself (halt, crash) on vCPU v. */
 void vm_stop_from_vcpu(struct vcpu *v, enum vm_state why, uint64_t status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Discards the VM's vCPUs, RAM and KVM VM and builds them afresh from its
+ * image (state VM_CREATED).  Its vCPU threads must be parked or not started. */
+int vm_reset(struct vm *vm, char *err, size_t errlen);
+
+/* Lays RAM out in memslots with the policy's protected ranges read-only
+ * (writes there exit as MMIO and never reach memory).  The VM must not be
+ * running.  The service VM is not protected. */
+int vm_arm_protection(struct vm *vm, const struct policy_params *pp, char *err, size_t errlen);
+/* One read-write memslot over all of RAM. */
+int vm_arm_protection_plain(struct vm *vm, char *err, size_t errlen);
+/* Makes RDMSR/WRMSR of the policy's forbidden MSRs exit to hv. */
+int vm_arm_msr_filter(struct vm *vm, const struct policy_params *pp, char *err, size_t errlen);
 
 /* Guest-physical range check: a host pointer to [gpa, gpa+len) or NULL. */
 void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len);

@@ -39,6 +39,7 @@ enum vigil_hc_nr {
     VIGIL_HC_HALT = 5,          /* struct vigil_hc_halt; does not return */
     VIGIL_HC_HEARTBEAT = 6,     /* struct vigil_hc_heartbeat */
     VIGIL_HC_SWITCH = 7,        /* struct vigil_hc_switch; service VM only */
+    VIGIL_HC_PANIC = 8,         /* struct vigil_hc_panic; the guest reports a crash */
     VIGIL_HC_COUNT
 };
 
@@ -96,6 +97,7 @@ struct vigil_hc_wait {
 };
 #define VIGIL_EV_CONSOLE_IN (1ull << 0) /* console input is waiting */
 #define VIGIL_EV_FOREGROUND (1ull << 1) /* the foreground VM changed */
+#define VIGIL_EV_NOTIFY     (1ull << 2) /* service VM: a guest event whose policy says "notify" */
 
 /* HALT: the VM stops for good with `status` (0 = clean); the optional
  * message (at most VIGIL_HC_HALT_MSG_MAX bytes) is logged by hv. */
@@ -119,6 +121,16 @@ struct vigil_hc_heartbeat {
 struct vigil_hc_switch {
     uint32_t target; /* enum vigil_vm_role */
     uint32_t reserved;
+    int64_t ret;
+};
+
+/* PANIC: the guest reports that it has crashed (like pvpanic, with a reason).
+ * What follows is the policy's action for guest_panic; if that lets the guest
+ * go on, the call returns with ret = 0. */
+struct vigil_hc_panic {
+    uint64_t code;    /* the guest's own crash code */
+    uint64_t msg_gpa; /* optional message, at most VIGIL_HC_HALT_MSG_MAX bytes */
+    uint64_t msg_len;
     int64_t ret;
 };
 
