@@ -107,8 +107,14 @@ int snap_recover(struct snapshot_store *s, char *err, size_t errlen)
     while (rc == 0 && (de = readdir(d)) != NULL) {
         char id[SNAPSHOT_ID_MAX];
         const char *nm = de->d_name;
+        struct stat sb;
         bool core;
 
+        /* Only regular files can be ours; a directory named x.core is someone else's. */
+        if (de->d_type != DT_REG &&
+            (de->d_type != DT_UNKNOWN || fstatat(s->dirfd, nm, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+             !S_ISREG(sb.st_mode)))
+            continue;
         if (has_suffix(nm, SNAP_TMP_SUFFIX, &base)) {
             /* A write cut short (kill -9, power loss): never published, so just debris.  Its
              * id still counts, so that the sequence does not hand the same id out again. */
