@@ -9,7 +9,7 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wstrict-prototypes -Wm
               -Wvla -Wformat=2 -Wno-format-truncation
 CFLAGS     ?= -O2 -g
 HOST_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_CFLAGS) -Iinclude -Ihv -MMD -MP
-HOST_LDLIBS = -lpthread -ljansson -lm
+HOST_LDLIBS = -lpthread -ljansson -lm -lcrypto
 SAN_CFLAGS ?=
 
 # hv's modules form a library shared by hv, hvctl and the unit tests.

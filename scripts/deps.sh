@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh: install the Debian packages that building, running and testing Vigil need.
 set -euo pipefail
-pkgs=(gcc make libc6-dev libjansson-dev libcmocka-dev python3 python3-pytest gdb binutils
+pkgs=(gcc make libc6-dev libjansson-dev libcmocka-dev libssl-dev python3 python3-pytest gdb binutils
       qemu-system-x86 socat)
 missing=()
 for p in "${pkgs[@]}"; do
