@@ -108,6 +108,8 @@ struct vm {
     char stop_reason[160];       /* why it halted, crashed or froze */
     uint64_t running_since_ns;   /* last boot or resume: the watchdog's grace start */
     _Atomic bool nmi_pending;    /* inject an NMI when the guest can take it */
+    bool snapshot_busy;          /* under lock: a writer thread is reading its RAM */
+    char last_snapshot[64];      /* id of the last snapshot written */
     uint64_t halt_status;
     uint64_t boot_ns, state_ns;  /* when booted, when the state last changed */
 
@@ -151,6 +153,7 @@ struct hv {
     uint64_t sel_synced_id;    /* main loop: last SEL id known to be on disk */
     struct sensors *sensors;   /* virtual BMC sensors */
     struct policy policy;      /* trap policy: event -> action, and its parameters */
+    struct snapshot_store *snapshots; /* crash snapshots, in state_dir */
     pthread_t watchdog;
     bool watchdog_started;
 };

@@ -1,6 +1,9 @@
 /* main.c: hv's command line, start-up (service VM first), main loop and shutdown. */
 #include "ctl_server.h"
 #include "events.h"
+#include "snapshot_store.h"
+#include "snapshot.h"
+#include "watchdog.h"
 #include "log.h"
 #include "loop.h"
 #include "switch.h"
@@ -43,6 +46,12 @@ static const char usage[] =
     "  --state-dir DIR      system event log and snapshots (default $VIGIL_STATE_DIR or\n"
     "                       /var/tmp/vigil)\n"
     "  --pin-cpu N          confine every VM to host CPU N (the single-processor case)\n"
+    "  --policy FILE        trap policy (JSON: events, watchdog_ms, protected, forbidden_ports,\n"
+    "                       forbidden_msrs, preboot_prompt_seconds); see docs/policy.md\n"
+    "  --policy-set EV=ACT  set one event's action (repeatable), e.g. triple_fault=reset\n"
+    "  --watchdog-ms N      watchdog period for guests (1..60000; 0 = off)\n"
+    "  --snapshot-keep N    keep at most N crash snapshots (default 16)\n"
+    "  --snapshot-max-mib N keep at most N MiB of snapshots on disk (default 8192)\n"
     "  --log-level LEVEL    error, warn, info (default) or debug\n"
     "  --help               this text\n"
     "Local console hotkeys: Ctrl-A h lists them (Ctrl-A s switches VMs).\n";
@@ -51,6 +60,9 @@ struct options {
     struct vm_config vms[HV_MAX_VMS];
     uint32_t nvms;
     struct hv_config hv;
+    struct policy *policy;
+    unsigned snapshot_keep;
+    uint64_t snapshot_max_bytes;
 };
 
 static uint64_t parse_num(const char *s, const char *what, uint64_t max)
@@ -91,7 +103,8 @@ static void add_vm(struct options *o, enum vigil_vm_role role, const char *image
 static void parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_SERVICE = 256, O_GUEST, O_NAME, O_MEM, O_VCPUS, O_CMDLINE, O_CPL0, O_AUTOSTART,
-           O_NO_SERVICE, O_CONTROL, O_PIN, O_LOG, O_HELP, O_STATE };
+           O_NO_SERVICE, O_CONTROL, O_PIN, O_LOG, O_HELP, O_STATE, O_POLICY, O_POLICY_SET, O_WATCHDOG,
+           O_SNAP_KEEP, O_SNAP_MAX };
     static const struct option longopts[] = {
         {"service", required_argument, 0, O_SERVICE}, {"guest", required_argument, 0, O_GUEST},
         {"name", required_argument, 0, O_NAME},       {"mem", required_argument, 0, O_MEM},
@@ -100,7 +113,9 @@ static void parse_options(int argc, char **argv, struct options *o)
         {"no-service", no_argument, 0, O_NO_SERVICE}, {"control", required_argument, 0, O_CONTROL},
         {"pin-cpu", required_argument, 0, O_PIN},     {"log-level", required_argument, 0, O_LOG},
         {"help", no_argument, 0, O_HELP},             {"state-dir", required_argument, 0, O_STATE},
-        {0, 0, 0, 0}};
+        {"policy", required_argument, 0, O_POLICY},   {"policy-set", required_argument, 0, O_POLICY_SET},
+        {"watchdog-ms", required_argument, 0, O_WATCHDOG}, {"snapshot-keep", required_argument, 0, O_SNAP_KEEP},
+        {"snapshot-max-mib", required_argument, 0, O_SNAP_MAX}, {0, 0, 0, 0}};
     o->hv = (struct hv_config){.control_path = "/tmp/vigil-hv.sock", .pin_cpu = -1,
                                .state_dir = getenv("VIGIL_STATE_DIR") ? getenv("VIGIL_STATE_DIR") : "/var/tmp/vigil"};
     int c;
@@ -143,6 +158,33 @@ static void parse_options(int argc, char **argv, struct options *o)
             break;
         case O_STATE:
             o->hv.state_dir = optarg;
+            break;
+        case O_POLICY: {
+            char err[512];
+            if (policy_load_file(o->policy, optarg, err, sizeof err) < 0)
+                hv_die("--policy %s: %s", optarg, err);
+            break;
+        }
+        case O_POLICY_SET: {
+            char err[512];
+            if (policy_assign(o->policy, optarg, err, sizeof err) < 0)
+                hv_die("--policy-set %s: %s", optarg, err);
+            break;
+        }
+        case O_WATCHDOG: {
+            char err[512];
+            json_t *j = json_pack("{s:I}", "watchdog_ms", (json_int_t)parse_num(optarg, "--watchdog-ms", 60000));
+            int rc = policy_apply_json(o->policy, j, err, sizeof err);
+            json_decref(j);
+            if (rc < 0)
+                hv_die("--watchdog-ms: %s", err);
+            break;
+        }
+        case O_SNAP_KEEP:
+            o->snapshot_keep = (unsigned)parse_num(optarg, "--snapshot-keep", 100000);
+            break;
+        case O_SNAP_MAX:
+            o->snapshot_max_bytes = parse_num(optarg, "--snapshot-max-mib", 1ull << 30) << 20;
             break;
         case O_PIN:
             o->hv.pin_cpu = (int)parse_num(optarg, "--pin-cpu", CPU_SETSIZE - 1);
@@ -264,7 +306,7 @@ static void on_sensor_alarm(void *ctx, const struct sensor *s, enum sensor_healt
 }
 
 /* The state directory, the system event log in it, and the sensors that feed the log. */
-static void open_state(struct hv *hv)
+static void open_state(struct hv *hv, const struct options *opt)
 {
     char path[4096], err[512];
     if (mkdir(hv->cfg.state_dir, 0700) < 0 && errno != EEXIST)
@@ -275,6 +317,9 @@ static void open_state(struct hv *hv)
     /* Appends reach the page cache at once (a kill -9 loses nothing) and the main loop
      * syncs them within SEL_SYNC_MS, so no VM switch waits for the disk. */
     sel_set_durable(hv->sel, false);
+    if (snapshot_store_open(&hv->snapshots, hv->cfg.state_dir, opt->snapshot_keep, opt->snapshot_max_bytes, err,
+                            sizeof err) < 0)
+        hv_die("snapshot store in %s: %s", hv->cfg.state_dir, err);
     struct sensors_config sc = {.mode = SENSORS_AUTO, .seed = (uint64_t)now_ns(),
                                 .on_alarm = on_sensor_alarm, .ctx = hv};
     if (sensors_open(&hv->sensors, &sc, err, sizeof err) < 0)
@@ -298,9 +343,10 @@ static struct hv hv_ctx;
 
 int main(int argc, char **argv)
 {
-    struct options opt = {0};
-    parse_options(argc, argv, &opt);
     struct hv *hv = &hv_ctx;
+    policy_init_defaults(&hv->policy);
+    struct options opt = {.policy = &hv->policy, .snapshot_keep = 16, .snapshot_max_bytes = 8192ull << 20};
+    parse_options(argc, argv, &opt);
     hv->cfg = opt.hv;
     hv->start_ns = now_ns();
     hv->term_fd = STDOUT_FILENO;
@@ -311,7 +357,12 @@ int main(int argc, char **argv)
     char err[512];
     if (kvm_host_open(&hv->kvm, err, sizeof err) < 0)
         hv_die("%s", err);
-    open_state(hv);
+    open_state(hv, &opt);
+    /* Seed 000 claim 24: the operator may edit the policy before anything boots. */
+    struct policy_params pp;
+    policy_get_params(&hv->policy, &pp);
+    if (pp.preboot_prompt_seconds && isatty(STDIN_FILENO))
+        policy_preboot_prompt(&hv->policy, STDIN_FILENO, STDOUT_FILENO, (int)pp.preboot_prompt_seconds);
     if (hv->cfg.pin_cpu >= 0)
         pin_cpu(hv->cfg.pin_cpu);
 
@@ -359,6 +410,8 @@ int main(int argc, char **argv)
     hv_event(hv, SEL_OK, SEL_T_VM_BOOT, first, "booted first");
     log_info("control socket %s; state in %s; Ctrl-A h for hotkeys", hv->cfg.control_path, hv->cfg.state_dir);
 
+    if (watchdog_start(hv, err, sizeof err) < 0)
+        hv_die("%s", err);
     uint64_t next_sensor_ns = 0;
     while (!finished(hv)) {
         struct epoll_event ev[16];
@@ -372,12 +425,18 @@ int main(int argc, char **argv)
     }
 
     term_close(&term);
+    watchdog_stop(hv);
     ctl_server_close(ctl);
-    for (uint32_t i = 0; i < hv->nvms; i++)
-        vm_destroy(hv->vms[i]);
+    for (uint32_t i = 0; i < hv->nvms; i++) {
+        if (!snapshot_wait(hv->vms[i], 120000)) /* a writer still reads this VM's RAM */
+            log_warn("%s: snapshot writer still busy at exit", hv->vms[i]->name);
+        else
+            vm_destroy(hv->vms[i]);
+    }
     kvm_host_close(&hv->kvm);
     hv_event(hv, SEL_OK, SEL_T_HV_STOP, NULL, "hv stopped (exit status %d)", hv->exit_status);
     sensors_close(hv->sensors);
+    snapshot_store_close(hv->snapshots);
     sel_close(hv->sel);
     return hv->exit_status;
 }

@@ -3,6 +3,8 @@
 
 #include "events.h"
 #include "log.h"
+#include "snapshot.h"
+#include "trap.h"
 #include "vm.h"
 
 #include <stdio.h>
@@ -60,6 +62,10 @@ static int enter_guest(struct vm *target, uint64_t t0, char *err, size_t errlen)
     if (pending || s == VM_HALTED || s == VM_CRASHED) {
         snprintf(err, errlen, "%s has stopped (%s): %s", target->name,
                  pending ? "stopping" : vm_state_name(s), target->stop_reason);
+        return -1;
+    }
+    if (!snapshot_wait(target, 0)) {
+        snprintf(err, errlen, "a snapshot of %s is being written; it runs again once that is done", target->name);
         return -1;
     }
     if (s == VM_CREATED) {
@@ -171,29 +177,71 @@ struct vm *hv_other_vm(struct hv *hv)
     return fg && fg->role == VIGIL_ROLE_SERVICE ? hv->default_guest : hv->service;
 }
 
+/* The service VM takes the foreground from a guest that can no longer have it. */
+static void hand_to_service(struct hv *hv, struct vm *vm, const char *why)
+{
+    if (atomic_load(&hv->foreground) != vm || !hv->service || vm == hv->service)
+        return;
+    atomic_store(&hv->foreground, hv->service);
+    atomic_fetch_add(&vm->switches_out, 1);
+    atomic_fetch_add(&hv->service->switches_in, 1);
+    vm_raise_event(hv->service, VIGIL_EV_FOREGROUND);
+    hv_event(hv, SEL_OK, SEL_T_VM_SWITCH, hv->service, "switched to the foreground from %s (%s)", vm->name, why);
+    announce(hv, hv->service, why);
+}
+
+static void settle_reset(struct hv *hv, struct vm *vm)
+{
+    char err[256];
+    bool was_foreground = atomic_load(&hv->foreground) == vm;
+    if (vm_reset(vm, err, sizeof err) < 0) {
+        hv_event(hv, SEL_CRITICAL, SEL_T_VM_RESET, vm, "reset failed: %s", err);
+        pthread_mutex_lock(&vm->lock);
+        vm->state = VM_CRASHED;
+        pthread_mutex_unlock(&vm->lock);
+        hand_to_service(hv, vm, "the guest could not be reset");
+        return;
+    }
+    hv_event(hv, SEL_WARNING, SEL_T_VM_RESET, vm, "reset by policy");
+    /* A guest runs only in the foreground: one that was there boots again at once. */
+    if ((was_foreground || !hv->service) && vm_start(vm, err, sizeof err) < 0)
+        hv_event(hv, SEL_CRITICAL, SEL_T_VM_BOOT, vm, "boot after reset failed: %s", err);
+}
+
 static void settle(struct hv *hv, struct vm *vm)
 {
     char err[200];
     if (vm_park(vm, err, sizeof err) < 0)
         log_warn("%s: %s", vm->name, err); /* the VM still stops; its state may be incomplete */
     pthread_mutex_lock(&vm->lock);
-    vm->state = vm->stop_state;
+    enum vm_request req = vm->req;
+    vm->state = req == VMREQ_RESET ? vm->state : vm->stop_state;
     vm->state_ns = now_ns();
     vm->stop_pending = false;
     pthread_mutex_unlock(&vm->lock);
+    if (req == VMREQ_RESET) {
+        settle_reset(hv, vm);
+        return;
+    }
     const struct kvm_regs *r = &vm->vcpus[0].state.regs;
     if (vm->state == VM_CRASHED)
         hv_event(hv, SEL_CRITICAL, SEL_T_VM_CRASH, vm, "crashed: %s (rip 0x%llx rsp 0x%llx)", vm->stop_reason,
                  (unsigned long long)r->rip, (unsigned long long)r->rsp);
+    else if (vm->state == VM_FROZEN)
+        hv_event(hv, SEL_WARNING, SEL_T_TRAP, vm, "frozen: %s (rip 0x%llx)", vm->stop_reason,
+                 (unsigned long long)r->rip);
     else
         hv_event(hv, vm->halt_status ? SEL_WARNING : SEL_OK, SEL_T_VM_HALT, vm, "%s", vm->stop_reason);
-    if (atomic_load(&hv->foreground) == vm && hv->service && vm != hv->service) {
-        atomic_store(&hv->foreground, hv->service);
-        atomic_fetch_add(&vm->switches_out, 1);
-        atomic_fetch_add(&hv->service->switches_in, 1);
-        vm_raise_event(hv->service, VIGIL_EV_FOREGROUND);
-        announce(hv, hv->service, vm->state == VM_CRASHED ? "the guest crashed" : "the guest halted");
+    if (req == VMREQ_FREEZE) {
+        char trigger[64];
+        snprintf(trigger, sizeof trigger, "trap:%s",
+                 vm->req_event >= 0 ? policy_event_name((enum policy_event)vm->req_event) : "?");
+        if (snapshot_begin(hv, vm, trigger, vm->req_sel_id, err, sizeof err) < 0)
+            hv_event(hv, SEL_WARNING, SEL_T_SNAPSHOT, vm, "no snapshot: %s", err);
     }
+    hand_to_service(hv, vm, vm->state == VM_CRASHED ? "the guest crashed"
+                            : vm->state == VM_FROZEN ? "a trap froze the guest"
+                                                      : "the guest halted");
 }
 
 void hv_settle_stopped_vms(struct hv *hv)

@@ -378,6 +378,7 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
     if (stamp)
         atomic_store(&vm->vcpus[0].entry_stamp, stamp);
     pthread_mutex_lock(&vm->lock);
+    vm->running_since_ns = now_ns();
     release_vcpus(vm);
     pthread_mutex_unlock(&vm->lock);
     return 0;
