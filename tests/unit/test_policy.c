@@ -356,6 +356,9 @@ static void test_json_round_trip(void **state)
     assert_string_equal(
         json_string_value(json_array_get(json_object_get(out, "forbidden_msrs"), 1)), "0xc0000080");
 
+    uint64_t gen = policy_generation(p);
+    assert_int_equal(policy_apply_json(p, out, err, sizeof err), 0);
+    assert_int_equal(policy_generation(p), gen); /* nothing changed: no new generation */
     assert_int_equal(policy_apply_json(q, out, err, sizeof err), 0);
     json_t *again = policy_to_json(q);
     assert_true(json_equal(out, again));
