@@ -270,6 +270,11 @@ static const struct {
     {"sel", op_sel},           {"sel.clear", op_sel_clear},
     {"sensors", op_sensors},   {"sensors.override", op_sensors_override},
     {"metrics", op_metrics},
+    {"policy.get", op_policy_get}, {"policy.set", op_policy_set},
+    {"trap", op_trap},
+    {"snapshot.take", op_snapshot_take}, {"snapshot.list", op_snapshot_list},
+    {"snapshot.show", op_snapshot_show}, {"snapshot.delete", op_snapshot_delete},
+    {"peek", op_peek},
 };
 
 void ctl_handle(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)

@@ -18,4 +18,14 @@ json_t *op_sensors(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *o
 json_t *op_sensors_override(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_metrics(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 
+/* Traps and evidence (ctl_ops_evidence.c). */
+json_t *op_policy_get(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_policy_set(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_trap(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_snapshot_take(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_snapshot_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_snapshot_show(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_snapshot_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+
 #endif

@@ -7,6 +7,8 @@ static uint64_t heartbeat_count;
 static uint64_t work_total;
 static uint64_t state_hash = 0x9e3779b97f4a7c15ull; /* survives switches: proof of undisturbed state */
 static uint64_t heartbeat_ms = 2000;
+static int silent; /* "crash silence": keep serving the console, stop heartbeating */
+static uint8_t fill_area_marker;
 
 static uint64_t mix(uint64_t x)
 {
@@ -24,9 +26,12 @@ static void cmd_help(void)
             "  status          counters and state kept in guest memory\n"
             "  work N          run N million rounds of hashing and report the time\n"
             "  halt [N]        stop this guest with status N\n"
-            "  crash panic     report a panic through pvpanic (port 0x505)\n"
-            "  crash triple    fault with no IDT: a triple fault\n"
-            "  crash hang      spin forever without heartbeats\n");
+            "  fill N          write a pattern over N MiB of free RAM (dense memory for snapshots)\n"
+            "  crash MODE      panic (pvpanic), panic-hc (panic hypercall), triple (triple fault),\n"
+            "                  write (wild write into this guest's own code: a protected range),\n"
+            "                  hang (spin, no heartbeat), silence (no heartbeat, console alive),\n"
+            "                  hang-cli (CPL 0: cli; hlt), double (CPL 0: a double fault)\n"
+            "                  (also at boot: crash=MODE on the command line)\n");
 }
 
 static void cmd_status(void)
@@ -45,21 +50,69 @@ static void cmd_work(const char *arg)
     rt_printf("work: %lu rounds in %lu ms, state 0x%lx\n", n, (rt_monotonic_ns() - t0) / 1000000, state_hash);
 }
 
+struct idt_ptr {
+    uint16_t limit;
+    uint64_t base;
+} __attribute__((packed));
+
 static void cmd_crash(const char *mode)
 {
-    if (!strncmp(mode, "panic", 6)) {
+    int cpl0 = rt_boot->flags & VIGIL_BOOT_F_CPL0;
+    if (!strncmp(mode, "panic-hc", 9)) {
+        static const char msg[] = "demo guest panic (crash panic-hc)";
+        struct vigil_hc_panic p = {.code = 42, .msg_gpa = (uintptr_t)msg, .msg_len = sizeof msg - 1};
+        rt_puts("crash: panic hypercall\n");
+        hc_call(VIGIL_HC_PANIC, &p);
+        rt_puts("crash: the panic hypercall returned (policy let the guest go on)\n");
+    } else if (!strncmp(mode, "panic", 6)) {
         rt_puts("crash: pvpanic\n");
         outb(PVPANIC_PORT, 1);
+        rt_puts("crash: pvpanic returned (policy let the guest go on)\n");
     } else if (!strncmp(mode, "triple", 7)) {
         rt_puts("crash: triple fault\n");
         __asm__ volatile("ud2");
+    } else if (!strncmp(mode, "write", 6)) {
+        volatile uint8_t *code = (volatile uint8_t *)(uintptr_t)rt_boot->mmap[2].base;
+        rt_printf("crash: wild write to 0x%lx\n", (uint64_t)(uintptr_t)code);
+        *code = 0xcc;
+        rt_printf("crash: the write returned; byte now 0x%x\n", *code);
     } else if (!strncmp(mode, "hang", 5)) {
         rt_puts("crash: hanging (spinning, no heartbeat)\n");
         for (;;)
             __asm__ volatile("pause");
+    } else if (!strncmp(mode, "silence", 8)) {
+        rt_puts("crash: no more heartbeats\n");
+        silent = 1;
+    } else if (!strncmp(mode, "hang-cli", 9)) {
+        if (!cpl0)
+            return rt_puts("crash: hang-cli needs CPL 0 (start the guest with --cpl0)\n");
+        rt_puts("crash: cli; hlt\n");
+        __asm__ volatile("cli; hlt");
+    } else if (!strncmp(mode, "double", 7)) {
+        if (!cpl0)
+            return rt_puts("crash: double needs CPL 0 (start the guest with --cpl0)\n");
+        /* An IDT whose gates are absent: #UD finds no gate (#NP), that fault finds
+         * none either, which is a double fault, whose gate is absent too. */
+        static uint64_t idt[2 * 32];
+        struct idt_ptr p = {.limit = sizeof idt - 1, .base = (uintptr_t)idt};
+        rt_puts("crash: double fault\n");
+        __asm__ volatile("lidt %0; ud2" : : "m"(p));
     } else {
-        rt_printf("crash: unknown mode '%s' (panic, triple, hang)\n", mode);
+        rt_printf("crash: unknown mode '%s' (see help)\n", mode);
     }
+}
+
+static void cmd_fill(const char *arg)
+{
+    uint64_t mib = rt_parse_u64(arg, strlen(arg));
+    uint64_t base = ((uintptr_t)&fill_area_marker + 0xfffff) & ~0xfffffull;
+    uint64_t limit = rt_boot->mem_size - (uint64_t)rt_boot->vcpu_count * rt_boot->stack_size - (1ull << 20);
+    uint64_t *p = (uint64_t *)(uintptr_t)base;
+    uint64_t n = 0;
+    for (; n < mib && base + (n + 1) * (1ull << 20) <= limit; n++)
+        for (uint64_t i = 0; i < (1ull << 20) / 8; i++)
+            p[n * (1ull << 17) + i] = 0x5a5a000000000000ull | (n << 20) | i;
+    rt_printf("fill: %lu MiB from 0x%lx\n", n, base);
 }
 
 static void execute(char *line)
@@ -81,6 +134,8 @@ static void execute(char *line)
         rt_halt(rt_parse_u64(arg, strlen(arg)), "halt command");
     else if (!strncmp(line, "crash", 6))
         cmd_crash(arg);
+    else if (!strncmp(line, "fill", 5))
+        cmd_fill(arg);
     else
         rt_printf("unknown command '%s'; try help\n", line);
 }
@@ -96,10 +151,16 @@ int guest_main(const struct vigil_boot_info *bi)
     char line[128];
     size_t n = 0;
     uint64_t next_beat = rt_monotonic_ns();
+    const char *mode = rt_cmdline_get("crash", &len);
+    if (mode) {
+        char m[16] = {0};
+        memcpy(m, mode, len < sizeof m - 1 ? len : sizeof m - 1);
+        cmd_crash(m);
+    }
     rt_puts("demo> ");
     for (;;) {
         uint64_t now = rt_monotonic_ns();
-        if (heartbeat_ms && now >= next_beat) {
+        if (heartbeat_ms && !silent && now >= next_beat) {
             rt_heartbeat(++heartbeat_count);
             next_beat = now + heartbeat_ms * 1000000ull;
             if (heartbeat_count % 15 == 0)
@@ -121,6 +182,6 @@ int guest_main(const struct vigil_boot_info *bi)
                 rt_write(&c, 1);
             }
         }
-        rt_wait(heartbeat_ms ? next_beat : UINT64_MAX, VIGIL_EV_CONSOLE_IN);
+        rt_wait(heartbeat_ms && !silent ? next_beat : UINT64_MAX, VIGIL_EV_CONSOLE_IN);
     }
 }

@@ -39,9 +39,11 @@ int guest_main(const struct vigil_boot_info *bi)
             rt_heartbeat(++beats);
             next_beat = now + 1000000000ull;
         }
-        uint64_t ready = rt_wait(next_beat, VIGIL_EV_CONSOLE_IN | VIGIL_EV_FOREGROUND);
+        uint64_t ready = rt_wait(next_beat, VIGIL_EV_CONSOLE_IN | VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY);
         if (ready & VIGIL_EV_FOREGROUND)
             switches_seen++;
+        if (ready & VIGIL_EV_NOTIFY)
+            rt_puts("service: notified of a guest event\n");
         char c;
         while (rt_read(&c, 1) == 1) {
             if (c == '\r' || c == '\n') {

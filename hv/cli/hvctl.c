@@ -2,6 +2,7 @@
 #include "ctl_proto.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
@@ -26,6 +27,13 @@ static const char usage[] =
     "  stats [--reset]         switch latency statistics\n"
     "  sel [--follow|--json|--clear]  the system event log (follow: print new entries as they come)\n"
     "  sensors                 virtual BMC sensors (JSON)\n"
+    "  policy get              the trap policy (events -> actions, watchdog, protected ranges)\n"
+    "  policy set EVENT ACTION | policy set JSON   change it (e.g. policy set triple_fault reset)\n"
+    "  trap VM                 raise the operator event on VM (default action: freeze)\n"
+    "  snapshot take VM        freeze VM, write a crash snapshot, let it run again\n"
+    "  snapshot list | show ID | delete ID\n"
+    "  snapshot export ID FILE copy a snapshot's core (sparse) to FILE\n"
+    "  peek VM ADDR [LEN] [--virt] [--out FILE]  guest memory, hex dump (or raw to FILE)\n"
     "  metrics                 sensors in Prometheus text format\n"
     "  call JSON               send one raw request, print the response\n"
     "  quit                    stop hv\n"
@@ -233,6 +241,145 @@ static int sel_command(const char *opt)
     }
 }
 
+static int policy_command(int argc, char **argv, int i)
+{
+    if (i < argc && !strcmp(argv[i], "get"))
+        return simple("policy.get", NULL, NULL);
+    if (i + 1 < argc && !strcmp(argv[i], "set")) {
+        json_t *pol;
+        if (argv[i + 1][0] == '{') {
+            json_error_t e;
+            pol = json_loads(argv[i + 1], 0, &e);
+            if (!pol) {
+                fprintf(stderr, "hvctl: invalid JSON: %s\n", e.text);
+                return 2;
+            }
+        } else if (i + 2 < argc) {
+            pol = json_pack("{s:{s:s}}", "events", argv[i + 1], argv[i + 2]);
+        } else {
+            fputs("hvctl: policy set EVENT ACTION, or policy set '{...}'\n", stderr);
+            return 2;
+        }
+        return report(request(json_pack("{s:s, s:o}", "op", "policy.set", "policy", pol), NULL, 0, NULL, NULL));
+    }
+    fputs("hvctl: policy get | policy set EVENT ACTION | policy set JSON\n", stderr);
+    return 2;
+}
+
+/* Copies a sparse file, keeping its holes. */
+static int copy_sparse(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC), outfd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (in < 0 || outfd < 0) {
+        fprintf(stderr, "hvctl: %s: %s\n", in < 0 ? from : to, strerror(errno));
+        return 1;
+    }
+    off_t end = lseek(in, 0, SEEK_END), pos = 0;
+    static char buf[1 << 20];
+    while (pos < end) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        if (data < 0)
+            break;
+        off_t hole = lseek(in, data, SEEK_HOLE);
+        for (off_t at = data; at < hole;) {
+            ssize_t n = pread(in, buf, (size_t)(hole - at < (off_t)sizeof buf ? hole - at : (off_t)sizeof buf), at);
+            if (n <= 0 || pwrite(outfd, buf, (size_t)n, at) != n) {
+                fprintf(stderr, "hvctl: copying: %s\n", strerror(errno));
+                return 1;
+            }
+            at += n;
+        }
+        pos = hole;
+    }
+    int rc = ftruncate(outfd, end) < 0 || fsync(outfd) < 0;
+    close(in);
+    close(outfd);
+    return rc;
+}
+
+static int snapshot_command(int argc, char **argv, int i)
+{
+    const char *sub = i < argc ? argv[i] : "";
+    const char *arg = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(sub, "list"))
+        return simple("snapshot.list", NULL, NULL);
+    if (!strcmp(sub, "take") && arg)
+        return simple("snapshot.take", "vm", arg);
+    if (!strcmp(sub, "show") && arg)
+        return simple("snapshot.show", "id", arg);
+    if (!strcmp(sub, "delete") && arg)
+        return simple("snapshot.delete", "id", arg);
+    if (!strcmp(sub, "export") && arg && i + 2 < argc) {
+        json_t *resp = request(json_pack("{s:s, s:s}", "op", "snapshot.show", "id", arg), NULL, 0, NULL, NULL);
+        const char *path = json_string_value(json_object_get(json_object_get(resp, "snapshot"), "core_path"));
+        if (!json_is_true(json_object_get(resp, "ok")) || !path)
+            return report(resp);
+        int rc = copy_sparse(path, argv[i + 2]);
+        if (!rc)
+            printf("%s -> %s\n", path, argv[i + 2]);
+        json_decref(resp);
+        return rc;
+    }
+    fputs("hvctl: snapshot take VM | list | show ID | export ID FILE | delete ID\n", stderr);
+    return 2;
+}
+
+static void hexdump(const uint8_t *p, uint32_t len, unsigned long long base)
+{
+    for (uint32_t i = 0; i < len; i += 16) {
+        printf("%016llx ", base + i);
+        for (uint32_t j = 0; j < 16; j++)
+            i + j < len ? printf(" %02x", p[i + j]) : printf("   ");
+        printf("  ");
+        for (uint32_t j = 0; j < 16 && i + j < len; j++)
+            putchar(p[i + j] >= 0x20 && p[i + j] < 0x7f ? p[i + j] : '.');
+        putchar('\n');
+    }
+}
+
+static int peek_command(int argc, char **argv, int i)
+{
+    if (i + 1 >= argc) {
+        fputs("hvctl: peek VM ADDR [LEN] [--virt] [--out FILE]\n", stderr);
+        return 2;
+    }
+    const char *vm = argv[i], *outfile = NULL;
+    unsigned long long addr = strtoull(argv[i + 1], NULL, 0), len = 256;
+    bool virt = false;
+    for (int k = i + 2; k < argc; k++) {
+        if (!strcmp(argv[k], "--virt"))
+            virt = true;
+        else if (!strcmp(argv[k], "--out") && k + 1 < argc)
+            outfile = argv[++k];
+        else
+            len = strtoull(argv[k], NULL, 0);
+    }
+    uint8_t *data;
+    uint32_t n;
+    json_t *resp = request(json_pack("{s:s, s:s, s:I, s:I, s:b}", "op", "peek", "vm", vm, "addr", (json_int_t)addr,
+                                     "len", (json_int_t)len, "virtual", virt),
+                           NULL, 0, &data, &n);
+    if (!json_is_true(json_object_get(resp, "ok"))) {
+        free(data);
+        return report(resp);
+    }
+    if (outfile) {
+        FILE *f = fopen(outfile, "wb");
+        if (!f || fwrite(data, 1, n, f) != n) {
+            fprintf(stderr, "hvctl: %s: %s\n", outfile, strerror(errno));
+            return 1;
+        }
+        fclose(f);
+    } else {
+        if (virt)
+            printf("# %s\n", json_string_value(json_object_get(resp, "walk")));
+        hexdump(data, n, addr);
+    }
+    free(data);
+    json_decref(resp);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = getenv("VIGIL_HV_SOCKET") ? getenv("VIGIL_HV_SOCKET") : "/tmp/vigil-hv.sock";
@@ -256,6 +403,14 @@ int main(int argc, char **argv)
         return simple(cmd, "vm", arg);
     if (!strcmp(cmd, "sel"))
         return sel_command(arg);
+    if (!strcmp(cmd, "policy"))
+        return policy_command(argc, argv, i);
+    if (!strcmp(cmd, "snapshot"))
+        return snapshot_command(argc, argv, i);
+    if (!strcmp(cmd, "peek"))
+        return peek_command(argc, argv, i);
+    if (!strcmp(cmd, "trap") && arg)
+        return simple("trap", "vm", arg);
     if (!strcmp(cmd, "sensors"))
         return simple("sensors", NULL, NULL);
     if (!strcmp(cmd, "metrics")) {
