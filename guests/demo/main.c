@@ -30,7 +30,8 @@ static void cmd_help(void)
             "  crash MODE      panic (pvpanic), panic-hc (panic hypercall), triple (triple fault),\n"
             "                  write (wild write into this guest's own code: a protected range),\n"
             "                  hang (spin, no heartbeat), silence (no heartbeat, console alive),\n"
-            "                  hang-cli (CPL 0: cli; hlt), double (CPL 0: a double fault)\n"
+            "                  hang-cli (CPL 0: cli; hlt), double (CPL 0: a double fault),\n"
+            "                  port (read port 0x60), msr (CPL 0: rdmsr 0x1a0)\n"
             "                  (also at boot: crash=MODE on the command line)\n");
 }
 
@@ -72,10 +73,23 @@ static void cmd_crash(const char *mode)
         rt_puts("crash: triple fault\n");
         __asm__ volatile("ud2");
     } else if (!strncmp(mode, "write", 6)) {
-        volatile uint8_t *code = (volatile uint8_t *)(uintptr_t)rt_boot->mmap[2].base;
+        uint64_t image = 0x100000;
+        for (uint32_t i = 0; i < rt_boot->mmap_count; i++)
+            if (rt_boot->mmap[i].type == VIGIL_MEM_IMAGE)
+                image = rt_boot->mmap[i].base;
+        volatile uint8_t *code = (volatile uint8_t *)(uintptr_t)image;
         rt_printf("crash: wild write to 0x%lx\n", (uint64_t)(uintptr_t)code);
         *code = 0xcc;
         rt_printf("crash: the write returned; byte now 0x%x\n", *code);
+    } else if (!strncmp(mode, "port", 5)) {
+        uint8_t v = inb(0x60);
+        rt_printf("crash: read port 0x60: 0x%x\n", v);
+    } else if (!strncmp(mode, "msr", 4)) {
+        if (!cpl0)
+            return rt_puts("crash: msr needs CPL 0 (start the guest with --cpl0)\n");
+        uint32_t lo, hi;
+        __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(0x1a0u));
+        rt_printf("crash: rdmsr 0x1a0 = 0x%x%08x\n", hi, lo);
     } else if (!strncmp(mode, "hang", 5)) {
         rt_puts("crash: hanging (spinning, no heartbeat)\n");
         for (;;)
