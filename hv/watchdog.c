@@ -39,11 +39,13 @@ static void check_heartbeat(struct vm *vm, struct wd_guest *g, uint64_t now, uin
         g->hb_seen_ns = now;
         g->fired_hb = false;
     }
-    uint64_t quiet_from = g->hb_seen_ns > since ? g->hb_seen_ns : since;
-    if (!g->fired_hb && now - quiet_from > period) {
+    /* Measured from the heartbeat itself, not from when this thread noticed it. */
+    uint64_t last = atomic_load(&vm->last_heartbeat_ns);
+    uint64_t quiet_from = last > since ? last : since;
+    if (!g->fired_hb && now > quiet_from && now - quiet_from > period) {
         g->fired_hb = true;
-        trap_raise(vm, NULL, POLICY_EV_WATCHDOG_HEARTBEAT, "no heartbeat for %llu ms (period %llu ms)",
-                   (unsigned long long)((now - quiet_from) / 1000000), (unsigned long long)(period / 1000000));
+        trap_raise(vm, NULL, POLICY_EV_WATCHDOG_HEARTBEAT, "no heartbeat for %.3f ms (period %llu ms)",
+                   (double)(now - quiet_from) / 1e6, (unsigned long long)(period / 1000000));
     }
 }
 

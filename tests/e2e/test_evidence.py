@@ -1,0 +1,108 @@
+"""test_evidence.py: crash snapshots open in gdb and readelf, survive kill -9, and peek reads the frozen guest."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+from vigil import HVCTL, Hv, guest
+
+DEMO = guest("demo.elf")
+
+
+def test_gdb_reads_the_crashed_guest_from_its_core(start_hv, tmp_path):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--autostart-guest",
+                  "--cmdline", "heartbeat_ms=5")
+    hv.wait_console("guest", "demo>")
+    hv.wait_for(lambda: hv.vm("guest")["heartbeats"] >= 3, what="heartbeats")
+    hv.type("guest", "crash triple\n")
+    hv.wait_for(lambda: hv.ok("snapshot.list")["snapshots"], what="snapshot")
+    snap = hv.ok("snapshot.list")["snapshots"][0]
+    rip = int(snap["registers"]["rip"], 16)
+    show = hv.ok("snapshot.show", id=snap["id"])["snapshot"]
+    out = tmp_path / "guest.core"
+    p = subprocess.run([str(HVCTL), "--socket", hv.sock_path, "snapshot", "export", snap["id"], str(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert subprocess.run(["sha256sum", str(out)], capture_output=True, text=True).stdout.split()[0] == show["sha256"]
+    assert os.stat(out).st_blocks * 512 < os.stat(out).st_size  # sparse: zero pages left out
+    r = subprocess.run(["readelf", "-a", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0 and "warning" not in (r.stderr + r.stdout).lower()
+    g = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info registers rip", "-ex", "print heartbeat_count",
+                        "-ex", "print/x state_hash", DEMO, str(out)], capture_output=True, text=True, timeout=60)
+    text = g.stdout
+    assert f"0x{rip:x}" in text and "cmd_crash" in text, text
+    beats = int(re.search(r"\$1 = (\d+)", text).group(1))
+    assert beats >= 3
+    assert "$2 = 0x9e3779b97f4a7c15" in text
+
+
+def test_peek_reads_physical_and_virtual_memory_of_a_frozen_guest(start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--autostart-guest")
+    hv.wait_console("guest", "demo>")
+    elf = open(DEMO, "rb").read()
+    text_off = 0x1000  # the first PT_LOAD (see guests/rt/guest.ld) starts the file's second page
+    resp, data = hv.call("console.read", vm="guest")
+    hv.conn.sendall(__import__("vigil").frame({"op": "peek", "vm": "guest", "addr": 0x100000, "len": 64}))
+    resp, phys = __import__("vigil").read_response(hv.conn)
+    assert resp["ok"] and phys == elf[text_off:text_off + 64]
+    r = hv.call("peek", vm="guest", addr=0x100000, len=16, virtual=True)
+    assert not r["ok"] and "running" in r["error"]  # virtual needs a stopped guest's CR3
+    hv.ok("switch", target="service")
+    hv.conn.sendall(__import__("vigil").frame({"op": "peek", "vm": "guest", "addr": 0x100000, "len": 64,
+                                              "virtual": True}))
+    resp, virt = __import__("vigil").read_response(hv.conn)
+    assert resp["ok"] and virt == phys and resp["gpa"] == 0x100000
+    r = hv.call("peek", vm="guest", addr=0x0, len=16, virtual=True)
+    assert not r["ok"] and "not present" in r["error"].lower()  # page 0 is unmapped
+    r = hv.call("peek", vm="guest", addr=1 << 40, len=16)
+    assert not r["ok"] and "outside" in r["error"]
+    p = subprocess.run([str(HVCTL), "--socket", hv.sock_path, "peek", "guest", "0x100000", "32", "--virt"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and "0000000000100000" in p.stdout
+
+
+def test_kill_9_during_a_snapshot_leaves_only_complete_snapshots(tmp_path):
+    args = ["--service", guest("service-stub.elf"), "--guest", DEMO, "--mem", "1024", "--autostart-guest"]
+    hv = Hv(tmp_path, args)
+    try:
+        hv.wait_console("guest", "demo>")
+        hv.type("guest", "fill 900\n")
+        hv.wait_console("guest", "fill: ", timeout=60)
+        hv.ok("snapshot.take", vm="guest")  # one complete snapshot first
+        complete = hv.ok("snapshot.list")["snapshots"]
+        assert len(complete) == 1
+        hv.conn.sendall(__import__("vigil").frame({"op": "snapshot.take", "vm": "guest"}))
+        snapdir = tmp_path / "state" / "snapshots"
+        hv.wait_for(lambda: any(p.name.endswith(".tmp") for p in snapdir.iterdir()), timeout=20,
+                    what="a snapshot being written")
+        time.sleep(0.05)
+        hv.proc.send_signal(signal.SIGKILL)
+        hv.proc.wait(10)
+    finally:
+        hv.conn.close()
+        hv.log.close()
+    hv2 = Hv(tmp_path, ["--service", guest("service-stub.elf")])
+    try:
+        listed = hv2.ok("snapshot.list")["snapshots"]
+        assert [s["id"] for s in listed] == [complete[0]["id"]]
+        for s in listed:
+            core = snapdir / s["core"]
+            digest = subprocess.run(["sha256sum", str(core)], capture_output=True, text=True).stdout.split()[0]
+            assert digest == s["sha256"] and os.path.getsize(core) == s["core_bytes"]
+        assert not any(p.name.endswith(".tmp") for p in snapdir.iterdir())
+    finally:
+        hv2.stop()
+
+
+def test_snapshot_retention_and_delete(start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--mem", "64", "--autostart-guest",
+                  "--snapshot-keep", "2")
+    hv.wait_console("guest", "demo>")
+    ids = [hv.ok("snapshot.take", vm="guest")["snapshot"]["id"] for _ in range(3)]
+    listed = [s["id"] for s in hv.ok("snapshot.list")["snapshots"]]
+    assert listed == ids[1:]
+    hv.ok("snapshot.delete", id=ids[1])
+    assert [s["id"] for s in hv.ok("snapshot.list")["snapshots"]] == ids[2:]
+    assert not hv.call("snapshot.delete", id="../../etc/passwd")["ok"]
+    assert hv.vm("guest")["state"] == "running"  # a requested snapshot lets the guest run on

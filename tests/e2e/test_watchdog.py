@@ -1,0 +1,71 @@
+"""test_watchdog.py: the watchdog catches a silent or stuck guest within its period, and leaves healthy ones be."""
+import re
+import time
+
+from vigil import guest
+
+DEMO = guest("demo.elf")
+
+
+def sel(hv):
+    return hv.ok("sel")["entries"]
+
+
+def watchdog_entries(hv):
+    return [e for e in sel(hv) if e["Oem"]["Vigil"]["EventType"] == "watchdog"]
+
+
+def start(start_hv, period, *extra):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--cmdline", "heartbeat_ms=10",
+                  "--autostart-guest", "--watchdog-ms", str(period), *extra)
+    hv.wait_console("guest", "demo>")
+    return hv
+
+
+def test_no_heartbeat_is_detected_within_the_period_plus_10ms(start_hv):
+    period = 100
+    hv = start(start_hv, period, "--policy-set", "watchdog_heartbeat=log")
+    time.sleep(0.5)
+    assert watchdog_entries(hv) == []  # a heartbeating guest is left alone
+    hv.type("guest", "crash silence\n")
+    hv.wait_for(lambda: watchdog_entries(hv), what="watchdog heartbeat entry")
+    msg = watchdog_entries(hv)[0]["Message"]
+    assert "watchdog_heartbeat" in msg
+    silent_ms = float(re.search(r"no heartbeat for ([\d.]+) ms", msg).group(1))
+    assert period < silent_ms <= period + 10, msg
+    assert hv.vm("guest")["state"] == "running"  # action log
+
+
+def test_a_hung_guest_is_frozen_with_a_snapshot(start_hv):
+    hv = start(start_hv, 50)
+    hv.type("guest", "crash hang\n")
+    hv.wait_for(lambda: hv.vm("guest")["state"] == "frozen", what="watchdog freeze")
+    kinds = " ".join(e["Message"] for e in watchdog_entries(hv))
+    assert "watchdog_heartbeat" in kinds or "watchdog_progress" in kinds
+    hv.wait_for(lambda: hv.ok("snapshot.list")["snapshots"], what="snapshot")
+    assert hv.status()["foreground"] == "service"
+
+
+def test_no_progress_is_detected_even_with_heartbeats_off(start_hv):
+    hv = start(start_hv, 50, "--policy-set", "watchdog_heartbeat=log", "--policy-set", "watchdog_progress=freeze")
+    hv.type("guest", "crash hang\n")
+    hv.wait_for(lambda: any("watchdog_progress" in e["Message"] for e in watchdog_entries(hv)),
+                what="progress entry")
+    hv.wait_for(lambda: hv.vm("guest")["state"] == "frozen", what="freeze on no progress")
+
+
+def test_a_busy_computing_guest_is_not_a_hung_guest(start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("test-checksum.elf"),
+                  "--cmdline", "rounds=1000000000", "--autostart-guest", "--watchdog-ms", "20",
+                  "--policy-set", "watchdog_heartbeat=log")
+    hv.wait_console("guest", "checksum: done", timeout=60)
+    assert not any("watchdog_progress" in e["Message"] for e in watchdog_entries(hv))
+
+
+def test_watchdog_period_changes_at_runtime(start_hv):
+    hv = start(start_hv, 0)
+    hv.type("guest", "crash silence\n")
+    time.sleep(0.3)
+    assert watchdog_entries(hv) == []  # off
+    hv.ok("policy.set", policy={"watchdog_ms": 30, "events": {"watchdog_heartbeat": "log"}})
+    hv.wait_for(lambda: watchdog_entries(hv), what="watchdog after enabling")
