@@ -81,8 +81,8 @@ static json_t *op_status(struct hv *hv, const struct ctl_msg *req, struct ctl_re
     for (uint32_t i = 0; i < hv->nvms; i++)
         json_array_append_new(vms, vm_json(hv, hv->vms[i]));
     struct vm *fg = atomic_load(&hv->foreground);
-    return json_pack("{s:b, s:s, s:s, s:f, s:o, s:{s:I, s:I}}", "ok", 1, "mode",
-                     hv->service ? "normal" : "devirtualized", "foreground", fg ? fg->name : "",
+    return json_pack("{s:b, s:s, s:b, s:s, s:f, s:o, s:{s:I, s:I}}", "ok", 1, "mode",
+                     hv->service ? "normal" : "devirtualized", "traps_armed", hv->traps_armed, "foreground", fg ? fg->name : "",
                      "uptime_seconds", (double)(now_ns() - hv->start_ns) / 1e9, "vms", vms, "switches",
                      "to_guest", (json_int_t)hv->switch_to_guest.count, "to_service",
                      (json_int_t)(hv->service ? atomic_load(&hv->service->switches_in) : 0));
@@ -275,6 +275,7 @@ static const struct {
     {"snapshot.take", op_snapshot_take}, {"snapshot.list", op_snapshot_list},
     {"snapshot.show", op_snapshot_show}, {"snapshot.delete", op_snapshot_delete},
     {"peek", op_peek},
+    {"service.attach", op_service_attach}, {"service.detach", op_service_detach},
 };
 
 void ctl_handle(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)

@@ -2,6 +2,7 @@
 #include "ctl_ops.h"
 
 #include "events.h"
+#include "interpose.h"
 #include "log.h"
 #include "pagewalk.h"
 #include "snapshot.h"
@@ -202,4 +203,30 @@ json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
         return ctl_error("EFAULT", "0x%llx: %s", (unsigned long long)addr, r.message);
     return json_pack("{s:b, s:I, s:I, s:I, s:s}", "ok", 1, "gva", (json_int_t)addr, "gpa",
                      (json_int_t)r.gpa, "copied", (json_int_t)copied, "walk", r.message);
+}
+
+json_t *op_service_attach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    json_t *err = NULL;
+    json_t *image = json_object_get(req->json, "image");
+    int64_t mem = ctl_arg_uint(req, "mem_mib", 0, &err);
+    if (err)
+        return err;
+    if (image && !json_is_string(image))
+        return ctl_error("EINVAL", "field \"image\" must be a path");
+    char why[512];
+    uint64_t t0 = now_ns();
+    if (interpose_attach(hv, json_string_value(image), (uint64_t)mem, why, sizeof why) < 0)
+        return ctl_error("EBUSY", "%s", why);
+    return json_pack("{s:b, s:f}", "ok", 1, "attach_ms", (double)(now_ns() - t0) / 1e6);
+}
+
+json_t *op_service_detach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out, (void)req;
+    char why[512];
+    if (interpose_detach(hv, why, sizeof why) < 0)
+        return ctl_error("EBUSY", "%s", why);
+    return json_pack("{s:b}", "ok", 1);
 }

@@ -127,6 +127,7 @@ enum hv_work_kind { WORK_VM_STOPPED, WORK_QUIT };
 
 struct hv_config {
     const char *control_path;
+    const char *service_image; /* --service-image: what interpose_attach boots */
     const char *state_dir;  /* SEL, snapshots */
     bool autostart_guest;
     bool no_service;
@@ -154,6 +155,9 @@ struct hv {
     struct sensors *sensors;   /* virtual BMC sensors */
     struct policy policy;      /* trap policy: event -> action, and its parameters */
     struct snapshot_store *snapshots; /* crash snapshots, in state_dir */
+    bool traps_armed;          /* false while devirtualized: the guest runs alone, untrapped */
+    struct vm *spare_service;  /* a detached service VM's struct, kept for the next attach */
+    char service_image_buf[4096];
     pthread_t watchdog;
     bool watchdog_started;
 };

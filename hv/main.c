@@ -40,8 +40,10 @@ static const char usage[] =
     "    --cmdline STR      its command line (in the boot info)\n"
     "    --cpl0             start it at CPL 0 instead of CPL 3 (tests of kernel mode)\n"
     "  --autostart-guest    the service VM boots the guest by a switch as soon as it is up\n"
-    "  --no-service         devirtualized: run the guest alone, no service VM; hv exits with\n"
-    "                       the guest's halt status (3 if it crashed)\n"
+    "  --no-service         devirtualized: run the guest alone, no service VM and no traps; hv\n"
+    "                       exits with the guest's halt status (3 if it crashed) unless a\n"
+    "                       service VM has been attached meanwhile (hvctl service attach)\n"
+    "  --service-image IMG  the service image `hvctl service attach` boots later\n"
     "  --control PATH       control socket for hvctl (default /tmp/vigil-hv.sock)\n"
     "  --state-dir DIR      system event log and snapshots (default $VIGIL_STATE_DIR or\n"
     "                       /var/tmp/vigil)\n"
@@ -104,7 +106,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_SERVICE = 256, O_GUEST, O_NAME, O_MEM, O_VCPUS, O_CMDLINE, O_CPL0, O_AUTOSTART,
            O_NO_SERVICE, O_CONTROL, O_PIN, O_LOG, O_HELP, O_STATE, O_POLICY, O_POLICY_SET, O_WATCHDOG,
-           O_SNAP_KEEP, O_SNAP_MAX };
+           O_SNAP_KEEP, O_SNAP_MAX, O_SERVICE_IMAGE };
     static const struct option longopts[] = {
         {"service", required_argument, 0, O_SERVICE}, {"guest", required_argument, 0, O_GUEST},
         {"name", required_argument, 0, O_NAME},       {"mem", required_argument, 0, O_MEM},
@@ -115,7 +117,8 @@ static void parse_options(int argc, char **argv, struct options *o)
         {"help", no_argument, 0, O_HELP},             {"state-dir", required_argument, 0, O_STATE},
         {"policy", required_argument, 0, O_POLICY},   {"policy-set", required_argument, 0, O_POLICY_SET},
         {"watchdog-ms", required_argument, 0, O_WATCHDOG}, {"snapshot-keep", required_argument, 0, O_SNAP_KEEP},
-        {"snapshot-max-mib", required_argument, 0, O_SNAP_MAX}, {0, 0, 0, 0}};
+        {"snapshot-max-mib", required_argument, 0, O_SNAP_MAX},
+        {"service-image", required_argument, 0, O_SERVICE_IMAGE}, {0, 0, 0, 0}};
     o->hv = (struct hv_config){.control_path = "/tmp/vigil-hv.sock", .pin_cpu = -1,
                                .state_dir = getenv("VIGIL_STATE_DIR") ? getenv("VIGIL_STATE_DIR") : "/var/tmp/vigil"};
     int c;
@@ -180,6 +183,9 @@ static void parse_options(int argc, char **argv, struct options *o)
                 hv_die("--watchdog-ms: %s", err);
             break;
         }
+        case O_SERVICE_IMAGE:
+            o->hv.service_image = optarg;
+            break;
         case O_SNAP_KEEP:
             o->snapshot_keep = (unsigned)parse_num(optarg, "--snapshot-keep", 100000);
             break;
@@ -272,7 +278,7 @@ static bool finished(struct hv *hv)
 {
     if (atomic_load(&hv->quit))
         return true;
-    if (hv->cfg.no_service) {
+    if (!hv->service) {
         struct vm *g = hv->default_guest;
         if (g->state == VM_HALTED)
             hv->exit_status = (int)(g->halt_status & 0xff);
@@ -348,6 +354,7 @@ int main(int argc, char **argv)
     struct options opt = {.policy = &hv->policy, .snapshot_keep = 16, .snapshot_max_bytes = 8192ull << 20};
     parse_options(argc, argv, &opt);
     hv->cfg = opt.hv;
+    hv->traps_armed = !hv->cfg.no_service;
     hv->start_ns = now_ns();
     hv->term_fd = STDOUT_FILENO;
     pthread_mutex_init(&hv->switch_lock, NULL);
@@ -427,6 +434,8 @@ int main(int argc, char **argv)
     term_close(&term);
     watchdog_stop(hv);
     ctl_server_close(ctl);
+    if (hv->spare_service && !hv->service)
+        vm_destroy(hv->spare_service); /* detached: not in vms[] any more */
     for (uint32_t i = 0; i < hv->nvms; i++) {
         if (!snapshot_wait(hv->vms[i], 120000)) /* a writer still reads this VM's RAM */
             log_warn("%s: snapshot writer still busy at exit", hv->vms[i]->name);

@@ -57,7 +57,8 @@ bool trap_raise(struct vm *vm, struct vcpu *self, enum policy_event ev, const ch
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    enum policy_action act = policy_action_for(&hv->policy, ev);
+    /* Devirtualized (no service VM, traps disarmed): hv only records what happens. */
+    enum policy_action act = hv->traps_armed ? policy_action_for(&hv->policy, ev) : POLICY_ACT_LOG;
     bool crash = trap_event_is_crash(ev);
     uint64_t sel_id = hv_event(hv, crash ? SEL_CRITICAL : SEL_WARNING, ev == POLICY_EV_WATCHDOG_HEARTBEAT ||
                                                                           ev == POLICY_EV_WATCHDOG_PROGRESS

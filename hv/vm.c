@@ -191,6 +191,8 @@ static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
     madvise(vm->mem, vm->mem_size, MADV_DONTDUMP);
     struct policy_params pp;
     policy_get_params(&hv->policy, &pp);
+    if (!hv->traps_armed)
+        pp.nprotected = pp.nmsrs = 0;
     vm->nslots = 0;
     vm->msr_exits = false;
     if (vm->role == VIGIL_ROLE_SERVICE) /* the policy guards guests; the service VM gets one slot */
@@ -221,6 +223,15 @@ static int build_machine(struct vm *vm, char *err, size_t errlen)
             kvm_host_prune_msrs(&hv->kvm, vm->vcpus[0].fd);
     }
     return 0;
+}
+
+void vm_release(struct vm *vm)
+{
+    vm_teardown(vm);
+    pthread_mutex_lock(&vm->lock);
+    vm->state = VM_CREATED;
+    vm->state_ns = now_ns();
+    pthread_mutex_unlock(&vm->lock);
 }
 
 int vm_reset(struct vm *vm, char *err, size_t errlen)

@@ -39,6 +39,9 @@ void vm_stop_from_vcpu(struct vcpu *v, enum vm_state why, uint64_t status, const
 /* Discards the VM's vCPUs, RAM and KVM VM and builds them afresh from its
  * image (state VM_CREATED).  Its vCPU threads must be parked or not started. */
 int vm_reset(struct vm *vm, char *err, size_t errlen);
+/* Ends the vCPU threads and returns the RAM and KVM objects; the struct stays
+ * allocated (pointers to it remain valid) in state VM_CREATED. */
+void vm_release(struct vm *vm);
 
 /* Lays RAM out in memslots with the policy's protected ranges read-only
  * (writes there exit as MMIO and never reach memory).  The VM must not be

@@ -102,7 +102,7 @@ static void *watchdog_main(void *arg)
         for (uint32_t i = 0; i < hv->nvms; i++) {
             struct vm *vm = hv->vms[i];
             pthread_mutex_lock(&vm->lock);
-            bool watch = period && vm->role == VIGIL_ROLE_GUEST && vm->state == VM_RUNNING && !vm->stop_pending &&
+            bool watch = period && hv->traps_armed && vm->role == VIGIL_ROLE_GUEST && vm->state == VM_RUNNING && !vm->stop_pending &&
                          vm->vcpus[0].thread_started;
             pthread_mutex_unlock(&vm->lock);
             if (!watch) {

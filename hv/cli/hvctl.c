@@ -29,6 +29,7 @@ static const char usage[] =
     "  sensors                 virtual BMC sensors (JSON)\n"
     "  policy get              the trap policy (events -> actions, watchdog, protected ranges)\n"
     "  policy set EVENT ACTION | policy set JSON   change it (e.g. policy set triple_fault reset)\n"
+    "  service attach [IMG] | service detach   interpose / devirtualize a running guest\n"
     "  trap VM                 raise the operator event on VM (default action: freeze)\n"
     "  snapshot take VM        freeze VM, write a crash snapshot, let it run again\n"
     "  snapshot list | show ID | delete ID\n"
@@ -409,6 +410,14 @@ int main(int argc, char **argv)
         return snapshot_command(argc, argv, i);
     if (!strcmp(cmd, "peek"))
         return peek_command(argc, argv, i);
+    if (!strcmp(cmd, "service") && arg && !strcmp(arg, "attach")) {
+        json_t *req = json_pack("{s:s}", "op", "service.attach");
+        if (i + 1 < argc)
+            json_object_set_new(req, "image", json_string(argv[i + 1]));
+        return report(request(req, NULL, 0, NULL, NULL));
+    }
+    if (!strcmp(cmd, "service") && arg && !strcmp(arg, "detach"))
+        return simple("service.detach", NULL, NULL);
     if (!strcmp(cmd, "trap") && arg)
         return simple("trap", "vm", arg);
     if (!strcmp(cmd, "sensors"))

@@ -1,0 +1,55 @@
+"""test_interpose.py: seed 003: attach the service VM and traps to a running guest, detach them, guest undisturbed."""
+import re
+
+from vigil import guest, run_alone
+
+ROUNDS = "rounds=3000000000"
+
+
+def test_attach_and_detach_around_a_running_guest(start_hv, tmp_path):
+    status, out = run_alone(tmp_path, guest("test-checksum.elf"), "--cmdline", ROUNDS)
+    reference = re.search(r"done ([0-9a-f]+)", out).group(1)
+
+    hv = start_hv("--no-service", "--guest", guest("test-checksum.elf"), "--cmdline", ROUNDS,
+                  "--service-image", guest("service-stub.elf"))
+    hv.wait_console("guest", "checksum: start")
+    st = hv.status()
+    assert st["mode"] == "devirtualized" and not st["traps_armed"]
+    attach = hv.ok("service.attach")
+    st = hv.status()
+    assert st["mode"] == "normal" and st["traps_armed"] and hv.vm("service")["state"] == "running"
+    hv.wait_console("service", "placeholder image")
+    hv.type("service", "ping\n")
+    hv.wait_console("service", "pong")
+    # with the service VM attached, switches work and keep the guest's state
+    for _ in range(20):
+        hv.ok("switch", target="service")
+        hv.ok("switch", target="guest")
+    assert not hv.call("service.attach")["ok"]  # only one
+    hv.ok("service.detach")
+    st = hv.status()
+    assert st["mode"] == "devirtualized" and not st["traps_armed"]
+    assert [v["name"] for v in st["vms"]] == ["guest"] and st["foreground"] == "guest"
+    # attach a second time, detach while the service VM has the foreground
+    hv.ok("service.attach")
+    hv.ok("switch", target="service")
+    hv.ok("service.detach")
+    assert hv.vm("guest")["state"] == "running"
+    assert attach["attach_ms"] < 5000
+    # alone again, hv ends with the guest: its console went to hv's terminal
+    hv.proc.wait(60)
+    assert hv.proc.returncode == 0
+    assert re.search(r"checksum: done ([0-9a-f]+)", hv.output()).group(1) == reference
+
+
+def test_devirtualized_guest_is_not_trapped(start_hv):
+    hv = start_hv("--no-service", "--guest", guest("demo.elf"), "--watchdog-ms", "20")
+    hv.wait_console("guest", "demo>")
+    hv.type("guest", "crash silence\n")
+    import time
+    time.sleep(0.3)
+    assert not [e for e in hv.ok("sel")["entries"] if e["Oem"]["Vigil"]["EventType"] == "watchdog"]
+    assert not hv.call("service.attach")["ok"]  # no --service-image and no image given
+    hv.ok("service.attach", image=guest("service-stub.elf"))
+    hv.wait_for(lambda: [e for e in hv.ok("sel")["entries"] if e["Oem"]["Vigil"]["EventType"] == "watchdog"],
+                what="watchdog armed after attach")
