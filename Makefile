@@ -95,6 +95,7 @@ test: deps
 
 bench: all
 	$(PYTHON) bench/switch.py
+	$(PYTHON) bench/snapshot.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -235,13 +235,15 @@ static json_t *summary_json(struct latency_stats *s)
 static json_t *op_stats(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)out;
-    json_t *r = json_pack("{s:b, s:o, s:o, s:o}", "ok", 1, "switch_to_guest", summary_json(&hv->switch_to_guest),
-                          "switch_to_service", summary_json(&hv->switch_to_service), "guest_freeze",
-                          summary_json(&hv->freeze_latency));
+    json_t *r = json_pack("{s:b, s:o, s:o, s:o, s:o}", "ok", 1, "switch_to_guest",
+                          summary_json(&hv->switch_to_guest), "switch_to_service",
+                          summary_json(&hv->switch_to_service), "guest_freeze", summary_json(&hv->freeze_latency),
+                          "trap_freeze", summary_json(&hv->trap_freeze));
     if (json_is_true(json_object_get(req->json, "reset"))) {
         stats_reset(&hv->switch_to_guest);
         stats_reset(&hv->switch_to_service);
         stats_reset(&hv->freeze_latency);
+        stats_reset(&hv->trap_freeze);
     }
     return r;
 }

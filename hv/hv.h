@@ -107,6 +107,7 @@ struct vm {
     uint64_t req_sel_id;         /* the SEL entry recording that event */
     char stop_reason[160];       /* why it halted, crashed or froze */
     uint64_t running_since_ns;   /* last boot or resume: the watchdog's grace start */
+    uint64_t req_ns;             /* when the pending request was made */
     _Atomic bool nmi_pending;    /* inject an NMI when the guest can take it */
     bool snapshot_busy;          /* under lock: a writer thread is reading its RAM */
     char last_snapshot[64];      /* id of the last snapshot written */
@@ -150,6 +151,7 @@ struct hv {
     int exit_status;
     int term_fd;               /* the local terminal's output, or -1 */
     struct latency_stats switch_to_guest, switch_to_service, freeze_latency;
+    struct latency_stats trap_freeze; /* policy event -> every vCPU parked with its state captured */
     struct sel *sel;           /* the system event log, in state_dir */
     uint64_t sel_synced_id;    /* main loop: last SEL id known to be on disk */
     struct sensors *sensors;   /* virtual BMC sensors */

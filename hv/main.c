@@ -361,6 +361,7 @@ int main(int argc, char **argv)
     stats_init(&hv->switch_to_guest);
     stats_init(&hv->switch_to_service);
     stats_init(&hv->freeze_latency);
+    stats_init(&hv->trap_freeze);
     char err[512];
     if (kvm_host_open(&hv->kvm, err, sizeof err) < 0)
         hv_die("%s", err);

@@ -213,6 +213,8 @@ static void settle(struct hv *hv, struct vm *vm)
     char err[200];
     if (vm_park(vm, err, sizeof err) < 0)
         log_warn("%s: %s", vm->name, err); /* the VM still stops; its state may be incomplete */
+    else if (vm->req == VMREQ_FREEZE)
+        stats_add(&hv->trap_freeze, now_ns() - vm->req_ns);
     pthread_mutex_lock(&vm->lock);
     enum vm_request req = vm->req;
     vm->state = req == VMREQ_RESET ? vm->state : vm->stop_state;

@@ -405,6 +405,7 @@ static void vm_vrequest(struct vm *vm, struct vcpu *self, enum vm_request req, e
         vm->stop_state = result;
         vm->req_event = event;
         vm->req_sel_id = sel_id;
+        vm->req_ns = now_ns();
         vm->halt_status = status;
         vsnprintf(vm->stop_reason, sizeof vm->stop_reason, fmt, ap);
     }
