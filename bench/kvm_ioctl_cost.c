@@ -8,7 +8,8 @@
  *      other CPU, plus hv's whole vcpu_state_capture() and vcpu_state_restore();
  *   2. the first ioctl after the vCPU was last used by a thread on another CPU (the hand-off
  *      hv does twice per switch: capture on the vCPU thread, restore on the control thread);
- *   3. KVM_RUN with immediate_exit=1 (hv's "completion run" when parking);
+ *   3. KVM_RUN with immediate_exit=1 (hv's "completion run" when parking), also with
+ *      KVM_CAP_SYNC_REGS copying regs/sregs/events out and in, and the plain syscall floor;
  *   4. SIGUSR1 kick -> KVM_RUN returning EINTR for a vCPU spinning at CPL 3;
  *   5. a condition-variable wake-up (the park/unpark hand-offs);
  *   6. models of a freeze + resume with hv's protocol and with cheaper variants, and hv's own
@@ -89,8 +90,8 @@ static void row(const char *what, const char *where, struct samples *s)
 
 static void header(const char *title)
 {
-    printf("\n%s\n\n| %-34s | %-16s | %9s | %9s | %9s | %6s |\n", title, "what", "thread", "p50 us", "p90 us",
-           "p99 us", "n");
+    printf("\n%s\n\n| %-34s | %-16s | %9s | %9s | %9s | %6s |\n", title, "what", "thread", "p50 us",
+           "p90 us", "p99 us", "n");
     printf("|%.36s|%.18s|%.11s|%.11s|%.11s|%.8s|\n", "------------------------------------",
            "------------------", "-----------", "-----------", "-----------", "--------");
 }
@@ -190,8 +191,9 @@ static void on_worker(void (*fn)(void *), void *arg)
 static void handle_io_exit(void)
 {
     struct kvm_run *run = V->run;
-    if (run->exit_reason == KVM_EXIT_IO && run->io.port >= VIGIL_HC_PORT_BASE && run->io.port <= VIGIL_HC_PORT_END &&
-        run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 4) {
+    if (run->exit_reason == KVM_EXIT_IO && run->io.port >= VIGIL_HC_PORT_BASE &&
+        run->io.port <= VIGIL_HC_PORT_END && run->io.direction == KVM_EXIT_IO_OUT &&
+        run->io.size == 4) {
         uint32_t gpa;
         memcpy(&gpa, (uint8_t *)run + run->io.data_offset, 4);
         hypercall_dispatch(V, run->io.port - VIGIL_HC_PORT_BASE, gpa);
@@ -221,16 +223,51 @@ static void run_guest(void *arg)
 /* ------------------------------------------------------------------ 1. per-ioctl costs */
 
 enum {
-    G_REGS, G_SREGS, G_FPU, G_XSAVE, G_XCRS, G_MP, G_LAPIC, G_EVENTS, G_DEBUG, G_MSRS,
-    S_REGS, S_XSAVE, S_XCRS, S_SREGS, S_MSRS, S_MP, S_LAPIC, S_EVENTS, S_DEBUG,
-    CAPTURE, RESTORE, NIOCTL
+    G_REGS,
+    G_SREGS,
+    G_FPU,
+    G_XSAVE,
+    G_XCRS,
+    G_MP,
+    G_LAPIC,
+    G_EVENTS,
+    G_DEBUG,
+    G_MSRS,
+    S_REGS,
+    S_XSAVE,
+    S_XCRS,
+    S_SREGS,
+    S_MSRS,
+    S_MP,
+    S_LAPIC,
+    S_EVENTS,
+    S_DEBUG,
+    CAPTURE,
+    RESTORE,
+    NIOCTL
 };
 static const char *const ioctl_names[NIOCTL] = {
-    "KVM_GET_REGS", "KVM_GET_SREGS", "KVM_GET_FPU", "KVM_GET_XSAVE", "KVM_GET_XCRS", "KVM_GET_MP_STATE",
-    "KVM_GET_LAPIC", "KVM_GET_VCPU_EVENTS", "KVM_GET_DEBUGREGS", "KVM_GET_MSRS",
-    "KVM_SET_REGS", "KVM_SET_XSAVE", "KVM_SET_XCRS", "KVM_SET_SREGS", "KVM_SET_MSRS", "KVM_SET_MP_STATE",
-    "KVM_SET_LAPIC", "KVM_SET_VCPU_EVENTS", "KVM_SET_DEBUGREGS",
-    "vcpu_state_capture() (all GETs)", "vcpu_state_restore() (all SETs)",
+    "KVM_GET_REGS",
+    "KVM_GET_SREGS",
+    "KVM_GET_FPU",
+    "KVM_GET_XSAVE",
+    "KVM_GET_XCRS",
+    "KVM_GET_MP_STATE",
+    "KVM_GET_LAPIC",
+    "KVM_GET_VCPU_EVENTS",
+    "KVM_GET_DEBUGREGS",
+    "KVM_GET_MSRS",
+    "KVM_SET_REGS",
+    "KVM_SET_XSAVE",
+    "KVM_SET_XCRS",
+    "KVM_SET_SREGS",
+    "KVM_SET_MSRS",
+    "KVM_SET_MP_STATE",
+    "KVM_SET_LAPIC",
+    "KVM_SET_VCPU_EVENTS",
+    "KVM_SET_DEBUGREGS",
+    "vcpu_state_capture() (all GETs)",
+    "vcpu_state_restore() (all SETs)",
 };
 
 struct ioctl_run {
@@ -315,7 +352,8 @@ static void bench_ioctls(void *arg)
     }
 }
 
-/* ------------------------------------------------------------------ 2. hand-off, 3. immediate exit */
+/* ------------------------------------------------------------------ 2. hand-off, 3. immediate exit
+ */
 
 static void one_get_regs(void *arg)
 {
@@ -341,12 +379,51 @@ static void immediate_exit_runs(void *arg)
     V->run->immediate_exit = 0;
 }
 
+/* KVM_CAP_SYNC_REGS: regs, sregs and events come out in kvm_run (and go in) on the completion
+ * run hv already does, instead of 3 GET and 3 SET ioctls. */
+struct sync_result {
+    struct samples out, in;
+    int match;
+};
+
+static void sync_regs_runs(void *arg)
+{
+    struct sync_result *r = arg;
+    const uint64_t all = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+    ioctl(V->fd, KVM_GET_REGS, &regs);
+    ioctl(V->fd, KVM_GET_SREGS, &sregs);
+    r->match = 1;
+    for (int i = 0; i < ITER; i++) {
+        V->run->kvm_valid_regs = all;
+        V->run->kvm_dirty_regs = 0;
+        V->run->immediate_exit = 1;
+        uint64_t t0 = now_ns();
+        ioctl(V->fd, KVM_RUN, 0);
+        uint64_t t1 = now_ns();
+        add(&r->out, t1 - t0);
+        if (V->run->s.regs.regs.rip != regs.rip || V->run->s.regs.sregs.cr3 != sregs.cr3 ||
+            V->run->s.regs.regs.rsp != regs.rsp)
+            r->match = 0;
+        V->run->kvm_dirty_regs = all; /* write the same values back on the next run */
+        V->run->immediate_exit = 1;
+        t0 = now_ns();
+        ioctl(V->fd, KVM_RUN, 0);
+        t1 = now_ns();
+        add(&r->in, t1 - t0);
+    }
+    V->run->kvm_valid_regs = 0;
+    V->run->kvm_dirty_regs = 0;
+    V->run->immediate_exit = 0;
+}
+
 /* ------------------------------------------------------------------ 4. kick latency */
 
 struct kick {
     int n;
-    _Atomic int entered;   /* worker: about to enter KVM_RUN for round i */
-    _Atomic uint64_t t_ret;/* worker: when KVM_RUN returned EINTR */
+    _Atomic int entered;    /* worker: about to enter KVM_RUN for round i */
+    _Atomic uint64_t t_ret; /* worker: when KVM_RUN returned EINTR */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int done_round;
@@ -490,7 +567,8 @@ static void model_worker(void *arg)
             V->run->immediate_exit = 1; /* hv's completion run */
             ioctl(V->fd, KVM_RUN, 0);
             V->run->immediate_exit = 0;
-            if (m->var != V_LAZY && vcpu_state_capture(&H.kvm, V->fd, VM->irqchip, &m->st, err, sizeof err) < 0) {
+            if (m->var != V_LAZY &&
+                vcpu_state_capture(&H.kvm, V->fd, VM->irqchip, &m->st, err, sizeof err) < 0) {
                 fprintf(stderr, "capture: %s\n", err);
                 exit(1);
             }
@@ -562,8 +640,8 @@ static void run_model(enum variant var, const char *where, int main_cpu, int wcp
     atomic_store(&m.req, 2);
     pthread_kill(worker, SIGUSR1);
     wait_worker(my);
-    printf("| %-50s | %-9s | %9.1f | %9.1f | %9.1f | %9.1f | %9.1f | %9.1f |\n", variant_names[var], where,
-           pct(&freeze, 50), pct(&freeze, 99), pct(&m.resume, 50), pct(&m.resume, 99),
+    printf("| %-50s | %-9s | %9.1f | %9.1f | %9.1f | %9.1f | %9.1f | %9.1f |\n", variant_names[var],
+           where, pct(&freeze, 50), pct(&freeze, 99), pct(&m.resume, 50), pct(&m.resume, 99),
            var == V_HV ? pct(&restore_main, 50) : 0.0, var == V_HV ? pct(&restore_main, 99) : 0.0);
     fflush(stdout);
 }
@@ -600,8 +678,9 @@ static void real_hv(int n)
     sleep_us(2000);
     struct latency_summary e = stats_summary(&H.switch_to_guest);
     printf("| %-50s | %-9s | %9.1f | %9.1f | %9.1f | %9.1f | %9.1f | %9.1f |\n",
-           "hv's own vm_park()/vm_unpark() + vcpu thread", "unpinned", pct(&freeze, 50), pct(&freeze, 99),
-           (double)e.p50 / 1e3, (double)e.p99 / 1e3, pct(&unpark, 50), pct(&unpark, 99));
+           "hv's own vm_park()/vm_unpark() + vcpu thread", "unpinned", pct(&freeze, 50),
+           pct(&freeze, 99), (double)e.p50 / 1e3, (double)e.p99 / 1e3, pct(&unpark, 50),
+           pct(&unpark, 99));
 }
 
 /* ------------------------------------------------------------------ main */
@@ -627,7 +706,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    struct vm_config cfg = {.name = "guest", .role = VIGIL_ROLE_GUEST, .image = image, .mem_size = 256ull << 20,
+    struct vm_config cfg = {.name = "guest",
+                            .role = VIGIL_ROLE_GUEST,
+                            .image = image,
+                            .mem_size = 256ull << 20,
                             .vcpus = 1};
     if (vm_create(&H, &cfg, &VM, err, sizeof err) < 0) {
         fprintf(stderr, "%s\n", err);
@@ -657,10 +739,12 @@ int main(int argc, char **argv)
     uint64_t c0 = now_ns(), c1 = 0;
     for (int i = 0; i < 1000; i++)
         c1 = now_ns();
-    printf("# kvm_ioctl_cost: %s, %d CPUs, guest rip 0x%llx cs 0x%x (CPL %u), %u MSRs saved, irqchip %d, "
+    printf("# kvm_ioctl_cost: %s, %d CPUs, guest rip 0x%llx cs 0x%x (CPL %u), %u MSRs saved, "
+           "irqchip %d, "
            "xsave %d; clock_gettime %.0f ns\n",
-           image, NCPU, (unsigned long long)ST.regs.rip, ST.sregs.cs.selector, ST.sregs.cs.selector & 3u,
-           H.kvm.nmsrs, VM->irqchip, H.kvm.cap_xsave, (double)(c1 - c0) / 1000.0);
+           image, NCPU, (unsigned long long)ST.regs.rip, ST.sregs.cs.selector,
+           ST.sregs.cs.selector & 3u, H.kvm.nmsrs, VM->irqchip, H.kvm.cap_xsave,
+           (double)(c1 - c0) / 1000.0);
 
     /* 1. per-ioctl costs */
     static struct ioctl_run own, same, other;
@@ -672,7 +756,8 @@ int main(int argc, char **argv)
         pin_self(1);
         bench_ioctls(&other);
     }
-    header("## 1. KVM ioctls of hv/vcpu_state.c (vCPU stopped, state of a CPL-3 spinning guest), per call");
+    header("## 1. KVM ioctls of hv/vcpu_state.c (vCPU stopped, state of a CPL-3 spinning guest), "
+           "per call");
     for (int i = 0; i < NIOCTL; i++) {
         if (!own.s[i].n)
             continue;
@@ -713,6 +798,26 @@ int main(int argc, char **argv)
     worker_cpu = 0;
     on_worker(immediate_exit_runs, &imm);
     row("KVM_RUN, immediate_exit=1", "own (vCPU) thread", &imm);
+    if (ioctl(H.kvm.fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) > 0) {
+        static struct sync_result sr;
+        on_worker(sync_regs_runs, &sr);
+        row("  same + sync regs/sregs/events out", "own (vCPU) thread", &sr.out);
+        row("  same + sync regs/sregs/events in", "own (vCPU) thread", &sr.in);
+        if (!sr.match)
+            printf("| (kvm_run->s.regs did NOT match KVM_GET_REGS/SREGS) | | | | | |\n");
+    }
+    static struct samples nop_sys, nop_kvm;
+    for (int i = 0; i < ITER; i++) {
+        uint64_t t0 = now_ns();
+        getppid();
+        uint64_t t1 = now_ns();
+        ioctl(H.kvm.fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY);
+        uint64_t t2 = now_ns();
+        add(&nop_sys, t1 - t0);
+        add(&nop_kvm, t2 - t1);
+    }
+    row("getppid() (syscall floor)", "any", &nop_sys);
+    row("ioctl(/dev/kvm, CHECK_EXTENSION)", "any", &nop_kvm);
     if (NCPU > 1)
         kick_latency("other CPU", 1, 0, ITER / 2);
     kick_latency("same CPU", 0, 0, ITER / 2);
@@ -722,12 +827,13 @@ int main(int argc, char **argv)
     wake_latency("same CPU", 0, 0, ITER / 2);
 
     /* 6. models of a freeze + resume */
-    printf("\n## 6. Freeze (kick -> parked, state captured) and resume (release -> vCPU calls KVM_RUN), us\n\n");
-    printf("| %-50s | %-9s | %9s | %9s | %9s | %9s | %9s | %9s |\n", "protocol", "CPUs", "frz p50", "frz p99",
-           "res p50", "res p99", "rst p50", "rst p99");
+    printf("\n## 6. Freeze (kick -> parked, state captured) and resume (release -> vCPU calls "
+           "KVM_RUN), us\n\n");
+    printf("| %-50s | %-9s | %9s | %9s | %9s | %9s | %9s | %9s |\n", "protocol", "CPUs", "frz p50",
+           "frz p99", "res p50", "res p99", "rst p50", "rst p99");
     printf("|%.52s|%.11s|%.11s|%.11s|%.11s|%.11s|%.11s|%.11s|\n",
-           "----------------------------------------------------", "-----------", "-----------", "-----------",
-           "-----------", "-----------", "-----------", "-----------");
+           "----------------------------------------------------", "-----------", "-----------",
+           "-----------", "-----------", "-----------", "-----------", "-----------");
     int nm = ITER / 4;
     for (int var = 0; var < NVARIANT; var++)
         run_model((enum variant)var, "unpinned", -1, -1, nm);

@@ -459,8 +459,8 @@ def ratios(result):
     return out
 
 
-def fmt(x):
-    return "-" if x is None else f"{x:.1f}"
+def fmt(x, digits=1):
+    return "-" if x is None else f"{x:.{digits}f}"
 
 
 def print_table(rows, ratio):
@@ -475,9 +475,10 @@ def print_table(rows, ratio):
         print(f"{'scenario':<14} {'peer':<14} {'pair p50':>9} {'pair p99':>9} "
               f"{'->svc/stop p50':>15} {'->svc/stop p99':>15} {'->gst/cont p50':>15} {'->gst/cont p99':>15}")
         for n, r in ratio.items():
-            print(f"{n:<14} {r['peer']:<14} {fmt(r['pair_p50']):>9} {fmt(r['pair_p99']):>9} "
-                  f"{fmt(r['to_service_vs_stop_p50']):>15} {fmt(r['to_service_vs_stop_p99']):>15} "
-                  f"{fmt(r['to_guest_vs_cont_p50']):>15} {fmt(r['to_guest_vs_cont_p99']):>15}")
+            keys = ("pair_p50", "pair_p99", "to_service_vs_stop_p50", "to_service_vs_stop_p99",
+                    "to_guest_vs_cont_p50", "to_guest_vs_cont_p99")
+            w = (9, 9, 15, 15, 15, 15)
+            print(f"{n:<14} {r['peer']:<14} " + " ".join(f"{fmt(r[k], 2):>{wi}}" for k, wi in zip(keys, w)))
 
 
 def main():
