@@ -209,6 +209,8 @@ static json_t *op_regs(struct hv *hv, const struct ctl_msg *req, struct ctl_repl
     struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
     if (!vm)
         return err;
+    char why[200];
+    vm_wait_captured(vm, why, sizeof why);
     pthread_mutex_lock(&vm->lock);
     enum vm_state st = vm->state;
     json_t *cpus = json_array();
@@ -235,7 +237,8 @@ static json_t *summary_json(struct latency_stats *s)
 static json_t *op_stats(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)out;
-    json_t *r = json_pack("{s:b, s:o, s:o, s:o, s:o}", "ok", 1, "switch_to_guest",
+    json_t *r = json_pack("{s:b, s:I, s:o, s:o, s:o, s:o}", "ok", 1, "entry_misses",
+                          (json_int_t)atomic_load(&hv->entry_misses), "switch_to_guest",
                           summary_json(&hv->switch_to_guest), "switch_to_service",
                           summary_json(&hv->switch_to_service), "guest_freeze", summary_json(&hv->freeze_latency),
                           "trap_freeze", summary_json(&hv->trap_freeze));
@@ -244,6 +247,7 @@ static json_t *op_stats(struct hv *hv, const struct ctl_msg *req, struct ctl_rep
         stats_reset(&hv->switch_to_service);
         stats_reset(&hv->freeze_latency);
         stats_reset(&hv->trap_freeze);
+        atomic_store(&hv->entry_misses, 0);
     }
     return r;
 }

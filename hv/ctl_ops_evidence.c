@@ -183,6 +183,8 @@ json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
     }
     if (cpu >= vm->nvcpus)
         return ctl_error("EINVAL", "field \"vcpu\": %s has %u vCPUs", vm->name, vm->nvcpus);
+    char why[200];
+    vm_wait_captured(vm, why, sizeof why);
     pthread_mutex_lock(&vm->lock);
     bool held = vm->vcpus[cpu].parked && vm->vcpus[cpu].state_valid;
     struct kvm_sregs sr = vm->vcpus[cpu].state.sregs;

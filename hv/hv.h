@@ -60,6 +60,8 @@ struct vcpu {
     int wake_fd;                   /* eventfd: ends a WAIT hypercall early */
     struct vcpu_state state;       /* the control structure, valid while parked */
     bool state_valid;
+    bool capturing;                /* under vm->lock: parked, state being read (see vm_wait_captured) */
+    bool state_dirty;              /* someone changed the control structure: write it back on resume */
     char state_error[128];         /* why capture failed, if it did */
     _Atomic uint64_t entry_stamp;  /* a switch's trigger time, recorded at the next KVM_RUN */
     _Atomic uint64_t exits;
@@ -134,6 +136,7 @@ struct hv_config {
     bool no_service;
     int pin_cpu; /* -1: no pinning */
     bool quiet_console;
+    bool restore_always;       /* write the control structure back on every resume (verification) */
 };
 
 struct hv {
@@ -152,6 +155,7 @@ struct hv {
     int term_fd;               /* the local terminal's output, or -1 */
     struct latency_stats switch_to_guest, switch_to_service, freeze_latency;
     struct latency_stats trap_freeze; /* policy event -> every vCPU parked with its state captured */
+    _Atomic uint64_t entry_misses; /* switches whose target had not entered KVM_RUN before the next one */
     struct sel *sel;           /* the system event log, in state_dir */
     uint64_t sel_synced_id;    /* main loop: last SEL id known to be on disk */
     struct sensors *sensors;   /* virtual BMC sensors */

@@ -8,6 +8,7 @@
 #include "loop.h"
 #include "switch.h"
 #include "term.h"
+#include "thread.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -48,6 +49,8 @@ static const char usage[] =
     "  --state-dir DIR      system event log and snapshots (default $VIGIL_STATE_DIR or\n"
     "                       /var/tmp/vigil)\n"
     "  --pin-cpu N          confine every VM to host CPU N (the single-processor case)\n"
+    "  --restore-always     write the control structure back into the vCPUs on every resume,\n"
+    "                       even when unchanged (verification; costs ~60 us per switch here)\n"
     "  --policy FILE        trap policy (JSON: events, watchdog_ms, protected, forbidden_ports,\n"
     "                       forbidden_msrs, preboot_prompt_seconds); see docs/policy.md\n"
     "  --policy-set EV=ACT  set one event's action (repeatable), e.g. triple_fault=reset\n"
@@ -106,7 +109,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_SERVICE = 256, O_GUEST, O_NAME, O_MEM, O_VCPUS, O_CMDLINE, O_CPL0, O_AUTOSTART,
            O_NO_SERVICE, O_CONTROL, O_PIN, O_LOG, O_HELP, O_STATE, O_POLICY, O_POLICY_SET, O_WATCHDOG,
-           O_SNAP_KEEP, O_SNAP_MAX, O_SERVICE_IMAGE };
+           O_SNAP_KEEP, O_SNAP_MAX, O_SERVICE_IMAGE, O_RESTORE };
     static const struct option longopts[] = {
         {"service", required_argument, 0, O_SERVICE}, {"guest", required_argument, 0, O_GUEST},
         {"name", required_argument, 0, O_NAME},       {"mem", required_argument, 0, O_MEM},
@@ -118,7 +121,8 @@ static void parse_options(int argc, char **argv, struct options *o)
         {"policy", required_argument, 0, O_POLICY},   {"policy-set", required_argument, 0, O_POLICY_SET},
         {"watchdog-ms", required_argument, 0, O_WATCHDOG}, {"snapshot-keep", required_argument, 0, O_SNAP_KEEP},
         {"snapshot-max-mib", required_argument, 0, O_SNAP_MAX},
-        {"service-image", required_argument, 0, O_SERVICE_IMAGE}, {0, 0, 0, 0}};
+        {"service-image", required_argument, 0, O_SERVICE_IMAGE}, {"restore-always", no_argument, 0, O_RESTORE},
+        {0, 0, 0, 0}};
     o->hv = (struct hv_config){.control_path = "/tmp/vigil-hv.sock", .pin_cpu = -1,
                                .state_dir = getenv("VIGIL_STATE_DIR") ? getenv("VIGIL_STATE_DIR") : "/var/tmp/vigil"};
     int c;
@@ -183,6 +187,9 @@ static void parse_options(int argc, char **argv, struct options *o)
                 hv_die("--watchdog-ms: %s", err);
             break;
         }
+        case O_RESTORE:
+            o->hv.restore_always = true;
+            break;
         case O_SERVICE_IMAGE:
             o->hv.service_image = optarg;
             break;
@@ -420,6 +427,8 @@ int main(int argc, char **argv)
 
     if (watchdog_start(hv, err, sizeof err) < 0)
         hv_die("%s", err);
+    if (hv_thread_realtime() != 0)
+        log_debug("main loop stays SCHED_OTHER (no CAP_SYS_NICE)");
     uint64_t next_sensor_ns = 0;
     while (!finished(hv)) {
         struct epoll_event ev[16];

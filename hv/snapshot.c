@@ -4,6 +4,8 @@
 #include "events.h"
 #include "log.h"
 #include "snapshot_store.h"
+#include "thread.h"
+#include "vm.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -95,6 +97,10 @@ int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t s
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (vm_wait_captured(vm, err, errlen) < 0) {
+        free(j);
+        return -1;
+    }
     pthread_mutex_lock(&vm->lock);
     if (vm->snapshot_busy) {
         pthread_mutex_unlock(&vm->lock);
@@ -116,7 +122,7 @@ int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t s
     j->exception = snapshot_exception_json(vm);
     snprintf(j->trigger, sizeof j->trigger, "%s", trigger);
     pthread_t t;
-    int rc = pthread_create(&t, NULL, writer, j);
+    int rc = hv_thread_create(&t, writer, j);
     if (rc) {
         json_decref(j->exception);
         free(j);

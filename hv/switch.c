@@ -116,7 +116,8 @@ int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t
         atomic_fetch_add(&cur->switches_out, 1);
     if (target->role == VIGIL_ROLE_SERVICE) {
         /* The service VM already runs; time how soon its vCPU re-enters the guest. */
-        atomic_store(&target->vcpus[0].entry_stamp, t0);
+        if (atomic_exchange(&target->vcpus[0].entry_stamp, t0))
+            atomic_fetch_add(&hv->entry_misses, 1);
         vcpu_kick(&target->vcpus[0]);
     }
     vm_raise_event(hv->service, VIGIL_EV_FOREGROUND);
@@ -213,8 +214,10 @@ static void settle(struct hv *hv, struct vm *vm)
     char err[200];
     if (vm_park(vm, err, sizeof err) < 0)
         log_warn("%s: %s", vm->name, err); /* the VM still stops; its state may be incomplete */
+    else if (vm_wait_captured(vm, err, sizeof err) < 0)
+        log_warn("%s", err);
     else if (vm->req == VMREQ_FREEZE)
-        stats_add(&hv->trap_freeze, now_ns() - vm->req_ns);
+        stats_add(&hv->trap_freeze, now_ns() - vm->req_ns); /* frozen with the state captured */
     pthread_mutex_lock(&vm->lock);
     enum vm_request req = vm->req;
     vm->state = req == VMREQ_RESET ? vm->state : vm->stop_state;

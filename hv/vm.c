@@ -3,6 +3,7 @@
 
 #include "elf_loader.h"
 #include "log.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -313,7 +314,7 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
     pthread_mutex_unlock(&vm->lock);
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         struct vcpu *v = &vm->vcpus[i];
-        int rc = pthread_create(&v->thread, NULL, vcpu_thread_main, v);
+        int rc = hv_thread_create(&v->thread, vcpu_thread_main, v);
         if (rc) {
             snprintf(err, errlen, "%s: cannot start vCPU %u: %s", vm->name, i, strerror(rc));
             return -1; /* already-started vCPUs run on; the VM is reported as running */
@@ -361,33 +362,52 @@ int vm_park(struct vm *vm, char *err, size_t errlen)
                  PARK_TIMEOUT_NS / 1000000ull);
         return -1;
     }
-    for (uint32_t i = 0; i < vm->nvcpus; i++) {
-        struct vcpu *v = &vm->vcpus[i];
-        if (v->thread_started && !v->state_valid) {
-            snprintf(err, errlen, "%s: capturing vCPU %u failed: %s", vm->name, i, v->state_error);
-            release_vcpus(vm);
-            pthread_mutex_unlock(&vm->lock);
-            return -1;
-        }
-    }
     pthread_mutex_unlock(&vm->lock);
     return 0;
+}
+
+int vm_wait_captured(struct vm *vm, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&vm->lock);
+    for (;;) {
+        bool busy = false;
+        for (uint32_t i = 0; i < vm->nvcpus; i++)
+            busy |= vm->vcpus[i].parked && vm->vcpus[i].capturing;
+        if (!busy)
+            break;
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < vm->nvcpus && !rc; i++)
+        if (vm->vcpus[i].thread_started && vm->vcpus[i].parked && !vm->vcpus[i].state_valid) {
+            snprintf(err, errlen, "%s: capturing vCPU %u failed: %s", vm->name, i, vm->vcpus[i].state_error);
+            rc = -1;
+        }
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
 }
 
 int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t errlen)
 {
     if (restore) {
         char why[160];
+        if (vm_wait_captured(vm, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s", why);
+            return -1;
+        }
         for (uint32_t i = 0; i < vm->nvcpus; i++) {
             struct vcpu *v = &vm->vcpus[i];
-            if (v->state_valid && vcpu_state_restore(v->fd, &v->state, why, sizeof why) < 0) {
+            /* KVM still holds exactly the captured state unless someone changed the
+             * control structure: writing it back would only cost ~60 us. */
+            bool write_back = v->state_dirty || vm->hv->cfg.restore_always;
+            if (v->state_valid && write_back && vcpu_state_restore(v->fd, &v->state, why, sizeof why) < 0) {
                 snprintf(err, errlen, "%s: restoring vCPU %u: %s", vm->name, i, why);
                 return -1;
             }
         }
     }
-    if (stamp)
-        atomic_store(&vm->vcpus[0].entry_stamp, stamp);
+    if (stamp && atomic_exchange(&vm->vcpus[0].entry_stamp, stamp))
+        atomic_fetch_add(&vm->hv->entry_misses, 1);
     pthread_mutex_lock(&vm->lock);
     vm->running_since_ns = now_ns();
     release_vcpus(vm);

@@ -13,9 +13,13 @@ void vm_destroy(struct vm *vm);
 /* Starts the vCPU threads (boots the VM). */
 int vm_start(struct vm *vm, char *err, size_t errlen);
 
-/* Stops every vCPU at an instruction boundary and captures its state into
- * the control structure.  On failure every vCPU runs on as before. */
+/* Stops every vCPU at an instruction boundary; each then captures its state
+ * into the control structure (vm_wait_captured waits for that).  On failure
+ * every vCPU runs on as before. */
 int vm_park(struct vm *vm, char *err, size_t errlen);
+/* Waits until parked vCPUs have filled the control structure; -1 with err
+ * if a capture failed. */
+int vm_wait_captured(struct vm *vm, char *err, size_t errlen);
 /* Lets parked vCPUs run again; with `restore`, first writes the control
  * structure back into every vCPU (if that fails nothing runs and the VM
  * stays parked).  `stamp` (if nonzero) is recorded as a switch's trigger

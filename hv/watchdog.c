@@ -2,6 +2,7 @@
 #include "watchdog.h"
 
 #include "log.h"
+#include "thread.h"
 #include "trap.h"
 #include "vm.h"
 
@@ -119,7 +120,7 @@ static void *watchdog_main(void *arg)
 int watchdog_start(struct hv *hv, char *err, size_t errlen)
 {
     hv->watchdog_started = true;
-    int rc = pthread_create(&hv->watchdog, NULL, watchdog_main, hv);
+    int rc = hv_thread_create(&hv->watchdog, watchdog_main, hv);
     if (rc) {
         hv->watchdog_started = false;
         snprintf(err, errlen, "cannot start the watchdog: %s", strerror(rc));

@@ -14,14 +14,15 @@ def checksum_of(text):
     return m and m.group(1)
 
 
-@pytest.mark.parametrize("vcpus", ["1", "2"])
-def test_state_is_preserved_exactly_across_1000_switches(tmp_path, start_hv, vcpus):
+@pytest.mark.parametrize("vcpus,mode", [("1", []), ("2", []), ("2", ["--restore-always"])],
+                         ids=["1vcpu", "2vcpus", "2vcpus-restore-always"])
+def test_state_is_preserved_exactly_across_1000_switches(tmp_path, start_hv, vcpus, mode):
     status, out = run_alone(tmp_path, guest("test-checksum.elf"), "--vcpus", vcpus, "--cmdline", ROUNDS)
     reference = checksum_of(out)
     assert status == 0 and reference, out
 
     hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("test-checksum.elf"),
-                  "--vcpus", vcpus, "--cmdline", ROUNDS, "--autostart-guest")
+                  "--vcpus", vcpus, "--cmdline", ROUNDS, "--autostart-guest", *mode)
     hv.wait_console("guest", "checksum: start")
     for _ in range(1000):
         hv.ok("switch", target="service")

@@ -1,0 +1,16 @@
+/* thread.h: hv's threads: ordinary time-sharing workers, and a real-time main loop where allowed. */
+#ifndef HV_THREAD_H
+#define HV_THREAD_H
+
+#include <pthread.h>
+
+/* pthread_create with SCHED_OTHER set explicitly, so that no worker (above
+ * all no vCPU spinning in a guest) inherits the main loop's real-time class. */
+int hv_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
+
+/* Gives the calling thread SCHED_FIFO priority 1 if the process may (root or
+ * CAP_SYS_NICE): a control request then preempts a CPU-bound guest's vCPU
+ * instead of waiting for the next scheduler tick.  Returns 0 when applied. */
+int hv_thread_realtime(void);
+
+#endif
