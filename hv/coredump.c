@@ -1,6 +1,8 @@
 /* coredump: lay out the ELF core (header, PT_NOTE, PT_LOADs, notes, memory) and write it. */
 #include "coredump_int.h"
 
+#include "log.h"
+
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,17 +12,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-void coredump_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static double now(void)
 {
@@ -49,11 +40,11 @@ static int check_ranges(const struct core_mem_range *r, size_t nr, char *err, si
 {
     /* e_phnum is 16 bits and PN_XNUM means "see section 0": keep one PT_NOTE + nr below it. */
     if (nr > PN_XNUM - 2) {
-        coredump_seterr(err, errlen, "coredump: %zu memory ranges, at most %d", nr, PN_XNUM - 2);
+        hv_seterr(err, errlen, "coredump: %zu memory ranges, at most %d", nr, PN_XNUM - 2);
         return -1;
     }
     if (nr != 0 && r == NULL) {
-        coredump_seterr(err, errlen, "coredump: no range array");
+        hv_seterr(err, errlen, "coredump: no range array");
         return -1;
     }
     for (size_t i = 0; i < nr; i++) {
@@ -61,7 +52,7 @@ static int check_ranges(const struct core_mem_range *r, size_t nr, char *err, si
 
         if (r[i].len == 0 || r[i].host == NULL || (uintptr_t)r[i].host % CORE_PAGE != 0 ||
             __builtin_add_overflow(r[i].gpa, r[i].len - 1, &last)) {
-            coredump_seterr(err, errlen,
+            hv_seterr(err, errlen,
                             "coredump: range %zu (gpa 0x%llx, len 0x%llx) is empty, unmapped, "
                             "not page-aligned on the host or wraps",
                             i, (unsigned long long)r[i].gpa, (unsigned long long)r[i].len);
@@ -69,7 +60,7 @@ static int check_ranges(const struct core_mem_range *r, size_t nr, char *err, si
         }
         /* gdb and crash resolve an address to the first PT_LOAD covering it: no overlaps. */
         if (i > 0 && r[i].gpa <= r[i - 1].gpa + (r[i - 1].len - 1)) {
-            coredump_seterr(err, errlen, "coredump: range %zu (gpa 0x%llx) is not above range %zu",
+            hv_seterr(err, errlen, "coredump: range %zu (gpa 0x%llx) is not above range %zu",
                             i, (unsigned long long)r[i].gpa, i - 1);
             return -1;
         }
@@ -126,13 +117,13 @@ static int build_layout(struct layout *l, const struct core_mem_range *r, size_t
 
     if (coredump_notes_size(nv, vmci_len, &notes_len) < 0 ||
         __builtin_add_overflow(notes_off, notes_len, &l->head_len)) {
-        coredump_seterr(err, errlen, "coredump: notes for %zu vCPUs + %zu B VMCOREINFO too large",
+        hv_seterr(err, errlen, "coredump: notes for %zu vCPUs + %zu B VMCOREINFO too large",
                         nv, vmci_len);
         return -1;
     }
     l->head = calloc(1, l->head_len);
     if (l->head == NULL) {
-        coredump_seterr(err, errlen, "coredump: no memory for %zu bytes of headers", l->head_len);
+        hv_seterr(err, errlen, "coredump: no memory for %zu bytes of headers", l->head_len);
         return -1;
     }
     put_ehdr(l->head, nr + 1);
@@ -161,7 +152,7 @@ static int build_layout(struct layout *l, const struct core_mem_range *r, size_t
     return 0;
 
 too_big:
-    coredump_seterr(err, errlen, "coredump: guest memory does not fit a file's 63-bit size");
+    hv_seterr(err, errlen, "coredump: guest memory does not fit a file's 63-bit size");
     free(l->head);
     l->head = NULL;
     return -1;
@@ -173,12 +164,12 @@ static int check_fd(int fd, char *err, size_t errlen)
     int fl;
 
     if (fstat(fd, &sb) < 0 || (fl = fcntl(fd, F_GETFL)) < 0) {
-        coredump_seterr(err, errlen, "coredump: bad file descriptor %d: %s", fd, strerror(errno));
+        hv_seterr(err, errlen, "coredump: bad file descriptor %d: %s", fd, strerror(errno));
         return -1;
     }
     /* Holes need a seekable regular file; O_APPEND would make pwrite ignore the offset. */
     if (!S_ISREG(sb.st_mode) || (fl & O_APPEND) || (fl & O_ACCMODE) == O_RDONLY) {
-        coredump_seterr(err, errlen, "coredump: fd %d: not a regular file open to write, no append",
+        hv_seterr(err, errlen, "coredump: fd %d: not a regular file open to write, no append",
                         fd);
         return -1;
     }
@@ -198,11 +189,11 @@ int coredump_write(int fd, const struct core_mem_range *r, size_t nr, const stru
         st = &local;
     memset(st, 0, sizeof(*st));
     if ((nv != 0 && v == NULL) || (vmcoreinfo_len != 0 && vmcoreinfo == NULL)) {
-        coredump_seterr(err, errlen, "coredump: missing vCPU array or VMCOREINFO buffer");
+        hv_seterr(err, errlen, "coredump: missing vCPU array or VMCOREINFO buffer");
         return -1;
     }
     if (sysconf(_SC_PAGESIZE) != CORE_PAGE) {
-        coredump_seterr(err, errlen, "coredump: host page size is not 4 KiB");
+        hv_seterr(err, errlen, "coredump: host page size is not 4 KiB");
         return -1;
     }
     if (check_ranges(r, nr, err, errlen) < 0 || check_fd(fd, err, errlen) < 0 ||
@@ -211,7 +202,7 @@ int coredump_write(int fd, const struct core_mem_range *r, size_t nr, const stru
 
     /* Truncating first drops old contents, so every page we do not write is a hole of zeros. */
     if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)l.file_len) < 0) {
-        coredump_seterr(err, errlen, "coredump: sizing the file to %llu bytes: %s",
+        hv_seterr(err, errlen, "coredump: sizing the file to %llu bytes: %s",
                         (unsigned long long)l.file_len, strerror(errno));
         goto fail;
     }

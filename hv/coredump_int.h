@@ -99,7 +99,5 @@ int coredump_mem_end(struct core_mem_writer *w);
 int coredump_pwrite_all(int fd, const void *data, size_t len, uint64_t off, char *err,
                         size_t errlen);
 
-void coredump_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -1,6 +1,8 @@
 /* coredump_mem: copy guest RAM ranges into the core, skipping all-zero pages as file holes. */
 #include "coredump_int.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -51,13 +53,13 @@ int coredump_pwrite_all(int fd, const void *data, size_t len, uint64_t off, char
         if (n < 0) {
             int e = errno; /* callers tell EINVAL from real I/O errors */
 
-            coredump_seterr(err, errlen, "coredump: write of %zu bytes at offset %llu: %s", len,
+            hv_seterr(err, errlen, "coredump: write of %zu bytes at offset %llu: %s", len,
                             (unsigned long long)off, strerror(e));
             errno = e;
             return -1;
         }
         if (n == 0) {
-            coredump_seterr(err, errlen, "coredump: write at offset %llu made no progress",
+            hv_seterr(err, errlen, "coredump: write at offset %llu made no progress",
                             (unsigned long long)off);
             return -1;
         }
@@ -87,7 +89,7 @@ int coredump_mem_begin(struct core_mem_writer *w, int fd, struct coredump_stats 
     w->use_mincore = mincore_is_safe();
     w->fl_orig = fcntl(fd, F_GETFL);
     if (w->fl_orig < 0) {
-        coredump_seterr(err, errlen, "coredump: F_GETFL on fd %d: %s", fd, strerror(errno));
+        hv_seterr(err, errlen, "coredump: F_GETFL on fd %d: %s", fd, strerror(errno));
         return -1;
     }
     w->dio_on = (w->fl_orig & O_DIRECT) != 0;
@@ -111,7 +113,7 @@ int coredump_mem_write_head(struct core_mem_writer *w, const void *buf, size_t l
 {
     /* Header and notes are not page-sized, so they must not go direct. */
     if (!set_direct(w, false)) {
-        coredump_seterr(w->err, w->errlen, "coredump: clearing O_DIRECT: %s", strerror(errno));
+        hv_seterr(w->err, w->errlen, "coredump: clearing O_DIRECT: %s", strerror(errno));
         return -1;
     }
     return coredump_pwrite_all(w->fd, buf, len, 0, w->err, w->errlen);
@@ -120,7 +122,7 @@ int coredump_mem_write_head(struct core_mem_writer *w, const void *buf, size_t l
 int coredump_mem_end(struct core_mem_writer *w)
 {
     if (fcntl(w->fd, F_SETFL, w->fl_orig) < 0) {
-        coredump_seterr(w->err, w->errlen, "coredump: restoring flags of fd %d: %s", w->fd,
+        hv_seterr(w->err, w->errlen, "coredump: restoring flags of fd %d: %s", w->fd,
                         strerror(errno));
         return -1;
     }
@@ -143,7 +145,7 @@ static int write_direct(struct core_mem_writer *w, const uint8_t *buf, size_t le
         return 0;
     /* EINVAL: the file system rejects direct I/O after all; anything else is a real error. */
     if (errno != EINVAL) {
-        coredump_seterr(w->err, w->errlen, "coredump: direct write of %zu bytes at %llu: %s", len,
+        hv_seterr(w->err, w->errlen, "coredump: direct write of %zu bytes at %llu: %s", len,
                         (unsigned long long)off, strerror(errno));
         return -1;
     }
@@ -154,7 +156,7 @@ static int write_direct(struct core_mem_writer *w, const uint8_t *buf, size_t le
 static int write_buffered(struct core_mem_writer *w, const uint8_t *buf, size_t len, uint64_t off)
 {
     if (!set_direct(w, false)) {
-        coredump_seterr(w->err, w->errlen, "coredump: clearing O_DIRECT: %s", strerror(errno));
+        hv_seterr(w->err, w->errlen, "coredump: clearing O_DIRECT: %s", strerror(errno));
         return -1;
     }
     if (coredump_pwrite_all(w->fd, buf, len, off, w->err, w->errlen) < 0)
@@ -208,7 +210,7 @@ int coredump_mem_write(struct core_mem_writer *w, const struct core_mem_range *r
             chunk = (uint64_t)SCAN_PAGES * CORE_PAGE;
         /* mincore() wants a non-const pointer but only reads page tables, never the memory. */
         if (w->use_mincore && mincore((void *)(uintptr_t)(r->host + pos), chunk, vec) < 0) {
-            coredump_seterr(w->err, w->errlen, "coredump: mincore on range at gpa 0x%llx: %s",
+            hv_seterr(w->err, w->errlen, "coredump: mincore on range at gpa 0x%llx: %s",
                             (unsigned long long)r->gpa, strerror(errno));
             return -1;
         }

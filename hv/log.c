@@ -62,3 +62,13 @@ void hv_die(const char *fmt, ...)
     va_end(ap);
     exit(1);
 }
+
+void hv_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}

@@ -3,6 +3,7 @@
 #define HV_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -12,6 +13,9 @@ extern bool log_crlf; /* end lines with CR LF while the terminal is raw */
 
 void hv_log(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 __attribute__((noreturn)) void hv_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Formats an error message into err (if err and errlen allow). */
+void hv_seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Nanoseconds on CLOCK_MONOTONIC and CLOCK_REALTIME. */
 uint64_t now_ns(void);

@@ -102,7 +102,7 @@ int snap_recover(struct snapshot_store *s, char *err, size_t errlen)
         rc = -errno;
         if (fd >= 0)
             close(fd);
-        return snap_seterr(err, errlen, "%s: %s", s->root, strerror(-rc)), rc;
+        return hv_seterr(err, errlen, "%s: %s", s->root, strerror(-rc)), rc;
     }
     while (rc == 0 && (de = readdir(d)) != NULL) {
         char id[SNAPSHOT_ID_MAX];
@@ -161,7 +161,7 @@ int snap_recover(struct snapshot_store *s, char *err, size_t errlen)
     }
     free(v);
     if (rc < 0)
-        return snap_seterr(err, errlen, "%s: %s", s->root, strerror(-rc)), rc;
+        return hv_seterr(err, errlen, "%s: %s", s->root, strerror(-rc)), rc;
     if (removed)
         fsync(s->dirfd); /* the removals are durable before new ids are handed out */
     return 0;

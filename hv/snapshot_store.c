@@ -13,17 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void snap_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 int snapshot_id_valid(const char *id)
 {
     size_t n = 0;
@@ -181,11 +170,11 @@ int snapshot_store_open(struct snapshot_store **out, const char *dir, unsigned m
 
     *out = NULL;
     if (dir == NULL || *dir == '\0')
-        return snap_seterr(err, errlen, "snapshots: no state directory"), -EINVAL;
+        return hv_seterr(err, errlen, "snapshots: no state directory"), -EINVAL;
     s = calloc(1, sizeof(*s));
     if (s == NULL || asprintf(&s->root, "%s/snapshots", dir) < 0) {
         free(s);
-        return snap_seterr(err, errlen, "out of memory"), -ENOMEM;
+        return hv_seterr(err, errlen, "out of memory"), -ENOMEM;
     }
     pthread_mutex_init(&s->mu, NULL);
     s->dirfd = s->lockfd = -1;
@@ -197,13 +186,13 @@ int snapshot_store_open(struct snapshot_store **out, const char *dir, unsigned m
         (s->dirfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
         (s->lockfd = openat(s->dirfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
         rc = -errno;
-        snap_seterr(err, errlen, "%s: %s", s->root, strerror(-rc));
+        hv_seterr(err, errlen, "%s: %s", s->root, strerror(-rc));
         goto fail;
     }
     /* Two monitors on one store would delete each other's temporaries as debris. */
     if (flock(s->lockfd, LOCK_EX | LOCK_NB) < 0) {
         rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-        snap_seterr(err, errlen, "%s: in use by another process", s->root);
+        hv_seterr(err, errlen, "%s: in use by another process", s->root);
         goto fail;
     }
     if ((rc = snap_recover(s, err, errlen)) < 0)

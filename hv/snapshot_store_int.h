@@ -59,7 +59,5 @@ uint64_t snap_total_bytes(const struct snapshot_store *s);
 /* Indexes the complete snapshots in the directory, removes the rest (logged).  At open. */
 int snap_recover(struct snapshot_store *s, char *err, size_t errlen);
 
-void snap_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

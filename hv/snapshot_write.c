@@ -146,7 +146,7 @@ static int write_meta(struct snapshot_store *s, const char *id, const json_t *m,
     snprintf(tmp, sizeof(tmp), "%s%s%s", id, SNAP_META_SUFFIX, SNAP_TMP_SUFFIX);
     snprintf(name, sizeof(name), "%s%s", id, SNAP_META_SUFFIX);
     if (txt == NULL)
-        return snap_seterr(err, errlen, "snapshot %s: metadata: out of memory", id), -ENOMEM;
+        return hv_seterr(err, errlen, "snapshot %s: metadata: out of memory", id), -ENOMEM;
     len = strlen(txt);
     txt[len++] = '\n'; /* json_dumps' NUL becomes the final newline */
     if ((fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0)
@@ -165,7 +165,7 @@ static int write_meta(struct snapshot_store *s, const char *id, const json_t *m,
     if (rc == 0 && renameat(s->dirfd, tmp, s->dirfd, name) < 0)
         rc = -errno;
     if (rc < 0) {
-        snap_seterr(err, errlen, "%s/%s: %s", s->root, tmp, strerror(-rc));
+        hv_seterr(err, errlen, "%s/%s: %s", s->root, tmp, strerror(-rc));
         unlinkat(s->dirfd, tmp, 0);
     }
     free(txt);
@@ -187,7 +187,7 @@ static int write_core(struct snapshot_store *s, const struct snapshot_request *r
     fd = openat(s->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd < 0) {
         rc = -errno;
-        return snap_seterr(err, errlen, "%s/%s: %s", s->root, tmp, strerror(-rc)), rc;
+        return hv_seterr(err, errlen, "%s/%s: %s", s->root, tmp, strerror(-rc)), rc;
     }
     if (coredump_write(fd, req->ranges, req->nranges, req->vcpus, req->nvcpus, req->vmcoreinfo,
                        req->vmcoreinfo_len, &w->st, err, errlen) < 0) {
@@ -197,13 +197,13 @@ static int write_core(struct snapshot_store *s, const struct snapshot_request *r
     t1 = mono();
     if (fsync(fd) < 0) {
         rc = -errno;
-        snap_seterr(err, errlen, "%s/%s: fsync: %s", s->root, tmp, strerror(-rc));
+        hv_seterr(err, errlen, "%s/%s: fsync: %s", s->root, tmp, strerror(-rc));
         goto out;
     }
     t2 = mono();
     /* Hash the file as the disk has it, after fsync: the digest vouches for what was kept. */
     if ((rc = snapshot_sha256_fd(fd, hex, &w->hash_read)) < 0) {
-        snap_seterr(err, errlen, "%s/%s: sha256: %s", s->root, tmp, strerror(-rc));
+        hv_seterr(err, errlen, "%s/%s: sha256: %s", s->root, tmp, strerror(-rc));
         goto out;
     }
     w->dump_s = t1 - t0;
@@ -211,14 +211,14 @@ static int write_core(struct snapshot_store *s, const struct snapshot_request *r
     w->hash_s = mono() - t2;
     if (fstat(fd, &sb) < 0) {
         rc = -errno;
-        snap_seterr(err, errlen, "%s/%s: %s", s->root, tmp, strerror(-rc));
+        hv_seterr(err, errlen, "%s/%s: %s", s->root, tmp, strerror(-rc));
         goto out;
     }
     w->bytes = (uint64_t)sb.st_size;
     w->allocated = (uint64_t)sb.st_blocks * 512;
     if (renameat(s->dirfd, tmp, s->dirfd, name) < 0) {
         rc = -errno;
-        snap_seterr(err, errlen, "%s/%s: rename: %s", s->root, tmp, strerror(-rc));
+        hv_seterr(err, errlen, "%s/%s: rename: %s", s->root, tmp, strerror(-rc));
     }
 out:
     close(fd);
@@ -250,7 +250,7 @@ static int check_req(const struct snapshot_request *req, char *err, size_t errle
         why = "vm and trigger must be UTF-8";
     if (why == NULL)
         return 0;
-    return snap_seterr(err, errlen, "snapshot: %s", why), -EINVAL;
+    return hv_seterr(err, errlen, "snapshot: %s", why), -EINVAL;
 }
 
 int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request *req,
@@ -289,14 +289,14 @@ int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request
     snprintf(core, sizeof(core), "%s%s", id, SNAP_CORE_SUFFIX);
     m = build_meta(req, &w);
     if (m == NULL) {
-        snap_seterr(err, errlen, "snapshot %s: metadata: out of memory", id);
+        hv_seterr(err, errlen, "snapshot %s: metadata: out of memory", id);
         rc = -ENOMEM;
     } else {
         rc = write_meta(s, id, m, err, errlen);
     }
     if (rc == 0 && fsync(s->dirfd) < 0) {
         rc = -errno;
-        snap_seterr(err, errlen, "%s: fsync: %s", s->root, strerror(-rc));
+        hv_seterr(err, errlen, "%s: fsync: %s", s->root, strerror(-rc));
     }
 
     pthread_mutex_lock(&s->mu);
@@ -307,7 +307,7 @@ int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request
         e.bytes = snap_ent_bytes(s, id);
         e.meta = m;
         if ((rc = snap_index_add(s, &e)) < 0)
-            snap_seterr(err, errlen, "snapshot %s: out of memory", id);
+            hv_seterr(err, errlen, "snapshot %s: out of memory", id);
         else
             m = NULL; /* the index owns it */
     }
@@ -353,7 +353,7 @@ int snapshot_store_verify(struct snapshot_store *s, const char *id, char *err, s
     if (!snapshot_id_valid(id) || m == NULL || want == NULL) {
         json_decref(m);
         rc = snapshot_id_valid(id) ? -ENOENT : -EINVAL;
-        return snap_seterr(err, errlen, "snapshot %s: %s", id ? id : "", strerror(-rc)), rc;
+        return hv_seterr(err, errlen, "snapshot %s: %s", id ? id : "", strerror(-rc)), rc;
     }
     if ((rc = snapshot_store_core_path(s, id, path, sizeof(path))) == 0 &&
         (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
@@ -365,7 +365,7 @@ int snapshot_store_verify(struct snapshot_store *s, const char *id, char *err, s
     if (rc == 0 && strcmp(hex, want) != 0)
         rc = -EBADMSG;
     if (rc < 0)
-        snap_seterr(err, errlen, "snapshot %s: %s", id,
+        hv_seterr(err, errlen, "snapshot %s: %s", id,
                     rc == -EBADMSG ? "sha256 differs from its metadata" : strerror(-rc));
     json_decref(m);
     return rc;
