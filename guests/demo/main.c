@@ -7,6 +7,7 @@ static uint64_t heartbeat_count;
 static uint64_t work_total;
 static uint64_t state_hash = 0x9e3779b97f4a7c15ull; /* survives switches: proof of undisturbed state */
 static uint64_t heartbeat_ms = 2000;
+static uint64_t boot_ns;
 static int silent; /* "crash silence": keep serving the console, stop heartbeating */
 static uint8_t fill_area_marker;
 
@@ -38,7 +39,7 @@ static void cmd_help(void)
 static void cmd_status(void)
 {
     rt_printf("demo: heartbeats %lu, work rounds %lu, state 0x%lx, uptime %lu ms\n", heartbeat_count,
-              work_total, state_hash, (rt_monotonic_ns() - 0) / 1000000 % 1000000000);
+              work_total, state_hash, (rt_monotonic_ns() - boot_ns) / 1000000);
 }
 
 static void cmd_work(const char *arg)
@@ -156,6 +157,7 @@ static void execute(char *line)
 
 int guest_main(const struct vigil_boot_info *bi)
 {
+    boot_ns = rt_monotonic_ns();
     size_t len;
     const char *v = rt_cmdline_get("heartbeat_ms", &len);
     if (v)
