@@ -81,7 +81,8 @@ static json_t *op_status(struct hv *hv, const struct ctl_msg *req, struct ctl_re
     for (uint32_t i = 0; i < hv->nvms; i++)
         json_array_append_new(vms, vm_json(hv, hv->vms[i]));
     struct vm *fg = atomic_load(&hv->foreground);
-    return json_pack("{s:b, s:s, s:b, s:s, s:f, s:o, s:{s:I, s:I}}", "ok", 1, "mode",
+    return json_pack("{s:b, s:I, s:s, s:b, s:s, s:f, s:o, s:{s:I, s:I}}", "ok", 1, "service_restarts",
+                     (json_int_t)atomic_load(&hv->service_restarts), "mode",
                      hv->service ? "normal" : "devirtualized", "traps_armed", hv->traps_armed, "foreground", fg ? fg->name : "",
                      "uptime_seconds", (double)(now_ns() - hv->start_ns) / 1e9, "vms", vms, "switches",
                      "to_guest", (json_int_t)hv->switch_to_guest.count, "to_service",

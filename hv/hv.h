@@ -155,6 +155,7 @@ struct hv {
     int term_fd;               /* the local terminal's output, or -1 */
     struct latency_stats switch_to_guest, switch_to_service, freeze_latency;
     struct latency_stats trap_freeze; /* policy event -> every vCPU parked with its state captured */
+    _Atomic uint64_t service_restarts; /* service VM crashes contained */
     _Atomic uint64_t entry_misses; /* switches whose target had not entered KVM_RUN before the next one */
     struct sel *sel;           /* the system event log, in state_dir */
     uint64_t sel_synced_id;    /* main loop: last SEL id known to be on disk */

@@ -209,6 +209,22 @@ static void settle_reset(struct hv *hv, struct vm *vm)
         hv_event(hv, SEL_CRITICAL, SEL_T_VM_BOOT, vm, "boot after reset failed: %s", err);
 }
 
+/* Seed 004's deprivileged service VM: its crash is contained, recorded and
+ * followed by a fresh boot, while the guest goes on undisturbed. */
+static void restart_service(struct hv *hv, struct vm *vm)
+{
+    char err[256];
+    if (!snapshot_wait(vm, 60000)) /* its RAM is the evidence until the core is written */
+        hv_event(hv, SEL_WARNING, SEL_T_SNAPSHOT, vm, "snapshot still being written; restarting anyway");
+    if (vm_reset(vm, err, sizeof err) < 0 || vm_start(vm, err, sizeof err) < 0) {
+        hv_event(hv, SEL_CRITICAL, SEL_T_VM_RESET, vm, "service VM restart failed: %s", err);
+        return;
+    }
+    atomic_fetch_add(&hv->service_restarts, 1);
+    hv_event(hv, SEL_WARNING, SEL_T_VM_RESET, vm, "service VM restarted (restart %llu)",
+             (unsigned long long)atomic_load(&hv->service_restarts));
+}
+
 static void settle(struct hv *hv, struct vm *vm)
 {
     char err[200];
@@ -243,6 +259,10 @@ static void settle(struct hv *hv, struct vm *vm)
                  vm->req_event >= 0 ? policy_event_name((enum policy_event)vm->req_event) : "?");
         if (snapshot_begin(hv, vm, trigger, vm->req_sel_id, err, sizeof err) < 0)
             hv_event(hv, SEL_WARNING, SEL_T_SNAPSHOT, vm, "no snapshot: %s", err);
+    }
+    if (vm == hv->service) {
+        restart_service(hv, vm);
+        return;
     }
     hand_to_service(hv, vm, vm->state == VM_CRASHED ? "the guest crashed"
                             : vm->state == VM_FROZEN ? "a trap froze the guest"

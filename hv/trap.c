@@ -59,6 +59,10 @@ bool trap_raise(struct vm *vm, struct vcpu *self, enum policy_event ev, const ch
     va_end(ap);
     /* Devirtualized (no service VM, traps disarmed): hv only records what happens. */
     enum policy_action act = hv->traps_armed ? policy_action_for(&hv->policy, ev) : POLICY_ACT_LOG;
+    /* The policy guards guests.  A crash of the service VM is contained instead:
+     * hv keeps its evidence and boots it again (the settle step restarts it). */
+    if (vm->role == VIGIL_ROLE_SERVICE)
+        act = trap_event_is_crash(ev) ? POLICY_ACT_FREEZE : POLICY_ACT_LOG;
     bool crash = trap_event_is_crash(ev);
     uint64_t sel_id = hv_event(hv, crash ? SEL_CRITICAL : SEL_WARNING, ev == POLICY_EV_WATCHDOG_HEARTBEAT ||
                                                                           ev == POLICY_EV_WATCHDOG_PROGRESS

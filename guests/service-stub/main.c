@@ -13,8 +13,11 @@ static void execute(const char *line)
         int64_t r = rt_switch(VIGIL_ROLE_GUEST);
         if (r < 0)
             rt_printf("service: switch refused (%ld)\n", r);
+    } else if (!strncmp(line, "crash", 6)) {
+        rt_puts("service: crashing (ud2)\n");
+        __asm__ volatile("ud2");
     } else if (!strncmp(line, "help", 5)) {
-        rt_puts("service commands: ping, status, switch guest, help\n");
+        rt_puts("service commands: ping, status, switch guest, crash, help\n");
     } else if (line[0]) {
         rt_printf("service: unknown command '%s'\n", line);
     }
