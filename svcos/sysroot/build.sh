@@ -199,13 +199,30 @@ load_sources() {
     done <"$SRC/VERSIONS"
 }
 
-build_musl() {
-    cd "${SRCDIR[musl]}"
+# Apply our patches/<package>/*.patch, in name order, to the current directory.
+apply_patches() {
     local p
-    for p in "$HERE"/patches/musl/*.patch; do
+    for p in "$HERE/patches/$1"/*.patch; do
+        [ -f "$p" ] || continue
         echo "== patch $p"
         patch -p1 --forward --fuzz=0 <"$p"
     done
+}
+
+# Fail if the compiler saw a call to an undeclared function (it would not link, or be wrong).
+no_implicit_decls() {
+    local l
+    for l in "$@"; do
+        if grep -n 'implicit declaration of function' "$LOGS/$l.log"; then
+            echo "$l: implicit function declarations (above)"
+            return 1
+        fi
+    done
+}
+
+build_musl() {
+    cd "${SRCDIR[musl]}"
+    apply_patches musl
     ./configure --prefix="$PREFIX" --disable-shared --enable-static --disable-wrapper \
         CC=gcc CFLAGS="-O2 -g -fno-pie"
     make -j"$JOBS"
@@ -269,6 +286,7 @@ build_native() {
 
 build_openssl() {
     cd "${SRCDIR[openssl]}"
+    apply_patches openssl
     ./Configure linux-x86_64 --prefix="$PREFIX" --libdir=lib --openssldir=/etc/ssl \
         no-shared no-dso no-engine no-async no-tests no-secure-memory no-afalgeng no-threads \
         CC="$HERE/svcos-cc"
@@ -278,6 +296,7 @@ build_openssl() {
 
 build_microhttpd() {
     cd "${SRCDIR[libmicrohttpd]}"
+    apply_patches libmicrohttpd
     ./configure --prefix="$PREFIX" --enable-static --disable-shared --with-pic=no \
         --disable-https --without-gnutls --with-threads=none --disable-thread-names \
         --disable-doc --disable-examples --disable-curl --disable-nls --disable-dependency-tracking \
@@ -288,6 +307,7 @@ build_microhttpd() {
 
 build_jansson() {
     cd "${SRCDIR[jansson]}"
+    apply_patches jansson
     autoreconf -fi
     ./configure --prefix="$PREFIX" --enable-static --disable-shared --with-pic=no \
         --disable-dependency-tracking CC="$HERE/svcos-cc"
@@ -386,6 +406,7 @@ main() {
     step openssl build_openssl
     step libmicrohttpd build_microhttpd
     step jansson build_jansson
+    step check-decls no_implicit_decls openssl libmicrohttpd jansson
     step lwip install_lwip
     unset SVCOS_NATIVE
     finish
