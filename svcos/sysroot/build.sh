@@ -229,6 +229,21 @@ build_musl() {
     make install
 }
 
+# Fail if a library can still enter the kernel directly; musl must not halt either.
+# (Only system-call instructions are looked for outside musl: OpenSSL keeps
+# tables in .text that disassemble as hlt.)
+check_libs() {
+    objdump -d --no-show-raw-insn "$PREFIX"/lib/lib*.a | awk '
+        /file format/ { obj = $1 }
+        /^[0-9a-f]+ <.*>:$/ { fn = $2 }
+        /\t(syscall|sysenter)( |$)/ || /\tint +\$0x80/ { print obj, fn, $0; bad = 1 }
+        END { exit bad }' || {
+        echo "system-call instructions left in the libraries (above)"
+        return 1
+    }
+    echo "no syscall/sysenter/int 0x80 in $PREFIX/lib/lib*.a"
+}
+
 # Fail if musl still contains an instruction that cannot run at CPL 3 without ring transitions.
 check_libc() {
     objdump -d --no-show-raw-insn "$PREFIX"/lib/libc.a "$PREFIX"/lib/*.o | awk '
@@ -326,6 +341,7 @@ install_lwip() {
 }
 
 finish() {
+    install -D -m 755 "$HERE/svcos-cc" "$PREFIX/bin/svcos-cc"
     find "$PREFIX/lib" -name '*.la' -delete
     cp "$SRC/VERSIONS" "$PREFIX/VERSIONS"
     {
@@ -407,6 +423,7 @@ main() {
     step libmicrohttpd build_microhttpd
     step jansson build_jansson
     step check-decls no_implicit_decls openssl libmicrohttpd jansson
+    step check-libs check_libs
     step lwip install_lwip
     unset SVCOS_NATIVE
     finish
