@@ -181,7 +181,7 @@ step() {
     log "$name done ($((SECONDS - t0)) s)"
 }
 
-declare -A SRCDIR VERSION
+declare -A SRCDIR
 fetch() {
     local p v up
     for p in "${PKGS[@]}"; do
@@ -210,7 +210,6 @@ load_sources() {
         up=${v#*:}
         up=${up%-*}
         SRCDIR[$p]=$SRC/$p-$up
-        VERSION[$p]=$v
     done <"$SRC/VERSIONS"
 }
 
