@@ -18,6 +18,7 @@ def main():
     blob = blob[:BLOB_SIZE]
     os.makedirs(os.path.join(root, "data"), exist_ok=True)
     os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+    os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
     with open(os.path.join(root, BLOB_PATH), "wb") as f:
         f.write(blob)
     with open(os.path.join(root, "etc", "hostname"), "w") as f:

@@ -3,6 +3,7 @@
 #include "selftest.h"
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -54,6 +55,14 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     return ret;
 }
 
+/* MHD's own messages, kept for the failure report instead of going to stderr. */
+static char mhd_log[160];
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    vsnprintf(mhd_log, sizeof mhd_log, fmt, ap);
+}
+
 /* Runs MHD from select() in this thread until the client end sees EOF. */
 static long pump(struct MHD_Daemon *d, int cs, char *reply, size_t cap, char *why)
 {
@@ -94,7 +103,8 @@ int check_http(struct st_ctx *c, char *why)
 {
     (void)c;
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer,
-                                            NULL, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+                                            NULL, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                                            MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
     if (!d)
         return fail(why, "MHD_start_daemon(NO_LISTEN_SOCKET) failed");
     int sv[2];
@@ -122,6 +132,6 @@ int check_http(struct st_ctx *c, char *why)
     if (strncmp(reply, "HTTP/1.1 200", 12) || !body ||
         strcmp(body + 4, "{\"method\":\"GET\",\"url\":\"/redfish/v1\",\"who\":\"selftest\"}") ||
         !strstr(reply, "Content-Type: application/json"))
-        return fail(why, "unexpected reply (%ld bytes): %.80s", n, reply);
+        return fail(why, "unexpected reply (%ld bytes): %.80s (MHD: %s)", n, reply, mhd_log);
     return 0;
 }
