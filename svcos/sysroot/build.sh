@@ -50,9 +50,23 @@ apt_update() {
 }
 
 # "package version" for every source version apt offers for our packages.
+# Remembered per state of apt's Sources indexes: apt-cache is the slow part
+# of a cached run.
 offered() {
-    { apt-cache showsrc --only-source "${PKGS[@]}" 2>/dev/null || true; } |
-        awk '/^Package: /{p=$2} /^Version: /{print p, $2}' | LC_ALL=C sort -u
+    local sig memo out
+    sig=$({ stat -c '%n %s %Y' /var/lib/apt/lists/*Sources* 2>/dev/null || true; } | sha256sum | cut -c1-16)
+    memo=$CACHE/apt-offered-$sig
+    if [ -s "$memo" ]; then
+        echo "$(<"$memo")"
+        return 0
+    fi
+    out=$({ apt-cache showsrc --only-source "${PKGS[@]}" 2>/dev/null || true; } |
+        awk '/^Package: /{p=$2} /^Version: /{print p, $2}' | LC_ALL=C sort -u)
+    if have_all_sources "$out" && mkdir -p "$CACHE" 2>/dev/null; then
+        rm -f "$CACHE"/apt-offered-*
+        printf '%s\n' "$out" >"$memo.$$" && mv -f "$memo.$$" "$memo" || true
+    fi
+    echo "$out"
 }
 
 have_all_sources() {
@@ -83,6 +97,7 @@ setup_sources() {
     local hdr="# Written by Vigil's svcos/sysroot/build.sh: deb-src twins of the deb sources, for apt-get source."
     write_if_changed "$SRC_DEB822" "$deb822" "$hdr"
     write_if_changed "$SRC_ONELINE" "$oneline" "$hdr"
+    APT_UPDATED=0 # the new deb-src lines need their own index
     apt_update
 }
 
@@ -166,7 +181,7 @@ step() {
     log "$name done ($((SECONDS - t0)) s)"
 }
 
-declare -A SRCDIR VERSION
+declare -A SRCDIR
 fetch() {
     local p v up
     for p in "${PKGS[@]}"; do
@@ -195,7 +210,6 @@ load_sources() {
         up=${v#*:}
         up=${up%-*}
         SRCDIR[$p]=$SRC/$p-$up
-        VERSION[$p]=$v
     done <"$SRC/VERSIONS"
 }
 

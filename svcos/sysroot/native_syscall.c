@@ -1,4 +1,4 @@
-/* native_syscall.c: a host-Linux __vigil_syscall (the real `syscall` instruction) to run svcos-built programs natively; never part of the service VM. */
+/* native_syscall.c: host-Linux __vigil_syscall, to run svcos-built programs natively (tests). */
 
 /*
  * musl in the svcos sysroot sends every system call to
@@ -18,11 +18,11 @@
  */
 
 #define VIGIL_NR_RT_SIGRETURN 15
-#define VIGIL_NR_CLONE 56
-#define VIGIL_NR_FORK 57
-#define VIGIL_NR_VFORK 58
-#define VIGIL_CLONE_VM 0x100L
-#define VIGIL_ENOSYS 38
+#define VIGIL_NR_CLONE        56
+#define VIGIL_NR_FORK         57
+#define VIGIL_NR_VFORK        58
+#define VIGIL_CLONE_VM        0x100L
+#define VIGIL_ENOSYS          38
 
 long __vigil_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6);
 

@@ -1,4 +1,4 @@
-/* hello.c: sysroot self-check: the redirected musl (stdio, malloc, files, errno, clock, signals) runs natively over a host __vigil_syscall. */
+/* hello.c: self-check: redirected musl (stdio, malloc, files, clock, signals) runs natively. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>

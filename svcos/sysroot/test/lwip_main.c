@@ -1,4 +1,4 @@
-/* lwip_main.c: sysroot self-check: lwIP's core, compiled with svcos-cc, initialises and opens a TCP listener natively. */
+/* lwip_main.c: self-check: lwIP core built with svcos-cc initialises and listens natively. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <time.h>

@@ -1,4 +1,4 @@
-/* cc.h: sysroot self-check only: lwIP's compiler/platform glue for the lwIP compile check. */
+/* cc.h: self-check only: lwIP platform glue for the lwIP compile check. */
 #ifndef SELFCHECK_ARCH_CC_H
 #define SELFCHECK_ARCH_CC_H
 
