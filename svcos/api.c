@@ -1,6 +1,6 @@
 /* api.c: svcos's direct interface for programs (include/svcos.h): hv time, memory use, TSC rate. */
-#include "svcos.h"
 #include "include/svcos.h"
+#include "svcos.h"
 
 void svcos_hv_time(uint64_t *wall_ns, uint64_t *mono_ns)
 {

@@ -1,4 +1,5 @@
-/* console.c: the VM console as stdin/stdout/stderr (CONSOLE_WRITE/READ hypercalls) and svcos's own log. */
+/* console.c: the VM console as stdin/stdout/stderr (CONSOLE_WRITE/READ hypercalls) and svcos's own
+ * log. */
 #include "svcos.h"
 #include <errno.h>
 #include <poll.h>

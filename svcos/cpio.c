@@ -1,4 +1,5 @@
-/* cpio.c: loads the cpio archive (newc format) packed into the image into the file tree, without copying file data. */
+/* cpio.c: loads the cpio archive (newc format) packed into the image into the file tree, without
+ * copying file data. */
 #include "svcos.h"
 #include <string.h>
 
@@ -37,7 +38,8 @@ void cpio_load(const void *archive, size_t len)
         uint32_t mode = hex8(h + 14, &ok), mtime = hex8(h + 46, &ok), size = hex8(h + 54, &ok);
         uint32_t namesize = hex8(h + 94, &ok);
         size_t name_off = off + NEWC_HDR, data_off = pad4(name_off + namesize);
-        if (!ok || namesize == 0 || data_off > len || size > len - data_off || a[name_off + namesize - 1]) {
+        if (!ok || namesize == 0 || data_off > len || size > len - data_off ||
+            a[name_off + namesize - 1]) {
             klog("cpio: bad header at offset %zu: archive ignored from there", off);
             break;
         }

@@ -1,11 +1,14 @@
-/* cpu.c: CPUID feature probing (RDRAND, RDSEED, FSGSBASE, invariant TSC) and the FS base for TLS. */
+/* cpu.c: CPUID feature probing (RDRAND, RDSEED, FSGSBASE, invariant TSC) and the FS base for TLS.
+ */
 #include "svcos.h"
 
 struct cpu_features cpu;
 
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
-    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+    __asm__ volatile("cpuid"
+                     : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+                     : "a"(leaf), "c"(sub));
 }
 
 void cpu_init(void)

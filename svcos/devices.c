@@ -54,18 +54,27 @@ static unsigned always(struct file *f)
     return POLLIN | POLLOUT;
 }
 
-static const struct file_ops null_ops = {
-    .kind = "/dev/null", .read = null_read, .write = sink_write, .lseek = any_lseek, .poll = always};
+static const struct file_ops null_ops = {.kind = "/dev/null",
+                                         .read = null_read,
+                                         .write = sink_write,
+                                         .lseek = any_lseek,
+                                         .poll = always};
 static const struct file_ops zero_ops = {.kind = "/dev/zero",
                                          .read = zero_read,
                                          .write = sink_write,
                                          .pread = zero_pread,
                                          .lseek = any_lseek,
                                          .poll = always};
-static const struct file_ops full_ops = {
-    .kind = "/dev/full", .read = zero_read, .write = full_write, .lseek = any_lseek, .poll = always};
-static const struct file_ops random_ops = {
-    .kind = "/dev/urandom", .read = rand_read, .write = sink_write, .lseek = any_lseek, .poll = always};
+static const struct file_ops full_ops = {.kind = "/dev/full",
+                                         .read = zero_read,
+                                         .write = full_write,
+                                         .lseek = any_lseek,
+                                         .poll = always};
+static const struct file_ops random_ops = {.kind = "/dev/urandom",
+                                           .read = rand_read,
+                                           .write = sink_write,
+                                           .lseek = any_lseek,
+                                           .poll = always};
 
 static void add(const char *path, const struct file_ops *ops, mode_t perm)
 {

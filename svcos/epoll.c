@@ -1,4 +1,5 @@
-/* epoll.c: epoll_create1/ctl/wait/pwait over every descriptor kind, level- and edge-triggered, EPOLLONESHOT. */
+/* epoll.c: epoll_create1/ctl/wait/pwait over every descriptor kind, level- and edge-triggered,
+ * EPOLLONESHOT. */
 #include "svcos.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,7 @@ struct epitem {
     epoll_data_t data;
     uint64_t last_gen;
     int reported, disabled;
-    struct epitem *next;        /* in the epoll set */
+    struct epitem *next;         /* in the epoll set */
     struct epitem *next_in_file; /* in f->watchers */
 };
 
@@ -210,15 +211,19 @@ static long ep_wait(int epfd, struct epoll_event *out, int max, uint64_t deadlin
         if (n || deadline == 0 || (deadline != UINT64_MAX && time_mono_ns() >= deadline))
             return n;
         if (!wake && deadline == UINT64_MAX)
-            kpanic("deadlock: epoll_wait waits forever for descriptors only this program could make ready");
+            kpanic("deadlock: epoll_wait waits forever for descriptors only this program could "
+                   "make ready");
         loop_wait(deadline, wake & ~WAKE_LOOP);
     }
 }
 
-long sys_epoll_pwait(int epfd, struct epoll_event *out, int max, int timeout_ms, const void *sig, size_t sigsz)
+long sys_epoll_pwait(int epfd, struct epoll_event *out, int max, int timeout_ms, const void *sig,
+                     size_t sigsz)
 {
     (void)sig, (void)sigsz;
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : timeout_ms == 0 ? 0 : time_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+    uint64_t deadline = timeout_ms < 0    ? UINT64_MAX
+                        : timeout_ms == 0 ? 0
+                                          : time_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
     return ep_wait(epfd, out, max, deadline);
 }
 
@@ -227,8 +232,8 @@ long sys_epoll_wait(int epfd, struct epoll_event *out, int max, int timeout_ms)
     return sys_epoll_pwait(epfd, out, max, timeout_ms, NULL, 0);
 }
 
-long sys_epoll_pwait2(int epfd, struct epoll_event *out, int max, const struct timespec *ts, const void *sig,
-                      size_t sigsz)
+long sys_epoll_pwait2(int epfd, struct epoll_event *out, int max, const struct timespec *ts,
+                      const void *sig, size_t sigsz)
 {
     (void)sig, (void)sigsz;
     uint64_t deadline;

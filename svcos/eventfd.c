@@ -1,4 +1,5 @@
-/* eventfd.c: eventfd and eventfd2: a 64-bit counter readable as a descriptor (EFD_SEMAPHORE, EFD_NONBLOCK). */
+/* eventfd.c: eventfd and eventfd2: a 64-bit counter readable as a descriptor (EFD_SEMAPHORE,
+ * EFD_NONBLOCK). */
 #include "svcos.h"
 #include <errno.h>
 #include <fcntl.h>

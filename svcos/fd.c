@@ -1,4 +1,5 @@
-/* fd.c: the descriptor table, open-file objects, and the system calls that work on any descriptor. */
+/* fd.c: the descriptor table, open-file objects, and the system calls that work on any descriptor.
+ */
 #include "svcos.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -122,9 +123,9 @@ long fd_write_file(struct file *f, const void *buf, size_t len)
     }
 }
 
-#define GET(fd)                                                                                                        \
-    struct file *f = fd_get(fd);                                                                                       \
-    if (!f)                                                                                                            \
+#define GET(fd)                                                                                    \
+    struct file *f = fd_get(fd);                                                                   \
+    if (!f)                                                                                        \
         return -EBADF;
 
 long sys_read(int fd, void *buf, size_t len)

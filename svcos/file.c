@@ -1,4 +1,5 @@
-/* file.c: open regular files and directories of the tree: read, write, seek, stat, truncate, getdents64. */
+/* file.c: open regular files and directories of the tree: read, write, seek, stat, truncate,
+ * getdents64. */
 #include "svcos.h"
 #include <dirent.h>
 #include <errno.h>
@@ -92,7 +93,11 @@ static const struct file_ops reg_ops = {
 
 static unsigned char dtype(mode_t m)
 {
-    return S_ISDIR(m) ? DT_DIR : S_ISREG(m) ? DT_REG : S_ISLNK(m) ? DT_LNK : S_ISCHR(m) ? DT_CHR : DT_UNKNOWN;
+    return S_ISDIR(m)   ? DT_DIR
+           : S_ISREG(m) ? DT_REG
+           : S_ISLNK(m) ? DT_LNK
+           : S_ISCHR(m) ? DT_CHR
+                        : DT_UNKNOWN;
 }
 
 /* Directory positions: 0 ".", 1 "..", 2 + i the i-th entry. */

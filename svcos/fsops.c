@@ -1,4 +1,5 @@
-/* fsops.c: the path system calls that change the tree (mkdir, unlink, rmdir, rename, symlink, truncate, chmod, utimes) plus statx and statfs. */
+/* fsops.c: the path system calls that change the tree (mkdir, unlink, rmdir, rename, symlink,
+ * truncate, chmod, utimes) plus statx and statfs. */
 #include "svcos.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,8 @@ long sys_mkdirat(int dirfd, const char *path, mode_t mode)
     long r = vfs_split(dirfd, path, &dir, &name, &len);
     if (r < 0)
         return r;
-    if (len == 0 || (len <= 2 && name[0] == '.' && (len == 1 || name[1] == '.')) || vnode_lookup(dir, name, len))
+    if (len == 0 || (len <= 2 && name[0] == '.' && (len == 1 || name[1] == '.')) ||
+        vnode_lookup(dir, name, len))
         return -EEXIST;
     return vnode_create(dir, name, len, S_IFDIR | (mode & 07777 & ~vfs_umask())) ? 0 : -ENOMEM;
 }

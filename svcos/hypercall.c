@@ -1,4 +1,5 @@
-/* hypercall.c: the client side of hv's hypercall ABI (port I/O with the argument's guest-physical address). */
+/* hypercall.c: the client side of hv's hypercall ABI (port I/O with the argument's guest-physical
+ * address). */
 #include "svcos.h"
 
 /* Guest RAM is identity mapped, so an object's address is its guest-physical

@@ -1,13 +1,14 @@
-/* kheap.c: svcos's own small-object allocator (power-of-two classes carved from pages), independent of musl's malloc. */
+/* kheap.c: svcos's own small-object allocator (power-of-two classes carved from pages), independent
+ * of musl's malloc. */
 #include "svcos.h"
 #include <string.h>
 
 /* Every block starts with a 16-byte header, so payloads stay 16-byte aligned.
  * Classes hold blocks of 32 .. 4096 bytes (header included); bigger requests
  * get whole pages. */
-#define KH_MAGIC 0x6b68u
+#define KH_MAGIC   0x6b68u
 #define KH_CLASSES 8 /* 32 << 0 .. 32 << 7 */
-#define KH_BIG 0xffu
+#define KH_BIG     0xffu
 
 struct kh_hdr {
     uint16_t magic;

@@ -1,4 +1,5 @@
-/* loop.c: the single event loop: runs input sources (NIC polling, timers), sends heartbeats, sleeps in hv's WAIT. */
+/* loop.c: the single event loop: runs input sources (NIC polling, timers), sends heartbeats, sleeps
+ * in hv's WAIT. */
 #include "svcos.h"
 
 static struct loop_source *sources;

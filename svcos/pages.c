@@ -1,4 +1,5 @@
-/* pages.c: the physical page allocator: a bitmap over the FREE regions of hv's memory map, top-down first fit. */
+/* pages.c: the physical page allocator: a bitmap over the FREE regions of hv's memory map, top-down
+ * first fit. */
 #include "svcos.h"
 #include <errno.h>
 #include <string.h>
@@ -57,7 +58,8 @@ void mem_init(const struct vigil_boot_info *bi)
     memset(used, 0xff, nwords * 8);
     memset(dirty, 0, nwords * 8);
     for (unsigned i = 0; i < nfree_regions; i++) {
-        size_t first = free_regions[i].base / PAGE_SIZE, n = (free_regions[i].end - free_regions[i].base) / PAGE_SIZE;
+        size_t first = free_regions[i].base / PAGE_SIZE,
+               n = (free_regions[i].end - free_regions[i].base) / PAGE_SIZE;
         set_bits(used, first, n, 0);
         total_free += n;
         if (first + n > search_top)

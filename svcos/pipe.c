@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#define PIPE_LIMIT 65536
+#define PIPE_LIMIT  65536
 #define PIPE_ATOMIC 4096 /* PIPE_BUF */
 
 struct pipe {

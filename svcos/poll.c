@@ -1,4 +1,5 @@
-/* poll.c: readiness waiting for every descriptor kind: poll, ppoll, select, pselect6, and blocking I/O. */
+/* poll.c: readiness waiting for every descriptor kind: poll, ppoll, select, pselect6, and blocking
+ * I/O. */
 #include "svcos.h"
 #include <errno.h>
 #include <poll.h>
@@ -17,7 +18,8 @@ long ts_to_deadline(const void *timespec_user, uint64_t *deadline_ns)
         return -EINVAL;
     uint64_t now = time_mono_ns();
     uint64_t ns = (uint64_t)ts->tv_sec * NS_PER_S + (uint64_t)ts->tv_nsec;
-    *deadline_ns = ns >= UINT64_MAX - now || (uint64_t)ts->tv_sec > (1ull << 33) ? UINT64_MAX : now + ns;
+    *deadline_ns =
+        ns >= UINT64_MAX - now || (uint64_t)ts->tv_sec > (1ull << 33) ? UINT64_MAX : now + ns;
     return 0;
 }
 
@@ -75,7 +77,8 @@ static long wait_pollfds(struct pollfd *p, unsigned long n, uint64_t deadline)
                 count++;
                 continue;
             }
-            p[i].revents = (short)(ready_bits(f) & ((unsigned)(unsigned short)p[i].events | POLLERR | POLLHUP));
+            p[i].revents = (short)(ready_bits(f) &
+                                   ((unsigned)(unsigned short)p[i].events | POLLERR | POLLHUP));
             if (p[i].revents)
                 count++;
             wake |= wake_of(f);
@@ -90,13 +93,15 @@ long sys_poll(struct pollfd *p, unsigned long n, int timeout_ms)
 {
     if (n > FD_MAX)
         return -EINVAL;
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : time_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+    uint64_t deadline =
+        timeout_ms < 0 ? UINT64_MAX : time_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
     if (timeout_ms == 0)
         deadline = 0;
     return wait_pollfds(p, n, deadline);
 }
 
-long sys_ppoll(struct pollfd *p, unsigned long n, const struct timespec *ts, const void *sigmask, size_t sigsz)
+long sys_ppoll(struct pollfd *p, unsigned long n, const struct timespec *ts, const void *sigmask,
+               size_t sigsz)
 {
     (void)sigmask, (void)sigsz;
     uint64_t deadline;
@@ -119,8 +124,9 @@ static long do_select(int n, fd_set *rd, fd_set *wr, fd_set *ex, uint64_t deadli
         return -ENOMEM;
     unsigned long cnt = 0;
     for (int fd = 0; fd < n; fd++) {
-        short ev = (short)((rd && FD_ISSET(fd, rd) ? POLLIN : 0) | (wr && FD_ISSET(fd, wr) ? POLLOUT : 0) |
-                           (ex && FD_ISSET(fd, ex) ? POLLPRI : 0));
+        short ev =
+            (short)((rd && FD_ISSET(fd, rd) ? POLLIN : 0) | (wr && FD_ISSET(fd, wr) ? POLLOUT : 0) |
+                    (ex && FD_ISSET(fd, ex) ? POLLPRI : 0));
         if (!ev)
             continue;
         if (!fd_get(fd)) {
@@ -165,14 +171,16 @@ long sys_select(int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
     }
     long r = do_select(n, rd, wr, ex, deadline);
     if (tv && r >= 0) {
-        uint64_t now = time_mono_ns(), left = deadline > now && deadline != UINT64_MAX ? deadline - now : 0;
+        uint64_t now = time_mono_ns(),
+                 left = deadline > now && deadline != UINT64_MAX ? deadline - now : 0;
         tv->tv_sec = (time_t)(left / NS_PER_S);
         tv->tv_usec = (suseconds_t)(left % NS_PER_S / 1000);
     }
     return r;
 }
 
-long sys_pselect6(int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts, const void *sig)
+long sys_pselect6(int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+                  const void *sig)
 {
     (void)sig;
     uint64_t deadline;

@@ -1,4 +1,5 @@
-/* proc.c: the process-level system calls of a one-process, one-thread OS: identity, uname, limits, signals, futex, exit. */
+/* proc.c: the process-level system calls of a one-process, one-thread OS: identity, uname, limits,
+ * signals, futex, exit. */
 #include "svcos.h"
 #include <errno.h>
 #include <signal.h>
@@ -22,7 +23,8 @@ long sys_arch_prctl(int code, uint64_t addr)
     switch (code) {
     case ARCH_SET_FS:
         if (!cpu.fsgsbase)
-            kpanic("TLS needs FSGSBASE (CPUID.7.EBX[0]), which this CPU lacks: hv must set FS base by hypercall");
+            kpanic("TLS needs FSGSBASE (CPUID.7.EBX[0]), which this CPU lacks: hv must set FS base "
+                   "by hypercall");
         __asm__ volatile("wrfsbase %0" : : "r"(addr) : "memory");
         fs_base = addr;
         return 0;
@@ -129,7 +131,8 @@ long sys_times(struct tms *t)
     return ticks;
 }
 
-/* Signals: handlers are recorded; a signal a program sends itself runs its handler synchronously (raise, abort). */
+/* Signals: handlers are recorded; a signal a program sends itself runs its handler synchronously
+ * (raise, abort). */
 struct ksigaction {
     void (*handler)(int);
     unsigned long flags;

@@ -1,4 +1,5 @@
-/* ramfs.c: the in-memory file tree: directories, regular files (image-backed until written), devices, symlinks. */
+/* ramfs.c: the in-memory file tree: directories, regular files (image-backed until written),
+ * devices, symlinks. */
 #include "svcos.h"
 #include <errno.h>
 #include <string.h>

@@ -1,4 +1,5 @@
-/* random.c: getrandom: a ChaCha20 generator keyed from RDSEED/RDRAND (where CPUID offers them) mixed with TSC and clock jitter. */
+/* random.c: getrandom: a ChaCha20 generator keyed from RDSEED/RDRAND (where CPUID offers them)
+ * mixed with TSC and clock jitter. */
 #include "svcos.h"
 #include <errno.h>
 #include <string.h>
@@ -14,14 +15,16 @@ static uint64_t counter, since_reseed;
 static int seeded;
 
 #define ROTL(x, n) (((x) << (n)) | ((x) >> (32 - (n))))
-#define QR(a, b, c, d)                                                                                                 \
-    (a += b, d ^= a, d = ROTL(d, 16), c += d, b ^= c, b = ROTL(b, 12), a += b, d ^= a, d = ROTL(d, 8), c += d,      \
-     b ^= c, b = ROTL(b, 7))
+#define QR(a, b, c, d)                                                                             \
+    (a += b, d ^= a, d = ROTL(d, 16), c += d, b ^= c, b = ROTL(b, 12), a += b, d ^= a,             \
+     d = ROTL(d, 8), c += d, b ^= c, b = ROTL(b, 7))
 
 static void chacha_block(const uint32_t k[8], uint64_t ctr, uint32_t out[16])
 {
-    uint32_t s[16] = {0x61707865, 0x3320646e, 0x79622d32, 0x6b206574, k[0], k[1], k[2], k[3],
-                      k[4], k[5], k[6], k[7], (uint32_t)ctr, (uint32_t)(ctr >> 32), 0x76676c, 0x73766373};
+    uint32_t s[16] = {
+        0x61707865, 0x3320646e, 0x79622d32, 0x6b206574, k[0], k[1],          k[2],
+        k[3],       k[4],       k[5],       k[6],       k[7], (uint32_t)ctr, (uint32_t)(ctr >> 32),
+        0x76676c,   0x73766373};
     uint32_t x[16];
     memcpy(x, s, sizeof x);
     for (int i = 0; i < 10; i++) {

@@ -1,4 +1,5 @@
-/* socket.c: the socket system calls (socket, socketpair, send/recv families, options, names, accept) over per-family sock_ops. */
+/* socket.c: the socket system calls (socket, socketpair, send/recv families, options, names,
+ * accept) over per-family sock_ops. */
 #include "svcos.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -31,12 +32,12 @@ void sockaddr_out(struct sockaddr *dst, unsigned *dstlen, const void *src, unsig
     *dstlen = srclen;
 }
 
-#define SOCK(fd)                                                                                                       \
-    struct file *f = fd_get(fd);                                                                                       \
-    if (!f)                                                                                                            \
-        return -EBADF;                                                                                                 \
-    const struct sock_ops *so = f->ops->sock;                                                                          \
-    if (!so)                                                                                                           \
+#define SOCK(fd)                                                                                   \
+    struct file *f = fd_get(fd);                                                                   \
+    if (!f)                                                                                        \
+        return -EBADF;                                                                             \
+    const struct sock_ops *so = f->ops->sock;                                                      \
+    if (!so)                                                                                       \
         return -ENOTSOCK;
 
 long sys_socket(int domain, int type, int proto)
@@ -120,12 +121,14 @@ static long recv_some(struct file *f, void *buf, size_t len, int flags)
     }
 }
 
-long sys_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa, unsigned salen)
+long sys_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa,
+                unsigned salen)
 {
     SOCK(fd);
     (void)so;
     if (sa && salen)
-        return -EISCONN; /* only connected stream sockets so far: Linux ignores it there, we refuse to guess */
+        return -EISCONN; /* only connected stream sockets so far: Linux ignores it there, we refuse
+                            to guess */
     return send_all(f, buf, len, flags);
 }
 

@@ -1,4 +1,5 @@
-/* start.c: boot from hv's boot info: bring up svcos, build a Linux process stack (argv, envp, auxv) and enter musl's _start. */
+/* start.c: boot from hv's boot info: bring up svcos, build a Linux process stack (argv, envp, auxv)
+ * and enter musl's _start. */
 #include "svcos.h"
 #include <elf.h>
 #include <fcntl.h>
@@ -6,7 +7,7 @@
 
 const struct vigil_boot_info *svcos_boot_info;
 
-extern const Elf64_Ehdr __ehdr_start;   /* the ELF header, loaded with the first segment */
+extern const Elf64_Ehdr __ehdr_start; /* the ELF header, loaded with the first segment */
 extern const char svcos_cpio_start[] __attribute__((weak));
 extern const char svcos_cpio_end[] __attribute__((weak));
 extern void _start(void); /* musl's crt1 */
@@ -24,7 +25,7 @@ __asm__(".text\n"
         ".size svcos_entry, .-svcos_entry\n");
 
 #define STACK_CANARY 0x5356434f53535441ull /* "ATSSOCVS" */
-#define MAX_ARGS 64
+#define MAX_ARGS     64
 
 static uint64_t *stack_bottom;
 
@@ -53,8 +54,9 @@ static const char *next_word(const char **p, size_t *len)
 
 static const char *cmdline(void)
 {
-    return svcos_boot_info && svcos_boot_info->cmdline_gpa ? (const char *)(uintptr_t)svcos_boot_info->cmdline_gpa
-                                                           : "";
+    return svcos_boot_info && svcos_boot_info->cmdline_gpa
+               ? (const char *)(uintptr_t)svcos_boot_info->cmdline_gpa
+               : "";
 }
 
 const char *svcos_cmdline_get(const char *key, size_t *len)
@@ -134,11 +136,22 @@ static uintptr_t build_stack(char *top)
     uintptr_t phdr = (uintptr_t)&__ehdr_start + __ehdr_start.e_phoff;
     uint64_t hwcap2 = cpu.fsgsbase ? 2 : 0; /* HWCAP2_FSGSBASE */
     const uint64_t aux[][2] = {
-        {AT_PHDR, phdr},          {AT_PHENT, sizeof(Elf64_Phdr)}, {AT_PHNUM, __ehdr_start.e_phnum},
-        {AT_PAGESZ, PAGE_SIZE},   {AT_ENTRY, __ehdr_start.e_entry}, {AT_UID, 0}, {AT_EUID, 0},
-        {AT_GID, 0},              {AT_EGID, 0},                   {AT_SECURE, 0},
-        {AT_RANDOM, (uintptr_t)rnd}, {AT_HWCAP, cpu.leaf1_edx},   {AT_HWCAP2, hwcap2},
-        {AT_CLKTCK, 100},         {AT_PLATFORM, (uintptr_t)platform}, {AT_EXECFN, (uintptr_t)argv[0]},
+        {AT_PHDR, phdr},
+        {AT_PHENT, sizeof(Elf64_Phdr)},
+        {AT_PHNUM, __ehdr_start.e_phnum},
+        {AT_PAGESZ, PAGE_SIZE},
+        {AT_ENTRY, __ehdr_start.e_entry},
+        {AT_UID, 0},
+        {AT_EUID, 0},
+        {AT_GID, 0},
+        {AT_EGID, 0},
+        {AT_SECURE, 0},
+        {AT_RANDOM, (uintptr_t)rnd},
+        {AT_HWCAP, cpu.leaf1_edx},
+        {AT_HWCAP2, hwcap2},
+        {AT_CLKTCK, 100},
+        {AT_PLATFORM, (uintptr_t)platform},
+        {AT_EXECFN, (uintptr_t)argv[0]},
         {AT_NULL, 0},
     };
     size_t words = 1 + (size_t)argc + 1 + (size_t)envc + 1 + 2 * ARRAY_LEN(aux);

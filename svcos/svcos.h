@@ -1,4 +1,5 @@
-/* svcos.h: svcos's internal interfaces, one section per module; Linux system calls as C functions. */
+/* svcos.h: svcos's internal interfaces, one section per module; Linux system calls as C functions.
+ */
 #ifndef SVCOS_SVCOS_H
 #define SVCOS_SVCOS_H
 
@@ -15,11 +16,11 @@
  * raw Linux convention (>= 0 or -errno).  Code may run before TLS exists.
  */
 
-#define PAGE_SIZE 4096ul
-#define PAGE_UP(x) (((uintptr_t)(x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+#define PAGE_SIZE    4096ul
+#define PAGE_UP(x)   (((uintptr_t)(x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
 #define PAGE_DOWN(x) ((uintptr_t)(x) & ~(PAGE_SIZE - 1))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define NS_PER_S 1000000000ull
+#define NS_PER_S     1000000000ull
 
 /* ---- hypercall.c: the hv client side ---- */
 void hv_console_write(const void *buf, size_t len);
@@ -59,11 +60,11 @@ static inline uint64_t rdtsc(void)
 
 /* ---- mem.c / kheap.c ---- */
 void mem_init(const struct vigil_boot_info *bi);
-void *pages_alloc(size_t npages);           /* zeroed; NULL when out of memory */
+void *pages_alloc(size_t npages); /* zeroed; NULL when out of memory */
 void pages_free(void *p, size_t npages);
-int pages_claim(uintptr_t addr, size_t npages); /* zeroed; 0 or -ENOMEM/-EINVAL */
+int pages_claim(uintptr_t addr, size_t npages);   /* zeroed; 0 or -ENOMEM/-EINVAL */
 int pages_replace(uintptr_t addr, size_t npages); /* MAP_FIXED: whatever was there, zeroed */
-int mem_range_ok(uintptr_t addr, size_t len);   /* inside a FREE region */
+int mem_range_ok(uintptr_t addr, size_t len);     /* inside a FREE region */
 struct mem_stats {
     uint64_t total_pages, used_pages, peak_pages;
 };
@@ -127,11 +128,11 @@ struct file {
     int flags; /* O_ACCMODE, O_NONBLOCK, O_APPEND */
     off_t pos;
     void *priv;
-    struct vnode *node; /* for files opened by path */
-    uint64_t gen;       /* bumped on every readiness change (epoll edge triggering) */
+    struct vnode *node;      /* for files opened by path */
+    uint64_t gen;            /* bumped on every readiness change (epoll edge triggering) */
     struct epitem *watchers; /* epoll registrations of this file */
 };
-#define FD_MAX 1024
+#define FD_MAX    1024
 #define WAKE_LOOP (1ull << 63)
 struct file *file_new(const struct file_ops *ops, int flags, void *priv);
 struct file *file_get(struct file *f);
@@ -156,9 +157,11 @@ struct sock_ops {
     long (*getsockname)(struct file *f, struct sockaddr *sa, unsigned *len);
     long (*getpeername)(struct file *f, struct sockaddr *sa, unsigned *len);
     long (*bind)(struct file *f, const struct sockaddr *sa, unsigned len);
-    long (*connect)(struct file *f, const struct sockaddr *sa, unsigned len); /* may return -EINPROGRESS */
+    long (*connect)(struct file *f, const struct sockaddr *sa,
+                    unsigned len); /* may return -EINPROGRESS */
     long (*listen)(struct file *f, int backlog);
-    long (*accept)(struct file *f, struct file **out, struct sockaddr *sa, unsigned *len); /* -EAGAIN */
+    long (*accept)(struct file *f, struct file **out, struct sockaddr *sa,
+                   unsigned *len); /* -EAGAIN */
 };
 /* A protocol family (the netstack registers AF_INET/AF_INET6). */
 typedef long (*socket_create_fn)(int type, int proto, struct file **out);
@@ -182,18 +185,19 @@ struct vnode {
     nlink_t nlink;
     struct vnode *parent, *next, *children; /* directory tree */
     char *name;
-    unsigned char *data;          /* writable contents (owned) */
-    const unsigned char *rodata;  /* or contents in the image (cpio), copied on first write */
+    unsigned char *data;         /* writable contents (owned) */
+    const unsigned char *rodata; /* or contents in the image (cpio), copied on first write */
     size_t size, cap;
-    const struct file_ops *dev;   /* character devices */
-    char *link;                   /* symbolic links */
+    const struct file_ops *dev; /* character devices */
+    char *link;                 /* symbolic links */
     struct timespec atime, mtime, ctime;
     int opens, detached;
 };
 struct vnode *vnode_root(void);
 struct vnode *vnode_lookup(struct vnode *dir, const char *name, size_t len);
-struct vnode *vnode_create(struct vnode *dir, const char *name, size_t len, mode_t mode); /* NULL: ENOMEM */
-void vnode_detach(struct vnode *n);   /* out of its directory; freed when no longer open */
+struct vnode *vnode_create(struct vnode *dir, const char *name, size_t len,
+                           mode_t mode); /* NULL: ENOMEM */
+void vnode_detach(struct vnode *n);      /* out of its directory; freed when no longer open */
 void vnode_attach(struct vnode *dir, struct vnode *n, const char *name, size_t len);
 void vnode_open(struct vnode *n);
 void vnode_close(struct vnode *n);
@@ -214,10 +218,12 @@ long vfs_open_node(struct vnode *n, int flags, struct file **out);
 long vfs_base(int dirfd, const char *path, struct vnode **out);
 /* Walks `path` from `base`, following symbolic links (the last one only if follow_last). */
 long vfs_walk(struct vnode *base, const char *path, int follow_last, struct vnode **out);
-/* Resolves all but the last component: *dir, and the last name (not NUL-terminated; len 0 for "/"). */
+/* Resolves all but the last component: *dir, and the last name (not NUL-terminated; len 0 for "/").
+ */
 long vfs_split(int dirfd, const char *path, struct vnode **dir, const char **name, size_t *len);
 mode_t vfs_umask(void);
-/* Resolves dirfd + path for the *at calls; with AT_EMPTY_PATH and "" the descriptor itself (*fout). */
+/* Resolves dirfd + path for the *at calls; with AT_EMPTY_PATH and "" the descriptor itself (*fout).
+ */
 long vfs_lookup_at(int dirfd, const char *path, int flags, struct vnode **out, struct file **fout);
 
 /* ---- cpio.c / devices.c ---- */

@@ -1,4 +1,5 @@
-/* sysdecl.h: prototypes of the system-call implementations (sys_*), which syscall.c dispatches to. */
+/* sysdecl.h: prototypes of the system-call implementations (sys_*), which syscall.c dispatches to.
+ */
 #ifndef SVCOS_SYSDECL_H
 #define SVCOS_SYSDECL_H
 
@@ -26,7 +27,8 @@ long sys_brk(uintptr_t want);
 long sys_chdir(const char *path);
 long sys_clock_getres(clockid_t clk, struct timespec *ts);
 long sys_clock_gettime(clockid_t clk, struct timespec *ts);
-long sys_clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct timespec *rem);
+long sys_clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
+                         struct timespec *rem);
 long sys_close(int fd);
 long sys_connect(int fd, const struct sockaddr *sa, unsigned len);
 long sys_creat(const char *path, mode_t mode);
@@ -36,8 +38,10 @@ long sys_dup3(int old, int new, int flags);
 long sys_epoll_create(int size);
 long sys_epoll_create1(int flags);
 long sys_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
-long sys_epoll_pwait(int epfd, struct epoll_event *out, int max, int timeout_ms, const void *sig, size_t sigsz);
-long sys_epoll_pwait2(int epfd, struct epoll_event *out, int max, const struct timespec *ts, const void *sig, size_t sigsz);
+long sys_epoll_pwait(int epfd, struct epoll_event *out, int max, int timeout_ms, const void *sig,
+                     size_t sigsz);
+long sys_epoll_pwait2(int epfd, struct epoll_event *out, int max, const struct timespec *ts,
+                      const void *sig, size_t sigsz);
 long sys_epoll_wait(int epfd, struct epoll_event *out, int max, int timeout_ms);
 long sys_eventfd(unsigned initval);
 long sys_eventfd2(unsigned initval, int flags);
@@ -81,11 +85,13 @@ long sys_pause(void);
 long sys_pipe(int fdv[2]);
 long sys_pipe2(int fdv[2], int flags);
 long sys_poll(struct pollfd *p, unsigned long n, int timeout_ms);
-long sys_ppoll(struct pollfd *p, unsigned long n, const struct timespec *ts, const void *sigmask, size_t sigsz);
+long sys_ppoll(struct pollfd *p, unsigned long n, const struct timespec *ts, const void *sigmask,
+               size_t sigsz);
 long sys_prctl(int op, unsigned long a2);
 long sys_pread(int fd, void *buf, size_t len, off_t off);
 long sys_prlimit64(int pid, int res, const struct rlimit *nw, struct rlimit *old);
-long sys_pselect6(int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts, const void *sig);
+long sys_pselect6(int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+                  const void *sig);
 long sys_pwrite(int fd, const void *buf, size_t len, off_t off);
 long sys_read(int fd, void *buf, size_t len);
 long sys_readlinkat(int dirfd, const char *path, char *buf, size_t size);
@@ -100,8 +106,12 @@ long sys_rt_sigprocmask(int how, const uint64_t *set, uint64_t *old, size_t sz);
 long sys_sched_getaffinity(int pid, size_t len, unsigned long *mask);
 long sys_select(int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv);
 long sys_sendmsg(int fd, const struct msghdr *m, int flags);
-long sys_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa, unsigned salen);
+long sys_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa,
+                unsigned salen);
 long sys_setsockopt(int fd, int level, int opt, const void *val, unsigned len);
+long sys_sendfile(int out, int in, off_t *off, size_t count);
+long sys_copy_file_range(int in, off_t *off_in, int out, off_t *off_out, size_t count,
+                         unsigned flags);
 long sys_shutdown(int fd, int how);
 long sys_socket(int domain, int type, int proto);
 long sys_socketpair(int domain, int type, int proto, int sv[2]);

@@ -1,4 +1,5 @@
-/* time.c: clocks from the TSC, anchored to hv's TIME hypercall; clock_gettime, gettimeofday, time, nanosleep. */
+/* time.c: clocks from the TSC, anchored to hv's TIME hypercall; clock_gettime, gettimeofday, time,
+ * nanosleep. */
 #include "svcos.h"
 #include <errno.h>
 #include <sys/time.h>
@@ -150,7 +151,8 @@ long sys_clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, s
         else
             return -EINVAL;
     } else {
-        if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC && clk != CLOCK_BOOTTIME && clk != CLOCK_TAI)
+        if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC && clk != CLOCK_BOOTTIME &&
+            clk != CLOCK_TAI)
             return -EINVAL;
         deadline = ns > UINT64_MAX - now ? UINT64_MAX - 1 : now + ns;
     }

@@ -12,8 +12,8 @@
 #define UNIX_BUF (256 * 1024)
 
 struct upair {
-    struct ring q[2];      /* q[i]: bytes waiting for end i */
-    struct file *end[2];   /* NULL once closed */
+    struct ring q[2];    /* q[i]: bytes waiting for end i */
+    struct file *end[2]; /* NULL once closed */
     int rd_shut[2], wr_shut[2];
 };
 

@@ -1,4 +1,5 @@
-/* vfs.c: path resolution (cwd, dirfd, symlinks) and the path system calls that open and inspect: openat, stat, statx, access, readlink, chdir, getcwd. */
+/* vfs.c: path resolution (cwd, dirfd, symlinks) and the path system calls that open and inspect:
+ * openat, stat, statx, access, readlink, chdir, getcwd. */
 #include "svcos.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -6,7 +7,7 @@
 #include <unistd.h>
 
 #define MAX_LINK_DEPTH 8
-#define PATH_MAX_LEN 4096
+#define PATH_MAX_LEN   4096
 
 static struct vnode *cwd;
 static mode_t umask_bits = 022;

@@ -1,4 +1,5 @@
-/* main.c: the svcos self-test: runs every check inside the VM and prints one machine-readable SELFTEST line. */
+/* main.c: the svcos self-test: runs every check inside the VM and prints one machine-readable
+ * SELFTEST line. */
 #define _GNU_SOURCE
 #include "selftest.h"
 #include <stdarg.h>
@@ -14,9 +15,9 @@ static const struct {
     const char *name;
     int (*fn)(struct st_ctx *, char *);
 } checks[] = {
-    {"malloc", check_malloc}, {"cpio", check_cpio}, {"ramfs", check_ramfs}, {"fds", check_fds},
-    {"clock", check_clock},   {"random", check_random}, {"jansson", check_json}, {"tls", check_tls},
-    {"http", check_http},
+    {"malloc", check_malloc}, {"cpio", check_cpio},   {"ramfs", check_ramfs},
+    {"fds", check_fds},       {"clock", check_clock}, {"random", check_random},
+    {"jansson", check_json},  {"tls", check_tls},     {"http", check_http},
 };
 #define NCHECKS (sizeof checks / sizeof checks[0])
 
@@ -87,25 +88,30 @@ int main(int argc, char **argv)
         int ok = checks[i].fn(&c, why) == 0;
         double dt = now_ms() - t0;
         ok_all &= ok;
-        cj += (size_t)snprintf(checks_json + cj, sizeof checks_json - cj, "%s\"%s\":%s", cj ? "," : "",
-                               checks[i].name, ok ? "true" : "false");
-        mj += (size_t)snprintf(ms_json + mj, sizeof ms_json - mj, "%s\"%s\":%.1f", mj ? "," : "", checks[i].name, dt);
+        cj += (size_t)snprintf(checks_json + cj, sizeof checks_json - cj, "%s\"%s\":%s",
+                               cj ? "," : "", checks[i].name, ok ? "true" : "false");
+        mj += (size_t)snprintf(ms_json + mj, sizeof ms_json - mj, "%s\"%s\":%.1f", mj ? "," : "",
+                               checks[i].name, dt);
         if (!ok) {
             char q[2 * WHY_LEN];
             json_str(q, sizeof q, why);
-            ej += (size_t)snprintf(errs + ej, sizeof errs - ej, "%s\"%s\":\"%s\"", ej ? "," : "", checks[i].name, q);
+            ej += (size_t)snprintf(errs + ej, sizeof errs - ej, "%s\"%s\":\"%s\"", ej ? "," : "",
+                                   checks[i].name, q);
         }
     }
     uint64_t total = 0, used = 0, peak = 0;
     if (svcos_mem_usage)
         svcos_mem_usage(&total, &used, &peak);
     snprintf(line, sizeof line,
-             "SELFTEST {\"ok\":%s,\"checks\":{%s},\"ms\":{%s%s\"total\":%.1f},\"stats\":{\"tls_handshake_ms\":%.2f,"
-             "\"tls_echo_1mib_ms\":%.2f,\"tls_handshakes_per_s\":%.1f,\"clock_skew_ms\":%.3f,\"peak_mem_kib\":%llu,"
+             "SELFTEST "
+             "{\"ok\":%s,\"checks\":{%s},\"ms\":{%s%s\"total\":%.1f},\"stats\":{\"tls_handshake_"
+             "ms\":%.2f,"
+             "\"tls_echo_1mib_ms\":%.2f,\"tls_handshakes_per_s\":%.1f,\"clock_skew_ms\":%.3f,"
+             "\"peak_mem_kib\":%llu,"
              "\"svcos\":%s},\"errors\":{%s}}",
-             ok_all ? "true" : "false", checks_json, ms_json, mj ? "," : "", now_ms() - t_start, c.tls_handshake_ms, c.tls_echo_ms,
-             c.tls_handshakes_per_s, c.clock_skew_ms, (unsigned long long)peak * 4, svcos_mem_usage ? "true" : "false",
-             errs);
+             ok_all ? "true" : "false", checks_json, ms_json, mj ? "," : "", now_ms() - t_start,
+             c.tls_handshake_ms, c.tls_echo_ms, c.tls_handshakes_per_s, c.clock_skew_ms,
+             (unsigned long long)peak * 4, svcos_mem_usage ? "true" : "false", errs);
     puts(line);
     fflush(stdout);
     return ok_all ? 0 : 1;

@@ -1,4 +1,5 @@
-/* st_files.c: self-test checks for memory and files: malloc stress, a cpio file against its build-time SHA-256, the RAM file system. */
+/* st_files.c: self-test checks for memory and files: malloc stress, a cpio file against its
+ * build-time SHA-256, the RAM file system. */
 #define _GNU_SOURCE
 #include "selftest.h"
 #include "selftest_expect.h" /* generated: SELFTEST_BLOB_PATH, SELFTEST_BLOB_SIZE, SELFTEST_BLOB_SHA256 */
@@ -96,7 +97,8 @@ int check_cpio(struct st_ctx *c, char *why)
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != SELFTEST_BLOB_SIZE) {
         close(fd);
-        return fail(why, "%s: size %lld, expected %d", path, (long long)st.st_size, SELFTEST_BLOB_SIZE);
+        return fail(why, "%s: size %lld, expected %d", path, (long long)st.st_size,
+                    SELFTEST_BLOB_SIZE);
     }
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
@@ -117,7 +119,8 @@ int check_cpio(struct st_ctx *c, char *why)
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", dig[i]);
     if (n < 0 || total != SELFTEST_BLOB_SIZE || strcmp(hex, SELFTEST_BLOB_SHA256) != 0)
-        return fail(why, "%s: sha256 %s (%ld bytes), expected %s", path, hex, total, SELFTEST_BLOB_SHA256);
+        return fail(why, "%s: sha256 %s (%ld bytes), expected %s", path, hex, total,
+                    SELFTEST_BLOB_SHA256);
     return 0;
 }
 
@@ -149,7 +152,8 @@ int check_ramfs(struct st_ctx *c, char *why)
     if (fflush(f) || ftell(f) != 20000 * 11)
         return fail(why, "write/ftell: %ld", ftell(f));
     char line[32];
-    if (fseek(f, 11 * 12345, SEEK_SET) || !fgets(line, sizeof line, f) || strcmp(line, "line 12345\n"))
+    if (fseek(f, 11 * 12345, SEEK_SET) || !fgets(line, sizeof line, f) ||
+        strcmp(line, "line 12345\n"))
         return fail(why, "seek+read back");
     fclose(f);
     int fd = open(a, O_WRONLY | O_APPEND);
@@ -167,7 +171,8 @@ int check_ramfs(struct st_ctx *c, char *why)
     if (unlink(b) < 0 || fd < 0)
         return fail(why, "unlink: %s", strerror(errno));
     char buf[16] = "";
-    if (pread(fd, buf, 10, 11 * 9) != 10 || memcmp(buf, "line 00009", 10)) /* still readable once unlinked */
+    if (pread(fd, buf, 10, 11 * 9) != 10 ||
+        memcmp(buf, "line 00009", 10)) /* still readable once unlinked */
         return fail(why, "read after unlink");
     close(fd);
     if (rmdir(dir) < 0 || stat(dir, &st) == 0)

@@ -1,4 +1,5 @@
-/* st_io.c: self-test checks for descriptors (pipes, eventfd, socketpair; poll, select, epoll), clocks against hv's, and getrandom. */
+/* st_io.c: self-test checks for descriptors (pipes, eventfd, socketpair; poll, select, epoll),
+ * clocks against hv's, and getrandom. */
 #define _GNU_SOURCE
 #include "selftest.h"
 #include <errno.h>
@@ -28,7 +29,8 @@ static int pipes_and_poll(char *why)
     if (read(p[0], &ch, 1) != -1 || errno != EAGAIN)
         return fail(why, "empty non-blocking pipe read did not give EAGAIN");
     struct pollfd pf = {.fd = p[0], .events = POLLIN};
-    if (poll(&pf, 1, 0) != 0 || write(p[1], "x", 1) != 1 || poll(&pf, 1, 0) != 1 || !(pf.revents & POLLIN))
+    if (poll(&pf, 1, 0) != 0 || write(p[1], "x", 1) != 1 || poll(&pf, 1, 0) != 1 ||
+        !(pf.revents & POLLIN))
         return fail(why, "poll on a pipe");
     fd_set rs;
     FD_ZERO(&rs);

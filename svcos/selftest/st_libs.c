@@ -1,12 +1,13 @@
-/* st_libs.c: self-test of Jansson (parse/dump round trip) and libmicrohttpd (no listen socket, no threads; a request fed through MHD_add_connection over a socketpair). */
+/* st_libs.c: self-test of Jansson (parse/dump round trip) and libmicrohttpd (no listen socket, no
+ * threads; a request fed through MHD_add_connection over a socketpair). */
 #define _GNU_SOURCE
 #include "selftest.h"
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +18,12 @@
 int check_json(struct st_ctx *c, char *why)
 {
     (void)c;
-    static const char src[] = "{\"name\": \"svcos\", \"list\": [1, -2, 3.5, \"x\\u00e9\\n\"], "
-                              "\"nested\": {\"t\": true, \"f\": false, \"z\": null}, \"big\": 9007199254740993}";
-    static const char want[] = "{\"big\":9007199254740993,\"list\":[1,-2,3.5,\"x\xc3\xa9\\n\"],\"name\":\"svcos\","
-                               "\"nested\":{\"f\":false,\"t\":true,\"z\":null}}";
+    static const char src[] =
+        "{\"name\": \"svcos\", \"list\": [1, -2, 3.5, \"x\\u00e9\\n\"], "
+        "\"nested\": {\"t\": true, \"f\": false, \"z\": null}, \"big\": 9007199254740993}";
+    static const char want[] =
+        "{\"big\":9007199254740993,\"list\":[1,-2,3.5,\"x\xc3\xa9\\n\"],\"name\":\"svcos\","
+        "\"nested\":{\"f\":false,\"t\":true,\"z\":null}}";
     json_error_t err;
     json_t *v = json_loads(src, 0, &err);
     if (!v)
@@ -36,8 +39,9 @@ int check_json(struct st_ctx *c, char *why)
     return ok ? 0 : -1;
 }
 
-static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                              const char *version, const char *data, size_t *size, void **state)
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *data,
+                              size_t *size, void **state)
 {
     (void)cls, (void)version, (void)data, (void)size;
     if (!*state) { /* first call: headers only */
@@ -46,9 +50,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     }
     const char *who = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "who");
     char body[256];
-    int n = snprintf(body, sizeof body, "{\"method\":\"%s\",\"url\":\"%s\",\"who\":\"%s\"}", method, url,
-                     who ? who : "");
-    struct MHD_Response *r = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+    int n = snprintf(body, sizeof body, "{\"method\":\"%s\",\"url\":\"%s\",\"who\":\"%s\"}", method,
+                     url, who ? who : "");
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, "Content-Type", "application/json");
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
@@ -80,7 +85,8 @@ static long pump(struct MHD_Daemon *d, int cs, char *reply, size_t cap, char *wh
             max = cs;
         MHD_UNSIGNED_LONG_LONG to = 1000;
         MHD_get_timeout(d, &to);
-        struct timeval tv = {.tv_sec = (time_t)(to / 1000), .tv_usec = (suseconds_t)(to % 1000) * 1000};
+        struct timeval tv = {.tv_sec = (time_t)(to / 1000),
+                             .tv_usec = (suseconds_t)(to % 1000) * 1000};
         if (select(max + 1, &rs, &ws, &es, &tv) < 0)
             return fail(why, "select: %s", strerror(errno));
         if (MHD_run_from_select(d, &rs, &ws, &es) != MHD_YES)
@@ -102,9 +108,10 @@ static long pump(struct MHD_Daemon *d, int cs, char *reply, size_t cap, char *wh
 int check_http(struct st_ctx *c, char *why)
 {
     (void)c;
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer,
-                                            NULL, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                                            MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer, NULL,
+                         MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
+                         NULL, MHD_OPTION_END);
     if (!d)
         return fail(why, "MHD_start_daemon(NO_LISTEN_SOCKET) failed");
     int sv[2];
@@ -119,7 +126,8 @@ int check_http(struct st_ctx *c, char *why)
         MHD_stop_daemon(d);
         return fail(why, "MHD_add_connection: %s", strerror(errno));
     }
-    static const char req[] = "GET /redfish/v1?who=selftest HTTP/1.1\r\nHost: svcos\r\nConnection: close\r\n\r\n";
+    static const char req[] =
+        "GET /redfish/v1?who=selftest HTTP/1.1\r\nHost: svcos\r\nConnection: close\r\n\r\n";
     static char reply[4096];
     long n = -1;
     if (send(sv[0], req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)sizeof req - 1)

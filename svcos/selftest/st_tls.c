@@ -1,4 +1,5 @@
-/* st_tls.c: self-test of OpenSSL inside svcos: P-256 key, self-signed certificate, TLS 1.3 handshake and a 1 MiB echo over a socketpair, both ends in one thread. */
+/* st_tls.c: self-test of OpenSSL inside svcos: P-256 key, self-signed certificate, TLS 1.3
+ * handshake and a 1 MiB echo over a socketpair, both ends in one thread. */
 #define _GNU_SOURCE
 #include "selftest.h"
 #include <errno.h>
@@ -14,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define HOST "svcos-selftest"
+#define HOST       "svcos-selftest"
 #define ECHO_BYTES (1 << 20)
 
 static int ssl_fail(char *why, const char *what)
@@ -84,7 +85,8 @@ static int handshake(SSL *cl, SSL *sv, int cfd, int sfd, char *why)
             return fail(why, "handshake stalled (poll: %s)", strerror(errno));
     }
     if (SSL_version(cl) != TLS1_3_VERSION || SSL_get_verify_result(cl) != X509_V_OK)
-        return fail(why, "negotiated %s, verify result %ld", SSL_get_version(cl), SSL_get_verify_result(cl));
+        return fail(why, "negotiated %s, verify result %ld", SSL_get_version(cl),
+                    SSL_get_verify_result(cl));
     return 0;
 }
 
@@ -130,8 +132,9 @@ static int echo(SSL *cl, SSL *sv, int cfd, int sfd, char *why)
 static SSL_CTX *server_ctx(EVP_PKEY *key, X509 *cert)
 {
     SSL_CTX *s = SSL_CTX_new(TLS_server_method());
-    if (!s || !SSL_CTX_set_min_proto_version(s, TLS1_3_VERSION) || SSL_CTX_use_certificate(s, cert) != 1 ||
-        SSL_CTX_use_PrivateKey(s, key) != 1 || SSL_CTX_check_private_key(s) != 1) {
+    if (!s || !SSL_CTX_set_min_proto_version(s, TLS1_3_VERSION) ||
+        SSL_CTX_use_certificate(s, cert) != 1 || SSL_CTX_use_PrivateKey(s, key) != 1 ||
+        SSL_CTX_check_private_key(s) != 1) {
         SSL_CTX_free(s);
         return NULL;
     }
@@ -159,14 +162,15 @@ static int session(SSL_CTX *cctx, SSL_CTX *sctx, int do_echo, char *why)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
         return fail(why, "socketpair: %s", strerror(errno));
     SSL *cl = SSL_new(cctx), *srv = SSL_new(sctx);
-    if (!cl || !srv || !SSL_set_fd(cl, sv[0]) || !SSL_set_fd(srv, sv[1]) || !SSL_set1_host(cl, HOST) ||
-        !SSL_set_tlsext_host_name(cl, HOST)) {
+    if (!cl || !srv || !SSL_set_fd(cl, sv[0]) || !SSL_set_fd(srv, sv[1]) ||
+        !SSL_set1_host(cl, HOST) || !SSL_set_tlsext_host_name(cl, HOST)) {
         ssl_fail(why, "SSL_new/set_fd");
         goto out;
     }
     SSL_set_connect_state(cl);
     SSL_set_accept_state(srv);
-    if (handshake(cl, srv, sv[0], sv[1], why) == 0 && (!do_echo || echo(cl, srv, sv[0], sv[1], why) == 0))
+    if (handshake(cl, srv, sv[0], sv[1], why) == 0 &&
+        (!do_echo || echo(cl, srv, sv[0], sv[1], why) == 0))
         rc = 0;
 out:
     SSL_free(cl);
@@ -183,7 +187,8 @@ int check_tls(struct st_ctx *c, char *why)
     X509 *cert = key ? make_cert(key) : NULL;
     SSL_CTX *sctx = cert ? server_ctx(key, cert) : NULL, *cctx = sctx ? client_ctx(cert) : NULL;
     if (!cctx) {
-        ssl_fail(why, key ? cert ? "SSL_CTX setup" : "self-signed certificate" : "P-256 key generation");
+        ssl_fail(why,
+                 key ? cert ? "SSL_CTX setup" : "self-signed certificate" : "P-256 key generation");
         goto out;
     }
     double t0 = now_ms();
