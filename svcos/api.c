@@ -19,6 +19,11 @@ void svcos_mem_usage(uint64_t *total_pages, uint64_t *used_pages, uint64_t *peak
         *peak_pages = st.peak_pages;
 }
 
+uint64_t svcos_entry_mono_ns(void)
+{
+    return time_tsc_to_mono(svcos_entry_tsc);
+}
+
 uint64_t svcos_tsc_hz(void)
 {
     return time_tsc_hz();

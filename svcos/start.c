@@ -6,6 +6,7 @@
 #include <string.h>
 
 const struct vigil_boot_info *svcos_boot_info;
+uint64_t svcos_entry_tsc;
 
 extern const Elf64_Ehdr __ehdr_start; /* the ELF header, loaded with the first segment */
 extern const char svcos_cpio_start[] __attribute__((weak));
@@ -174,12 +175,14 @@ static uintptr_t build_stack(char *top)
 
 void svcos_boot(const struct vigil_boot_info *bi, uint64_t index)
 {
+    uint64_t entry_tsc = rdtsc();
     if (index != 0) /* one thread: the other vCPUs sleep */
         for (;;)
             hv_wait(UINT64_MAX, 0);
     if (bi->magic != VIGIL_BOOT_MAGIC || hv_version(NULL) < 0)
         hv_halt(2, "svcos: hypercall ABI mismatch");
     svcos_boot_info = bi;
+    svcos_entry_tsc = entry_tsc;
     cpu_init();
     mem_init(bi);
     console_init();

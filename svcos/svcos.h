@@ -33,6 +33,7 @@ long hv_version(uint64_t *features);
 
 /* ---- start.c ---- */
 extern const struct vigil_boot_info *svcos_boot_info;
+extern uint64_t svcos_entry_tsc; /* the TSC when vCPU 0 entered svcos */
 /* Returns the value of `key=` on the boot command line (length in *len), or NULL. */
 const char *svcos_cmdline_get(const char *key, size_t *len);
 uint64_t svcos_cmdline_u64(const char *key, uint64_t dflt);
@@ -79,6 +80,7 @@ void time_init(const struct vigil_boot_info *bi);
 uint64_t time_mono_ns(void);
 uint64_t time_wall_ns(void);
 uint64_t time_tsc_hz(void);
+uint64_t time_tsc_to_mono(uint64_t tsc); /* a TSC reading as monotonic ns */
 
 /* ---- random.c ---- */
 void random_init(void);

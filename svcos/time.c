@@ -8,40 +8,58 @@
 /* Monotonic time is the host's CLOCK_MONOTONIC (the clock WAIT deadlines use),
  * extrapolated with the TSC from an anchor that is refreshed once a second;
  * it never goes backwards.  Wall time keeps the host's REALTIME - MONOTONIC
- * offset from the latest anchor. */
-#define REANCHOR_NS NS_PER_S
+ * offset from the latest anchor.  When hv does not give the TSC frequency,
+ * a short measurement at boot starts the clock, and every re-anchor refines
+ * the frequency over the whole time since boot (its error shrinks as 1/t). */
+#define REANCHOR_NS  NS_PER_S
+#define CALIBRATE_NS 4000000ull
 
 static uint64_t tsc_hz, anchor_tsc, anchor_mono, reanchor_tsc, last_mono, boot_mono;
+static uint64_t base_tsc, base_mono; /* first sample, for refining tsc_hz */
+static int hz_measured;
 static int64_t wall_offset;
+
+/* Reads hv's clocks bracketed by the TSC: the best of two by bracket width. */
+static void sample(uint64_t *tsc, uint64_t *mono, uint64_t *wall)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 2; i++) {
+        uint64_t w, m, t0 = rdtsc();
+        hv_time(&w, &m);
+        uint64_t t1 = rdtsc();
+        if (t1 - t0 < best) {
+            best = t1 - t0;
+            *tsc = t0 + (t1 - t0) / 2;
+            *mono = m;
+            *wall = w;
+        }
+    }
+}
 
 static void anchor(void)
 {
-    uint64_t w, m, t0 = rdtsc();
-    hv_time(&w, &m);
-    uint64_t t1 = rdtsc();
-    anchor_tsc = t0 + (t1 - t0) / 2;
+    uint64_t w, m, t;
+    sample(&t, &m, &w);
+    if (hz_measured && m > base_mono + REANCHOR_NS / 2 && t > base_tsc)
+        tsc_hz = (uint64_t)((unsigned __int128)(t - base_tsc) * NS_PER_S / (m - base_mono));
+    anchor_tsc = t;
     anchor_mono = m;
     wall_offset = (int64_t)(w - m);
     reanchor_tsc = anchor_tsc + (uint64_t)((unsigned __int128)tsc_hz * REANCHOR_NS / NS_PER_S);
 }
 
-static uint64_t calibrate(void)
-{
-    uint64_t m0, m1, t0, t1;
-    hv_time(NULL, &m0);
-    t0 = rdtsc();
-    do
-        hv_wait(m0 + 20000000ull, 0);
-    while (hv_time(NULL, &m1), m1 < m0 + 20000000ull);
-    t1 = rdtsc();
-    return (uint64_t)((unsigned __int128)(t1 - t0) * NS_PER_S / (m1 - m0));
-}
-
 void time_init(const struct vigil_boot_info *bi)
 {
+    uint64_t w, m, t;
+    sample(&base_tsc, &base_mono, &w);
     tsc_hz = bi->tsc_hz;
-    if (tsc_hz < 1000000) /* hv could not tell: measure it against hv's clock */
-        tsc_hz = calibrate();
+    if (tsc_hz < 1000000) { /* hv could not tell: measure it against hv's clock */
+        hz_measured = 1;
+        do
+            hv_wait(base_mono + CALIBRATE_NS, 0);
+        while (sample(&t, &m, &w), m < base_mono + CALIBRATE_NS);
+        tsc_hz = (uint64_t)((unsigned __int128)(t - base_tsc) * NS_PER_S / (m - base_mono));
+    }
     anchor();
     boot_mono = last_mono = anchor_mono;
 }
@@ -63,6 +81,13 @@ uint64_t time_mono_ns(void)
         ns = last_mono;
     last_mono = ns;
     return ns;
+}
+
+uint64_t time_tsc_to_mono(uint64_t tsc)
+{
+    if (tsc >= anchor_tsc)
+        return anchor_mono + (uint64_t)((unsigned __int128)(tsc - anchor_tsc) * NS_PER_S / tsc_hz);
+    return anchor_mono - (uint64_t)((unsigned __int128)(anchor_tsc - tsc) * NS_PER_S / tsc_hz);
 }
 
 uint64_t time_wall_ns(void)

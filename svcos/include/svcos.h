@@ -12,5 +12,7 @@ void svcos_hv_time(uint64_t *wall_ns, uint64_t *mono_ns);
 void svcos_mem_usage(uint64_t *total_pages, uint64_t *used_pages, uint64_t *peak_pages);
 /* The TSC frequency svcos's clocks run on. */
 uint64_t svcos_tsc_hz(void);
+/* CLOCK_MONOTONIC (ns) when hv entered svcos: main() minus this is svcos's boot time. */
+uint64_t svcos_entry_mono_ns(void);
 
 #endif

@@ -13,6 +13,7 @@ struct st_ctx {
     /* Extra numbers a check reports, printed under "ms" / "stats". */
     double tls_handshake_ms, tls_echo_ms, tls_handshakes_per_s;
     double clock_skew_ms;
+    double boot_to_main_ms; /* svcos entry to main(), inside the VM */
 };
 
 int fail(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
