@@ -140,7 +140,8 @@ struct ksigaction {
     uint64_t mask;
 };
 static struct ksigaction actions[65];
-static uint64_t blocked;
+static uint64_t blocked, pending;
+static long deliver(int sig);
 
 long sys_rt_sigaction(int sig, const struct ksigaction *act, struct ksigaction *old, size_t sz)
 {
@@ -169,6 +170,14 @@ long sys_rt_sigprocmask(int how, const uint64_t *set, uint64_t *old, size_t sz)
         else
             return -EINVAL;
     }
+    /* Signals sent while blocked are delivered once unblocked (abort() relies on it). */
+    for (int sig = 1; sig <= 64 && (pending & ~blocked); sig++) {
+        uint64_t bit = 1ull << (sig - 1);
+        if (pending & ~blocked & bit) {
+            pending &= ~bit;
+            deliver(sig);
+        }
+    }
     return 0;
 }
 
@@ -186,8 +195,10 @@ static long deliver(int sig)
     void (*h)(int) = actions[sig].handler;
     if (h == SIG_IGN || (h == SIG_DFL && ignored_by_default(sig)))
         return 0;
-    if ((blocked >> (sig - 1)) & 1 && sig != SIGKILL && sig != SIGSTOP)
-        return 0; /* stays blocked: nothing will unblock it later in a useful way */
+    if ((blocked >> (sig - 1)) & 1 && sig != SIGKILL && sig != SIGSTOP) {
+        pending |= 1ull << (sig - 1);
+        return 0;
+    }
     if (h == SIG_DFL || sig == SIGKILL || sig == SIGSTOP) {
         char msg[64];
         snprintf(msg, sizeof msg, "killed by signal %d", sig);

@@ -9,7 +9,8 @@
 #define I(i) ((int)a##i)
 #define U(i) ((unsigned long)a##i)
 
-static uint64_t logged[8]; /* numbers 0..511 already reported */
+static uint64_t logged[8];    /* numbers 0..511 already reported */
+static long logged_other[16]; /* and others, as far as they fit */
 static unsigned long calls;
 
 void syscall_log_unknown(long n)
@@ -18,6 +19,15 @@ void syscall_log_unknown(long n)
         if (logged[n / 64] & (1ull << (n % 64)))
             return;
         logged[n / 64] |= 1ull << (n % 64);
+    } else {
+        for (unsigned i = 0; i < ARRAY_LEN(logged_other); i++) {
+            if (logged_other[i] == n + 1)
+                return;
+            if (!logged_other[i]) {
+                logged_other[i] = n + 1;
+                break;
+            }
+        }
     }
     klog("unimplemented system call %ld: -ENOSYS", n);
 }
