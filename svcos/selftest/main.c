@@ -76,6 +76,8 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (!strcmp(argv[i], "--bench") && i + 1 < argc)
             c.bench = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
+            return run_mode(argv[++i]);
     }
     double t_start = now_ms();
     if (svcos_entry_mono_ns)

@@ -28,5 +28,6 @@ int check_random(struct st_ctx *c, char *why);
 int check_json(struct st_ctx *c, char *why);
 int check_tls(struct st_ctx *c, char *why);
 int check_http(struct st_ctx *c, char *why);
+int run_mode(const char *mode);
 
 #endif

@@ -53,3 +53,28 @@ def test_selftest_with_more_vcpus_and_a_command_line(tmp_path, image):
     res = result_line(out)
     assert status == 0 and res["ok"] and set(res["checks"]) == {"cpio", "clock", "fds"}, out
     assert "unimplemented system call" not in out, out
+
+
+def test_console_input_reaches_a_blocking_read(start_hv, image):
+    hv = start_hv("--no-service", "--guest", image, "--mem", "32", "--cmdline", "--mode echo")
+    hv.wait_console("guest", "echo: ready")
+    hv.type("guest", "over the console\n")
+    hv.proc.wait(10)  # devirtualized: hv exits with the guest's halt status
+    assert hv.proc.returncode == 0 and "echo: over the console" in hv.output(), hv.output()
+
+
+def test_abort_halts_with_the_signal_status(tmp_path, image):
+    status, out = run_alone(tmp_path, image, "--mem", "32", "--cmdline", "--mode abort")
+    assert status == 128 + 6 and "killed by signal 6" in out, out
+
+
+def test_a_deadlock_stops_the_vm_with_a_message(tmp_path, image):
+    status, out = run_alone(tmp_path, image, "--mem", "32", "--cmdline", "--mode deadlock", timeout=20)
+    assert status == 4 and "deadlock: pipe waits forever" in out, out
+
+
+def test_unknown_system_calls_are_logged_once_per_number(tmp_path, image):
+    status, out = run_alone(tmp_path, image, "--mem", "32", "--cmdline", "--mode enosys")
+    assert status == 0 and "enosys: -1 -1 -1" in out, out
+    assert out.count("unimplemented system call 333") == 1, out
+    assert out.count("unimplemented system call 100000") == 1, out
