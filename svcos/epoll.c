@@ -84,12 +84,10 @@ static int collect(struct ep *ep, struct epoll_event *out, int max, uint64_t *wa
 static unsigned ep_poll(struct file *f)
 {
     struct ep *ep = f->priv;
-    uint64_t wake = 0;
     for (struct epitem *it = ep->items; it; it = it->next)
         if (!it->disabled && item_ready(it) &&
             !((it->events & EPOLLET) && it->reported && it->last_gen == it->f->gen))
             return POLLIN;
-    (void)wake;
     return 0;
 }
 

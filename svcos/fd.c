@@ -219,7 +219,9 @@ long sys_close(int fd)
 long sys_dup3(int old, int new, int flags)
 {
     GET(old);
-    if (new < 0 || new >= FD_MAX || (flags & ~O_CLOEXEC))
+    if (flags & ~O_CLOEXEC)
+        return -EINVAL;
+    if (new < 0 || new >= FD_MAX)
         return -EBADF;
     if (old == new)
         return -EINVAL;
