@@ -78,3 +78,9 @@ def test_unknown_system_calls_are_logged_once_per_number(tmp_path, image):
     assert status == 0 and "enosys: -1 -1 -1" in out, out
     assert out.count("unimplemented system call 333") == 1, out
     assert out.count("unimplemented system call 100000") == 1, out
+
+
+def test_selftest_with_ram_above_4_gib(tmp_path, image):
+    # Stacks and mmap memory then lie above 4 GiB, where hypercall arguments must not.
+    status, out = run_alone(tmp_path, image, "--mem", "4400", "--cmdline", "--only malloc,tls", timeout=120)
+    assert status == 0 and result_line(out)["ok"], out
