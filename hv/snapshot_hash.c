@@ -225,7 +225,7 @@ int snapshot_sha256_fd(int fd, char hex[SNAPSHOT_SHA256_HEX], uint64_t *data_rea
     unsigned int mdlen = 0;
     struct stat sb;
     pthread_t th;
-    int rc = 0, err;
+    int rc = 0, err, orig;
 
     if (data_read)
         *data_read = 0;
@@ -233,6 +233,7 @@ int snapshot_sha256_fd(int fd, char hex[SNAPSHOT_SHA256_HEX], uint64_t *data_rea
         EVP_MD_CTX_free(p.ctx);
         return -errno;
     }
+    orig = r.flags;
     r.size = (uint64_t)sb.st_size;
     r.direct = r.flags & O_DIRECT;
     r.flags &= ~O_DIRECT;
@@ -255,8 +256,8 @@ int snapshot_sha256_fd(int fd, char hex[SNAPSHOT_SHA256_HEX], uint64_t *data_rea
         if (rc == 0 && (p.failed || EVP_DigestFinal_ex(p.ctx, md, &mdlen) != 1 || mdlen != 32))
             rc = -EIO;
     }
-    if (r.direct)
-        fcntl(fd, F_SETFL, r.flags); /* the caller's flags back */
+    if (r.direct != !!(orig & O_DIRECT))
+        fcntl(fd, F_SETFL, orig); /* the caller's flags back */
     if (rc == 0) {
         to_hex(md, hex);
         if (data_read)
