@@ -56,10 +56,11 @@ void snapshot_store_close(struct snapshot_store *s);
  * Write a snapshot: <id>.core.tmp (coredump_write), fsync, SHA-256 read back, rename to
  * <id>.core; then <id>.json.tmp, fsync, rename to <id>.json, fsync the directory.  The
  * metadata's presence marks the snapshot complete.  Then retention deletes the oldest others.
- * The guest's memory must not change during the call.  Slow (disk + hash, about 1 s per GiB):
- * call it from a writer thread; the store's lock is not held while the files are written, so
- * list/show/delete from other threads are not blocked.  Returns 0 (out filled when non-NULL),
- * or -errno with a message in err; on failure nothing is left behind.
+ * The guest's memory must not change during the call.  Slow (the dump, then ~0.55 s per GiB of
+ * guest for SHA-256, zeros included): call it from a writer thread (the hash runs on a helper
+ * thread it starts, which inherits its priority).  The store's lock is not held while the
+ * files are written, so list/show/delete from other threads are not blocked.  Returns 0 (out
+ * filled when non-NULL), or -errno with a message in err; on failure nothing is left behind.
  */
 int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request *req,
                          struct snapshot_info *out, char *err, size_t errlen);

@@ -139,7 +139,7 @@ static int write_meta(struct snapshot_store *s, const char *id, const json_t *m,
                       size_t errlen)
 {
     char tmp[SNAPSHOT_ID_MAX + 16], name[SNAPSHOT_ID_MAX + 16];
-    char *txt = json_dumps(m, JSON_INDENT(2));
+    char *txt = json_dumps(m, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
     size_t len, off = 0;
     int fd = -1, rc = 0;
 

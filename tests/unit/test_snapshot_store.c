@@ -284,6 +284,29 @@ static void test_sha256_sparse_shapes(void **state)
     int fd = open(path, O_RDWR | O_TRUNC);
     assert_int_equal(snapshot_sha256_fd(fd, got, NULL), 0);
     assert_string_equal(got, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+
+    /* A long extent (read O_DIRECT) ending mid-block at EOF; the fd's flags are restored. */
+    for (off_t off = 4096; off < (3 << 20) + 4096; off += sizeof(buf))
+        assert_int_equal(pwrite(fd, buf, sizeof(buf), off), sizeof(buf));
+    assert_int_equal(pwrite(fd, buf, 123, (3 << 20) + 4096), 123);
+    int flags = fcntl(fd, F_GETFL);
+    assert_int_equal(snapshot_sha256_fd(fd, got, &read_bytes), 0);
+    assert_int_equal(fcntl(fd, F_GETFL), flags);
+    assert_int_equal(read_bytes, (3 << 20) + 123);
+    sha256sum(path, want);
+    assert_string_equal(got, want);
+
+    /* Many small extents (more than a batch holds), a long one, a hole longer than a batch. */
+    assert_int_equal(ftruncate(fd, 0), 0);
+    for (off_t off = 0; off < 600 * 65536; off += 65536)
+        assert_int_equal(pwrite(fd, buf, 4096, off), 4096);
+    for (off_t off = 0; off < (2 << 20); off += sizeof(buf))
+        assert_int_equal(pwrite(fd, buf, sizeof(buf), (64 << 20) + off), sizeof(buf));
+    assert_int_equal(pwrite(fd, buf, 1, 200 << 20), 1);
+    assert_int_equal(snapshot_sha256_fd(fd, got, &read_bytes), 0);
+    assert_int_equal(read_bytes, 600 * 4096 + (2 << 20) + 1);
+    sha256sum(path, want);
+    assert_string_equal(got, want);
     close(fd);
     unlink(path);
 }
