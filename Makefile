@@ -93,9 +93,10 @@ test: deps
 	$(MAKE) all asan
 	$(MAKE) unit e2e
 
-bench: all
+bench: all svcos-selftest-native
 	$(PYTHON) bench/switch.py
 	$(PYTHON) bench/snapshot.py
+	$(PYTHON) bench/svcos.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -104,6 +105,11 @@ format-check:
 
 clean:
 	rm -rf build
+
+# The service OS: its target sysroot (musl, OpenSSL, libmicrohttpd, Jansson, lwIP from Debian
+# source packages, cached outside the tree) and svcos with its self-test image.
+-include svcos/sysroot.mk svcos/svcos.mk
+all: svcos-selftest
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
 -include $(shell find $(GUEST_O) -name '*.d' 2>/dev/null)

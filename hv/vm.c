@@ -210,8 +210,14 @@ static int build_machine(struct vm *vm, char *err, size_t errlen)
 {
     struct hv *hv = vm->hv;
     char why[200];
-    if (setup_kvm_vm(vm, why, sizeof why) < 0 || load_image(vm, why, sizeof why) < 0 ||
-        boot_write_tables(vm->mem, &vm->boot, why, sizeof why) < 0) {
+    /* The TSC rate guests see; KVM answers it per VM once the VM exists (below). */
+    if (setup_kvm_vm(vm, why, sizeof why) < 0 || load_image(vm, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: %s", vm->name, why);
+        return -1;
+    }
+    int khz = ioctl(vm->fd, KVM_GET_TSC_KHZ, 0);
+    vm->boot.tsc_hz = khz > 0 ? (uint64_t)khz * 1000 : 0;
+    if (boot_write_tables(vm->mem, &vm->boot, why, sizeof why) < 0) {
         snprintf(err, errlen, "%s: %s", vm->name, why);
         return -1;
     }

@@ -123,7 +123,7 @@ ensure_build_deps() {
     [ ${#missing[@]} -gt 0 ] || return 0
     apt_update
     log "installing ${missing[*]} (log: $CACHE/apt.log)"
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" \
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}" \
         >>"$CACHE/apt.log" 2>&1 || {
         tail -n 20 "$CACHE/apt.log" >&2
         die "could not install ${missing[*]}"
