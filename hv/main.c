@@ -418,11 +418,11 @@ int main(int argc, char **argv)
     /* Seed 001, figure 3: the service VM boots first; a switch from it boots the guest. */
     struct vm *first = hv->cfg.no_service ? hv->default_guest : hv->service;
     atomic_store(&hv->foreground, first);
-    if (vm_start(first, err, sizeof err) < 0)
-        hv_die("%s", err);
     hv_event(hv, SEL_OK, SEL_T_HV_START, NULL, "hv started (%s mode, %u VMs)",
              hv->service ? "normal" : "devirtualized", hv->nvms);
-    hv_event(hv, SEL_OK, SEL_T_VM_BOOT, first, "booted first");
+    hv_event(hv, SEL_OK, SEL_T_VM_BOOT, first, "booting first");
+    if (vm_start(first, err, sizeof err) < 0)
+        hv_die("%s", err);
     log_info("control socket %s; state in %s; Ctrl-A h for hotkeys", hv->cfg.control_path, hv->cfg.state_dir);
 
     if (watchdog_start(hv, err, sizeof err) < 0)

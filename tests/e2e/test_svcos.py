@@ -43,7 +43,7 @@ def test_selftest_passes_every_check(tmp_path, image):
     assert status == 0, out
     assert res["stats"]["svcos"] is True  # it ran on svcos, not natively
     assert res["stats"]["clock_skew_ms"] < 50
-    assert "guest halted with status 0" in out
+    assert "guest: halted with status 0" in out
 
 
 def test_selftest_with_more_vcpus_and_a_command_line(tmp_path, image):
