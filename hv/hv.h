@@ -125,9 +125,6 @@ struct vm {
     _Atomic uint64_t bad_hypercalls;
 };
 
-/* Things vCPU threads ask the main loop to do. */
-enum hv_work_kind { WORK_VM_STOPPED, WORK_QUIT };
-
 struct hv_config {
     const char *control_path;
     const char *service_image; /* --service-image: what interpose_attach boots */
@@ -135,7 +132,6 @@ struct hv_config {
     bool autostart_guest;
     bool no_service;
     int pin_cpu; /* -1: no pinning */
-    bool quiet_console;
     bool restore_always;       /* write the control structure back on every resume (verification) */
 };
 

@@ -16,7 +16,7 @@
 
 /* Per-guest memory between ticks. */
 struct wd_guest {
-    uint64_t hb_count, hb_seen_ns; /* last heartbeat count and when it changed */
+    uint64_t hb_count;             /* heartbeats counted at the last tick */
     uint64_t sample_seq, hash;     /* last progress sample */
     uint64_t same_since_ns;        /* first sample of an unchanged run, 0 if none */
     uint64_t exits;                /* vCPU 0 exits at that sample */
@@ -25,10 +25,9 @@ struct wd_guest {
 
 static struct wd_guest state[HV_MAX_VMS];
 
-static void reset_guest(struct wd_guest *g, uint64_t now)
+static void reset_guest(struct wd_guest *g)
 {
     memset(g, 0, sizeof *g);
-    g->hb_seen_ns = now;
 }
 
 static void check_heartbeat(struct vm *vm, struct wd_guest *g, uint64_t now, uint64_t period)
@@ -37,7 +36,6 @@ static void check_heartbeat(struct vm *vm, struct wd_guest *g, uint64_t now, uin
     uint64_t since = vm->running_since_ns; /* time spent frozen is not silence */
     if (hb != g->hb_count) {
         g->hb_count = hb;
-        g->hb_seen_ns = now;
         g->fired_hb = false;
     }
     /* Measured from the heartbeat itself, not from when this thread noticed it. */
@@ -88,9 +86,8 @@ static void check_progress(struct vm *vm, struct wd_guest *g, uint64_t now, uint
 static void *watchdog_main(void *arg)
 {
     struct hv *hv = arg;
-    uint64_t now = now_ns();
     for (uint32_t i = 0; i < hv->nvms; i++)
-        reset_guest(&state[i], now);
+        reset_guest(&state[i]);
     while (!atomic_load(&hv->quit) && hv->watchdog_started) {
         struct policy_params pp;
         policy_get_params(&hv->policy, &pp);
@@ -99,7 +96,7 @@ static void *watchdog_main(void *arg)
         tick = tick > TICK_MAX_NS ? TICK_MAX_NS : tick < TICK_MIN_NS ? TICK_MIN_NS : tick;
         struct timespec ts = {(time_t)(tick / 1000000000ull), (long)(tick % 1000000000ull)};
         nanosleep(&ts, NULL);
-        now = now_ns();
+        uint64_t now = now_ns();
         for (uint32_t i = 0; i < hv->nvms; i++) {
             struct vm *vm = hv->vms[i];
             pthread_mutex_lock(&vm->lock);
@@ -107,7 +104,7 @@ static void *watchdog_main(void *arg)
                          vm->vcpus[0].thread_started;
             pthread_mutex_unlock(&vm->lock);
             if (!watch) {
-                reset_guest(&state[i], now);
+                reset_guest(&state[i]);
                 continue;
             }
             check_heartbeat(vm, &state[i], now, period);

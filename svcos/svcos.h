@@ -223,6 +223,8 @@ long vfs_walk(struct vnode *base, const char *path, int follow_last, struct vnod
 /* Resolves all but the last component: *dir, and the last name (not NUL-terminated; len 0 for "/").
  */
 long vfs_split(int dirfd, const char *path, struct vnode **dir, const char **name, size_t *len);
+/* Whether a path component is "." or "..". */
+int vfs_is_dots(const char *name, size_t len);
 mode_t vfs_umask(void);
 /* Resolves dirfd + path for the *at calls; with AT_EMPTY_PATH and "" the descriptor itself (*fout).
  */

@@ -129,7 +129,7 @@ long vfs_split(int dirfd, const char *path, struct vnode **dir, const char **nam
     return S_ISDIR((*dir)->mode) ? 0 : -ENOTDIR;
 }
 
-static int is_dots(const char *name, size_t len)
+int vfs_is_dots(const char *name, size_t len)
 {
     return (len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.');
 }
@@ -142,7 +142,7 @@ static long open_create(int dirfd, const char *path, int flags, mode_t mode, str
     long r = vfs_split(dirfd, path, &dir, &name, &len);
     if (r < 0)
         return r;
-    if (len == 0 || is_dots(name, len))
+    if (len == 0 || vfs_is_dots(name, len))
         return -EISDIR;
     struct vnode *n = vnode_lookup(dir, name, len);
     if (n && (flags & O_EXCL))
