@@ -90,6 +90,7 @@ e2e: all asan
 
 test: deps
 	scripts/check-kvm.sh
+	$(MAKE) format-check
 	$(MAKE) all asan
 	$(MAKE) unit e2e
 

@@ -1,4 +1,5 @@
-/* console.h: a VM's console: a bounded output ring with absolute offsets and a bounded input queue. */
+/* console.h: a VM's console: a bounded output ring with absolute offsets and a bounded input queue.
+ */
 #ifndef HV_CONSOLE_H
 #define HV_CONSOLE_H
 
@@ -13,11 +14,11 @@
 struct console {
     pthread_mutex_t lock;
     uint8_t ring[CONSOLE_RING_SIZE];
-    uint64_t total;        /* bytes ever written; ring holds the last CONSOLE_RING_SIZE */
+    uint64_t total; /* bytes ever written; ring holds the last CONSOLE_RING_SIZE */
     uint8_t in[CONSOLE_INPUT_SIZE];
     uint32_t in_head, in_len;
-    uint64_t in_dropped;   /* input bytes refused because the queue was full */
-    int echo_fd;           /* where output also goes while the VM is in the foreground, or -1 */
+    uint64_t in_dropped; /* input bytes refused because the queue was full */
+    int echo_fd;         /* where output also goes while the VM is in the foreground, or -1 */
 };
 
 void console_init(struct console *c);

@@ -53,15 +53,15 @@ static int check_ranges(const struct core_mem_range *r, size_t nr, char *err, si
         if (r[i].len == 0 || r[i].host == NULL || (uintptr_t)r[i].host % CORE_PAGE != 0 ||
             __builtin_add_overflow(r[i].gpa, r[i].len - 1, &last)) {
             hv_seterr(err, errlen,
-                            "coredump: range %zu (gpa 0x%llx, len 0x%llx) is empty, unmapped, "
-                            "not page-aligned on the host or wraps",
-                            i, (unsigned long long)r[i].gpa, (unsigned long long)r[i].len);
+                      "coredump: range %zu (gpa 0x%llx, len 0x%llx) is empty, unmapped, "
+                      "not page-aligned on the host or wraps",
+                      i, (unsigned long long)r[i].gpa, (unsigned long long)r[i].len);
             return -1;
         }
         /* gdb and crash resolve an address to the first PT_LOAD covering it: no overlaps. */
         if (i > 0 && r[i].gpa <= r[i - 1].gpa + (r[i - 1].len - 1)) {
-            hv_seterr(err, errlen, "coredump: range %zu (gpa 0x%llx) is not above range %zu",
-                            i, (unsigned long long)r[i].gpa, i - 1);
+            hv_seterr(err, errlen, "coredump: range %zu (gpa 0x%llx) is not above range %zu", i,
+                      (unsigned long long)r[i].gpa, i - 1);
             return -1;
         }
     }
@@ -117,8 +117,8 @@ static int build_layout(struct layout *l, const struct core_mem_range *r, size_t
 
     if (coredump_notes_size(nv, vmci_len, &notes_len) < 0 ||
         __builtin_add_overflow(notes_off, notes_len, &l->head_len)) {
-        hv_seterr(err, errlen, "coredump: notes for %zu vCPUs + %zu B VMCOREINFO too large",
-                        nv, vmci_len);
+        hv_seterr(err, errlen, "coredump: notes for %zu vCPUs + %zu B VMCOREINFO too large", nv,
+                  vmci_len);
         return -1;
     }
     l->head = calloc(1, l->head_len);
@@ -169,8 +169,7 @@ static int check_fd(int fd, char *err, size_t errlen)
     }
     /* Holes need a seekable regular file; O_APPEND would make pwrite ignore the offset. */
     if (!S_ISREG(sb.st_mode) || (fl & O_APPEND) || (fl & O_ACCMODE) == O_RDONLY) {
-        hv_seterr(err, errlen, "coredump: fd %d: not a regular file open to write, no append",
-                        fd);
+        hv_seterr(err, errlen, "coredump: fd %d: not a regular file open to write, no append", fd);
         return -1;
     }
     return 0;
@@ -203,7 +202,7 @@ int coredump_write(int fd, const struct core_mem_range *r, size_t nr, const stru
     /* Truncating first drops old contents, so every page we do not write is a hole of zeros. */
     if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)l.file_len) < 0) {
         hv_seterr(err, errlen, "coredump: sizing the file to %llu bytes: %s",
-                        (unsigned long long)l.file_len, strerror(errno));
+                  (unsigned long long)l.file_len, strerror(errno));
         goto fail;
     }
     if (coredump_mem_begin(&w, fd, st, err, errlen) < 0)

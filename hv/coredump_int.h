@@ -99,5 +99,4 @@ int coredump_mem_end(struct core_mem_writer *w);
 int coredump_pwrite_all(int fd, const void *data, size_t len, uint64_t off, char *err,
                         size_t errlen);
 
-
 #endif

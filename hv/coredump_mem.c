@@ -54,13 +54,13 @@ int coredump_pwrite_all(int fd, const void *data, size_t len, uint64_t off, char
             int e = errno; /* callers tell EINVAL from real I/O errors */
 
             hv_seterr(err, errlen, "coredump: write of %zu bytes at offset %llu: %s", len,
-                            (unsigned long long)off, strerror(e));
+                      (unsigned long long)off, strerror(e));
             errno = e;
             return -1;
         }
         if (n == 0) {
             hv_seterr(err, errlen, "coredump: write at offset %llu made no progress",
-                            (unsigned long long)off);
+                      (unsigned long long)off);
             return -1;
         }
         buf += n;
@@ -123,7 +123,7 @@ int coredump_mem_end(struct core_mem_writer *w)
 {
     if (fcntl(w->fd, F_SETFL, w->fl_orig) < 0) {
         hv_seterr(w->err, w->errlen, "coredump: restoring flags of fd %d: %s", w->fd,
-                        strerror(errno));
+                  strerror(errno));
         return -1;
     }
     w->dio_on = (w->fl_orig & O_DIRECT) != 0;
@@ -146,7 +146,7 @@ static int write_direct(struct core_mem_writer *w, const uint8_t *buf, size_t le
     /* EINVAL: the file system rejects direct I/O after all; anything else is a real error. */
     if (errno != EINVAL) {
         hv_seterr(w->err, w->errlen, "coredump: direct write of %zu bytes at %llu: %s", len,
-                        (unsigned long long)off, strerror(errno));
+                  (unsigned long long)off, strerror(errno));
         return -1;
     }
     w->dio_ok = false;
@@ -211,7 +211,7 @@ int coredump_mem_write(struct core_mem_writer *w, const struct core_mem_range *r
         /* mincore() wants a non-const pointer but only reads page tables, never the memory. */
         if (w->use_mincore && mincore((void *)(uintptr_t)(r->host + pos), chunk, vec) < 0) {
             hv_seterr(w->err, w->errlen, "coredump: mincore on range at gpa 0x%llx: %s",
-                            (unsigned long long)r->gpa, strerror(errno));
+                      (unsigned long long)r->gpa, strerror(errno));
             return -1;
         }
         for (uint64_t i = 0; i * CORE_PAGE < chunk; i++) {

@@ -1,4 +1,5 @@
-/* ctl_handlers.c: the control operations (status, switch, pause, resume, boot, console, regs, stats). */
+/* ctl_handlers.c: the control operations (status, switch, pause, resume, boot, console, regs,
+ * stats). */
 #include "ctl_ops.h"
 
 #include "log.h"
@@ -46,16 +47,18 @@ static json_t *vm_json(struct hv *hv, struct vm *vm)
 {
     uint64_t now = now_ns();
     pthread_mutex_lock(&vm->lock);
-    json_t *j = json_pack(
-        "{s:s, s:s, s:s, s:i, s:I, s:b, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I}", "name", vm->name,
-        "role", vm->role == VIGIL_ROLE_SERVICE ? "service" : "guest", "state", vm_state_name(vm->state),
-        "vcpus", (int)vm->nvcpus, "memory_mib", (json_int_t)(vm->mem_size >> 20), "foreground",
-        atomic_load(&hv->foreground) == vm, "image", vm->cfg.image ? vm->cfg.image : "",
-        "state_seconds", (double)(now - vm->state_ns) / 1e9, "boot_monotonic_ns", (json_int_t)vm->boot_ns,
-        "switches_in", (json_int_t)atomic_load(&vm->switches_in), "switches_out",
-        (json_int_t)atomic_load(&vm->switches_out), "heartbeats", (json_int_t)atomic_load(&vm->heartbeats),
-        "bad_hypercalls", (json_int_t)atomic_load(&vm->bad_hypercalls), "console_bytes",
-        (json_int_t)vm->console.total);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:i, s:I, s:b, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
+                  vm->name, "role", vm->role == VIGIL_ROLE_SERVICE ? "service" : "guest", "state",
+                  vm_state_name(vm->state), "vcpus", (int)vm->nvcpus, "memory_mib",
+                  (json_int_t)(vm->mem_size >> 20), "foreground",
+                  atomic_load(&hv->foreground) == vm, "image", vm->cfg.image ? vm->cfg.image : "",
+                  "state_seconds", (double)(now - vm->state_ns) / 1e9, "boot_monotonic_ns",
+                  (json_int_t)vm->boot_ns, "switches_in", (json_int_t)atomic_load(&vm->switches_in),
+                  "switches_out", (json_int_t)atomic_load(&vm->switches_out), "heartbeats",
+                  (json_int_t)atomic_load(&vm->heartbeats), "bad_hypercalls",
+                  (json_int_t)atomic_load(&vm->bad_hypercalls), "console_bytes",
+                  (json_int_t)vm->console.total);
     if (vm->state == VM_HALTED || vm->state == VM_CRASHED) {
         json_object_set_new(j, "stop_reason", json_string(vm->stop_reason));
         json_object_set_new(j, "halt_status", json_integer((json_int_t)vm->halt_status));
@@ -70,8 +73,8 @@ static json_t *vm_json(struct hv *hv, struct vm *vm)
 static json_t *op_hello(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)hv, (void)req, (void)out;
-    return json_pack("{s:b, s:i, s:s, s:i}", "ok", 1, "protocol", VIGIL_CTL_VERSION, "hv", "vigil-hv 0.1",
-                     "hypercall_abi", VIGIL_ABI_VERSION);
+    return json_pack("{s:b, s:i, s:s, s:i}", "ok", 1, "protocol", VIGIL_CTL_VERSION, "hv",
+                     "vigil-hv 0.1", "hypercall_abi", VIGIL_ABI_VERSION);
 }
 
 static json_t *op_status(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
@@ -81,11 +84,12 @@ static json_t *op_status(struct hv *hv, const struct ctl_msg *req, struct ctl_re
     for (uint32_t i = 0; i < hv->nvms; i++)
         json_array_append_new(vms, vm_json(hv, hv->vms[i]));
     struct vm *fg = atomic_load(&hv->foreground);
-    return json_pack("{s:b, s:I, s:s, s:b, s:s, s:f, s:o, s:{s:I, s:I}}", "ok", 1, "service_restarts",
-                     (json_int_t)atomic_load(&hv->service_restarts), "mode",
-                     hv->service ? "normal" : "devirtualized", "traps_armed", hv->traps_armed, "foreground", fg ? fg->name : "",
-                     "uptime_seconds", (double)(now_ns() - hv->start_ns) / 1e9, "vms", vms, "switches",
-                     "to_guest", (json_int_t)hv->switch_to_guest.count, "to_service",
+    return json_pack("{s:b, s:I, s:s, s:b, s:s, s:f, s:o, s:{s:I, s:I}}", "ok", 1,
+                     "service_restarts", (json_int_t)atomic_load(&hv->service_restarts), "mode",
+                     hv->service ? "normal" : "devirtualized", "traps_armed", hv->traps_armed,
+                     "foreground", fg ? fg->name : "", "uptime_seconds",
+                     (double)(now_ns() - hv->start_ns) / 1e9, "vms", vms, "switches", "to_guest",
+                     (json_int_t)hv->switch_to_guest.count, "to_service",
                      (json_int_t)(hv->service ? atomic_load(&hv->service->switches_in) : 0));
 }
 
@@ -160,8 +164,8 @@ static json_t *op_console_read(struct hv *hv, const struct ctl_msg *req, struct 
     if (!out->data)
         return ctl_error("ENOMEM", "out of memory");
     uint64_t start, next;
-    out->data_len = (uint32_t)console_read_output(&vm->console, (uint64_t)from, out->data, (size_t)max,
-                                                  &start, &next);
+    out->data_len = (uint32_t)console_read_output(&vm->console, (uint64_t)from, out->data,
+                                                  (size_t)max, &start, &next);
     return json_pack("{s:b, s:I, s:I, s:b}", "ok", 1, "start", (json_int_t)start, "next",
                      (json_int_t)next, "lost", start > (uint64_t)from);
 }
@@ -183,24 +187,26 @@ static json_t *op_console_write(struct hv *hv, const struct ctl_msg *req, struct
         return ctl_error("EINVAL", "field \"text\" must be a string");
     }
     size_t n = vm_console_in(vm, bytes, len);
-    return json_pack("{s:b, s:I, s:I}", "ok", 1, "accepted", (json_int_t)n, "dropped", (json_int_t)(len - n));
+    return json_pack("{s:b, s:I, s:I}", "ok", 1, "accepted", (json_int_t)n, "dropped",
+                     (json_int_t)(len - n));
 }
 
 static json_t *regs_json(const struct vcpu_state *s)
 {
     const struct kvm_regs *r = &s->regs;
     const struct kvm_sregs *sr = &s->sregs;
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:I}",
-                     "rax", (json_int_t)r->rax, "rbx", (json_int_t)r->rbx, "rcx", (json_int_t)r->rcx, "rdx",
-                     (json_int_t)r->rdx, "rsi", (json_int_t)r->rsi, "rdi", (json_int_t)r->rdi, "rbp",
-                     (json_int_t)r->rbp, "rsp", (json_int_t)r->rsp, "r8", (json_int_t)r->r8, "r9",
-                     (json_int_t)r->r9, "r10", (json_int_t)r->r10, "r11", (json_int_t)r->r11, "r12",
-                     (json_int_t)r->r12, "r13", (json_int_t)r->r13, "r14", (json_int_t)r->r14, "r15",
-                     (json_int_t)r->r15, "rip", (json_int_t)r->rip, "rflags", (json_int_t)r->rflags,
-                     "cr0", (json_int_t)sr->cr0, "cr2", (json_int_t)sr->cr2, "cr3", (json_int_t)sr->cr3,
-                     "cr4", (json_int_t)sr->cr4, "efer", (json_int_t)sr->efer, "cs", (int)sr->cs.selector,
-                     "cpl", (int)(sr->cs.selector & 3), "fs_base", (json_int_t)sr->fs.base);
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:I}",
+        "rax", (json_int_t)r->rax, "rbx", (json_int_t)r->rbx, "rcx", (json_int_t)r->rcx, "rdx",
+        (json_int_t)r->rdx, "rsi", (json_int_t)r->rsi, "rdi", (json_int_t)r->rdi, "rbp",
+        (json_int_t)r->rbp, "rsp", (json_int_t)r->rsp, "r8", (json_int_t)r->r8, "r9",
+        (json_int_t)r->r9, "r10", (json_int_t)r->r10, "r11", (json_int_t)r->r11, "r12",
+        (json_int_t)r->r12, "r13", (json_int_t)r->r13, "r14", (json_int_t)r->r14, "r15",
+        (json_int_t)r->r15, "rip", (json_int_t)r->rip, "rflags", (json_int_t)r->rflags, "cr0",
+        (json_int_t)sr->cr0, "cr2", (json_int_t)sr->cr2, "cr3", (json_int_t)sr->cr3, "cr4",
+        (json_int_t)sr->cr4, "efer", (json_int_t)sr->efer, "cs", (int)sr->cs.selector, "cpl",
+        (int)(sr->cs.selector & 3), "fs_base", (json_int_t)sr->fs.base);
 }
 
 static json_t *op_regs(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
@@ -221,8 +227,10 @@ static json_t *op_regs(struct hv *hv, const struct ctl_msg *req, struct ctl_repl
     pthread_mutex_unlock(&vm->lock);
     if (st == VM_RUNNING || st == VM_CREATED || json_array_size(cpus) == 0) {
         json_decref(cpus);
-        return ctl_error("EBUSY", "%s is %s: its registers are only held while it is stopped (pause it "
-                         "or switch away from it)", vm->name, vm_state_name(st));
+        return ctl_error("EBUSY",
+                         "%s is %s: its registers are only held while it is stopped (pause it "
+                         "or switch away from it)",
+                         vm->name, vm_state_name(st));
     }
     return json_pack("{s:b, s:s, s:o}", "ok", 1, "state", vm_state_name(st), "vcpus", cpus);
 }
@@ -231,18 +239,20 @@ static json_t *summary_json(struct latency_stats *s)
 {
     struct latency_summary m = stats_summary(s);
     return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "count", (json_int_t)m.count, "min_us",
-                     (double)m.min / 1e3, "p50_us", (double)m.p50 / 1e3, "p90_us", (double)m.p90 / 1e3,
-                     "p99_us", (double)m.p99 / 1e3, "max_us", (double)m.max / 1e3, "mean_us", m.mean / 1e3);
+                     (double)m.min / 1e3, "p50_us", (double)m.p50 / 1e3, "p90_us",
+                     (double)m.p90 / 1e3, "p99_us", (double)m.p99 / 1e3, "max_us",
+                     (double)m.max / 1e3, "mean_us", m.mean / 1e3);
 }
 
 static json_t *op_stats(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)out;
-    json_t *r = json_pack("{s:b, s:I, s:o, s:o, s:o, s:o}", "ok", 1, "entry_misses",
-                          (json_int_t)atomic_load(&hv->entry_misses), "switch_to_guest",
-                          summary_json(&hv->switch_to_guest), "switch_to_service",
-                          summary_json(&hv->switch_to_service), "guest_freeze", summary_json(&hv->freeze_latency),
-                          "trap_freeze", summary_json(&hv->trap_freeze));
+    json_t *r =
+        json_pack("{s:b, s:I, s:o, s:o, s:o, s:o}", "ok", 1, "entry_misses",
+                  (json_int_t)atomic_load(&hv->entry_misses), "switch_to_guest",
+                  summary_json(&hv->switch_to_guest), "switch_to_service",
+                  summary_json(&hv->switch_to_service), "guest_freeze",
+                  summary_json(&hv->freeze_latency), "trap_freeze", summary_json(&hv->trap_freeze));
     if (json_is_true(json_object_get(req->json, "reset"))) {
         stats_reset(&hv->switch_to_guest);
         stats_reset(&hv->switch_to_service);
@@ -268,21 +278,32 @@ static const struct {
     const char *name;
     ctl_fn fn;
 } ops[] = {
-    {"hello", op_hello},       {"status", op_status},
-    {"switch", op_switch},     {"pause", op_pause},
-    {"resume", op_resume},     {"boot", op_boot},
-    {"console.read", op_console_read}, {"console.write", op_console_write},
-    {"regs", op_regs},         {"stats", op_stats},
+    {"hello", op_hello},
+    {"status", op_status},
+    {"switch", op_switch},
+    {"pause", op_pause},
+    {"resume", op_resume},
+    {"boot", op_boot},
+    {"console.read", op_console_read},
+    {"console.write", op_console_write},
+    {"regs", op_regs},
+    {"stats", op_stats},
     {"quit", op_quit},
-    {"sel", op_sel},           {"sel.clear", op_sel_clear},
-    {"sensors", op_sensors},   {"sensors.override", op_sensors_override},
+    {"sel", op_sel},
+    {"sel.clear", op_sel_clear},
+    {"sensors", op_sensors},
+    {"sensors.override", op_sensors_override},
     {"metrics", op_metrics},
-    {"policy.get", op_policy_get}, {"policy.set", op_policy_set},
+    {"policy.get", op_policy_get},
+    {"policy.set", op_policy_set},
     {"trap", op_trap},
-    {"snapshot.take", op_snapshot_take}, {"snapshot.list", op_snapshot_list},
-    {"snapshot.show", op_snapshot_show}, {"snapshot.delete", op_snapshot_delete},
+    {"snapshot.take", op_snapshot_take},
+    {"snapshot.list", op_snapshot_list},
+    {"snapshot.show", op_snapshot_show},
+    {"snapshot.delete", op_snapshot_delete},
     {"peek", op_peek},
-    {"service.attach", op_service_attach}, {"service.detach", op_service_detach},
+    {"service.attach", op_service_attach},
+    {"service.detach", op_service_detach},
 };
 
 void ctl_handle(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)

@@ -6,8 +6,8 @@
 #include "hv.h"
 
 struct ctl_reply {
-    json_t *json;      /* always set */
-    uint8_t *data;     /* optional binary payload, malloc'd */
+    json_t *json;  /* always set */
+    uint8_t *data; /* optional binary payload, malloc'd */
     uint32_t data_len;
 };
 

@@ -61,7 +61,8 @@ json_t *op_sensors_override(struct hv *hv, const struct ctl_msg *req, struct ctl
     if (!name)
         return ctl_error("EINVAL", "field \"name\" must be a sensor name");
     if (value && !json_is_number(value) && !json_is_null(value))
-        return ctl_error("EINVAL", "field \"value\" must be a number, or null to release the override");
+        return ctl_error("EINVAL",
+                         "field \"value\" must be a number, or null to release the override");
     double v = json_is_number(value) ? json_number_value(value) : NAN;
     if (sensors_override(hv->sensors, name, v) < 0)
         return ctl_error("ENOENT", "no sensor named \"%s\"", name);

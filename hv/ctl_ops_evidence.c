@@ -1,4 +1,5 @@
-/* ctl_ops_evidence.c: control operations for traps and evidence: policy, snapshots, peek, operator trap. */
+/* ctl_ops_evidence.c: control operations for traps and evidence: policy, snapshots, peek, operator
+ * trap. */
 #include "ctl_ops.h"
 
 #include "events.h"
@@ -14,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PEEK_MAX (1u << 20)
+#define PEEK_MAX         (1u << 20)
 #define SNAPSHOT_WAIT_MS 120000
 
 json_t *op_policy_get(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
@@ -48,8 +49,10 @@ json_t *op_policy_set(struct hv *hv, const struct ctl_msg *req, struct ctl_reply
             bool running = vm->state == VM_RUNNING;
             if (vm->role != VIGIL_ROLE_GUEST || (running && vm_park(vm, err, sizeof err) < 0))
                 continue;
-            if (vm_arm_protection(vm, &after, err, sizeof err) < 0 || vm_arm_msr_filter(vm, &after, err, sizeof err) < 0)
-                hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, vm, "re-arming traps failed: %s", err);
+            if (vm_arm_protection(vm, &after, err, sizeof err) < 0 ||
+                vm_arm_msr_filter(vm, &after, err, sizeof err) < 0)
+                hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, vm, "re-arming traps failed: %s",
+                         err);
             if (running)
                 vm_unpark(vm, false, 0, err, sizeof err);
         }
@@ -66,8 +69,8 @@ json_t *op_trap(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
     if (!vm)
         return err;
     if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
-        return ctl_error("EBUSY", "%s is %s: an operator trap needs a running or paused VM", vm->name,
-                         vm_state_name(vm->state));
+        return ctl_error("EBUSY", "%s is %s: an operator trap needs a running or paused VM",
+                         vm->name, vm_state_name(vm->state));
     trap_raise(vm, NULL, POLICY_EV_OPERATOR, "operator request over the control socket");
     return json_pack("{s:b, s:s}", "ok", 1, "action",
                      policy_action_name(policy_action_for(&hv->policy, POLICY_EV_OPERATOR)));
@@ -104,10 +107,12 @@ json_t *op_snapshot_take(struct hv *hv, const struct ctl_msg *req, struct ctl_re
         return ctl_error("EBUSY", "%s", why);
     if (!done)
         return ctl_error("ETIMEDOUT", "the snapshot of %s is still being written", vm->name);
-    json_t *meta = vm->last_snapshot[0] ? snapshot_store_show(hv->snapshots, vm->last_snapshot) : NULL;
+    json_t *meta =
+        vm->last_snapshot[0] ? snapshot_store_show(hv->snapshots, vm->last_snapshot) : NULL;
     if (!meta)
         return ctl_error("EIO", "the snapshot of %s failed; see the SEL", vm->name);
-    return json_pack("{s:b, s:I, s:o}", "ok", 1, "frozen_us", (json_int_t)frozen_us, "snapshot", meta);
+    return json_pack("{s:b, s:I, s:o}", "ok", 1, "frozen_us", (json_int_t)frozen_us, "snapshot",
+                     meta);
 }
 
 json_t *op_snapshot_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
@@ -120,7 +125,8 @@ static const char *arg_id(const struct ctl_msg *req, json_t **err)
 {
     const char *id = json_string_value(json_object_get(req->json, "id"));
     if (!id || !snapshot_id_valid(id))
-        *err = ctl_error("EINVAL", "field \"id\" must be a snapshot id ([A-Za-z0-9_-], at most 63)");
+        *err =
+            ctl_error("EINVAL", "field \"id\" must be a snapshot id ([A-Za-z0-9_-], at most 63)");
     return *err ? NULL : id;
 }
 
@@ -172,8 +178,9 @@ json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
     if (!virt) {
         const void *src = vm_gpa(vm, (uint64_t)addr, (uint64_t)len);
         if (!src)
-            return ctl_error("EFAULT", "[0x%llx, +%lld) is outside %s's %llu MiB of RAM", (unsigned long long)addr,
-                             (long long)len, vm->name, (unsigned long long)(vm->mem_size >> 20));
+            return ctl_error("EFAULT", "[0x%llx, +%lld) is outside %s's %llu MiB of RAM",
+                             (unsigned long long)addr, (long long)len, vm->name,
+                             (unsigned long long)(vm->mem_size >> 20));
         out->data = malloc((size_t)len);
         if (!out->data)
             return ctl_error("ENOMEM", "out of memory");
@@ -190,16 +197,24 @@ json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
     struct kvm_sregs sr = vm->vcpus[cpu].state.sregs;
     pthread_mutex_unlock(&vm->lock);
     if (!held)
-        return ctl_error("EBUSY", "%s is %s: virtual addresses are translated with the registers of a stopped "
-                         "VM (pause it or switch away from it)", vm->name, vm_state_name(vm->state));
-    struct pagewalk_ctx c = {.cr0 = sr.cr0, .cr3 = sr.cr3, .cr4 = sr.cr4, .efer = sr.efer, .mem = vm->mem,
+        return ctl_error(
+            "EBUSY",
+            "%s is %s: virtual addresses are translated with the registers of a stopped "
+            "VM (pause it or switch away from it)",
+            vm->name, vm_state_name(vm->state));
+    struct pagewalk_ctx c = {.cr0 = sr.cr0,
+                             .cr3 = sr.cr3,
+                             .cr4 = sr.cr4,
+                             .efer = sr.efer,
+                             .mem = vm->mem,
                              .mem_size = vm->mem_size};
     out->data = malloc((size_t)len);
     if (!out->data)
         return ctl_error("ENOMEM", "out of memory");
     size_t copied = 0;
     struct pagewalk_result r;
-    enum pagewalk_status st = pagewalk_read_virt(&c, (uint64_t)addr, out->data, (size_t)len, &copied, &r);
+    enum pagewalk_status st =
+        pagewalk_read_virt(&c, (uint64_t)addr, out->data, (size_t)len, &copied, &r);
     out->data_len = (uint32_t)copied;
     if (st != PW_OK && copied == 0)
         return ctl_error("EFAULT", "0x%llx: %s", (unsigned long long)addr, r.message);

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum ctl_parse ctl_parse(const uint8_t *buf, size_t len, struct ctl_msg *msg, size_t *used, char *err,
-                         size_t errlen)
+enum ctl_parse ctl_parse(const uint8_t *buf, size_t len, struct ctl_msg *msg, size_t *used,
+                         char *err, size_t errlen)
 {
     struct vigil_ctl_header h;
     if (len < sizeof h)
@@ -18,8 +18,8 @@ enum ctl_parse ctl_parse(const uint8_t *buf, size_t len, struct ctl_msg *msg, si
         return CTL_PARSE_BAD_FRAME;
     }
     if (h.version != VIGIL_CTL_VERSION) {
-        snprintf(err, errlen, "protocol version %u is not supported (this side speaks %u)", h.version,
-                 VIGIL_CTL_VERSION);
+        snprintf(err, errlen, "protocol version %u is not supported (this side speaks %u)",
+                 h.version, VIGIL_CTL_VERSION);
         return CTL_PARSE_BAD_FRAME;
     }
     if (h.kind != VIGIL_CTL_REQUEST && h.kind != VIGIL_CTL_RESPONSE) {
@@ -52,7 +52,8 @@ enum ctl_parse ctl_parse(const uint8_t *buf, size_t len, struct ctl_msg *msg, si
     return CTL_PARSE_OK;
 }
 
-size_t ctl_encode(uint16_t kind, const json_t *json, const void *data, uint32_t data_len, uint8_t **out)
+size_t ctl_encode(uint16_t kind, const json_t *json, const void *data, uint32_t data_len,
+                  uint8_t **out)
 {
     char *text = json_dumps(json, JSON_COMPACT);
     if (!text)
@@ -62,9 +63,11 @@ size_t ctl_encode(uint16_t kind, const json_t *json, const void *data, uint32_t 
         free(text);
         return 0;
     }
-    struct vigil_ctl_header h = {
-        .magic = VIGIL_CTL_MAGIC, .version = VIGIL_CTL_VERSION, .kind = kind,
-        .json_len = (uint32_t)jlen, .data_len = data_len};
+    struct vigil_ctl_header h = {.magic = VIGIL_CTL_MAGIC,
+                                 .version = VIGIL_CTL_VERSION,
+                                 .kind = kind,
+                                 .json_len = (uint32_t)jlen,
+                                 .data_len = data_len};
     size_t total = sizeof h + jlen + data_len;
     uint8_t *buf = malloc(total);
     if (buf) {

@@ -1,4 +1,5 @@
-/* ctl_server.c: accepts control clients and moves their framed requests and responses, non-blocking. */
+/* ctl_server.c: accepts control clients and moves their framed requests and responses,
+ * non-blocking. */
 #include "ctl_server.h"
 
 #include "ctl_handlers.h"
@@ -192,7 +193,8 @@ int ctl_server_open(struct ctl_server **out, struct hv *hv, const char *path, in
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof addr.sun_path) {
-        snprintf(err, errlen, "control socket path is longer than %zu bytes", sizeof addr.sun_path - 1);
+        snprintf(err, errlen, "control socket path is longer than %zu bytes",
+                 sizeof addr.sun_path - 1);
         return -1;
     }
     strcpy(addr.sun_path, path);

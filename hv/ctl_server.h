@@ -1,4 +1,5 @@
-/* ctl_server.h: the local control socket (a Unix stream socket) carrying control-protocol messages. */
+/* ctl_server.h: the local control socket (a Unix stream socket) carrying control-protocol messages.
+ */
 #ifndef HV_CTL_SERVER_H
 #define HV_CTL_SERVER_H
 

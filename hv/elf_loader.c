@@ -1,4 +1,5 @@
-/* elf_loader.c: the guest ELF loader; refuses anything odd with a message that names the problem. */
+/* elf_loader.c: the guest ELF loader; refuses anything odd with a message that names the problem.
+ */
 #include "elf_loader.h"
 
 #include <elf.h>
@@ -14,7 +15,8 @@
 
 #define MAX_PHDRS 64
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+                                                      ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -40,7 +42,8 @@ static int check_header(const Elf64_Ehdr *eh, size_t file_len, char *err, size_t
         return fail(err, errlen, "wrong architecture: e_machine %u, expected x86-64 (%u)",
                     eh->e_machine, EM_X86_64);
     if (eh->e_type != ET_EXEC)
-        return fail(err, errlen, "not a static executable: e_type %u, expected ET_EXEC", eh->e_type);
+        return fail(err, errlen, "not a static executable: e_type %u, expected ET_EXEC",
+                    eh->e_type);
     if (eh->e_phentsize != sizeof(Elf64_Phdr))
         return fail(err, errlen, "bad program header size %u", eh->e_phentsize);
     if (eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS)
@@ -48,7 +51,8 @@ static int check_header(const Elf64_Ehdr *eh, size_t file_len, char *err, size_t
     uint64_t ph_end;
     if (add_overflows(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), &ph_end) ||
         ph_end > file_len)
-        return fail(err, errlen, "truncated: program headers end past the file's %zu bytes", file_len);
+        return fail(err, errlen, "truncated: program headers end past the file's %zu bytes",
+                    file_len);
     return 0;
 }
 
@@ -86,8 +90,8 @@ static int check_segment(const Elf64_Phdr *ph, int i, size_t file_len, uint64_t 
     return 0;
 }
 
-int elf_check(const uint8_t *file, size_t file_len, uint64_t limit, struct elf_image *out, char *err,
-              size_t errlen)
+int elf_check(const uint8_t *file, size_t file_len, uint64_t limit, struct elf_image *out,
+              char *err, size_t errlen)
 {
     Elf64_Ehdr eh;
     if (file_len >= SELFMAG && memcmp(file, ELFMAG, SELFMAG) != 0)
@@ -174,7 +178,8 @@ int elf_read_file(const char *path, size_t max_len, uint8_t **buf, size_t *len, 
         if (n <= 0) {
             free(*buf);
             close(fd);
-            return fail(err, errlen, "reading %s: %s", path, n < 0 ? strerror(errno) : "short read");
+            return fail(err, errlen, "reading %s: %s", path,
+                        n < 0 ? strerror(errno) : "short read");
         }
         got += (size_t)n;
     }

@@ -21,8 +21,8 @@ struct elf_image {
  * file and inside `limit` bytes of RAM, no W+X segment, entry inside an
  * executable segment, every sum overflow-checked.  Returns 0, or -1 with a
  * message naming the problem in err. */
-int elf_check(const uint8_t *file, size_t file_len, uint64_t limit, struct elf_image *out, char *err,
-              size_t errlen);
+int elf_check(const uint8_t *file, size_t file_len, uint64_t limit, struct elf_image *out,
+              char *err, size_t errlen);
 
 /* elf_check, then copies the segments into mem (mem_size bytes, guest
  * physical 0) and zero-fills each segment's tail. */

@@ -15,7 +15,9 @@ uint64_t hv_event(struct hv *hv, enum sel_severity sev, enum sel_type type, cons
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     uint64_t id = hv->sel ? sel_append(hv->sel, sev, type, vm ? vm->name : NULL, "%s", msg) : 0;
-    enum log_level level = sev == SEL_CRITICAL ? LOG_ERROR : sev == SEL_WARNING ? LOG_WARN : LOG_INFO;
+    enum log_level level = sev == SEL_CRITICAL  ? LOG_ERROR
+                           : sev == SEL_WARNING ? LOG_WARN
+                                                : LOG_INFO;
     if (type == SEL_T_VM_SWITCH)
         level = LOG_DEBUG; /* the terminal already shows a banner for every switch */
     hv_log(level, "%s%s%s", vm ? vm->name : "", vm ? ": " : "", msg);

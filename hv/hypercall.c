@@ -48,10 +48,14 @@ static const char *hc_error_text(int64_t ret)
 }
 
 static const char *const hc_names[VIGIL_HC_COUNT] = {
-    [VIGIL_HC_VERSION] = "VERSION",     [VIGIL_HC_CONSOLE_WRITE] = "CONSOLE_WRITE",
-    [VIGIL_HC_CONSOLE_READ] = "CONSOLE_READ", [VIGIL_HC_TIME] = "TIME",
-    [VIGIL_HC_WAIT] = "WAIT",           [VIGIL_HC_HALT] = "HALT",
-    [VIGIL_HC_HEARTBEAT] = "HEARTBEAT", [VIGIL_HC_SWITCH] = "SWITCH",
+    [VIGIL_HC_VERSION] = "VERSION",
+    [VIGIL_HC_CONSOLE_WRITE] = "CONSOLE_WRITE",
+    [VIGIL_HC_CONSOLE_READ] = "CONSOLE_READ",
+    [VIGIL_HC_TIME] = "TIME",
+    [VIGIL_HC_WAIT] = "WAIT",
+    [VIGIL_HC_HALT] = "HALT",
+    [VIGIL_HC_HEARTBEAT] = "HEARTBEAT",
+    [VIGIL_HC_SWITCH] = "SWITCH",
     [VIGIL_HC_PANIC] = "PANIC",
 };
 
@@ -149,7 +153,8 @@ static int64_t hc_wait(struct vcpu *v, struct vigil_hc_wait *a)
 }
 
 /* Copies a guest message (bounded, made printable); "" when absent or out of RAM. */
-static void guest_message(struct vcpu *v, uint64_t gpa, uint64_t len, char msg[VIGIL_HC_HALT_MSG_MAX + 1])
+static void guest_message(struct vcpu *v, uint64_t gpa, uint64_t len,
+                          char msg[VIGIL_HC_HALT_MSG_MAX + 1])
 {
     msg[0] = 0;
     if (len > VIGIL_HC_HALT_MSG_MAX)
@@ -168,8 +173,8 @@ static int64_t hc_panic(struct vcpu *v, const struct vigil_hc_panic *a)
 {
     char msg[VIGIL_HC_HALT_MSG_MAX + 1];
     guest_message(v, a->msg_gpa, a->msg_len, msg);
-    trap_raise(v->vm, v, POLICY_EV_GUEST_PANIC, "panic hypercall, code %llu%s%s", (unsigned long long)a->code,
-               msg[0] ? ": " : "", msg);
+    trap_raise(v->vm, v, POLICY_EV_GUEST_PANIC, "panic hypercall, code %llu%s%s",
+               (unsigned long long)a->code, msg[0] ? ": " : "", msg);
     return 0;
 }
 
@@ -196,7 +201,7 @@ static int64_t hc_switch(struct vcpu *v, const struct vigil_hc_switch *a)
         return VIGIL_EPERM;
     struct vm *target = a->target == VIGIL_ROLE_SERVICE ? hv->service
                         : a->target == VIGIL_ROLE_GUEST ? hv->default_guest
-                                                         : NULL;
+                                                        : NULL;
     if (!target)
         return VIGIL_EINVAL;
     char err[200];
@@ -217,7 +222,8 @@ void hypercall_dispatch(struct vcpu *v, unsigned nr, uint32_t gpa)
     uint8_t *arg = vm_gpa(v->vm, gpa, size);
     if (!arg || (gpa & 7)) {
         char why[96];
-        snprintf(why, sizeof why, "argument at 0x%x is %s", gpa, arg ? "not 8-byte aligned" : "outside guest RAM");
+        snprintf(why, sizeof why, "argument at 0x%x is %s", gpa,
+                 arg ? "not 8-byte aligned" : "outside guest RAM");
         hypercall_reject(v, nr, why);
         return;
     }

@@ -1,4 +1,5 @@
-/* interpose.c: runtime interposition and devirtualization, in the manner of seed 003 and Jailhouse. */
+/* interpose.c: runtime interposition and devirtualization, in the manner of seed 003 and Jailhouse.
+ */
 #include "interpose.h"
 
 #include "events.h"
@@ -26,7 +27,8 @@ void interpose_rearm_guests(struct hv *hv)
             log_warn("%s: cannot re-arm traps: %s", vm->name, err);
             continue;
         }
-        if (vm_arm_protection(vm, &pp, err, sizeof err) < 0 || vm_arm_msr_filter(vm, &pp, err, sizeof err) < 0)
+        if (vm_arm_protection(vm, &pp, err, sizeof err) < 0 ||
+            vm_arm_msr_filter(vm, &pp, err, sizeof err) < 0)
             hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, vm, "re-arming traps failed: %s", err);
         /* The control structure is untouched: the guest goes on exactly where it was. */
         if (running)
@@ -53,7 +55,10 @@ int interpose_attach(struct hv *hv, const char *image, uint64_t mem_mib, char *e
         snprintf(err, errlen, "at most %d VMs", HV_MAX_VMS);
         goto out;
     }
-    struct vm_config cfg = {.name = "service", .role = VIGIL_ROLE_SERVICE, .image = image, .vcpus = 1,
+    struct vm_config cfg = {.name = "service",
+                            .role = VIGIL_ROLE_SERVICE,
+                            .image = image,
+                            .vcpus = 1,
                             .mem_size = (mem_mib ? mem_mib : 64) << 20};
     snprintf(hv->service_image_buf, sizeof hv->service_image_buf, "%s", image);
     cfg.image = hv->service_image_buf;
@@ -77,7 +82,8 @@ int interpose_attach(struct hv *hv, const char *image, uint64_t mem_mib, char *e
 out:
     pthread_mutex_unlock(&hv->switch_lock);
     if (rc == 0)
-        hv_event(hv, SEL_OK, SEL_T_VM_BOOT, svc, "attached to the running guest; traps armed (%llu MiB)",
+        hv_event(hv, SEL_OK, SEL_T_VM_BOOT, svc,
+                 "attached to the running guest; traps armed (%llu MiB)",
                  (unsigned long long)(svc->mem_size >> 20));
     return rc;
 }
@@ -115,6 +121,7 @@ int interpose_detach(struct hv *hv, char *err, size_t errlen)
     hv->traps_armed = false;
     interpose_rearm_guests(hv);
     pthread_mutex_unlock(&hv->switch_lock);
-    hv_event(hv, SEL_OK, SEL_T_VM_HALT, NULL, "service VM detached, %llu MiB returned; traps disarmed", (unsigned long long)mib);
+    hv_event(hv, SEL_OK, SEL_T_VM_HALT, NULL,
+             "service VM detached, %llu MiB returned; traps disarmed", (unsigned long long)mib);
     return 0;
 }

@@ -1,4 +1,5 @@
-/* interpose.h: seed 003: attach the service VM and traps to a running guest, and detach them again. */
+/* interpose.h: seed 003: attach the service VM and traps to a running guest, and detach them again.
+ */
 #ifndef HV_INTERPOSE_H
 #define HV_INTERPOSE_H
 

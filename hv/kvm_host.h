@@ -1,4 +1,5 @@
-/* kvm_host.h: what this host's /dev/kvm offers, probed once: API version, capabilities, CPUID, MSRs. */
+/* kvm_host.h: what this host's /dev/kvm offers, probed once: API version, capabilities, CPUID,
+ * MSRs. */
 #ifndef HV_KVM_HOST_H
 #define HV_KVM_HOST_H
 
@@ -11,8 +12,8 @@
 
 struct kvm_host {
     int fd;
-    int run_size;              /* KVM_GET_VCPU_MMAP_SIZE */
-    struct kvm_cpuid2 *cpuid;  /* KVM_GET_SUPPORTED_CPUID */
+    int run_size;                     /* KVM_GET_VCPU_MMAP_SIZE */
+    struct kvm_cpuid2 *cpuid;         /* KVM_GET_SUPPORTED_CPUID */
     uint32_t msrs[KVM_HOST_MAX_MSRS]; /* MSRs the control structure saves */
     uint32_t nmsrs;
     bool cap_xsave, cap_xcrs, cap_debugregs, cap_irqchip, cap_readonly_mem, cap_vcpu_events;

@@ -32,7 +32,8 @@ static void vlog(enum log_level level, const char *fmt, va_list ap)
         start = now_ns();
     char line[1024];
     uint64_t t = now_ns() - start;
-    int n = snprintf(line, sizeof line, "[hv %4llu.%06llu %s] ", (unsigned long long)(t / 1000000000ull),
+    int n = snprintf(line, sizeof line, "[hv %4llu.%06llu %s] ",
+                     (unsigned long long)(t / 1000000000ull),
                      (unsigned long long)(t / 1000ull % 1000000ull), names[level]);
     n += vsnprintf(line + n, sizeof line - (size_t)n - 2, fmt, ap);
     if (n > (int)sizeof line - 3)

@@ -15,7 +15,8 @@ void hv_log(enum log_level level, const char *fmt, ...) __attribute__((format(pr
 __attribute__((noreturn)) void hv_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Formats an error message into err (if err and errlen allow). */
-void hv_seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void hv_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Nanoseconds on CLOCK_MONOTONIC and CLOCK_REALTIME. */
 uint64_t now_ns(void);

@@ -1,15 +1,15 @@
 /* main.c: hv's command line, start-up (service VM first), main loop and shutdown. */
 #include "ctl_server.h"
 #include "events.h"
-#include "snapshot_store.h"
-#include "snapshot.h"
-#include "watchdog.h"
 #include "log.h"
 #include "loop.h"
+#include "snapshot.h"
+#include "snapshot_store.h"
 #include "switch.h"
 #include "term.h"
 #include "thread.h"
 #include "vm.h"
+#include "watchdog.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -95,8 +95,11 @@ static void add_vm(struct options *o, enum vigil_vm_role role, const char *image
     uint32_t guests = 0;
     for (uint32_t i = 0; i < o->nvms - 1; i++)
         guests += o->vms[i].role == VIGIL_ROLE_GUEST;
-    *c = (struct vm_config){.role = role, .image = image, .vcpus = 1,
-                            .mem_size = role == VIGIL_ROLE_SERVICE ? DEFAULT_SERVICE_MEM : DEFAULT_GUEST_MEM};
+    *c = (struct vm_config){.role = role,
+                            .image = image,
+                            .vcpus = 1,
+                            .mem_size = role == VIGIL_ROLE_SERVICE ? DEFAULT_SERVICE_MEM
+                                                                   : DEFAULT_GUEST_MEM};
     if (role == VIGIL_ROLE_SERVICE)
         snprintf(c->name, sizeof c->name, "service");
     else if (guests == 0)
@@ -107,24 +110,56 @@ static void add_vm(struct options *o, enum vigil_vm_role role, const char *image
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-    enum { O_SERVICE = 256, O_GUEST, O_NAME, O_MEM, O_VCPUS, O_CMDLINE, O_CPL0, O_AUTOSTART,
-           O_NO_SERVICE, O_CONTROL, O_PIN, O_LOG, O_HELP, O_STATE, O_POLICY, O_POLICY_SET, O_WATCHDOG,
-           O_SNAP_KEEP, O_SNAP_MAX, O_SERVICE_IMAGE, O_RESTORE };
+    enum {
+        O_SERVICE = 256,
+        O_GUEST,
+        O_NAME,
+        O_MEM,
+        O_VCPUS,
+        O_CMDLINE,
+        O_CPL0,
+        O_AUTOSTART,
+        O_NO_SERVICE,
+        O_CONTROL,
+        O_PIN,
+        O_LOG,
+        O_HELP,
+        O_STATE,
+        O_POLICY,
+        O_POLICY_SET,
+        O_WATCHDOG,
+        O_SNAP_KEEP,
+        O_SNAP_MAX,
+        O_SERVICE_IMAGE,
+        O_RESTORE
+    };
     static const struct option longopts[] = {
-        {"service", required_argument, 0, O_SERVICE}, {"guest", required_argument, 0, O_GUEST},
-        {"name", required_argument, 0, O_NAME},       {"mem", required_argument, 0, O_MEM},
-        {"vcpus", required_argument, 0, O_VCPUS},     {"cmdline", required_argument, 0, O_CMDLINE},
-        {"cpl0", no_argument, 0, O_CPL0},             {"autostart-guest", no_argument, 0, O_AUTOSTART},
-        {"no-service", no_argument, 0, O_NO_SERVICE}, {"control", required_argument, 0, O_CONTROL},
-        {"pin-cpu", required_argument, 0, O_PIN},     {"log-level", required_argument, 0, O_LOG},
-        {"help", no_argument, 0, O_HELP},             {"state-dir", required_argument, 0, O_STATE},
-        {"policy", required_argument, 0, O_POLICY},   {"policy-set", required_argument, 0, O_POLICY_SET},
-        {"watchdog-ms", required_argument, 0, O_WATCHDOG}, {"snapshot-keep", required_argument, 0, O_SNAP_KEEP},
+        {"service", required_argument, 0, O_SERVICE},
+        {"guest", required_argument, 0, O_GUEST},
+        {"name", required_argument, 0, O_NAME},
+        {"mem", required_argument, 0, O_MEM},
+        {"vcpus", required_argument, 0, O_VCPUS},
+        {"cmdline", required_argument, 0, O_CMDLINE},
+        {"cpl0", no_argument, 0, O_CPL0},
+        {"autostart-guest", no_argument, 0, O_AUTOSTART},
+        {"no-service", no_argument, 0, O_NO_SERVICE},
+        {"control", required_argument, 0, O_CONTROL},
+        {"pin-cpu", required_argument, 0, O_PIN},
+        {"log-level", required_argument, 0, O_LOG},
+        {"help", no_argument, 0, O_HELP},
+        {"state-dir", required_argument, 0, O_STATE},
+        {"policy", required_argument, 0, O_POLICY},
+        {"policy-set", required_argument, 0, O_POLICY_SET},
+        {"watchdog-ms", required_argument, 0, O_WATCHDOG},
+        {"snapshot-keep", required_argument, 0, O_SNAP_KEEP},
         {"snapshot-max-mib", required_argument, 0, O_SNAP_MAX},
-        {"service-image", required_argument, 0, O_SERVICE_IMAGE}, {"restore-always", no_argument, 0, O_RESTORE},
+        {"service-image", required_argument, 0, O_SERVICE_IMAGE},
+        {"restore-always", no_argument, 0, O_RESTORE},
         {0, 0, 0, 0}};
-    o->hv = (struct hv_config){.control_path = "/tmp/vigil-hv.sock", .pin_cpu = -1,
-                               .state_dir = getenv("VIGIL_STATE_DIR") ? getenv("VIGIL_STATE_DIR") : "/var/tmp/vigil"};
+    o->hv = (struct hv_config){.control_path = "/tmp/vigil-hv.sock",
+                               .pin_cpu = -1,
+                               .state_dir = getenv("VIGIL_STATE_DIR") ? getenv("VIGIL_STATE_DIR")
+                                                                      : "/var/tmp/vigil"};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -138,7 +173,8 @@ static void parse_options(int argc, char **argv, struct options *o)
             add_vm(o, VIGIL_ROLE_GUEST, optarg);
             break;
         case O_NAME:
-            if (!*optarg || strlen(optarg) >= HV_VM_NAME_MAX || strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(optarg))
+            if (!*optarg || strlen(optarg) >= HV_VM_NAME_MAX ||
+                strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(optarg))
                 hv_die("--name: \"%s\": use 1-%d of a-z 0-9 - _", optarg, HV_VM_NAME_MAX - 1);
             snprintf(last_vm(o, "--name")->name, HV_VM_NAME_MAX, "%s", optarg);
             break;
@@ -180,7 +216,8 @@ static void parse_options(int argc, char **argv, struct options *o)
         }
         case O_WATCHDOG: {
             char err[512];
-            json_t *j = json_pack("{s:I}", "watchdog_ms", (json_int_t)parse_num(optarg, "--watchdog-ms", 60000));
+            json_t *j = json_pack("{s:I}", "watchdog_ms",
+                                  (json_int_t)parse_num(optarg, "--watchdog-ms", 60000));
             int rc = policy_apply_json(o->policy, j, err, sizeof err);
             json_decref(j);
             if (rc < 0)
@@ -330,11 +367,11 @@ static void open_state(struct hv *hv, const struct options *opt)
     /* Appends reach the page cache at once (a kill -9 loses nothing) and the main loop
      * syncs them within SEL_SYNC_MS, so no VM switch waits for the disk. */
     sel_set_durable(hv->sel, false);
-    if (snapshot_store_open(&hv->snapshots, hv->cfg.state_dir, opt->snapshot_keep, opt->snapshot_max_bytes, err,
-                            sizeof err) < 0)
+    if (snapshot_store_open(&hv->snapshots, hv->cfg.state_dir, opt->snapshot_keep,
+                            opt->snapshot_max_bytes, err, sizeof err) < 0)
         hv_die("snapshot store in %s: %s", hv->cfg.state_dir, err);
-    struct sensors_config sc = {.mode = SENSORS_AUTO, .seed = (uint64_t)now_ns(),
-                                .on_alarm = on_sensor_alarm, .ctx = hv};
+    struct sensors_config sc = {
+        .mode = SENSORS_AUTO, .seed = (uint64_t)now_ns(), .on_alarm = on_sensor_alarm, .ctx = hv};
     if (sensors_open(&hv->sensors, &sc, err, sizeof err) < 0)
         log_warn("sensors unavailable: %s", err);
 }
@@ -358,7 +395,8 @@ int main(int argc, char **argv)
 {
     struct hv *hv = &hv_ctx;
     policy_init_defaults(&hv->policy);
-    struct options opt = {.policy = &hv->policy, .snapshot_keep = 16, .snapshot_max_bytes = 8192ull << 20};
+    struct options opt = {
+        .policy = &hv->policy, .snapshot_keep = 16, .snapshot_max_bytes = 8192ull << 20};
     parse_options(argc, argv, &opt);
     hv->cfg = opt.hv;
     hv->traps_armed = !hv->cfg.no_service;
@@ -377,7 +415,8 @@ int main(int argc, char **argv)
     struct policy_params pp;
     policy_get_params(&hv->policy, &pp);
     if (pp.preboot_prompt_seconds && isatty(STDIN_FILENO))
-        policy_preboot_prompt(&hv->policy, STDIN_FILENO, STDOUT_FILENO, (int)pp.preboot_prompt_seconds);
+        policy_preboot_prompt(&hv->policy, STDIN_FILENO, STDOUT_FILENO,
+                              (int)pp.preboot_prompt_seconds);
     if (hv->cfg.pin_cpu >= 0)
         pin_cpu(hv->cfg.pin_cpu);
 
@@ -406,7 +445,8 @@ int main(int argc, char **argv)
     hv->work_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct work_handler wh = {{work_event}, hv};
     struct signal_handler sh = {{signal_event}, hv, signalfd(-1, &mask, SFD_CLOEXEC)};
-    if (epfd < 0 || hv->work_fd < 0 || sh.fd < 0 || loop_add(epfd, hv->work_fd, EPOLLIN, &wh.h) < 0 ||
+    if (epfd < 0 || hv->work_fd < 0 || sh.fd < 0 ||
+        loop_add(epfd, hv->work_fd, EPOLLIN, &wh.h) < 0 ||
         loop_add(epfd, sh.fd, EPOLLIN, &sh.h) < 0)
         hv_die("setting up the main loop: %s", strerror(errno));
     struct ctl_server *ctl;
@@ -423,7 +463,8 @@ int main(int argc, char **argv)
     hv_event(hv, SEL_OK, SEL_T_VM_BOOT, first, "booting first");
     if (vm_start(first, err, sizeof err) < 0)
         hv_die("%s", err);
-    log_info("control socket %s; state in %s; Ctrl-A h for hotkeys", hv->cfg.control_path, hv->cfg.state_dir);
+    log_info("control socket %s; state in %s; Ctrl-A h for hotkeys", hv->cfg.control_path,
+             hv->cfg.state_dir);
 
     if (watchdog_start(hv, err, sizeof err) < 0)
         hv_die("%s", err);

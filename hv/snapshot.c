@@ -29,16 +29,17 @@ json_t *snapshot_exception_json(const struct vm *vm)
 {
     const struct vcpu_state *s = &vm->vcpus[0].state;
     const struct kvm_vcpu_events *e = &s->events;
-    json_t *j = json_pack("{s:s, s:b, s:b, s:i, s:b, s:I, s:b, s:b, s:i, s:b, s:b}", "stop_reason",
-                          vm->stop_reason, "exception_injected", e->exception.injected != 0,
-                          "exception_pending", e->exception.pending != 0, "exception_nr", (int)e->exception.nr,
-                          "exception_has_error_code", e->exception.has_error_code != 0, "exception_error_code",
-                          (json_int_t)e->exception.error_code, "nmi_injected", e->nmi.injected != 0,
-                          "nmi_pending", e->nmi.pending != 0, "interrupt_nr", (int)e->interrupt.nr,
-                          "interrupt_injected", e->interrupt.injected != 0, "state_valid",
-                          vm->vcpus[0].state_valid);
+    json_t *j = json_pack(
+        "{s:s, s:b, s:b, s:i, s:b, s:I, s:b, s:b, s:i, s:b, s:b}", "stop_reason", vm->stop_reason,
+        "exception_injected", e->exception.injected != 0, "exception_pending",
+        e->exception.pending != 0, "exception_nr", (int)e->exception.nr, "exception_has_error_code",
+        e->exception.has_error_code != 0, "exception_error_code",
+        (json_int_t)e->exception.error_code, "nmi_injected", e->nmi.injected != 0, "nmi_pending",
+        e->nmi.pending != 0, "interrupt_nr", (int)e->interrupt.nr, "interrupt_injected",
+        e->interrupt.injected != 0, "state_valid", vm->vcpus[0].state_valid);
     if (vm->req_event >= 0)
-        json_object_set_new(j, "event", json_string(policy_event_name((enum policy_event)vm->req_event)));
+        json_object_set_new(j, "event",
+                            json_string(policy_event_name((enum policy_event)vm->req_event)));
     return j;
 }
 
@@ -73,9 +74,10 @@ static void *writer(void *arg)
         snprintf(vm->last_snapshot, sizeof vm->last_snapshot, "%s", info.id);
         pthread_mutex_unlock(&vm->lock);
         hv_event(j->hv, SEL_OK, SEL_T_SNAPSHOT, vm,
-                 "snapshot %s written (%llu MiB core, %llu MiB on disk, %.3f s, sha256 %.16s...)", info.id,
-                 (unsigned long long)(info.core_bytes >> 20), (unsigned long long)(info.core_allocated_bytes >> 20),
-                 info.total_seconds, info.sha256);
+                 "snapshot %s written (%llu MiB core, %llu MiB on disk, %.3f s, sha256 %.16s...)",
+                 info.id, (unsigned long long)(info.core_bytes >> 20),
+                 (unsigned long long)(info.core_allocated_bytes >> 20), info.total_seconds,
+                 info.sha256);
     }
     json_decref(j->exception);
     pthread_mutex_lock(&vm->lock);
@@ -86,7 +88,8 @@ static void *writer(void *arg)
     return NULL;
 }
 
-int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t sel_id, char *err, size_t errlen)
+int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t sel_id, char *err,
+                   size_t errlen)
 {
     if (!hv->snapshots) {
         snprintf(err, errlen, "no snapshot store is open");
@@ -110,8 +113,8 @@ int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t s
     }
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         const struct vcpu_state *s = &vm->vcpus[i].state;
-        j->vcpus[i] = (struct core_vcpu){.regs = s->regs, .sregs = s->sregs,
-                                         .kernel_gs_base = msr_value(s, MSR_KERNEL_GS_BASE)};
+        j->vcpus[i] = (struct core_vcpu){
+            .regs = s->regs, .sregs = s->sregs, .kernel_gs_base = msr_value(s, MSR_KERNEL_GS_BASE)};
     }
     vm->snapshot_busy = true;
     pthread_mutex_unlock(&vm->lock);

@@ -7,7 +7,8 @@
 /* Starts writing a snapshot of `vm`, which must be parked (frozen, paused,
  * crashed, halted) and must stay so until the write ends (hv refuses to run it
  * meanwhile).  Returns 0 once the writer has started, -1 with err otherwise. */
-int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t sel_id, char *err, size_t errlen);
+int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t sel_id, char *err,
+                   size_t errlen);
 
 /* Waits up to timeout_ms for vm's snapshot writer; returns false if still busy. */
 bool snapshot_wait(struct vm *vm, int timeout_ms);

@@ -59,5 +59,4 @@ uint64_t snap_total_bytes(const struct snapshot_store *s);
 /* Indexes the complete snapshots in the directory, removes the rest (logged).  At open. */
 int snap_recover(struct snapshot_store *s, char *err, size_t errlen);
 
-
 #endif

@@ -366,7 +366,7 @@ int snapshot_store_verify(struct snapshot_store *s, const char *id, char *err, s
         rc = -EBADMSG;
     if (rc < 0)
         hv_seterr(err, errlen, "snapshot %s: %s", id,
-                    rc == -EBADMSG ? "sha256 differs from its metadata" : strerror(-rc));
+                  rc == -EBADMSG ? "sha256 differs from its metadata" : strerror(-rc));
     json_decref(m);
     return rc;
 }

@@ -11,7 +11,7 @@
 struct latency_stats {
     pthread_mutex_t lock;
     uint64_t samples[STATS_MAX_SAMPLES]; /* nanoseconds */
-    uint64_t count;                      /* ever recorded; the ring keeps the last STATS_MAX_SAMPLES */
+    uint64_t count; /* ever recorded; the ring keeps the last STATS_MAX_SAMPLES */
 };
 
 void stats_init(struct latency_stats *s);

@@ -32,9 +32,9 @@ static enum vm_state get_state(struct vm *vm, bool *stop_pending)
 static void announce(struct hv *hv, struct vm *fg, const char *trigger)
 {
     char line[200];
-    int n = snprintf(line, sizeof line, "\r\n[vigil] %s is now in the foreground (%s)%s\r\n", fg->name,
-                     trigger,
-                     fg->role == VIGIL_ROLE_SERVICE && hv->default_guest ? "; the guest is frozen" : "");
+    int n = snprintf(
+        line, sizeof line, "\r\n[vigil] %s is now in the foreground (%s)%s\r\n", fg->name, trigger,
+        fg->role == VIGIL_ROLE_SERVICE && hv->default_guest ? "; the guest is frozen" : "");
     if (hv->term_fd >= 0 && n > 0) {
         ssize_t w = write(hv->term_fd, line, (size_t)n);
         (void)w;
@@ -42,7 +42,8 @@ static void announce(struct hv *hv, struct vm *fg, const char *trigger)
 }
 
 /* Leaves `cur` (a guest) frozen.  Returns whether it had to be frozen. */
-static int freeze_guest(struct hv *hv, struct vm *cur, bool *froze, uint64_t t0, char *err, size_t errlen)
+static int freeze_guest(struct hv *hv, struct vm *cur, bool *froze, uint64_t t0, char *err,
+                        size_t errlen)
 {
     *froze = false;
     if (!cur || cur->role == VIGIL_ROLE_SERVICE || get_state(cur, NULL) != VM_RUNNING)
@@ -65,7 +66,8 @@ static int enter_guest(struct vm *target, uint64_t t0, char *err, size_t errlen)
         return -1;
     }
     if (!snapshot_wait(target, 0)) {
-        snprintf(err, errlen, "a snapshot of %s is being written; it runs again once that is done", target->name);
+        snprintf(err, errlen, "a snapshot of %s is being written; it runs again once that is done",
+                 target->name);
         return -1;
     }
     if (s == VM_CREATED) {
@@ -187,7 +189,8 @@ static void hand_to_service(struct hv *hv, struct vm *vm, const char *why)
     atomic_fetch_add(&vm->switches_out, 1);
     atomic_fetch_add(&hv->service->switches_in, 1);
     vm_raise_event(hv->service, VIGIL_EV_FOREGROUND);
-    hv_event(hv, SEL_OK, SEL_T_VM_SWITCH, hv->service, "switched to the foreground from %s (%s)", vm->name, why);
+    hv_event(hv, SEL_OK, SEL_T_VM_SWITCH, hv->service, "switched to the foreground from %s (%s)",
+             vm->name, why);
     announce(hv, hv->service, why);
 }
 
@@ -215,7 +218,8 @@ static void restart_service(struct hv *hv, struct vm *vm)
 {
     char err[256];
     if (!snapshot_wait(vm, 60000)) /* its RAM is the evidence until the core is written */
-        hv_event(hv, SEL_WARNING, SEL_T_SNAPSHOT, vm, "snapshot still being written; restarting anyway");
+        hv_event(hv, SEL_WARNING, SEL_T_SNAPSHOT, vm,
+                 "snapshot still being written; restarting anyway");
     if (vm_reset(vm, err, sizeof err) < 0 || vm_start(vm, err, sizeof err) < 0) {
         hv_event(hv, SEL_CRITICAL, SEL_T_VM_RESET, vm, "service VM restart failed: %s", err);
         return;
@@ -246,13 +250,14 @@ static void settle(struct hv *hv, struct vm *vm)
     }
     const struct kvm_regs *r = &vm->vcpus[0].state.regs;
     if (vm->state == VM_CRASHED)
-        hv_event(hv, SEL_CRITICAL, SEL_T_VM_CRASH, vm, "crashed: %s (rip 0x%llx rsp 0x%llx)", vm->stop_reason,
-                 (unsigned long long)r->rip, (unsigned long long)r->rsp);
+        hv_event(hv, SEL_CRITICAL, SEL_T_VM_CRASH, vm, "crashed: %s (rip 0x%llx rsp 0x%llx)",
+                 vm->stop_reason, (unsigned long long)r->rip, (unsigned long long)r->rsp);
     else if (vm->state == VM_FROZEN)
         hv_event(hv, SEL_WARNING, SEL_T_TRAP, vm, "frozen: %s (rip 0x%llx)", vm->stop_reason,
                  (unsigned long long)r->rip);
     else
-        hv_event(hv, vm->halt_status ? SEL_WARNING : SEL_OK, SEL_T_VM_HALT, vm, "%s", vm->stop_reason);
+        hv_event(hv, vm->halt_status ? SEL_WARNING : SEL_OK, SEL_T_VM_HALT, vm, "%s",
+                 vm->stop_reason);
     if (req == VMREQ_FREEZE) {
         char trigger[64];
         snprintf(trigger, sizeof trigger, "trap:%s",
@@ -264,9 +269,10 @@ static void settle(struct hv *hv, struct vm *vm)
         restart_service(hv, vm);
         return;
     }
-    hand_to_service(hv, vm, vm->state == VM_CRASHED ? "the guest crashed"
-                            : vm->state == VM_FROZEN ? "a trap froze the guest"
-                                                      : "the guest halted");
+    hand_to_service(hv, vm,
+                    vm->state == VM_CRASHED  ? "the guest crashed"
+                    : vm->state == VM_FROZEN ? "a trap froze the guest"
+                                             : "the guest halted");
 }
 
 void hv_settle_stopped_vms(struct hv *hv)

@@ -36,8 +36,10 @@ static void do_pause(struct term *t)
 {
     struct vm *fg = atomic_load(&t->hv->foreground);
     char err[256], line[400];
-    int rc = fg->state == VM_PAUSED ? hv_resume(t->hv, fg, err, sizeof err) : hv_pause(t->hv, fg, err, sizeof err);
-    snprintf(line, sizeof line, "\r\n[vigil] %s: %s\r\n", fg->name, rc < 0 ? err : vm_state_name(fg->state));
+    int rc = fg->state == VM_PAUSED ? hv_resume(t->hv, fg, err, sizeof err)
+                                    : hv_pause(t->hv, fg, err, sizeof err);
+    snprintf(line, sizeof line, "\r\n[vigil] %s: %s\r\n", fg->name,
+             rc < 0 ? err : vm_state_name(fg->state));
     say(t, line);
 }
 
@@ -47,8 +49,9 @@ static void do_status(struct term *t)
     int n = snprintf(line, sizeof line, "\r\n[vigil]");
     for (uint32_t i = 0; i < t->hv->nvms && n < (int)sizeof line - 80; i++) {
         struct vm *vm = t->hv->vms[i];
-        n += snprintf(line + n, sizeof line - (size_t)n, " %s%s=%s", vm == atomic_load(&t->hv->foreground) ? "*" : "",
-                      vm->name, vm_state_name(vm->state));
+        n += snprintf(line + n, sizeof line - (size_t)n, " %s%s=%s",
+                      vm == atomic_load(&t->hv->foreground) ? "*" : "", vm->name,
+                      vm_state_name(vm->state));
     }
     snprintf(line + n, sizeof line - (size_t)n, "\r\n");
     say(t, line);

@@ -1,4 +1,5 @@
-/* thread.h: hv's threads: ordinary time-sharing workers, and a real-time main loop where allowed. */
+/* thread.h: hv's threads: ordinary time-sharing workers, and a real-time main loop where allowed.
+ */
 #ifndef HV_THREAD_H
 #define HV_THREAD_H
 

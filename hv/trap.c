@@ -64,20 +64,22 @@ bool trap_raise(struct vm *vm, struct vcpu *self, enum policy_event ev, const ch
     if (vm->role == VIGIL_ROLE_SERVICE)
         act = trap_event_is_crash(ev) ? POLICY_ACT_FREEZE : POLICY_ACT_LOG;
     bool crash = trap_event_is_crash(ev);
-    uint64_t sel_id = hv_event(hv, crash ? SEL_CRITICAL : SEL_WARNING, ev == POLICY_EV_WATCHDOG_HEARTBEAT ||
-                                                                          ev == POLICY_EV_WATCHDOG_PROGRESS
-                                                                      ? SEL_T_WATCHDOG
-                                                                      : SEL_T_TRAP,
-                               vm, "trap %s: %s", policy_event_name(ev), detail);
+    uint64_t sel_id = hv_event(
+        hv, crash ? SEL_CRITICAL : SEL_WARNING,
+        ev == POLICY_EV_WATCHDOG_HEARTBEAT || ev == POLICY_EV_WATCHDOG_PROGRESS ? SEL_T_WATCHDOG
+                                                                                : SEL_T_TRAP,
+        vm, "trap %s: %s", policy_event_name(ev), detail);
     hv_event(hv, SEL_OK, SEL_T_ACTION, vm, "action %s for %s (SEL %llu)", policy_action_name(act),
              policy_event_name(ev), (unsigned long long)sel_id);
     enum vm_state result = crash ? VM_CRASHED : VM_FROZEN;
     switch (act) {
     case POLICY_ACT_FREEZE:
-        vm_request(vm, self, VMREQ_FREEZE, result, (int)ev, sel_id, 0, "%s: %s", policy_event_name(ev), detail);
+        vm_request(vm, self, VMREQ_FREEZE, result, (int)ev, sel_id, 0, "%s: %s",
+                   policy_event_name(ev), detail);
         return false;
     case POLICY_ACT_RESET:
-        vm_request(vm, self, VMREQ_RESET, VM_CREATED, (int)ev, sel_id, 0, "%s: %s", policy_event_name(ev), detail);
+        vm_request(vm, self, VMREQ_RESET, VM_CREATED, (int)ev, sel_id, 0, "%s: %s",
+                   policy_event_name(ev), detail);
         return false;
     case POLICY_ACT_NOTIFY:
         if (hv->service && hv->service != vm)
@@ -96,7 +98,8 @@ bool trap_raise(struct vm *vm, struct vcpu *self, enum policy_event ev, const ch
         break;
     }
     if (cannot_continue(ev)) {
-        vm_request(vm, self, VMREQ_STOP, VM_CRASHED, (int)ev, sel_id, 0, "%s: %s", policy_event_name(ev), detail);
+        vm_request(vm, self, VMREQ_STOP, VM_CRASHED, (int)ev, sel_id, 0, "%s: %s",
+                   policy_event_name(ev), detail);
         return false;
     }
     return true;

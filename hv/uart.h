@@ -10,10 +10,10 @@
 #define UART_COM1_IRQ  4u
 
 struct uart_ops {
-    void (*tx)(void *ctx, uint8_t byte);        /* a byte the guest sent */
-    bool (*rx)(void *ctx, uint8_t *byte);       /* next input byte, if any */
-    bool (*rx_ready)(void *ctx);                /* input waiting? */
-    void (*irq)(void *ctx, bool level);         /* drive the interrupt line */
+    void (*tx)(void *ctx, uint8_t byte);  /* a byte the guest sent */
+    bool (*rx)(void *ctx, uint8_t *byte); /* next input byte, if any */
+    bool (*rx_ready)(void *ctx);          /* input waiting? */
+    void (*irq)(void *ctx, bool level);   /* drive the interrupt line */
 };
 
 struct uart {
@@ -23,7 +23,7 @@ struct uart {
     bool thr_interrupt; /* THR-empty interrupt pending until IIR is read or THR written */
     bool irq_level;
     bool loop_byte_valid;
-    uint8_t loop_byte;  /* loopback mode: the byte the guest sent to itself */
+    uint8_t loop_byte; /* loopback mode: the byte the guest sent to itself */
 };
 
 void uart_init(struct uart *u, const struct uart_ops *ops, void *ctx);

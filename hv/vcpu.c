@@ -10,8 +10,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define PVPANIC_PORT     0x505u
-#define PVPANIC_PANICKED 0x1u
+#define PVPANIC_PORT         0x505u
+#define PVPANIC_PANICKED     0x1u
 #define PVPANIC_CRASH_LOADED 0x2u
 
 static _Thread_local struct kvm_run *kick_run;
@@ -99,8 +99,8 @@ static void handle_pvpanic(struct vcpu *v, struct kvm_run *run, uint8_t *data)
         return;
     }
     if (data[0] & PVPANIC_PANICKED)
-        trap_raise(v->vm, v, POLICY_EV_PVPANIC, "guest wrote PANICKED (0x%x) to port 0x505 at vCPU %u", data[0],
-                   v->index);
+        trap_raise(v->vm, v, POLICY_EV_PVPANIC,
+                   "guest wrote PANICKED (0x%x) to port 0x505 at vCPU %u", data[0], v->index);
     else if (data[0] & PVPANIC_CRASH_LOADED)
         log_warn("%s: pvpanic: guest is loading its own crash kernel", v->vm->name);
 }
@@ -148,8 +148,9 @@ static void handle_mmio(struct vcpu *v)
     if (run->mmio.is_write && run->mmio.phys_addr < v->vm->mem_size) {
         /* RAM that exits on a write is a read-only slot: a protected range. KVM
          * has dropped the write; the guest goes on past it unless policy stops it. */
-        trap_raise(v->vm, v, POLICY_EV_WRITE_PROTECTED, "%u-byte write to protected 0x%llx on vCPU %u",
-                   run->mmio.len, (unsigned long long)run->mmio.phys_addr, v->index);
+        trap_raise(v->vm, v, POLICY_EV_WRITE_PROTECTED,
+                   "%u-byte write to protected 0x%llx on vCPU %u", run->mmio.len,
+                   (unsigned long long)run->mmio.phys_addr, v->index);
         return;
     }
     if (!run->mmio.is_write)
@@ -162,11 +163,13 @@ static void handle_mmio(struct vcpu *v)
 static void handle_msr(struct vcpu *v, bool write)
 {
     struct kvm_run *run = v->run;
-    bool go_on = trap_raise(v->vm, v, POLICY_EV_FORBIDDEN_MSR, "%s of forbidden MSR 0x%x on vCPU %u",
-                            write ? "WRMSR" : "RDMSR", run->msr.index, v->index);
+    bool go_on =
+        trap_raise(v->vm, v, POLICY_EV_FORBIDDEN_MSR, "%s of forbidden MSR 0x%x on vCPU %u",
+                   write ? "WRMSR" : "RDMSR", run->msr.index, v->index);
     /* resume: reads give 0 and writes vanish; otherwise the access faults (#GP) as on
      * hardware that lacks the MSR. */
-    bool resume = policy_action_for(&v->vm->hv->policy, POLICY_EV_FORBIDDEN_MSR) == POLICY_ACT_RESUME;
+    bool resume =
+        policy_action_for(&v->vm->hv->policy, POLICY_EV_FORBIDDEN_MSR) == POLICY_ACT_RESUME;
     run->msr.error = go_on && resume ? 0 : 1;
     run->msr.data = 0;
 }
@@ -175,10 +178,12 @@ static void handle_hlt(struct vcpu *v)
 {
     struct kvm_regs regs;
     if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0 && !(regs.rflags & (1u << 9)))
-        trap_raise(v->vm, v, POLICY_EV_HALTED_IRQS_OFF, "HLT with interrupts off at rip 0x%llx on vCPU %u",
-                   (unsigned long long)regs.rip, v->index);
+        trap_raise(v->vm, v, POLICY_EV_HALTED_IRQS_OFF,
+                   "HLT with interrupts off at rip 0x%llx on vCPU %u", (unsigned long long)regs.rip,
+                   v->index);
     else
-        vm_stop_from_vcpu(v, VM_HALTED, 0, "vCPU %u executed HLT with nothing to wake it", v->index);
+        vm_stop_from_vcpu(v, VM_HALTED, 0, "vCPU %u executed HLT with nothing to wake it",
+                          v->index);
 }
 
 static void handle_internal_error(struct vcpu *v)
@@ -187,12 +192,15 @@ static void handle_internal_error(struct vcpu *v)
     char data[96] = "";
     int n = 0;
     for (uint32_t i = 0; i < run->internal.ndata && i < 4 && n < (int)sizeof data - 24; i++)
-        n += snprintf(data + n, sizeof data - (size_t)n, " 0x%llx", (unsigned long long)run->internal.data[i]);
+        n += snprintf(data + n, sizeof data - (size_t)n, " 0x%llx",
+                      (unsigned long long)run->internal.data[i]);
     /* For KVM_INTERNAL_ERROR_DELIVERY_EV, data[0] is the IDT-vectoring info of the event
      * whose delivery faulted: the evidence of a fault during delivery of another. */
-    trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "KVM internal error, suberror %u%s, data%s on vCPU %u",
-               run->internal.suberror,
-               run->internal.suberror == KVM_INTERNAL_ERROR_DELIVERY_EV ? " (fault during event delivery)" : "",
+    trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR,
+               "KVM internal error, suberror %u%s, data%s on vCPU %u", run->internal.suberror,
+               run->internal.suberror == KVM_INTERNAL_ERROR_DELIVERY_EV
+                   ? " (fault during event delivery)"
+                   : "",
                data[0] ? data : " none", v->index);
 }
 
@@ -220,8 +228,8 @@ static void handle_exit(struct vcpu *v)
         trap_raise(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u", v->index);
         break;
     case KVM_EXIT_FAIL_ENTRY:
-        trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "VM entry failed on vCPU %u (reason 0x%llx)", v->index,
-                   (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+        trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "VM entry failed on vCPU %u (reason 0x%llx)",
+                   v->index, (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
         break;
     case KVM_EXIT_INTERNAL_ERROR:
         handle_internal_error(v);
@@ -232,13 +240,15 @@ static void handle_exit(struct vcpu *v)
         break;
     case KVM_EXIT_SYSTEM_EVENT:
         if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH)
-            trap_raise(v->vm, v, POLICY_EV_GUEST_PANIC, "guest reported a crash (system event) on vCPU %u", v->index);
+            trap_raise(v->vm, v, POLICY_EV_GUEST_PANIC,
+                       "guest reported a crash (system event) on vCPU %u", v->index);
         else
-            vm_stop_from_vcpu(v, VM_HALTED, 0, "system event %u on vCPU %u", run->system_event.type, v->index);
+            vm_stop_from_vcpu(v, VM_HALTED, 0, "system event %u on vCPU %u", run->system_event.type,
+                              v->index);
         break;
     default:
-        trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "unhandled KVM exit %u on vCPU %u", run->exit_reason,
-                   v->index);
+        trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "unhandled KVM exit %u on vCPU %u",
+                   run->exit_reason, v->index);
         break;
     }
 }
@@ -294,8 +304,8 @@ void *vcpu_thread_main(void *arg)
         if (ioctl(v->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "KVM_RUN failed on vCPU %u: %s", v->index,
-                       strerror(errno));
+            trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "KVM_RUN failed on vCPU %u: %s",
+                       v->index, strerror(errno));
             continue;
         }
         atomic_fetch_add(&v->exits, 1);

@@ -10,7 +10,8 @@
 
 #define MSR_IA32_TSC 0x10u
 
-static int ioctl_ok(int fd, unsigned long req, void *arg, const char *name, char *err, size_t errlen)
+static int ioctl_ok(int fd, unsigned long req, void *arg, const char *name, char *err,
+                    size_t errlen)
 {
     if (ioctl(fd, req, arg) < 0) {
         snprintf(err, errlen, "%s: %s", name, strerror(errno));
@@ -19,8 +20,8 @@ static int ioctl_ok(int fd, unsigned long req, void *arg, const char *name, char
     return 0;
 }
 
-int vcpu_state_capture(const struct kvm_host *k, int fd, bool irqchip, struct vcpu_state *s, char *err,
-                       size_t errlen)
+int vcpu_state_capture(const struct kvm_host *k, int fd, bool irqchip, struct vcpu_state *s,
+                       char *err, size_t errlen)
 {
     s->has_xsave = k->cap_xsave;
     s->has_xcrs = k->cap_xcrs;
@@ -30,10 +31,12 @@ int vcpu_state_capture(const struct kvm_host *k, int fd, bool irqchip, struct vc
     if (ioctl_ok(fd, KVM_GET_REGS, &s->regs, "KVM_GET_REGS", err, errlen) < 0 ||
         ioctl_ok(fd, KVM_GET_SREGS, &s->sregs, "KVM_GET_SREGS", err, errlen) < 0 ||
         ioctl_ok(fd, KVM_GET_FPU, &s->fpu, "KVM_GET_FPU", err, errlen) < 0 ||
-        (s->has_xsave && ioctl_ok(fd, KVM_GET_XSAVE, &s->xsave, "KVM_GET_XSAVE", err, errlen) < 0) ||
+        (s->has_xsave &&
+         ioctl_ok(fd, KVM_GET_XSAVE, &s->xsave, "KVM_GET_XSAVE", err, errlen) < 0) ||
         (s->has_xcrs && ioctl_ok(fd, KVM_GET_XCRS, &s->xcrs, "KVM_GET_XCRS", err, errlen) < 0) ||
         ioctl_ok(fd, KVM_GET_MP_STATE, &s->mp_state, "KVM_GET_MP_STATE", err, errlen) < 0 ||
-        (s->has_lapic && ioctl_ok(fd, KVM_GET_LAPIC, &s->lapic, "KVM_GET_LAPIC", err, errlen) < 0) ||
+        (s->has_lapic &&
+         ioctl_ok(fd, KVM_GET_LAPIC, &s->lapic, "KVM_GET_LAPIC", err, errlen) < 0) ||
         (s->has_events &&
          ioctl_ok(fd, KVM_GET_VCPU_EVENTS, &s->events, "KVM_GET_VCPU_EVENTS", err, errlen) < 0) ||
         (s->has_debugregs &&
@@ -81,7 +84,8 @@ int vcpu_state_restore(int fd, const struct vcpu_state *s, char *err, size_t err
         return -1;
     }
     if (ioctl_ok(fd, KVM_SET_MP_STATE, &w->mp_state, "KVM_SET_MP_STATE", err, errlen) < 0 ||
-        (s->has_lapic && ioctl_ok(fd, KVM_SET_LAPIC, &w->lapic, "KVM_SET_LAPIC", err, errlen) < 0) ||
+        (s->has_lapic &&
+         ioctl_ok(fd, KVM_SET_LAPIC, &w->lapic, "KVM_SET_LAPIC", err, errlen) < 0) ||
         (s->has_events &&
          ioctl_ok(fd, KVM_SET_VCPU_EVENTS, &w->events, "KVM_SET_VCPU_EVENTS", err, errlen) < 0) ||
         (s->has_debugregs &&

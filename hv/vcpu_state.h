@@ -1,4 +1,5 @@
-/* vcpu_state.h: the control structure holding a vCPU's complete state across a VM switch (seed 002). */
+/* vcpu_state.h: the control structure holding a vCPU's complete state across a VM switch (seed
+ * 002). */
 #ifndef HV_VCPU_STATE_H
 #define HV_VCPU_STATE_H
 

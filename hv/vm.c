@@ -1,4 +1,5 @@
-/* vm.c: VM creation and teardown, the park/unpark protocol for vCPUs, events and console plumbing. */
+/* vm.c: VM creation and teardown, the park/unpark protocol for vCPUs, events and console plumbing.
+ */
 #include "vm.h"
 
 #include "elf_loader.h"
@@ -19,7 +20,8 @@
 
 const char *vm_state_name(enum vm_state s)
 {
-    static const char *const names[] = {"created", "running", "paused", "frozen", "halted", "crashed"};
+    static const char *const names[] = {"created", "running", "paused",
+                                        "frozen",  "halted",  "crashed"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
 
@@ -136,7 +138,8 @@ static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
     if (xcr0 && k->cap_xcrs) {
         struct kvm_xcrs xcrs = {.nr_xcrs = 1, .xcrs[0] = {.xcr = 0, .value = xcr0}};
         if (ioctl(v->fd, KVM_SET_XCRS, &xcrs) < 0)
-            log_warn("%s: KVM_SET_XCRS 0x%llx: %s", vm->name, (unsigned long long)xcr0, strerror(errno));
+            log_warn("%s: KVM_SET_XCRS 0x%llx: %s", vm->name, (unsigned long long)xcr0,
+                     strerror(errno));
     }
     /* With an in-kernel LAPIC, secondary vCPUs would wait for INIT/SIPI. */
     struct kvm_mp_state mp = {.mp_state = KVM_MP_STATE_RUNNABLE};
@@ -200,7 +203,10 @@ static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
         pp.nprotected = pp.nmsrs = 0;
     if (vm->role == VIGIL_ROLE_SERVICE && vm_arm_protection_plain(vm, err, errlen) < 0)
         return -1;
-    return vm_arm_protection(vm, &pp, err, errlen) < 0 || vm_arm_msr_filter(vm, &pp, err, errlen) < 0 ? -1 : 0;
+    return vm_arm_protection(vm, &pp, err, errlen) < 0 ||
+                   vm_arm_msr_filter(vm, &pp, err, errlen) < 0
+               ? -1
+               : 0;
 }
 
 static void vm_teardown(struct vm *vm);
@@ -260,8 +266,8 @@ int vm_reset(struct vm *vm, char *err, size_t errlen)
 int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char *err, size_t errlen)
 {
     if (cfg->vcpus < 1 || cfg->vcpus > HV_MAX_VCPUS) {
-        snprintf(err, errlen, "%s: %u vCPUs requested; 1 to %d are supported", cfg->name, cfg->vcpus,
-                 HV_MAX_VCPUS);
+        snprintf(err, errlen, "%s: %u vCPUs requested; 1 to %d are supported", cfg->name,
+                 cfg->vcpus, HV_MAX_VCPUS);
         return -1;
     }
     struct vm *vm = calloc(1, sizeof *vm);
@@ -292,14 +298,18 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
         .vcpus = cfg->vcpus,
         .cmdline = cfg->cmdline,
         .name = vm->name,
-        .flags = (cfg->role == VIGIL_ROLE_SERVICE ? VIGIL_BOOT_F_SERVICE : 0) |
-                 (cfg->cpl0 ? VIGIL_BOOT_F_CPL0 : 0) |
-                 (cfg->role == VIGIL_ROLE_SERVICE && hv->cfg.autostart_guest ? VIGIL_BOOT_F_AUTOSTART : 0) |
-                 (hv->cfg.no_service ? VIGIL_BOOT_F_ALONE : 0),
+        .flags =
+            (cfg->role == VIGIL_ROLE_SERVICE ? VIGIL_BOOT_F_SERVICE : 0) |
+            (cfg->cpl0 ? VIGIL_BOOT_F_CPL0 : 0) |
+            (cfg->role == VIGIL_ROLE_SERVICE && hv->cfg.autostart_guest ? VIGIL_BOOT_F_AUTOSTART
+                                                                        : 0) |
+            (hv->cfg.no_service ? VIGIL_BOOT_F_ALONE : 0),
     };
     vm->req_event = -1;
-    if (cfg->mem_size < BOOT_MIN_MEM || cfg->mem_size > BOOT_MAX_MEM || (cfg->mem_size & ((2u << 20) - 1))) {
-        snprintf(err, errlen, "%s: memory size %llu MiB: must be a multiple of 2 MiB in [4 MiB, 64 GiB]",
+    if (cfg->mem_size < BOOT_MIN_MEM || cfg->mem_size > BOOT_MAX_MEM ||
+        (cfg->mem_size & ((2u << 20) - 1))) {
+        snprintf(err, errlen,
+                 "%s: memory size %llu MiB: must be a multiple of 2 MiB in [4 MiB, 64 GiB]",
                  cfg->name, (unsigned long long)(cfg->mem_size >> 20));
         goto fail;
     }
@@ -386,7 +396,8 @@ int vm_wait_captured(struct vm *vm, char *err, size_t errlen)
     int rc = 0;
     for (uint32_t i = 0; i < vm->nvcpus && !rc; i++)
         if (vm->vcpus[i].thread_started && vm->vcpus[i].parked && !vm->vcpus[i].state_valid) {
-            snprintf(err, errlen, "%s: capturing vCPU %u failed: %s", vm->name, i, vm->vcpus[i].state_error);
+            snprintf(err, errlen, "%s: capturing vCPU %u failed: %s", vm->name, i,
+                     vm->vcpus[i].state_error);
             rc = -1;
         }
     pthread_mutex_unlock(&vm->lock);
@@ -406,7 +417,8 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
             /* KVM still holds exactly the captured state unless someone changed the
              * control structure: writing it back would only cost ~60 us. */
             bool write_back = v->state_dirty || vm->hv->cfg.restore_always;
-            if (v->state_valid && write_back && vcpu_state_restore(v->fd, &v->state, why, sizeof why) < 0) {
+            if (v->state_valid && write_back &&
+                vcpu_state_restore(v->fd, &v->state, why, sizeof why) < 0) {
                 snprintf(err, errlen, "%s: restoring vCPU %u: %s", vm->name, i, why);
                 return -1;
             }
@@ -421,8 +433,8 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
     return 0;
 }
 
-static void vm_vrequest(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result, int event,
-                        uint64_t sel_id, uint64_t status, const char *fmt, va_list ap)
+static void vm_vrequest(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result,
+                        int event, uint64_t sel_id, uint64_t status, const char *fmt, va_list ap)
 {
     pthread_mutex_lock(&vm->lock);
     if (!vm->stop_pending && vm->state != VM_HALTED && vm->state != VM_CRASHED) {
@@ -446,8 +458,8 @@ static void vm_vrequest(struct vm *vm, struct vcpu *self, enum vm_request req, e
     (void)w;
 }
 
-void vm_request(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result, int event,
-                uint64_t sel_id, uint64_t status, const char *fmt, ...)
+void vm_request(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result,
+                int event, uint64_t sel_id, uint64_t status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -7,7 +7,8 @@
 #include <stddef.h>
 
 /* Creates the KVM VM, its RAM, its vCPUs and loads its image; nothing runs yet. */
-int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char *err, size_t errlen);
+int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char *err,
+              size_t errlen);
 void vm_destroy(struct vm *vm);
 
 /* Starts the vCPU threads (boots the VM). */
@@ -34,8 +35,9 @@ void vcpu_kick(struct vcpu *v);
 /* Asks the main loop to act on the VM (stop, freeze, reset) and parks its
  * vCPUs meanwhile.  `self` is the calling vCPU (NULL from other threads).  The
  * first request wins until the main loop has settled it. */
-void vm_request(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result, int event,
-                uint64_t sel_id, uint64_t status, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+void vm_request(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result,
+                int event, uint64_t sel_id, uint64_t status, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
 /* The VM stopped itself (halt, crash) on vCPU v. */
 void vm_stop_from_vcpu(struct vcpu *v, enum vm_state why, uint64_t status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -68,7 +68,8 @@ int vm_arm_msr_filter(struct vm *vm, const struct policy_params *pp, char *err, 
     if (vm->role == VIGIL_ROLE_SERVICE || !pp->nmsrs)
         return 0;
     if (!vm->msr_exits) {
-        struct kvm_enable_cap cap = {.cap = KVM_CAP_X86_USER_SPACE_MSR, .args[0] = KVM_MSR_EXIT_REASON_FILTER};
+        struct kvm_enable_cap cap = {.cap = KVM_CAP_X86_USER_SPACE_MSR,
+                                     .args[0] = KVM_MSR_EXIT_REASON_FILTER};
         if (ioctl(vm->fd, KVM_ENABLE_CAP, &cap) < 0) {
             snprintf(err, errlen, "%s: cannot enable MSR exits: %s", vm->name, strerror(errno));
             return -1;
@@ -81,8 +82,11 @@ int vm_arm_msr_filter(struct vm *vm, const struct policy_params *pp, char *err, 
     if (n < pp->nmsrs)
         log_warn("%s: only the first %u forbidden MSRs can be trapped", vm->name, n);
     for (uint32_t i = 0; i < n; i++)
-        f.ranges[i] = (struct kvm_msr_filter_range){
-            .flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE, .nmsrs = 1, .base = pp->msrs[i], .bitmap = &deny};
+        f.ranges[i] =
+            (struct kvm_msr_filter_range){.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
+                                          .nmsrs = 1,
+                                          .base = pp->msrs[i],
+                                          .bitmap = &deny};
     if (ioctl(vm->fd, KVM_X86_SET_MSR_FILTER, &f) < 0) {
         snprintf(err, errlen, "%s: KVM_X86_SET_MSR_FILTER: %s", vm->name, strerror(errno));
         return -1;

@@ -6,20 +6,20 @@
 #include "trap.h"
 #include "vm.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <signal.h>
 #include <time.h>
 
-#define TICK_MAX_NS   (5ull * 1000000ull) /* detection latency <= period + one tick */
-#define TICK_MIN_NS   (1ull * 1000000ull)
+#define TICK_MAX_NS (5ull * 1000000ull) /* detection latency <= period + one tick */
+#define TICK_MIN_NS (1ull * 1000000ull)
 
 /* Per-guest memory between ticks. */
 struct wd_guest {
-    uint64_t hb_count;             /* heartbeats counted at the last tick */
-    uint64_t sample_seq, hash;     /* last progress sample */
-    uint64_t same_since_ns;        /* first sample of an unchanged run, 0 if none */
-    uint64_t exits;                /* vCPU 0 exits at that sample */
+    uint64_t hb_count;         /* heartbeats counted at the last tick */
+    uint64_t sample_seq, hash; /* last progress sample */
+    uint64_t same_since_ns;    /* first sample of an unchanged run, 0 if none */
+    uint64_t exits;            /* vCPU 0 exits at that sample */
     bool fired_hb, fired_progress, fired_halt;
 };
 
@@ -43,8 +43,9 @@ static void check_heartbeat(struct vm *vm, struct wd_guest *g, uint64_t now, uin
     uint64_t quiet_from = last > since ? last : since;
     if (!g->fired_hb && now > quiet_from && now - quiet_from > period) {
         g->fired_hb = true;
-        trap_raise(vm, NULL, POLICY_EV_WATCHDOG_HEARTBEAT, "no heartbeat for %.3f ms (period %llu ms)",
-                   (double)(now - quiet_from) / 1e6, (unsigned long long)(period / 1000000));
+        trap_raise(vm, NULL, POLICY_EV_WATCHDOG_HEARTBEAT,
+                   "no heartbeat for %.3f ms (period %llu ms)", (double)(now - quiet_from) / 1e6,
+                   (unsigned long long)(period / 1000000));
     }
 }
 
@@ -100,7 +101,8 @@ static void *watchdog_main(void *arg)
         for (uint32_t i = 0; i < hv->nvms; i++) {
             struct vm *vm = hv->vms[i];
             pthread_mutex_lock(&vm->lock);
-            bool watch = period && hv->traps_armed && vm->role == VIGIL_ROLE_GUEST && vm->state == VM_RUNNING && !vm->stop_pending &&
+            bool watch = period && hv->traps_armed && vm->role == VIGIL_ROLE_GUEST &&
+                         vm->state == VM_RUNNING && !vm->stop_pending &&
                          vm->vcpus[0].thread_started;
             pthread_mutex_unlock(&vm->lock);
             if (!watch) {

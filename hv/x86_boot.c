@@ -79,20 +79,24 @@ static void add_region(struct vigil_boot_info *bi, uint64_t base, uint64_t end, 
 {
     if (end <= base || bi->mmap_count >= VIGIL_BOOT_MMAP_MAX)
         return;
-    bi->mmap[bi->mmap_count++] = (struct vigil_mem_region){.base = base, .len = end - base, .type = type};
+    bi->mmap[bi->mmap_count++] =
+        (struct vigil_mem_region){.base = base, .len = end - base, .type = type};
 }
 
 int boot_write_tables(uint8_t *mem, const struct boot_params *p, char *err, size_t errlen)
 {
     uint64_t stacks = (uint64_t)p->vcpus * BOOT_STACK_SIZE;
-    if (p->mem_size < BOOT_MIN_MEM || p->mem_size > BOOT_MAX_MEM || (p->mem_size & ((2ull << 20) - 1))) {
-        snprintf(err, errlen, "memory size %llu MiB: must be a multiple of 2 MiB in [4 MiB, 64 GiB]",
+    if (p->mem_size < BOOT_MIN_MEM || p->mem_size > BOOT_MAX_MEM ||
+        (p->mem_size & ((2ull << 20) - 1))) {
+        snprintf(err, errlen,
+                 "memory size %llu MiB: must be a multiple of 2 MiB in [4 MiB, 64 GiB]",
                  (unsigned long long)(p->mem_size >> 20));
         return -1;
     }
     if (p->image_end + stacks > p->mem_size) {
         snprintf(err, errlen, "image (ends 0x%llx) and %u vCPU stacks do not fit in %llu MiB",
-                 (unsigned long long)p->image_end, p->vcpus, (unsigned long long)(p->mem_size >> 20));
+                 (unsigned long long)p->image_end, p->vcpus,
+                 (unsigned long long)(p->mem_size >> 20));
         return -1;
     }
     size_t cmdlen = p->cmdline ? strlen(p->cmdline) : 0;
@@ -142,7 +146,8 @@ struct kvm_cpuid_entry2 *cpuid_find(const struct kvm_cpuid2 *cpuid, uint32_t fn,
 {
     for (uint32_t i = 0; i < cpuid->nent; i++) {
         const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-        if (e->function == fn && (!(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e->index == index))
+        if (e->function == fn &&
+            (!(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e->index == index))
             return (struct kvm_cpuid_entry2 *)(uintptr_t)e;
     }
     return NULL;
@@ -169,14 +174,29 @@ void boot_vcpu_sregs(const struct boot_params *p, const struct kvm_cpuid2 *cpuid
 {
     bool cpl0 = p->flags & VIGIL_BOOT_F_CPL0;
     uint8_t dpl = cpl0 ? 0 : 3;
-    struct kvm_segment code = {.base = 0, .limit = 0xffffffff, .selector = cpl0 ? SEL_KERNEL_CS : SEL_USER_CS,
-                               .type = 11, .present = 1, .dpl = dpl, .s = 1, .l = 1, .g = 1};
-    struct kvm_segment data = {.base = 0, .limit = 0xffffffff, .selector = cpl0 ? SEL_KERNEL_DS : SEL_USER_DS,
-                               .type = 3, .present = 1, .dpl = dpl, .db = 1, .s = 1, .g = 1};
+    struct kvm_segment code = {.base = 0,
+                               .limit = 0xffffffff,
+                               .selector = cpl0 ? SEL_KERNEL_CS : SEL_USER_CS,
+                               .type = 11,
+                               .present = 1,
+                               .dpl = dpl,
+                               .s = 1,
+                               .l = 1,
+                               .g = 1};
+    struct kvm_segment data = {.base = 0,
+                               .limit = 0xffffffff,
+                               .selector = cpl0 ? SEL_KERNEL_DS : SEL_USER_DS,
+                               .type = 3,
+                               .present = 1,
+                               .dpl = dpl,
+                               .db = 1,
+                               .s = 1,
+                               .g = 1};
     s->cs = code;
     s->ds = s->es = s->fs = s->gs = s->ss = data;
     /* A busy 64-bit TSS and an unusable LDT, as VT-x requires in long mode. */
-    s->tr = (struct kvm_segment){.base = BOOT_TSS_GPA, .limit = TSS_LIMIT, .selector = SEL_TSS, .type = 11, .present = 1};
+    s->tr = (struct kvm_segment){
+        .base = BOOT_TSS_GPA, .limit = TSS_LIMIT, .selector = SEL_TSS, .type = 11, .present = 1};
     s->ldt = (struct kvm_segment){.type = 2, .unusable = 1};
     s->gdt.base = BOOT_GDT_GPA;
     s->gdt.limit = 0x3f;

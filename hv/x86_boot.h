@@ -1,4 +1,5 @@
-/* x86_boot.h: the guest's starting machine state: long-mode page tables, GDT, TSS, boot info, CPUID. */
+/* x86_boot.h: the guest's starting machine state: long-mode page tables, GDT, TSS, boot info,
+ * CPUID. */
 #ifndef HV_X86_BOOT_H
 #define HV_X86_BOOT_H
 
@@ -10,7 +11,7 @@
 
 /* Guest-physical layout of hv's boot structures (all below 1 MiB). */
 #define BOOT_GDT_GPA     0x1000ull
-#define BOOT_TSS_GPA     0x7000ull  /* TSS + a full, all-zero I/O bitmap: to 0x9069 */
+#define BOOT_TSS_GPA     0x7000ull /* TSS + a full, all-zero I/O bitmap: to 0x9069 */
 #define BOOT_INFO_GPA    0x2000ull
 #define BOOT_CMDLINE_GPA 0x3000ull
 #define BOOT_PML4_GPA    0x4000ull

@@ -15,8 +15,7 @@ long sys_mkdirat(int dirfd, const char *path, mode_t mode)
     long r = vfs_split(dirfd, path, &dir, &name, &len);
     if (r < 0)
         return r;
-    if (len == 0 || vfs_is_dots(name, len) ||
-        vnode_lookup(dir, name, len))
+    if (len == 0 || vfs_is_dots(name, len) || vnode_lookup(dir, name, len))
         return -EEXIST;
     return vnode_create(dir, name, len, S_IFDIR | (mode & 07777 & ~vfs_umask())) ? 0 : -ENOMEM;
 }
@@ -79,8 +78,7 @@ long sys_renameat2(int odirfd, const char *opath, int ndirfd, const char *npath,
         r = vfs_split(ndirfd, npath, &ndir, &nname, &nlen);
     if (r < 0)
         return r;
-    if (!olen || !nlen || vfs_is_dots(oname, olen) ||
-        vfs_is_dots(nname, nlen))
+    if (!olen || !nlen || vfs_is_dots(oname, olen) || vfs_is_dots(nname, nlen))
         return -EBUSY;
     struct vnode *src = vnode_lookup(odir, oname, olen), *dst = vnode_lookup(ndir, nname, nlen);
     if (!src)

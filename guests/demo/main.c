@@ -1,11 +1,13 @@
-/* main.c: the demo guest: a banner, a heartbeat with a counter, state in memory, a serial command line. */
+/* main.c: the demo guest: a banner, a heartbeat with a counter, state in memory, a serial command
+ * line. */
 #include "rt.h"
 
 #define PVPANIC_PORT 0x505
 
 static uint64_t heartbeat_count;
 static uint64_t work_total;
-static uint64_t state_hash = 0x9e3779b97f4a7c15ull; /* survives switches: proof of undisturbed state */
+static uint64_t state_hash =
+    0x9e3779b97f4a7c15ull; /* survives switches: proof of undisturbed state */
 static uint64_t heartbeat_ms = 2000;
 static uint64_t boot_ns;
 static int silent; /* "crash silence": keep serving the console, stop heartbeating */
@@ -22,24 +24,25 @@ static uint64_t mix(uint64_t x)
 
 static void cmd_help(void)
 {
-    rt_puts("commands:\n"
-            "  help            this list\n"
-            "  status          counters and state kept in guest memory\n"
-            "  work N          run N million rounds of hashing and report the time\n"
-            "  halt [N]        stop this guest with status N\n"
-            "  fill N          write a pattern over N MiB of free RAM (dense memory for snapshots)\n"
-            "  crash MODE      panic (pvpanic), panic-hc (panic hypercall), triple (triple fault),\n"
-            "                  write (wild write into this guest's own code: a protected range),\n"
-            "                  hang (spin, no heartbeat), silence (no heartbeat, console alive),\n"
-            "                  hang-cli (CPL 0: cli; hlt), double (CPL 0: a double fault),\n"
-            "                  port (read port 0x60), msr (CPL 0: rdmsr 0x1a0)\n"
-            "                  (also at boot: crash=MODE on the command line)\n");
+    rt_puts(
+        "commands:\n"
+        "  help            this list\n"
+        "  status          counters and state kept in guest memory\n"
+        "  work N          run N million rounds of hashing and report the time\n"
+        "  halt [N]        stop this guest with status N\n"
+        "  fill N          write a pattern over N MiB of free RAM (dense memory for snapshots)\n"
+        "  crash MODE      panic (pvpanic), panic-hc (panic hypercall), triple (triple fault),\n"
+        "                  write (wild write into this guest's own code: a protected range),\n"
+        "                  hang (spin, no heartbeat), silence (no heartbeat, console alive),\n"
+        "                  hang-cli (CPL 0: cli; hlt), double (CPL 0: a double fault),\n"
+        "                  port (read port 0x60), msr (CPL 0: rdmsr 0x1a0)\n"
+        "                  (also at boot: crash=MODE on the command line)\n");
 }
 
 static void cmd_status(void)
 {
-    rt_printf("demo: heartbeats %lu, work rounds %lu, state 0x%lx, uptime %lu ms\n", heartbeat_count,
-              work_total, state_hash, (rt_monotonic_ns() - boot_ns) / 1000000);
+    rt_printf("demo: heartbeats %lu, work rounds %lu, state 0x%lx, uptime %lu ms\n",
+              heartbeat_count, work_total, state_hash, (rt_monotonic_ns() - boot_ns) / 1000000);
 }
 
 static void cmd_work(const char *arg)
@@ -49,7 +52,8 @@ static void cmd_work(const char *arg)
     for (uint64_t i = 0; i < n; i++)
         state_hash = mix(state_hash + i);
     work_total += n;
-    rt_printf("work: %lu rounds in %lu ms, state 0x%lx\n", n, (rt_monotonic_ns() - t0) / 1000000, state_hash);
+    rt_printf("work: %lu rounds in %lu ms, state 0x%lx\n", n, (rt_monotonic_ns() - t0) / 1000000,
+              state_hash);
 }
 
 struct idt_ptr {
@@ -62,7 +66,8 @@ static void cmd_crash(const char *mode)
     int cpl0 = rt_boot->flags & VIGIL_BOOT_F_CPL0;
     if (!strncmp(mode, "panic-hc", 9)) {
         static const char msg[] = "demo guest panic (crash panic-hc)";
-        struct vigil_hc_panic p = {.code = 42, .msg_gpa = (uintptr_t)msg, .msg_len = sizeof msg - 1};
+        struct vigil_hc_panic p = {
+            .code = 42, .msg_gpa = (uintptr_t)msg, .msg_len = sizeof msg - 1};
         rt_puts("crash: panic hypercall\n");
         hc_call(VIGIL_HC_PANIC, &p);
         rt_puts("crash: the panic hypercall returned (policy let the guest go on)\n");
@@ -121,7 +126,8 @@ static void cmd_fill(const char *arg)
 {
     uint64_t mib = rt_parse_u64(arg, strlen(arg));
     uint64_t base = ((uintptr_t)&fill_area_marker + 0xfffff) & ~0xfffffull;
-    uint64_t limit = rt_boot->mem_size - (uint64_t)rt_boot->vcpu_count * rt_boot->stack_size - (1ull << 20);
+    uint64_t limit =
+        rt_boot->mem_size - (uint64_t)rt_boot->vcpu_count * rt_boot->stack_size - (1ull << 20);
     uint64_t *p = (uint64_t *)(uintptr_t)base;
     uint64_t n = 0;
     for (; n < mib && base + (n + 1) * (1ull << 20) <= limit; n++)

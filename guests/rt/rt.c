@@ -104,7 +104,8 @@ void rt_heartbeat(uint64_t counter)
 
 void rt_halt(uint64_t status, const char *msg)
 {
-    struct vigil_hc_halt h = {.status = status, .msg_gpa = (uintptr_t)msg, .msg_len = msg ? strlen(msg) : 0};
+    struct vigil_hc_halt h = {
+        .status = status, .msg_gpa = (uintptr_t)msg, .msg_len = msg ? strlen(msg) : 0};
     for (;;)
         hc_call(VIGIL_HC_HALT, &h);
 }

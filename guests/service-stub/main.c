@@ -1,4 +1,5 @@
-/* main.c: placeholder service image until svcos exists: boots first, starts the guest, stays responsive. */
+/* main.c: placeholder service image until svcos exists: boots first, starts the guest, stays
+ * responsive. */
 #include "rt.h"
 
 static uint64_t beats, switches_seen;
@@ -25,8 +26,8 @@ static void execute(const char *line)
 
 int guest_main(const struct vigil_boot_info *bi)
 {
-    rt_printf("Vigil service VM (placeholder image): up at monotonic %lu ns, %lu MiB\n", rt_monotonic_ns(),
-              bi->mem_size >> 20);
+    rt_printf("Vigil service VM (placeholder image): up at monotonic %lu ns, %lu MiB\n",
+              rt_monotonic_ns(), bi->mem_size >> 20);
     if (bi->flags & VIGIL_BOOT_F_AUTOSTART) {
         rt_puts("service: booting the guest by a switch\n");
         int64_t r = rt_switch(VIGIL_ROLE_GUEST);
@@ -42,7 +43,8 @@ int guest_main(const struct vigil_boot_info *bi)
             rt_heartbeat(++beats);
             next_beat = now + 1000000000ull;
         }
-        uint64_t ready = rt_wait(next_beat, VIGIL_EV_CONSOLE_IN | VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY);
+        uint64_t ready =
+            rt_wait(next_beat, VIGIL_EV_CONSOLE_IN | VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY);
         if (ready & VIGIL_EV_FOREGROUND)
             switches_seen++;
         if (ready & VIGIL_EV_NOTIFY)

@@ -3,8 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdbool.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +25,8 @@ static const char usage[] =
     "  console VM --attach     interactive console; Ctrl-] detaches\n"
     "  regs VM                 registers of a stopped VM (from the control structure)\n"
     "  stats [--reset]         switch latency statistics\n"
-    "  sel [--follow|--json|--clear]  the system event log (follow: print new entries as they come)\n"
+    "  sel [--follow|--json|--clear]  the system event log (follow: print new entries as they "
+    "come)\n"
     "  sensors                 virtual BMC sensors (JSON)\n"
     "  policy get              the trap policy (events -> actions, watchdog, protected ranges)\n"
     "  policy set EVENT ACTION | policy set JSON   change it (e.g. policy set triple_fault reset)\n"
@@ -52,7 +53,8 @@ static int connect_to(const char *path)
     strcpy(addr.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        fprintf(stderr, "hvctl: cannot connect to %s: %s (is hv running?)\n", path, strerror(errno));
+        fprintf(stderr, "hvctl: cannot connect to %s: %s (is hv running?)\n", path,
+                strerror(errno));
         exit(2);
     }
     return fd;
@@ -85,7 +87,8 @@ static void read_all(uint8_t *p, size_t n)
 }
 
 /* Sends a request and returns the response; *data gets the payload (malloc'd). */
-static json_t *request(json_t *req, const void *data, uint32_t data_len, uint8_t **rdata, uint32_t *rlen)
+static json_t *request(json_t *req, const void *data, uint32_t data_len, uint8_t **rdata,
+                       uint32_t *rlen)
 {
     uint8_t *frame;
     size_t n = ctl_encode(VIGIL_CTL_REQUEST, req, data, data_len, &frame);
@@ -98,7 +101,8 @@ static json_t *request(json_t *req, const void *data, uint32_t data_len, uint8_t
     free(frame);
     struct vigil_ctl_header h;
     read_all((uint8_t *)&h, sizeof h);
-    if (h.magic != VIGIL_CTL_MAGIC || h.json_len > VIGIL_CTL_JSON_MAX || h.data_len > VIGIL_CTL_DATA_MAX) {
+    if (h.magic != VIGIL_CTL_MAGIC || h.json_len > VIGIL_CTL_JSON_MAX ||
+        h.data_len > VIGIL_CTL_DATA_MAX) {
         fprintf(stderr, "hvctl: malformed response header\n");
         exit(2);
     }
@@ -108,7 +112,8 @@ static json_t *request(json_t *req, const void *data, uint32_t data_len, uint8_t
     struct ctl_msg msg;
     size_t used;
     char err[200];
-    if (ctl_parse(buf, sizeof h + h.json_len + h.data_len, &msg, &used, err, sizeof err) != CTL_PARSE_OK) {
+    if (ctl_parse(buf, sizeof h + h.json_len + h.data_len, &msg, &used, err, sizeof err) !=
+        CTL_PARSE_OK) {
         fprintf(stderr, "hvctl: bad response: %s\n", err);
         exit(2);
     }
@@ -144,7 +149,8 @@ static int simple(const char *op, const char *key, const char *value)
 /* Types text into a VM's console; prints nothing unless it fails. */
 static int report_quiet(const char *vm, const char *text, size_t len)
 {
-    json_t *resp = request(json_pack("{s:s, s:s}", "op", "console.write", "vm", vm), text, (uint32_t)len, NULL, NULL);
+    json_t *resp = request(json_pack("{s:s, s:s}", "op", "console.write", "vm", vm), text,
+                           (uint32_t)len, NULL, NULL);
     if (json_is_true(json_object_get(resp, "ok"))) {
         json_decref(resp);
         return 0;
@@ -156,8 +162,9 @@ static uint64_t console_dump(const char *vm, uint64_t from, int *status)
 {
     uint8_t *data;
     uint32_t len;
-    json_t *resp = request(json_pack("{s:s, s:s, s:I}", "op", "console.read", "vm", vm, "offset", (json_int_t)from),
-                           NULL, 0, &data, &len);
+    json_t *resp = request(
+        json_pack("{s:s, s:s, s:I}", "op", "console.read", "vm", vm, "offset", (json_int_t)from),
+        NULL, 0, &data, &len);
     if (!json_is_true(json_object_get(resp, "ok"))) {
         *status = report(resp);
         free(data);
@@ -208,9 +215,10 @@ static void print_entry(json_t *e)
     json_t *oem = json_object_get(json_object_get(e, "Oem"), "Vigil");
     const char *vm = json_string_value(json_object_get(oem, "VM"));
     printf("%6s  %s  %-8s  %-14s  %s%s%s\n", json_string_value(json_object_get(e, "Id")),
-           json_string_value(json_object_get(e, "Created")), json_string_value(json_object_get(e, "Severity")),
-           json_string_value(json_object_get(oem, "EventType")), vm && *vm ? vm : "", vm && *vm ? ": " : "",
-           json_string_value(json_object_get(e, "Message")));
+           json_string_value(json_object_get(e, "Created")),
+           json_string_value(json_object_get(e, "Severity")),
+           json_string_value(json_object_get(oem, "EventType")), vm && *vm ? vm : "",
+           vm && *vm ? ": " : "", json_string_value(json_object_get(e, "Message")));
 }
 
 static int sel_command(const char *opt)
@@ -220,16 +228,19 @@ static int sel_command(const char *opt)
     bool follow = opt && !strcmp(opt, "--follow"), as_json = opt && !strcmp(opt, "--json");
     json_int_t after = 0;
     for (;;) {
-        json_t *resp = request(json_pack("{s:s, s:I}", "op", "sel", "after", after), NULL, 0, NULL, NULL);
+        json_t *resp =
+            request(json_pack("{s:s, s:I}", "op", "sel", "after", after), NULL, 0, NULL, NULL);
         if (!json_is_true(json_object_get(resp, "ok")))
             return report(resp);
         if (as_json)
             return report(resp);
         size_t i;
         json_t *e;
-        json_array_foreach(json_object_get(resp, "entries"), i, e) {
+        json_array_foreach(json_object_get(resp, "entries"), i, e)
+        {
             print_entry(e);
-            after = json_integer_value(json_object_get(json_object_get(json_object_get(e, "Oem"), "Vigil"), "Id"));
+            after = json_integer_value(
+                json_object_get(json_object_get(json_object_get(e, "Oem"), "Vigil"), "Id"));
             if (!after)
                 after = strtoll(json_string_value(json_object_get(e, "Id")), NULL, 10);
         }
@@ -261,7 +272,8 @@ static int policy_command(int argc, char **argv, int i)
             fputs("hvctl: policy set EVENT ACTION, or policy set '{...}'\n", stderr);
             return 2;
         }
-        return report(request(json_pack("{s:s, s:o}", "op", "policy.set", "policy", pol), NULL, 0, NULL, NULL));
+        return report(request(json_pack("{s:s, s:o}", "op", "policy.set", "policy", pol), NULL, 0,
+                              NULL, NULL));
     }
     fputs("hvctl: policy get | policy set EVENT ACTION | policy set JSON\n", stderr);
     return 2;
@@ -270,7 +282,8 @@ static int policy_command(int argc, char **argv, int i)
 /* Copies a sparse file, keeping its holes. */
 static int copy_sparse(const char *from, const char *to)
 {
-    int in = open(from, O_RDONLY | O_CLOEXEC), outfd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int in = open(from, O_RDONLY | O_CLOEXEC),
+        outfd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (in < 0 || outfd < 0) {
         fprintf(stderr, "hvctl: %s: %s\n", in < 0 ? from : to, strerror(errno));
         return 1;
@@ -283,7 +296,9 @@ static int copy_sparse(const char *from, const char *to)
             break;
         off_t hole = lseek(in, data, SEEK_HOLE);
         for (off_t at = data; at < hole;) {
-            ssize_t n = pread(in, buf, (size_t)(hole - at < (off_t)sizeof buf ? hole - at : (off_t)sizeof buf), at);
+            ssize_t n =
+                pread(in, buf,
+                      (size_t)(hole - at < (off_t)sizeof buf ? hole - at : (off_t)sizeof buf), at);
             if (n <= 0 || pwrite(outfd, buf, (size_t)n, at) != n) {
                 fprintf(stderr, "hvctl: copying: %s\n", strerror(errno));
                 return 1;
@@ -311,8 +326,10 @@ static int snapshot_command(int argc, char **argv, int i)
     if (!strcmp(sub, "delete") && arg)
         return simple("snapshot.delete", "id", arg);
     if (!strcmp(sub, "export") && arg && i + 2 < argc) {
-        json_t *resp = request(json_pack("{s:s, s:s}", "op", "snapshot.show", "id", arg), NULL, 0, NULL, NULL);
-        const char *path = json_string_value(json_object_get(json_object_get(resp, "snapshot"), "core_path"));
+        json_t *resp =
+            request(json_pack("{s:s, s:s}", "op", "snapshot.show", "id", arg), NULL, 0, NULL, NULL);
+        const char *path =
+            json_string_value(json_object_get(json_object_get(resp, "snapshot"), "core_path"));
         if (!json_is_true(json_object_get(resp, "ok")) || !path)
             return report(resp);
         int rc = copy_sparse(path, argv[i + 2]);
@@ -357,8 +374,8 @@ static int peek_command(int argc, char **argv, int i)
     }
     uint8_t *data;
     uint32_t n;
-    json_t *resp = request(json_pack("{s:s, s:s, s:I, s:I, s:b}", "op", "peek", "vm", vm, "addr", (json_int_t)addr,
-                                     "len", (json_int_t)len, "virtual", virt),
+    json_t *resp = request(json_pack("{s:s, s:s, s:I, s:I, s:b}", "op", "peek", "vm", vm, "addr",
+                                     (json_int_t)addr, "len", (json_int_t)len, "virtual", virt),
                            NULL, 0, &data, &n);
     if (!json_is_true(json_object_get(resp, "ok"))) {
         free(data);
@@ -400,7 +417,9 @@ int main(int argc, char **argv)
         return simple(cmd, NULL, NULL);
     if (!strcmp(cmd, "switch") && arg)
         return simple("switch", "target", arg);
-    if ((!strcmp(cmd, "pause") || !strcmp(cmd, "resume") || !strcmp(cmd, "boot") || !strcmp(cmd, "regs")) && arg)
+    if ((!strcmp(cmd, "pause") || !strcmp(cmd, "resume") || !strcmp(cmd, "boot") ||
+         !strcmp(cmd, "regs")) &&
+        arg)
         return simple(cmd, "vm", arg);
     if (!strcmp(cmd, "sel"))
         return sel_command(arg);
@@ -434,7 +453,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "stats")) {
-        json_t *req = json_pack("{s:s, s:b}", "op", "stats", "reset", arg && !strcmp(arg, "--reset"));
+        json_t *req =
+            json_pack("{s:s, s:b}", "op", "stats", "reset", arg && !strcmp(arg, "--reset"));
         return report(request(req, NULL, 0, NULL, NULL));
     }
     if (!strcmp(cmd, "call") && arg) {

@@ -1,4 +1,5 @@
-/* ctlproto.h: Vigil control protocol v1 framing, shared by hv, hvctl and (later) the service channel. */
+/* ctlproto.h: Vigil control protocol v1 framing, shared by hv, hvctl and (later) the service
+ * channel. */
 #ifndef VIGIL_CTLPROTO_H
 #define VIGIL_CTLPROTO_H
 

@@ -140,10 +140,10 @@ enum vigil_vm_role {
 };
 
 /* Boot information, passed to every vCPU in rdi. */
-#define VIGIL_BOOT_MAGIC        0x49424756u /* "VGBI" */
-#define VIGIL_BOOT_MMAP_MAX     8u
-#define VIGIL_BOOT_CMDLINE_MAX  4096u /* including the terminating NUL */
-#define VIGIL_BOOT_VM_NAME_MAX  32u   /* including the terminating NUL */
+#define VIGIL_BOOT_MAGIC       0x49424756u /* "VGBI" */
+#define VIGIL_BOOT_MMAP_MAX    8u
+#define VIGIL_BOOT_CMDLINE_MAX 4096u /* including the terminating NUL */
+#define VIGIL_BOOT_VM_NAME_MAX 32u   /* including the terminating NUL */
 
 enum vigil_mem_type {
     VIGIL_MEM_RESERVED = 1, /* hv's boot structures: page tables, GDT, this struct */

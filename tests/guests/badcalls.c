@@ -1,4 +1,5 @@
-/* badcalls.c: test guest: malformed hypercalls must get precise errors, and hv must keep serving. */
+/* badcalls.c: test guest: malformed hypercalls must get precise errors, and hv must keep serving.
+ */
 #include "rt.h"
 
 static int failures;
@@ -50,7 +51,8 @@ int guest_main(const struct vigil_boot_info *bi)
 
     struct vigil_hc_switch s = {.target = VIGIL_ROLE_SERVICE, .ret = 1};
     hc_call(VIGIL_HC_SWITCH, &s);
-    expect("switch requested by a guest", s.ret, bi->flags & VIGIL_BOOT_F_SERVICE ? 0 : VIGIL_EPERM);
+    expect("switch requested by a guest", s.ret,
+           bi->flags & VIGIL_BOOT_F_SERVICE ? 0 : VIGIL_EPERM);
 
     struct vigil_hc_version v = {.guest_abi = 0, .ret = 1};
     hc_call(VIGIL_HC_VERSION, &v);
@@ -72,12 +74,13 @@ int guest_main(const struct vigil_boot_info *bi)
     outb(VIGIL_HC_PORT_BASE + VIGIL_HC_TIME, 1);
     expect("8-bit OUT to a hypercall port is ignored", 0, 0);
 
-    b = (struct vigil_hc_buf){.gpa = (uintptr_t)"fine\n", .len = 5};
+    b = (struct vigil_hc_buf){.gpa = (uintptr_t) "fine\n", .len = 5};
     hc_call(VIGIL_HC_CONSOLE_WRITE, &b);
     expect("a good call still works afterwards", b.ret, 5);
 
     rt_printf("badcalls: %d failure(s)\n", failures);
-    struct vigil_hc_halt halt = {.status = (uint64_t)failures, .msg_gpa = ram * 4, .msg_len = 1ull << 40};
+    struct vigil_hc_halt halt = {
+        .status = (uint64_t)failures, .msg_gpa = ram * 4, .msg_len = 1ull << 40};
     for (;;)
         hc_call(VIGIL_HC_HALT, &halt); /* a bad message must not stop the halt */
 }

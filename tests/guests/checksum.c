@@ -1,7 +1,8 @@
-/* checksum.c: test guest: a long computation held in GPRs, XMM registers and memory, on every vCPU. */
+/* checksum.c: test guest: a long computation held in GPRs, XMM registers and memory, on every vCPU.
+ */
 #include "rt.h"
 
-#define RING 1024
+#define RING              1024
 #define HV_MAX_RING_VCPUS 4
 
 static uint64_t ring[HV_MAX_RING_VCPUS][RING];

@@ -1,4 +1,5 @@
-/* uart.c: test guest: talks only through the 16550 UART at 0x3f8 by polling, like early boot code. */
+/* uart.c: test guest: talks only through the 16550 UART at 0x3f8 by polling, like early boot code.
+ */
 #include "rt.h"
 
 #define COM1 0x3f8
