@@ -78,21 +78,26 @@ deps:
 
 # The appliance on an embedded default: the service VM first, then the demo guest.
 run: deps all
-	$(O)/hv --service $(GUEST_O)/service-stub.elf --guest $(GUEST_O)/demo.elf --autostart-guest \
+	scripts/vigil-kvm --interactive --forward 127.0.0.1:8443-:8443 -- \
+	    $(O)/hv --service $(GUEST_O)/service-stub.elf --guest $(GUEST_O)/demo.elf --autostart-guest \
 	        --control /tmp/vigil-hv.sock --state-dir build/state $(RUN_ARGS)
 
 unit: host asan
 	@set -e; for t in $(UNIT_BINS) $(UNIT_BINS:$(O)/%=build/asan/%); do echo "== $$t"; $$t; done
 
+# The end-to-end suites of both builds, on this host's /dev/kvm or, without one, each in a
+# nested KVM machine (scripts/e2e.sh, scripts/vigil-kvm; VIGIL_KVM=host|vm forces the way).
 e2e: all asan
-	VIGIL_BUILD=$(O) $(PYTHON) -m pytest -q tests/e2e
-	VIGIL_BUILD=build/asan $(PYTHON) -m pytest -q tests/e2e
+	scripts/e2e.sh $(E2E_ARGS)
 
+# Everything that needs no KVM runs first; the KVM check first of all, so that a machine
+# with neither KVM nor QEMU fails in seconds, not after the builds.
 test: deps
-	scripts/check-kvm.sh
+	scripts/vigil-kvm --check
 	$(MAKE) format-check
 	$(MAKE) all asan
-	$(MAKE) unit e2e
+	$(MAKE) unit sysroot-check
+	scripts/e2e.sh $(E2E_ARGS)
 
 bench: all svcos-selftest-native
 	$(PYTHON) bench/switch.py

@@ -25,3 +25,8 @@ def start_hv(tmp_path):
     yield start
     for h in started:
         h.stop()
+
+
+def pytest_report_header(config):
+    from vigil import SLOWDOWN
+    return f"vigil: timeouts scaled x{SLOWDOWN:.1f} for this machine's speed (VIGIL_TEST_SLOWDOWN overrides)"

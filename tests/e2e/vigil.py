@@ -1,4 +1,5 @@
 """vigil.py: helpers for end-to-end tests: start the real hv, speak its control protocol."""
+import hashlib
 import json
 import os
 import socket
@@ -12,6 +13,34 @@ BUILD = ROOT / os.environ.get("VIGIL_BUILD", "build")
 GUESTS = ROOT / "build" / "guests"
 HV = BUILD / "hv"
 HVCTL = BUILD / "hvctl"
+
+
+
+def _measure_slowdown():
+    """How many times slower than a native host this machine runs hv's work: about 1 on real KVM
+    (and on PVM), 10-40 in the nested machine under QEMU's TCG.  Timeouts scale with it, so no
+    test asserts a wall-clock bound that an emulated CPU can miss.  VIGIL_TEST_SLOWDOWN overrides."""
+    if os.environ.get("VIGIL_TEST_SLOWDOWN"):
+        return max(1.0, float(os.environ["VIGIL_TEST_SLOWDOWN"]))
+    data = bytes(8 << 20)
+    best = min(_timed(lambda: hashlib.sha256(data).digest()) for _ in range(3))
+    # SHA-256 over 8 MiB takes about 10-20 ms natively; it is what a crash snapshot costs most.
+    return min(60.0, max(1.0, best / 0.02))
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+SLOWDOWN = _measure_slowdown()
+
+
+def scaled(seconds):
+    """A deadline of `seconds` on a native host, stretched for this machine's speed."""
+    return seconds * SLOWDOWN
+
 
 MAGIC = 0x4C544356
 HEADER = struct.Struct("<IHHII")
@@ -53,7 +82,7 @@ class Hv:
         self.proc = subprocess.Popen([str(HV), "--control", self.sock_path, "--state-dir", str(self.state_dir)] + args,
                                      stdin=stdin, stdout=self.log, stderr=subprocess.STDOUT)
         self.conn = None
-        deadline = time.time() + 10
+        deadline = time.time() + scaled(10)
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"hv exited with {self.proc.returncode}: {self.output()}")
@@ -95,7 +124,8 @@ class Hv:
         self.ok("console.write", vm=vm, text=text)
 
     def wait_for(self, predicate, timeout=10, what="condition"):
-        deadline = time.time() + timeout
+        """Polls until predicate() is true; timeout is in native seconds (see scaled())."""
+        deadline = time.time() + scaled(timeout)
         while time.time() < deadline:
             value = predicate()
             if value:
@@ -115,7 +145,7 @@ class Hv:
             except (OSError, ConnectionError, AssertionError):
                 pass
             try:
-                self.proc.wait(5)
+                self.proc.wait(scaled(5))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -129,5 +159,5 @@ def run_alone(tmp_path, image, *args, timeout=60):
     """Runs one guest in devirtualized mode to completion; returns (exit status, output)."""
     p = subprocess.run([str(HV), "--control", str(tmp_path / "alone.sock"), "--state-dir", str(tmp_path / "state"),
                         "--no-service", "--guest", image,
-                        *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+                        *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=scaled(timeout))
     return p.returncode, p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")

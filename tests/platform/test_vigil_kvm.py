@@ -1,0 +1,126 @@
+"""test_vigil_kvm.py: the nested KVM machine as users meet it: exit status, output channels, the terminal, forwards, cleanup."""
+import os
+import pty
+import select
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VIGIL_KVM = str(ROOT / "scripts" / "vigil-kvm")
+VM = dict(os.environ, VIGIL_KVM="vm")
+
+
+def qemu_pids():
+    out = subprocess.run(["pgrep", "-f", "qemu-system-x86_64.*mount_tag=vk"], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+def test_the_command_runs_under_real_svm_and_its_status_and_streams_come_back(tmp_path):
+    script = ("grep -qw svm /proc/cpuinfo && test -c /dev/kvm && echo kvm-ok; "
+              "echo to-stderr >&2; echo written > " + str(ROOT / "build" / "platform-rw-probe") + "; "
+              "touch /etc/vigil-ro-probe 2>/dev/null && echo root-writable; exit 7")
+    p = subprocess.run([VIGIL_KVM, "--", "sh", "-c", script], env=VM, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 7, p.stderr
+    assert p.stdout.splitlines() == ["kvm-ok"], (p.stdout, p.stderr)  # the host's / is read-only inside
+    assert "to-stderr" in p.stderr and "to-stderr" not in p.stdout
+    assert (ROOT / "build" / "platform-rw-probe").read_text() == "written\n"  # the work tree is writable, synced
+    assert not qemu_pids()
+
+
+def test_the_terminal_reaches_hv_untouched_through_the_machine(tmp_path):
+    """make run's way: Ctrl-A s switches VMs and Ctrl-A x stops hv, through QEMU's stdio."""
+    hv = ROOT / "build" / "hv"
+    guests = ROOT / "build" / "guests"
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["VIGIL_KVM"] = "vm"
+        os.execv(VIGIL_KVM, [VIGIL_KVM, "--interactive", "--", str(hv), "--service", str(guests / "service-stub.elf"),
+                             "--guest", str(guests / "demo.elf"), "--autostart-guest",
+                             "--control", "/tmp/hv.sock", "--state-dir", "/tmp/state"])
+    seen = b""
+
+    def read_until(text, timeout):
+        nonlocal seen
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if r:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+            if text in seen:
+                return
+        raise AssertionError(f"{text!r} never appeared; the terminal showed:\n{seen.decode(errors='replace')}")
+
+    try:
+        read_until(b"demo>", 240)
+        os.write(fd, b"\x01s")
+        read_until(b"placeholder", 30)  # the service VM's console is now the terminal
+        os.write(fd, b"\x01x")
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, seen.decode(errors="replace")
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert not qemu_pids()
+
+
+def test_a_forwarded_host_port_reaches_the_machine():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen([VIGIL_KVM, "--forward", f"127.0.0.1:{port}-:7777", "--", "/usr/bin/python3", "-c",
+                          "import socket; s = socket.socket(); s.bind(('0.0.0.0', 7777)); s.listen(); "
+                          "print('listening', flush=True); c, _ = s.accept(); c.sendall(b'hello from inside')"],
+                         env=VM, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"listening\n"
+        data = b""
+        deadline = time.time() + 30
+        while not data and time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+                    data = c.recv(100)
+            except OSError:
+                time.sleep(0.5)
+        assert data == b"hello from inside"
+        assert p.wait(60) == 0
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_ctrl_c_leaves_no_qemu_behind():
+    p = subprocess.Popen([VIGIL_KVM, "--", "sh", "-c", "echo up; sleep 600"], env=VM, stdout=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"up\n"
+        assert qemu_pids()
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 128 + signal.SIGINT
+    finally:
+        p.kill()
+        p.wait()
+    deadline = time.time() + 10
+    while qemu_pids() and time.time() < deadline:
+        time.sleep(0.2)
+    assert not qemu_pids()
+
+
+def test_missing_pieces_fail_fast_with_one_clear_line(tmp_path):
+    env = dict(VM, PATH=str(tmp_path))  # no qemu-system-x86_64 on PATH
+    t0 = time.time()
+    p = subprocess.run(["/usr/bin/python3", VIGIL_KVM, "--", "true"], env=env, capture_output=True, text=True)
+    assert p.returncode != 0 and time.time() - t0 < 10
+    assert "qemu-system-x86_64 is missing" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    p = subprocess.run([VIGIL_KVM, "--", "true"], env=dict(os.environ, VIGIL_KVM="sideways"),
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "VIGIL_KVM=sideways" in p.stderr
