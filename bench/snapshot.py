@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import platform_info
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from vigil import Hv, guest  # noqa: E402
 
@@ -120,11 +122,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="256,1024,4096", help="guest sizes in MiB")
     ap.add_argument("--traps", type=int, default=50)
-    ap.add_argument("--dir", default=None, help="where cores are written (default: build/bench/tmp)")
+    ap.add_argument("--dir", default=os.environ.get("VIGIL_SCRATCH"),
+                    help="where cores are written: a real disk, since durability is measured "
+                         "(default: $VIGIL_SCRATCH, the nested machine's scratch disk, else a folder in /var/tmp)")
     a = ap.parse_args()
-    tmp = Path(a.dir or ROOT / "build" / "bench" / "tmp")
+    # Not under build/: hv's control socket lives beside the cores, and 9p (the nested machine's
+    # view of the work tree) cannot hold a Unix socket.
+    tmp = Path(a.dir or tempfile.mkdtemp(prefix="vigil-bench-", dir="/var/tmp"))
     tmp.mkdir(parents=True, exist_ok=True)
-    result = {"trap_freeze": trap_latency(tmp, a.traps), "capture": [], "qemu": []}
+    result = {"machine": platform_info.describe(), "cores_dir": str(tmp),
+              "trap_freeze": trap_latency(tmp, a.traps), "capture": [], "qemu": []}
     for mib in [int(x) for x in a.sizes.split(",")]:
         for dense in (True, False):
             r = hv_capture(tmp, mib, dense)

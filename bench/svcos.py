@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import platform_info
+
 ROOT = Path(__file__).resolve().parents[1]
 HV = ROOT / "build" / "hv"
 IMAGE = ROOT / "build" / "svcos" / "selftest.elf"
@@ -90,7 +92,7 @@ def main():
     for f in (HV, IMAGE, NATIVE):
         if not f.exists():
             sys.exit(f"{f} is missing: make all svcos-selftest svcos-selftest-native")
-    out = {}
+    out = {"machine": platform_info.describe()}
     with tempfile.TemporaryDirectory() as tmp:
         out["image_bytes_stripped"] = {"svcos": stripped_size(IMAGE), "native": stripped_size(NATIVE)}
         out["first_line_ms"] = {

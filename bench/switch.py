@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import platform_info
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / os.environ.get("VIGIL_BUILD", "build")
 GUESTS = ROOT / "build" / "guests"
@@ -379,7 +381,7 @@ def load_now():
 
 
 def machine_info():
-    info = {"nproc": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
+    info = dict(platform_info.describe(), python=platform.python_version())
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
