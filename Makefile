@@ -29,7 +29,7 @@ GUEST_NAMES   := demo service-stub
 TEST_GUESTS   := $(patsubst tests/guests/%.c,%,$(wildcard tests/guests/*.c))
 GUEST_BINS    := $(GUEST_NAMES:%=$(GUEST_O)/%.elf) $(TEST_GUESTS:%=$(GUEST_O)/test-%.elf)
 
-.PHONY: all host guests unit asan deps run test e2e bench clean format format-check
+.PHONY: all host guests unit asan deps run test e2e platform-test bench clean format format-check
 all: host guests
 
 host: $(O)/hv $(O)/hvctl $(UNIT_BINS)
@@ -98,6 +98,11 @@ test: deps
 	$(MAKE) all asan
 	$(MAKE) unit sysroot-check
 	scripts/e2e.sh $(E2E_ARGS)
+	$(MAKE) platform-test
+
+# The nested KVM machine itself, forced even where the host has KVM (tests/platform).
+platform-test: all
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/platform
 
 # Benchmarks (not tests) where KVM is: on this host, or in the nested machine with a scratch
 # disk for the durability numbers; each names its platform in its JSON (docs/benchmarks.md).

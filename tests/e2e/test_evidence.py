@@ -5,7 +5,7 @@ import signal
 import subprocess
 import time
 
-from vigil import HVCTL, Hv, guest
+from vigil import HVCTL, SLOWDOWN, Hv, guest, scaled
 
 DEMO = guest("demo.elf")
 
@@ -22,14 +22,14 @@ def test_gdb_reads_the_crashed_guest_from_its_core(start_hv, tmp_path):
     show = hv.ok("snapshot.show", id=snap["id"])["snapshot"]
     out = tmp_path / "guest.core"
     p = subprocess.run([str(HVCTL), "--socket", hv.sock_path, "snapshot", "export", snap["id"], str(out)],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=scaled(60))
     assert p.returncode == 0, p.stderr
     assert subprocess.run(["sha256sum", str(out)], capture_output=True, text=True).stdout.split()[0] == show["sha256"]
     assert os.stat(out).st_blocks * 512 < os.stat(out).st_size  # sparse: zero pages left out
     r = subprocess.run(["readelf", "-a", str(out)], capture_output=True, text=True)
     assert r.returncode == 0 and "warning" not in (r.stderr + r.stdout).lower()
     g = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info registers rip", "-ex", "print heartbeat_count",
-                        "-ex", "print/x state_hash", DEMO, str(out)], capture_output=True, text=True, timeout=60)
+                        "-ex", "print/x state_hash", DEMO, str(out)], capture_output=True, text=True, timeout=scaled(60))
     text = g.stdout
     assert f"0x{rip:x}" in text and "cmd_crash" in text, text
     beats = int(re.search(r"\$1 = (\d+)", text).group(1))
@@ -58,16 +58,20 @@ def test_peek_reads_physical_and_virtual_memory_of_a_frozen_guest(start_hv):
     r = hv.call("peek", vm="guest", addr=1 << 40, len=16)
     assert not r["ok"] and "outside" in r["error"]
     p = subprocess.run([str(HVCTL), "--socket", hv.sock_path, "peek", "guest", "0x100000", "32", "--virt"],
-                       capture_output=True, text=True, timeout=10)
+                       capture_output=True, text=True, timeout=scaled(10))
     assert p.returncode == 0 and "0000000000100000" in p.stdout
 
 
 def test_kill_9_during_a_snapshot_leaves_only_complete_snapshots(tmp_path):
-    args = ["--service", guest("service-stub.elf"), "--guest", DEMO, "--mem", "1024", "--autostart-guest"]
+    # Dense enough that writing the core takes a while on this machine: 900 MiB natively,
+    # less where everything is slower (the point is the kill in mid-write, not the size).
+    fill = max(64, int(900 / SLOWDOWN))
+    mem = (fill + 124) // 2 * 2
+    args = ["--service", guest("service-stub.elf"), "--guest", DEMO, "--mem", str(mem), "--autostart-guest"]
     hv = Hv(tmp_path, args)
     try:
         hv.wait_console("guest", "demo>")
-        hv.type("guest", "fill 900\n")
+        hv.type("guest", f"fill {fill}\n")
         hv.wait_console("guest", "fill: ", timeout=60)
         hv.ok("snapshot.take", vm="guest")  # one complete snapshot first
         complete = hv.ok("snapshot.list")["snapshots"]
@@ -78,7 +82,7 @@ def test_kill_9_during_a_snapshot_leaves_only_complete_snapshots(tmp_path):
                     what="a snapshot being written")
         time.sleep(0.05)
         hv.proc.send_signal(signal.SIGKILL)
-        hv.proc.wait(10)
+        hv.proc.wait(scaled(10))
     finally:
         hv.conn.close()
         hv.log.close()

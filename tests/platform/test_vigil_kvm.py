@@ -12,11 +12,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VIGIL_KVM = str(ROOT / "scripts" / "vigil-kvm")
-VM = dict(os.environ, VIGIL_KVM="vm")
 
 
-def qemu_pids():
-    out = subprocess.run(["pgrep", "-f", "qemu-system-x86_64.*mount_tag=vk"], capture_output=True, text=True).stdout
+def vm_env(tmp_path):
+    """Forces the nested machine; its run folder (named on QEMU's command line) goes under tmp_path."""
+    return dict(os.environ, VIGIL_KVM="vm", VIGIL_KVM_RUNDIR=str(tmp_path))
+
+
+def qemu_pids(tmp_path):
+    """The QEMU processes of this test's machines (other machines may run beside us)."""
+    out = subprocess.run(["pgrep", "-f", f"qemu-system-x86_64.*path={tmp_path}/vigil-kvm"],
+                         capture_output=True, text=True).stdout
     return {int(p) for p in out.split()}
 
 
@@ -24,12 +30,12 @@ def test_the_command_runs_under_real_svm_and_its_status_and_streams_come_back(tm
     script = ("grep -qw svm /proc/cpuinfo && test -c /dev/kvm && echo kvm-ok; "
               "echo to-stderr >&2; echo written > " + str(ROOT / "build" / "platform-rw-probe") + "; "
               "touch /etc/vigil-ro-probe 2>/dev/null && echo root-writable; exit 7")
-    p = subprocess.run([VIGIL_KVM, "--", "sh", "-c", script], env=VM, capture_output=True, text=True, timeout=300)
+    p = subprocess.run([VIGIL_KVM, "--", "sh", "-c", script], env=vm_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert p.returncode == 7, p.stderr
     assert p.stdout.splitlines() == ["kvm-ok"], (p.stdout, p.stderr)  # the host's / is read-only inside
     assert "to-stderr" in p.stderr and "to-stderr" not in p.stdout
     assert (ROOT / "build" / "platform-rw-probe").read_text() == "written\n"  # the work tree is writable, synced
-    assert not qemu_pids()
+    assert not qemu_pids(tmp_path)
 
 
 def test_the_terminal_reaches_hv_untouched_through_the_machine(tmp_path):
@@ -38,7 +44,7 @@ def test_the_terminal_reaches_hv_untouched_through_the_machine(tmp_path):
     guests = ROOT / "build" / "guests"
     pid, fd = pty.fork()
     if pid == 0:
-        os.environ["VIGIL_KVM"] = "vm"
+        os.environ.update(vm_env(tmp_path))
         os.execv(VIGIL_KVM, [VIGIL_KVM, "--interactive", "--", str(hv), "--service", str(guests / "service-stub.elf"),
                              "--guest", str(guests / "demo.elf"), "--autostart-guest",
                              "--control", "/tmp/hv.sock", "--state-dir", "/tmp/state"])
@@ -71,17 +77,17 @@ def test_the_terminal_reaches_hv_untouched_through_the_machine(tmp_path):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(fd)
-    assert not qemu_pids()
+    assert not qemu_pids(tmp_path)
 
 
-def test_a_forwarded_host_port_reaches_the_machine():
+def test_a_forwarded_host_port_reaches_the_machine(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     p = subprocess.Popen([VIGIL_KVM, "--forward", f"127.0.0.1:{port}-:7777", "--", "/usr/bin/python3", "-c",
                           "import socket; s = socket.socket(); s.bind(('0.0.0.0', 7777)); s.listen(); "
                           "print('listening', flush=True); c, _ = s.accept(); c.sendall(b'hello from inside')"],
-                         env=VM, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         env=vm_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert p.stdout.readline() == b"listening\n"
         data = b""
@@ -99,24 +105,25 @@ def test_a_forwarded_host_port_reaches_the_machine():
         p.wait()
 
 
-def test_ctrl_c_leaves_no_qemu_behind():
-    p = subprocess.Popen([VIGIL_KVM, "--", "sh", "-c", "echo up; sleep 600"], env=VM, stdout=subprocess.PIPE)
+def test_ctrl_c_leaves_no_qemu_behind(tmp_path):
+    p = subprocess.Popen([VIGIL_KVM, "--", "sh", "-c", "echo up; sleep 600"], env=vm_env(tmp_path),
+                         stdout=subprocess.PIPE)
     try:
         assert p.stdout.readline() == b"up\n"
-        assert qemu_pids()
+        assert qemu_pids(tmp_path)
         p.send_signal(signal.SIGINT)
         assert p.wait(30) == 128 + signal.SIGINT
     finally:
         p.kill()
         p.wait()
     deadline = time.time() + 10
-    while qemu_pids() and time.time() < deadline:
+    while qemu_pids(tmp_path) and time.time() < deadline:
         time.sleep(0.2)
-    assert not qemu_pids()
+    assert not qemu_pids(tmp_path)
 
 
 def test_missing_pieces_fail_fast_with_one_clear_line(tmp_path):
-    env = dict(VM, PATH=str(tmp_path))  # no qemu-system-x86_64 on PATH
+    env = dict(vm_env(tmp_path), PATH=str(tmp_path))  # no qemu-system-x86_64 on PATH
     t0 = time.time()
     p = subprocess.run(["/usr/bin/python3", VIGIL_KVM, "--", "true"], env=env, capture_output=True, text=True)
     assert p.returncode != 0 and time.time() - t0 < 10
