@@ -4,7 +4,7 @@ import time
 import pytest
 
 import checksum_guest
-from vigil import HVCTL, guest
+from vigil import HVCTL, guest, scaled
 
 
 @pytest.mark.parametrize("vcpus,mode", [("1", []), ("2", []), ("2", ["--restore-always"])],
@@ -48,7 +48,7 @@ def test_service_vm_answers_while_a_spinning_guest_is_in_the_foreground(start_hv
         t0 = time.time()
         hv.type("service", "ping\n")
         hv.wait_for(lambda: hv.console("service").count("pong") > before, timeout=2, what="pong")
-        assert time.time() - t0 < 1.0
+        assert time.time() - t0 < scaled(1.0)
     assert hv.vm("guest")["state"] == "running"
 
 
@@ -112,7 +112,7 @@ def test_hvctl_end_to_end(start_hv):
 
     def hvctl(*args):
         return subprocess.run([str(HVCTL), "--socket", hv.sock_path, *args], capture_output=True, text=True,
-                              timeout=10)
+                              timeout=scaled(10))
 
     p = hvctl("switch", "service")
     assert p.returncode == 0 and '"foreground": "service"' in p.stdout
