@@ -84,9 +84,8 @@ cp "$work/deb/boot/vmlinuz-$modver" "$kit/vmlinuz"
 cp "$work/initramfs.gz" "$kit/initramfs.gz"
 printf '%s\n' "$kpkg=$kver" "busybox-static=$bver" "modules: ${list[*]}" >"$kit/versions"
 touch "$kit/.complete"
-# Older kits are dead weight once a new one exists.
-for old in "$CACHE"/kvm-machine-*; do
-    [ -d "$old" ] && [ "$old" != "$kit" ] && case "$old" in *-build.*) ;; *) rm -rf "$old" ;; esac
-done
+# Older kits are dead weight; keep the two newest besides this one (other work trees may use them).
+ls -dt "$CACHE"/kvm-machine-*/ 2>/dev/null | grep -v -- '-build\.' | grep -v -x -F "$kit/" | tail -n +3 |
+    while read -r old; do rm -rf "$old"; done
 echo "kvm-machine: kit ready in $(( $(date +%s) - t0 )) s: $kit" >&2
 echo "$kit"
