@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from vigil import guest
+from vigil import guest, scaled
 
 
 def sel_types(hv):
@@ -113,7 +113,10 @@ def test_nmi_action_reaches_the_guest(start_hv, tmp_path):
 
 def test_halt_with_interrupts_off_at_cpl0(start_hv):
     hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--cpl0",
-                  "--cmdline", "crash=hang-cli", "--autostart-guest", "--watchdog-ms", "100")
+                  "--cmdline", "crash=hang-cli", "--autostart-guest",
+                  # a period the guest's boot cannot outlast on a slow machine: the halt is seen
+                  # within a tick or two, well before "no heartbeat" could fire
+                  "--watchdog-ms", str(round(scaled(100))))
     wait_sel(hv, "trap", "halted_irqs_off", timeout=30)
     hv.wait_for(lambda: hv.vm("guest")["state"] == "crashed", what="crashed", timeout=10)
 
