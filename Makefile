@@ -77,7 +77,9 @@ deps:
 	@scripts/deps.sh
 
 # The appliance on an embedded default: the service VM first, then the demo guest.
-run: deps all
+run: deps
+	@scripts/vigil-kvm --check
+	$(MAKE) all
 	scripts/vigil-kvm --interactive --forward 127.0.0.1:8443-:8443 -- \
 	    $(O)/hv --service $(GUEST_O)/service-stub.elf --guest $(GUEST_O)/demo.elf --autostart-guest \
 	        --control /tmp/vigil-hv.sock --state-dir build/state $(RUN_ARGS)

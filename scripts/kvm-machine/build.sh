@@ -14,6 +14,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
+export PATH="$PATH:/usr/sbin:/sbin" # depmod lives there; not on every user's PATH
 CACHE="${VIGIL_CACHE:-$HOME/.cache/vigil}"
 MODULES=(kvm-amd 9p 9pnet_virtio virtio_pci virtio_net virtio_console virtio_blk virtio_rng ext4 tun)
 
