@@ -27,14 +27,19 @@ def qemu_pids(tmp_path):
 
 
 def test_the_command_runs_under_real_svm_and_its_status_and_streams_come_back(tmp_path):
+    shared = tmp_path / "shared"  # under /tmp, where the machine has a fresh tmpfs: must not be hidden
+    shared.mkdir()
     script = ("grep -qw svm /proc/cpuinfo && test -c /dev/kvm && echo kvm-ok; "
               "echo to-stderr >&2; echo written > " + str(ROOT / "build" / "platform-rw-probe") + "; "
+              f"echo also > {shared}/probe; "
               "touch /etc/vigil-ro-probe 2>/dev/null && echo root-writable; exit 7")
-    p = subprocess.run([VIGIL_KVM, "--", "sh", "-c", script], env=vm_env(tmp_path), capture_output=True, text=True, timeout=300)
+    p = subprocess.run([VIGIL_KVM, "--share", str(shared), "--", "sh", "-c", script], env=vm_env(tmp_path),
+                       capture_output=True, text=True, timeout=300)
     assert p.returncode == 7, p.stderr
     assert p.stdout.splitlines() == ["kvm-ok"], (p.stdout, p.stderr)  # the host's / is read-only inside
     assert "to-stderr" in p.stderr and "to-stderr" not in p.stdout
     assert (ROOT / "build" / "platform-rw-probe").read_text() == "written\n"  # the work tree is writable, synced
+    assert (shared / "probe").read_text() == "also\n"
     assert not qemu_pids(tmp_path)
 
 
