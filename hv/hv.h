@@ -22,6 +22,7 @@
 #define HV_MAX_VCPUS   16
 #define HV_VM_NAME_MAX 32
 #define HV_IMAGE_MAX   (256u << 20) /* largest guest image file hv reads */
+_Static_assert(HV_MAX_VCPUS <= BOOT_MAX_VCPUS, "the boot area has a TSS and IST stacks per vCPU");
 
 enum vm_state {
     VM_CREATED, /* loaded, never run */

@@ -128,7 +128,7 @@ static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
         snprintf(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
         return -1;
     }
-    boot_vcpu_sregs(&vm->boot, k->cpuid, &sregs);
+    boot_vcpu_sregs(&vm->boot, index, k->cpuid, &sregs);
     boot_vcpu_regs(&vm->boot, index, &regs);
     if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
         snprintf(err, errlen, "setting the long-mode start state: %s", strerror(errno));
