@@ -3,6 +3,7 @@
 #define HV_HV_H
 
 #include "console.h"
+#include "fault.h"
 #include "kvm_host.h"
 #include "policy.h"
 #include "sel.h"
@@ -64,7 +65,8 @@ struct vcpu {
     bool capturing;        /* under vm->lock: parked, state being read (see vm_wait_captured) */
     bool state_dirty;      /* someone changed the control structure: write it back on resume */
     char state_error[128]; /* why capture failed, if it did */
-    _Atomic uint64_t entry_stamp; /* a switch's trigger time, recorded at the next KVM_RUN */
+    struct fault_evidence evidence; /* a fault report or lost registers at a crash */
+    _Atomic uint64_t entry_stamp;   /* a switch's trigger time, recorded at the next KVM_RUN */
     _Atomic uint64_t exits;
     /* Watchdog progress sampling (see watchdog.c). */
     _Atomic bool sample_request;

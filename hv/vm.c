@@ -62,6 +62,14 @@ void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len)
     return vm->mem + gpa;
 }
 
+uint32_t vm_crashed_vcpu(const struct vm *vm)
+{
+    for (uint32_t i = 0; i < vm->nvcpus; i++)
+        if (vm->vcpus[i].evidence.reported || vm->vcpus[i].evidence.lost)
+            return i;
+    return 0;
+}
+
 void vm_console_out(struct vm *vm, const void *buf, size_t len)
 {
     console_output(&vm->console, buf, len, atomic_load(&vm->hv->foreground) == vm);
