@@ -31,7 +31,7 @@ enum vm_state {
     VM_PAUSED,  /* stopped by an operator; foreground unchanged */
     VM_FROZEN,  /* stopped by a switch away from it; state in the control structure */
     VM_HALTED,  /* stopped itself with a status */
-    VM_CRASHED, /* triple fault or an error KVM could not run past */
+    VM_CRASHED, /* a fault, a panic or an error KVM could not run past */
 };
 const char *vm_state_name(enum vm_state s);
 
