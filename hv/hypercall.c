@@ -237,7 +237,9 @@ static int64_t hc_set_fault_handler(struct vcpu *v, const struct vigil_hc_fault_
     if (a->reserved)
         return VIGIL_EINVAL;
     if (!a->entries_gpa) {
+        pthread_mutex_lock(&vm->lock); /* vCPUs calling at once must not mix their gates */
         boot_write_idt(vm->mem, &vm->boot, NULL);
+        pthread_mutex_unlock(&vm->lock);
         log_info("%s: exception handlers removed (vCPU %u)", vm->name, v->index);
         return 0;
     }
@@ -252,7 +254,9 @@ static int64_t hc_set_fault_handler(struct vcpu *v, const struct vigil_hc_fault_
         log_warn("%s/%u: SET_FAULT_HANDLER: %s", vm->name, v->index, why);
         return VIGIL_EINVAL;
     }
+    pthread_mutex_lock(&vm->lock);
     boot_write_idt(vm->mem, &vm->boot, entries);
+    pthread_mutex_unlock(&vm->lock);
     log_debug("%s: exception handlers armed (vCPU %u)", vm->name, v->index);
     return 0;
 }
