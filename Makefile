@@ -23,7 +23,7 @@ GUEST_CFLAGS = -std=c11 $(WARN) -O2 -g -ffreestanding -fno-builtin -nostdlib -st
                 -fno-pic -fno-pie -no-pie -fno-stack-protector -fno-asynchronous-unwind-tables \
                 -mno-red-zone $(if $(GUEST_SSE),,-mgeneral-regs-only) -Iinclude -Iguests/rt
 GUEST_LDFLAGS := -Wl,-T,guests/rt/guest.ld -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,max-page-size=4096
-GUEST_RT_SRCS := $(wildcard guests/rt/*.c) guests/rt/start.S
+GUEST_RT_SRCS := $(wildcard guests/rt/*.c guests/rt/*.S)
 GUEST_RT_OBJS := $(patsubst %,$(GUEST_O)/%.o,$(basename $(GUEST_RT_SRCS)))
 GUEST_NAMES   := demo service-stub
 TEST_GUESTS   := $(patsubst tests/guests/%.c,%,$(wildcard tests/guests/*.c))

@@ -222,8 +222,15 @@ static json_t *op_regs(struct hv *hv, const struct ctl_msg *req, struct ctl_repl
     enum vm_state st = vm->state;
     json_t *cpus = json_array();
     for (uint32_t i = 0; i < vm->nvcpus; i++)
-        if (vm->vcpus[i].parked && vm->vcpus[i].state_valid)
-            json_array_append_new(cpus, regs_json(&vm->vcpus[i].state));
+        if (vm->vcpus[i].parked && vm->vcpus[i].state_valid) {
+            const struct fault_evidence *e = &vm->vcpus[i].evidence;
+            json_t *r = regs_json(&vm->vcpus[i].state);
+            /* Whether these are the guest's registers: see docs/platforms.md. */
+            json_object_set_new(r, "registers_lost", json_boolean(e->lost));
+            json_object_set_new(r, "registers_from",
+                                json_string(e->reported ? "fault_report" : "vcpu"));
+            json_array_append_new(cpus, r);
+        }
     pthread_mutex_unlock(&vm->lock);
     if (st == VM_RUNNING || st == VM_CREATED || json_array_size(cpus) == 0) {
         json_decref(cpus);

@@ -3,6 +3,7 @@
 #define HV_HV_H
 
 #include "console.h"
+#include "fault.h"
 #include "kvm_host.h"
 #include "policy.h"
 #include "sel.h"
@@ -22,6 +23,7 @@
 #define HV_MAX_VCPUS   16
 #define HV_VM_NAME_MAX 32
 #define HV_IMAGE_MAX   (256u << 20) /* largest guest image file hv reads */
+_Static_assert(HV_MAX_VCPUS <= BOOT_MAX_VCPUS, "the boot area has a TSS and IST stacks per vCPU");
 
 enum vm_state {
     VM_CREATED, /* loaded, never run */
@@ -29,7 +31,7 @@ enum vm_state {
     VM_PAUSED,  /* stopped by an operator; foreground unchanged */
     VM_FROZEN,  /* stopped by a switch away from it; state in the control structure */
     VM_HALTED,  /* stopped itself with a status */
-    VM_CRASHED, /* triple fault or an error KVM could not run past */
+    VM_CRASHED, /* a fault, a panic or an error KVM could not run past */
 };
 const char *vm_state_name(enum vm_state s);
 
@@ -63,7 +65,8 @@ struct vcpu {
     bool capturing;        /* under vm->lock: parked, state being read (see vm_wait_captured) */
     bool state_dirty;      /* someone changed the control structure: write it back on resume */
     char state_error[128]; /* why capture failed, if it did */
-    _Atomic uint64_t entry_stamp; /* a switch's trigger time, recorded at the next KVM_RUN */
+    struct fault_evidence evidence; /* a fault report or lost registers at a crash */
+    _Atomic uint64_t entry_stamp;   /* a switch's trigger time, recorded at the next KVM_RUN */
     _Atomic uint64_t exits;
     /* Watchdog progress sampling (see watchdog.c). */
     _Atomic bool sample_request;

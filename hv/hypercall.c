@@ -1,6 +1,7 @@
 /* hypercall.c: the hypercall handlers; every guest address and length is checked before use. */
 #include "hypercall.h"
 
+#include "elf_loader.h"
 #include "log.h"
 #include "switch.h"
 #include "trap.h"
@@ -10,6 +11,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@ static const size_t arg_size[VIGIL_HC_COUNT] = {
     [VIGIL_HC_HEARTBEAT] = sizeof(struct vigil_hc_heartbeat),
     [VIGIL_HC_SWITCH] = sizeof(struct vigil_hc_switch),
     [VIGIL_HC_PANIC] = sizeof(struct vigil_hc_panic),
+    [VIGIL_HC_SET_FAULT_HANDLER] = sizeof(struct vigil_hc_fault_handler),
 };
 
 static const char *hc_error_text(int64_t ret)
@@ -57,6 +60,7 @@ static const char *const hc_names[VIGIL_HC_COUNT] = {
     [VIGIL_HC_HEARTBEAT] = "HEARTBEAT",
     [VIGIL_HC_SWITCH] = "SWITCH",
     [VIGIL_HC_PANIC] = "PANIC",
+    [VIGIL_HC_SET_FAULT_HANDLER] = "SET_FAULT_HANDLER",
 };
 
 void hypercall_reject(struct vcpu *v, unsigned nr, const char *why)
@@ -78,7 +82,8 @@ static int64_t hc_version(struct vcpu *v, struct vigil_hc_version *a)
     if (a->guest_abi < 1)
         return VIGIL_ENOTSUP;
     a->agreed_abi = VIGIL_ABI_VERSION;
-    a->features = VIGIL_FEAT_UART | (v->vm->role == VIGIL_ROLE_SERVICE ? VIGIL_FEAT_SWITCH : 0);
+    a->features = VIGIL_FEAT_UART | VIGIL_FEAT_FAULT |
+                  (v->vm->role == VIGIL_ROLE_SERVICE ? VIGIL_FEAT_SWITCH : 0);
     return 0;
 }
 
@@ -169,12 +174,90 @@ static void guest_message(struct vcpu *v, uint64_t gpa, uint64_t len,
             msg[i] = '?'; /* keep the log line one printable line */
 }
 
-static int64_t hc_panic(struct vcpu *v, const struct vigil_hc_panic *a)
+/* A fault report: the exception stub's frame follows the PANIC structure.  If it
+ * is sound, the vCPU's registers become the reported ones once it has parked (see
+ * park() in vcpu.c), so that the freeze, the snapshot and the SEL all show where
+ * the guest faulted, not the stub.  The vCPU never continues after it. */
+static int64_t hc_fault_report(struct vcpu *v, const struct vigil_hc_panic *a, uint32_t gpa,
+                               const char *msg)
+{
+    struct vigil_fault_frame f;
+    const void *src = vm_gpa(v->vm, (uint64_t)gpa + sizeof *a, sizeof f);
+    char why[128] = "", detail[160];
+    struct kvm_sregs sregs;
+    int64_t ret = 0;
+    if (!src) {
+        snprintf(why, sizeof why, "its frame lies outside guest RAM");
+        ret = VIGIL_EFAULT;
+    } else if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+        snprintf(why, sizeof why, "KVM_GET_SREGS: %s", strerror(errno));
+        ret = VIGIL_EINVAL;
+    } else {
+        memcpy(&f, src, sizeof f); /* a private copy: other vCPUs may rewrite it */
+        if (fault_frame_check(&f, sregs.cs.selector, why, sizeof why) < 0)
+            ret = VIGIL_EINVAL;
+    }
+    if (ret < 0) {
+        trap_raise_fatal(v->vm, v, POLICY_EV_GUEST_PANIC,
+                         "fault report on vCPU %u rejected (%s); registers are the handler's%s%s",
+                         v->index, why, msg[0] ? ": " : "", msg);
+        return ret;
+    }
+    struct fault_evidence *e = &v->evidence;
+    *e = (struct fault_evidence){.reported = true,
+                                 .apply = true,
+                                 .vector = (uint32_t)f.vector,
+                                 .error_code = f.error_code,
+                                 /* The stub runs at the guest's CPL, which cannot read CR2;
+                                  * nothing between the fault and this exit changed it. */
+                                 .cr2 = f.vector == 14 ? sregs.cr2 : 0};
+    fault_frame_regs(&f, &e->regs);
+    fault_describe(e, detail, sizeof detail);
+    trap_raise_fatal(v->vm, v, POLICY_EV_GUEST_PANIC,
+                     "%s on vCPU %u, registers from the guest's fault report%s%s", detail, v->index,
+                     msg[0] ? ": " : "", msg);
+    return 0;
+}
+
+static int64_t hc_panic(struct vcpu *v, const struct vigil_hc_panic *a, uint32_t gpa)
 {
     char msg[VIGIL_HC_HALT_MSG_MAX + 1];
     guest_message(v, a->msg_gpa, a->msg_len, msg);
+    if (a->code & VIGIL_PANIC_F_FAULT)
+        return hc_fault_report(v, a, gpa, msg);
     trap_raise(v->vm, v, POLICY_EV_GUEST_PANIC, "panic hypercall, code %llu%s%s",
                (unsigned long long)a->code, msg[0] ? ": " : "", msg);
+    return 0;
+}
+
+/* Arms (or, with entries_gpa 0, disarms) the gates of hv's IDT for the whole VM. */
+static int64_t hc_set_fault_handler(struct vcpu *v, const struct vigil_hc_fault_handler *a)
+{
+    struct vm *vm = v->vm;
+    if (a->reserved)
+        return VIGIL_EINVAL;
+    if (!a->entries_gpa) {
+        pthread_mutex_lock(&vm->lock); /* vCPUs calling at once must not mix their gates */
+        boot_write_idt(vm->mem, &vm->boot, NULL);
+        pthread_mutex_unlock(&vm->lock);
+        log_info("%s: exception handlers removed (vCPU %u)", vm->name, v->index);
+        return 0;
+    }
+    uint64_t entries[VIGIL_FAULT_VECTORS];
+    const void *src = vm_gpa(vm, a->entries_gpa, sizeof entries);
+    if (!src)
+        return VIGIL_EFAULT;
+    memcpy(entries, src, sizeof entries);
+    char why[128];
+    if (fault_check_entries(entries, VIGIL_FAULT_VECTORS, ELF_LOAD_MIN_ADDR, vm->mem_size, why,
+                            sizeof why) < 0) {
+        log_warn("%s/%u: SET_FAULT_HANDLER: %s", vm->name, v->index, why);
+        return VIGIL_EINVAL;
+    }
+    pthread_mutex_lock(&vm->lock);
+    boot_write_idt(vm->mem, &vm->boot, entries);
+    pthread_mutex_unlock(&vm->lock);
+    log_debug("%s: exception handlers armed (vCPU %u)", vm->name, v->index);
     return 0;
 }
 
@@ -237,6 +320,7 @@ void hypercall_dispatch(struct vcpu *v, unsigned nr, uint32_t gpa)
         struct vigil_hc_heartbeat heartbeat;
         struct vigil_hc_switch sw;
         struct vigil_hc_panic panic;
+        struct vigil_hc_fault_handler fault_handler;
     } a;
     memcpy(&a, arg, size);
     int64_t ret = 0;
@@ -266,7 +350,10 @@ void hypercall_dispatch(struct vcpu *v, unsigned nr, uint32_t gpa)
         ret = hc_switch(v, &a.sw);
         break;
     case VIGIL_HC_PANIC:
-        ret = hc_panic(v, &a.panic);
+        ret = hc_panic(v, &a.panic, gpa);
+        break;
+    case VIGIL_HC_SET_FAULT_HANDLER:
+        ret = hc_set_fault_handler(v, &a.fault_handler);
         break;
     }
     if (ret < 0)

@@ -23,11 +23,14 @@ struct job {
     int64_t frozen_ns;
     struct core_vcpu vcpus[HV_MAX_VCPUS];
     json_t *exception;
+    json_t *evidence;
+    uint32_t summary_vcpu;
 };
 
 json_t *snapshot_exception_json(const struct vm *vm)
 {
-    const struct vcpu_state *s = &vm->vcpus[0].state;
+    uint32_t cpu = vm_crashed_vcpu(vm);
+    const struct vcpu_state *s = &vm->vcpus[cpu].state;
     const struct kvm_vcpu_events *e = &s->events;
     json_t *j = json_pack(
         "{s:s, s:b, s:b, s:i, s:b, s:I, s:b, s:b, s:i, s:b, s:b}", "stop_reason", vm->stop_reason,
@@ -36,10 +39,37 @@ json_t *snapshot_exception_json(const struct vm *vm)
         e->exception.has_error_code != 0, "exception_error_code",
         (json_int_t)e->exception.error_code, "nmi_injected", e->nmi.injected != 0, "nmi_pending",
         e->nmi.pending != 0, "interrupt_nr", (int)e->interrupt.nr, "interrupt_injected",
-        e->interrupt.injected != 0, "state_valid", vm->vcpus[0].state_valid);
+        e->interrupt.injected != 0, "state_valid", vm->vcpus[cpu].state_valid);
     if (vm->req_event >= 0)
         json_object_set_new(j, "event",
                             json_string(policy_event_name((enum policy_event)vm->req_event)));
+    return j;
+}
+
+static int set_hex(json_t *o, const char *key, uint64_t v)
+{
+    char b[24];
+    snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
+    return json_object_set_new(o, key, json_string(b));
+}
+
+json_t *snapshot_evidence_json(const struct vm *vm)
+{
+    uint32_t cpu = vm_crashed_vcpu(vm);
+    const struct fault_evidence *e = &vm->vcpus[cpu].evidence;
+    json_t *j = json_pack("{s:b, s:s, s:i}", "registers_lost", e->lost, "registers_from",
+                          e->reported ? "fault_report" : "vcpu", "registers_vcpu", (int)cpu);
+    if (j && e->lost)
+        json_object_set_new(j, "registers_lost_reason", json_string(FAULT_LOST_REASON));
+    if (j && e->reported) {
+        json_t *f =
+            json_pack("{s:i, s:s}", "vector", (int)e->vector, "name", fault_vector_name(e->vector));
+        if (f && fault_vector_has_error_code(e->vector))
+            set_hex(f, "error_code", e->error_code);
+        if (f && e->vector == 14)
+            set_hex(f, "cr2", e->cr2);
+        json_object_set_new(j, "fault", f);
+    }
     return j;
 }
 
@@ -64,7 +94,9 @@ static void *writer(void *arg)
                                    .nranges = 1,
                                    .vcpus = j->vcpus,
                                    .nvcpus = vm->nvcpus,
-                                   .exception = j->exception};
+                                   .exception = j->exception,
+                                   .summary_vcpu = j->summary_vcpu,
+                                   .evidence = j->evidence};
     struct snapshot_info info;
     char err[256];
     if (snapshot_store_write(j->hv->snapshots, &req, &info, err, sizeof err) < 0) {
@@ -80,6 +112,7 @@ static void *writer(void *arg)
                  info.sha256);
     }
     json_decref(j->exception);
+    json_decref(j->evidence);
     pthread_mutex_lock(&vm->lock);
     vm->snapshot_busy = false;
     pthread_cond_broadcast(&vm->cond);
@@ -123,11 +156,14 @@ int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t s
     j->sel_id = sel_id;
     j->frozen_ns = (int64_t)wall_ns();
     j->exception = snapshot_exception_json(vm);
+    j->evidence = snapshot_evidence_json(vm);
+    j->summary_vcpu = vm_crashed_vcpu(vm);
     snprintf(j->trigger, sizeof j->trigger, "%s", trigger);
     pthread_t t;
     int rc = hv_thread_create(&t, writer, j);
     if (rc) {
         json_decref(j->exception);
+        json_decref(j->evidence);
         free(j);
         pthread_mutex_lock(&vm->lock);
         vm->snapshot_busy = false;

@@ -13,7 +13,13 @@ int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t s
 /* Waits up to timeout_ms for vm's snapshot writer; returns false if still busy. */
 bool snapshot_wait(struct vm *vm, int timeout_ms);
 
-/* The exception and interrupt state of vCPU 0's control structure, as JSON. */
+/* The exception and interrupt state of the crashed vCPU's control structure (vCPU 0's
+ * when no vCPU has fault evidence), as JSON. */
 json_t *snapshot_exception_json(const struct vm *vm);
+/* Where the snapshot's registers come from, as top-level metadata members:
+ * registers_lost (+ registers_lost_reason), registers_from ("vcpu" or
+ * "fault_report"), registers_vcpu, and for a fault report "fault" (vector,
+ * name, error_code, cr2). */
+json_t *snapshot_evidence_json(const struct vm *vm);
 
 #endif

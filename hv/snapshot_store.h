@@ -21,11 +21,13 @@ struct snapshot_request {
     uint64_t sel_id;     /* the SEL entry announcing the snapshot; 0 if none */
     const struct core_mem_range *ranges;
     size_t nranges;
-    const struct core_vcpu *vcpus; /* vCPU 0's registers are summarised in the metadata */
+    const struct core_vcpu *vcpus; /* one vCPU's registers are summarised in the metadata */
     size_t nvcpus;
     const void *vmcoreinfo; /* optional VMCOREINFO note text, NULL/0 for none */
     size_t vmcoreinfo_len;
-    json_t *exception; /* optional object embedded as "exception" (borrowed, not stolen) */
+    json_t *exception;   /* optional object embedded as "exception" (borrowed, not stolen) */
+    size_t summary_vcpu; /* whose registers "registers" summarises (vCPU 0 if out of range) */
+    json_t *evidence;    /* optional object whose members join the top level (borrowed) */
 };
 
 struct snapshot_info {

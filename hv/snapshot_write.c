@@ -110,7 +110,8 @@ static json_t *build_meta(const struct snapshot_request *req, const struct writt
 
     iso_time(w->time_ns, when, sizeof(when));
     snprintf(core, sizeof(core), "%s%s", w->id, SNAP_CORE_SUFFIX);
-    if (req->nvcpus > 0 && (regs = regs_json(&req->vcpus[0])) == NULL)
+    size_t cpu = req->summary_vcpu < req->nvcpus ? req->summary_vcpu : 0;
+    if (req->nvcpus > 0 && (regs = regs_json(&req->vcpus[cpu])) == NULL)
         return NULL;
     /* A copy: the caller's object may change after we return, on another thread. */
     if (req->exception && (exc = json_deep_copy(req->exception)) == NULL) {
@@ -131,6 +132,14 @@ static json_t *build_meta(const struct snapshot_request *req, const struct writt
         (json_int_t)w->st.pages_total, "seconds", w->st.seconds, "timing", "dump_s", w->dump_s,
         "fsync_s", w->fsync_s, "hash_s", w->hash_s, "total_s", w->total_s, "hash_read_bytes",
         (json_int_t)w->hash_read);
+    if (m && req->evidence) {
+        json_t *ev = json_deep_copy(req->evidence);
+        if (!ev || json_object_update(m, ev) < 0) {
+            json_decref(m);
+            m = NULL;
+        }
+        json_decref(ev);
+    }
     return m;
 }
 

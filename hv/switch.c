@@ -248,10 +248,15 @@ static void settle(struct hv *hv, struct vm *vm)
         settle_reset(hv, vm);
         return;
     }
-    const struct kvm_regs *r = &vm->vcpus[0].state.regs;
-    if (vm->state == VM_CRASHED)
-        hv_event(hv, SEL_CRITICAL, SEL_T_VM_CRASH, vm, "crashed: %s (rip 0x%llx rsp 0x%llx)",
-                 vm->stop_reason, (unsigned long long)r->rip, (unsigned long long)r->rsp);
+    const struct vcpu *c = &vm->vcpus[vm_crashed_vcpu(vm)];
+    const struct kvm_regs *r = &c->state.regs;
+    if (vm->state == VM_CRASHED && c->evidence.lost)
+        hv_event(hv, SEL_CRITICAL, SEL_T_VM_CRASH, vm, "crashed: %s (vCPU %u: registers lost)",
+                 vm->stop_reason, c->index);
+    else if (vm->state == VM_CRASHED)
+        hv_event(hv, SEL_CRITICAL, SEL_T_VM_CRASH, vm,
+                 "crashed: %s (vCPU %u: rip 0x%llx rsp 0x%llx)", vm->stop_reason, c->index,
+                 (unsigned long long)r->rip, (unsigned long long)r->rsp);
     else if (vm->state == VM_FROZEN)
         hv_event(hv, SEL_WARNING, SEL_T_TRAP, vm, "frozen: %s (rip 0x%llx)", vm->stop_reason,
                  (unsigned long long)r->rip);

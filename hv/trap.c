@@ -49,14 +49,12 @@ void trap_deliver_nmi(struct vcpu *v)
         log_warn("%s/%u: KVM_NMI: %s", v->vm->name, v->index, strerror(errno));
 }
 
-bool trap_raise(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *fmt, ...)
+static bool trap_vraise(struct vm *vm, struct vcpu *self, enum policy_event ev, bool fatal,
+                        const char *fmt, va_list ap)
 {
     struct hv *hv = vm->hv;
     char detail[160];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
     /* Devirtualized (no service VM, traps disarmed): hv only records what happens. */
     enum policy_action act = hv->traps_armed ? policy_action_for(&hv->policy, ev) : POLICY_ACT_LOG;
     /* The policy guards guests.  A crash of the service VM is contained instead:
@@ -97,10 +95,27 @@ bool trap_raise(struct vm *vm, struct vcpu *self, enum policy_event ev, const ch
     case POLICY_ACT_COUNT:
         break;
     }
-    if (cannot_continue(ev)) {
+    if (fatal || cannot_continue(ev)) {
         vm_request(vm, self, VMREQ_STOP, VM_CRASHED, (int)ev, sel_id, 0, "%s: %s",
                    policy_event_name(ev), detail);
         return false;
     }
     return true;
+}
+
+bool trap_raise(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bool go_on = trap_vraise(vm, self, ev, false, fmt, ap);
+    va_end(ap);
+    return go_on;
+}
+
+void trap_raise_fatal(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    trap_vraise(vm, self, ev, true, fmt, ap);
+    va_end(ap);
 }

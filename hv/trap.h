@@ -11,6 +11,13 @@
 bool trap_raise(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* The same for an event after which the vCPU cannot go on whatever the policy
+ * (a fault report: its state is the faulting instruction's).  An action that
+ * would continue it (log, notify, resume, nmi) is recorded and carried out,
+ * then the VM is stopped as crashed, as after a triple fault. */
+void trap_raise_fatal(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Whether an event leaves the guest unable to go on (its state after a freeze is crashed). */
 bool trap_event_is_crash(enum policy_event ev);
 

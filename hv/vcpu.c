@@ -50,6 +50,15 @@ static void park(struct vcpu *v)
     if (ioctl(v->fd, KVM_RUN, 0) == 0 && v->run->exit_reason != KVM_EXIT_INTR)
         log_debug("%s/%u: completion run exited with %u", vm->name, v->index, v->run->exit_reason);
     v->run->immediate_exit = 0;
+    /* A fault report's registers go in now that the OUT that carried it has retired:
+     * written earlier, KVM's completion of the OUT could step past the reported rip. */
+    if (v->evidence.apply) {
+        v->evidence.apply = false;
+        if (ioctl(v->fd, KVM_SET_REGS, &v->evidence.regs) < 0) {
+            log_warn("%s/%u: KVM_SET_REGS (fault report): %s", vm->name, v->index, strerror(errno));
+            v->evidence.reported = false;
+        }
+    }
     /* Stopped: tell the controller now, and fill the control structure after,
      * so that the switch does not wait for ten ioctls (they cost ~6 us each
      * here).  Readers of the state wait for it with vm_wait_captured(). */
@@ -204,6 +213,27 @@ static void handle_internal_error(struct vcpu *v)
                data[0] ? data : " none", v->index);
 }
 
+/* A triple fault.  VT-x and PVM leave the vCPU as it faulted; AMD SVM cannot (the VMCB is
+ * undefined after a shutdown intercept), so KVM resets it and hv would read the reset
+ * vector.  Say so rather than present those registers as the guest's. */
+static void handle_shutdown(struct vcpu *v)
+{
+    struct kvm_regs r;
+    struct kvm_sregs s;
+    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
+        trap_raise(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u", v->index);
+        return;
+    }
+    if (fault_regs_look_reset(&r, &s)) {
+        v->evidence = (struct fault_evidence){.lost = true};
+        trap_raise(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u; registers lost: %s",
+                   v->index, FAULT_LOST_REASON);
+        return;
+    }
+    trap_raise(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u at rip 0x%llx", v->index,
+               (unsigned long long)r.rip);
+}
+
 static void handle_exit(struct vcpu *v)
 {
     struct kvm_run *run = v->run;
@@ -225,7 +255,7 @@ static void handle_exit(struct vcpu *v)
         handle_hlt(v);
         break;
     case KVM_EXIT_SHUTDOWN:
-        trap_raise(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u", v->index);
+        handle_shutdown(v);
         break;
     case KVM_EXIT_FAIL_ENTRY:
         trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "VM entry failed on vCPU %u (reason 0x%llx)",

@@ -62,6 +62,14 @@ void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len)
     return vm->mem + gpa;
 }
 
+uint32_t vm_crashed_vcpu(const struct vm *vm)
+{
+    for (uint32_t i = 0; i < vm->nvcpus; i++)
+        if (vm->vcpus[i].evidence.reported || vm->vcpus[i].evidence.lost)
+            return i;
+    return 0;
+}
+
 void vm_console_out(struct vm *vm, const void *buf, size_t len)
 {
     console_output(&vm->console, buf, len, atomic_load(&vm->hv->foreground) == vm);
@@ -128,7 +136,7 @@ static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
         snprintf(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
         return -1;
     }
-    boot_vcpu_sregs(&vm->boot, k->cpuid, &sregs);
+    boot_vcpu_sregs(&vm->boot, index, k->cpuid, &sregs);
     boot_vcpu_regs(&vm->boot, index, &regs);
     if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
         snprintf(err, errlen, "setting the long-mode start state: %s", strerror(errno));

@@ -58,6 +58,10 @@ int vm_arm_protection_plain(struct vm *vm, char *err, size_t errlen);
 /* Makes RDMSR/WRMSR of the policy's forbidden MSRs exit to hv. */
 int vm_arm_msr_filter(struct vm *vm, const struct policy_params *pp, char *err, size_t errlen);
 
+/* The vCPU a crash happened on: the first with fault evidence (a report or lost
+ * registers), else 0.  The VM must be parked. */
+uint32_t vm_crashed_vcpu(const struct vm *vm);
+
 /* Guest-physical range check: a host pointer to [gpa, gpa+len) or NULL. */
 void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len);
 

@@ -25,8 +25,17 @@
 #define CR4_FSGSBASE   (1ull << 16)
 #define CR4_OSXSAVE    (1ull << 18)
 
-#define TSS_IOMAP_OFFSET 0x68u
-#define TSS_LIMIT        (TSS_IOMAP_OFFSET + 8192u) /* inclusive: the terminator byte */
+#define TSS_IST_OFFSET   0x24u /* IST1; IST2.. follow every 8 bytes */
+#define TSS_IOMAP_FIELD  0x66u /* the I/O bitmap's offset from the TSS base */
+#define TSS_IOMAP_BYTES  8192u
+#define GATE_INTERRUPT64 0xeull
+
+_Static_assert(BOOT_TSS_GPA + BOOT_MAX_VCPUS * BOOT_TSS_STRIDE <= BOOT_IOMAP_GPA, "TSSes");
+_Static_assert(BOOT_IOMAP_GPA + TSS_IOMAP_BYTES < BOOT_IDT_GPA, "I/O bitmap");
+_Static_assert(BOOT_PD_GPA + (BOOT_MAX_MEM >> 30) * 0x1000 <= BOOT_IST_GPA, "page directories");
+_Static_assert(BOOT_IST_GPA + BOOT_MAX_VCPUS * BOOT_IST_PER_VCPU * BOOT_IST_SIZE <= 0x100000,
+               "IST stacks");
+_Static_assert(SEL_TSS + 16 * BOOT_MAX_VCPUS <= 0x1000, "GDT");
 
 #define EFER_LME (1ull << 8)
 #define EFER_LMA (1ull << 10)
@@ -50,7 +59,25 @@ static void write_page_tables(uint8_t *mem, uint64_t mem_size)
         put64(mem, BOOT_PD_GPA + (addr >> 21) * 8, addr | PTE_P | PTE_RW | PTE_US | PTE_PS);
 }
 
-static void write_gdt(uint8_t *mem)
+/* vCPU i's TSS: its own IST stacks (so that vCPUs faulting at once do not
+ * share a stack), and the I/O bitmap all of them share. */
+static uint64_t tss_base(uint32_t index)
+{
+    return BOOT_TSS_GPA + index * BOOT_TSS_STRIDE;
+}
+
+/* Inclusive: it covers the bitmap's terminator byte. */
+static uint64_t tss_limit(uint32_t index)
+{
+    return BOOT_IOMAP_GPA - tss_base(index) + TSS_IOMAP_BYTES;
+}
+
+uint64_t boot_ist_top(uint32_t index, unsigned ist)
+{
+    return BOOT_IST_GPA + ((uint64_t)index * BOOT_IST_PER_VCPU + ist) * BOOT_IST_SIZE;
+}
+
+static void write_gdt(uint8_t *mem, uint32_t vcpus)
 {
     static const uint64_t gdt[] = {
         0,
@@ -61,18 +88,73 @@ static void write_gdt(uint8_t *mem)
         0x00affa000000ffffull, /* 0x28 user code, 64-bit */
     };
     memcpy(mem + BOOT_GDT_GPA, gdt, sizeof gdt);
-    /* 0x30: 64-bit TSS descriptor (16 bytes), busy, covering an I/O bitmap. */
-    uint64_t base = BOOT_TSS_GPA, limit = TSS_LIMIT;
-    uint64_t lo = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0xbull << 40) | (1ull << 47) |
-                  (((base >> 24) & 0xff) << 56);
-    put64(mem, BOOT_GDT_GPA + 0x30, lo);
-    put64(mem, BOOT_GDT_GPA + 0x38, base >> 32);
+    for (uint32_t i = 0; i < vcpus; i++) {
+        /* SEL_TSS + 16 i: a 64-bit TSS descriptor (16 bytes), busy. */
+        uint64_t base = tss_base(i), limit = tss_limit(i);
+        uint64_t lo = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0xbull << 40) | (1ull << 47) |
+                      (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+        put64(mem, BOOT_GDT_GPA + SEL_TSS + 16 * i, lo);
+        put64(mem, BOOT_GDT_GPA + SEL_TSS + 16 * i + 8, base >> 32);
+        memset(mem + base, 0, BOOT_TSS_STRIDE);
+        for (unsigned ist = 1; ist <= BOOT_IST_PER_VCPU; ist++)
+            put64(mem, base + TSS_IST_OFFSET + (ist - 1) * 8, boot_ist_top(i, ist));
+        uint16_t iomap = (uint16_t)(BOOT_IOMAP_GPA - base);
+        memcpy(mem + base + TSS_IOMAP_FIELD, &iomap, sizeof iomap);
+    }
     /* IOPL 3 already lets CPL 3 use every port on VT-x/AMD-V, but PVM also
      * consults the TSS I/O bitmap: give it one that allows every port. */
-    uint16_t iomap = TSS_IOMAP_OFFSET;
-    memcpy(mem + BOOT_TSS_GPA + 0x66, &iomap, sizeof iomap);
-    memset(mem + BOOT_TSS_GPA + TSS_IOMAP_OFFSET, 0, 8192);
-    mem[BOOT_TSS_GPA + TSS_IOMAP_OFFSET + 8192] = 0xff; /* the bitmap's required terminator */
+    memset(mem + BOOT_IOMAP_GPA, 0, TSS_IOMAP_BYTES);
+    mem[BOOT_IOMAP_GPA + TSS_IOMAP_BYTES] = 0xff; /* the bitmap's required terminator */
+}
+
+unsigned boot_idt_ist(unsigned vector)
+{
+    switch (vector) {
+    case 2:
+        return BOOT_IST_NMI;
+    case 8:
+        return BOOT_IST_DF;
+    case 18:
+        return BOOT_IST_MC;
+    default:
+        return BOOT_IST_FAULT;
+    }
+}
+
+void boot_idt_gate(uint8_t gate[16], uint64_t entry, uint16_t cs, unsigned ist, unsigned dpl)
+{
+    uint64_t lo = 0, hi = 0;
+    if (entry) {
+        lo = (entry & 0xffff) | ((uint64_t)cs << 16) | ((uint64_t)(ist & 7) << 32) |
+             (GATE_INTERRUPT64 << 40) | ((uint64_t)(dpl & 3) << 45) | (1ull << 47) |
+             (((entry >> 16) & 0xffff) << 48);
+        hi = entry >> 32;
+    }
+    memcpy(gate, &lo, sizeof lo);
+    memcpy(gate + 8, &hi, sizeof hi);
+}
+
+void boot_write_idt(uint8_t *mem, const struct boot_params *p, const uint64_t *entries)
+{
+    uint16_t cs = (p->flags & VIGIL_BOOT_F_CPL0) ? SEL_KERNEL_CS : SEL_USER_CS;
+    for (unsigned v = 0; v < BOOT_IDT_VECTORS; v++) {
+        uint8_t gate[16];
+        /* #BP and #OF come from int3/into, which check the gate's DPL: let CPL 3 reach them. */
+        unsigned dpl = v == 3 || v == 4 ? 3 : 0;
+        boot_idt_gate(gate, entries ? entries[v] : 0, cs, boot_idt_ist(v), dpl);
+        uint64_t lo, hi;
+        memcpy(&lo, gate, sizeof lo);
+        memcpy(&hi, gate + 8, sizeof hi);
+        /* The IDT is 16-byte aligned in page-aligned guest RAM: whole 8-byte stores. */
+        uint64_t *slot = (uint64_t *)(void *)(mem + BOOT_IDT_GPA + 16 * v);
+        if (entries) {
+            __atomic_store_n(&slot[1], hi, __ATOMIC_RELAXED);
+            __atomic_store_n(&slot[0], lo, __ATOMIC_RELEASE);
+        } else {
+            __atomic_store_n(&slot[0], lo, __ATOMIC_RELAXED);
+            __atomic_store_n(&slot[1], hi, __ATOMIC_RELEASE);
+        }
+    }
 }
 
 static void add_region(struct vigil_boot_info *bi, uint64_t base, uint64_t end, uint32_t type)
@@ -105,8 +187,13 @@ int boot_write_tables(uint8_t *mem, const struct boot_params *p, char *err, size
                  VIGIL_BOOT_CMDLINE_MAX - 1);
         return -1;
     }
+    if (p->vcpus < 1 || p->vcpus > BOOT_MAX_VCPUS) {
+        snprintf(err, errlen, "%u vCPUs: 1 to %u are supported", p->vcpus, BOOT_MAX_VCPUS);
+        return -1;
+    }
     write_page_tables(mem, p->mem_size);
-    write_gdt(mem);
+    write_gdt(mem, p->vcpus);
+    boot_write_idt(mem, p, NULL);
     memcpy(mem + BOOT_CMDLINE_GPA, p->cmdline ? p->cmdline : "", cmdlen + 1);
 
     struct vigil_boot_info bi = {
@@ -138,7 +225,8 @@ void boot_vcpu_regs(const struct boot_params *p, uint32_t index, struct kvm_regs
     regs->rdi = BOOT_INFO_GPA;
     regs->rsi = index;
     regs->rsp = p->mem_size - (uint64_t)index * BOOT_STACK_SIZE;
-    /* IOPL 3 so that port I/O (hypercalls) works at CPL 3; IF clear: no IDT. */
+    /* IOPL 3 so that port I/O (hypercalls) works at CPL 3; IF clear: our guests take no
+     * interrupts. */
     regs->rflags = 0x2 | (3u << 12);
 }
 
@@ -169,7 +257,7 @@ uint64_t boot_xcr0(const struct kvm_cpuid2 *cpuid)
     return (supported & 0xe7) | 1;
 }
 
-void boot_vcpu_sregs(const struct boot_params *p, const struct kvm_cpuid2 *cpuid,
+void boot_vcpu_sregs(const struct boot_params *p, uint32_t index, const struct kvm_cpuid2 *cpuid,
                      struct kvm_sregs *s)
 {
     bool cpl0 = p->flags & VIGIL_BOOT_F_CPL0;
@@ -194,14 +282,20 @@ void boot_vcpu_sregs(const struct boot_params *p, const struct kvm_cpuid2 *cpuid
                                .g = 1};
     s->cs = code;
     s->ds = s->es = s->fs = s->gs = s->ss = data;
-    /* A busy 64-bit TSS and an unusable LDT, as VT-x requires in long mode. */
-    s->tr = (struct kvm_segment){
-        .base = BOOT_TSS_GPA, .limit = TSS_LIMIT, .selector = SEL_TSS, .type = 11, .present = 1};
+    /* A busy 64-bit TSS of its own and an unusable LDT, as VT-x requires in long mode. */
+    s->tr = (struct kvm_segment){.base = tss_base(index),
+                                 .limit = (uint32_t)tss_limit(index),
+                                 .selector = (uint16_t)(SEL_TSS + 16 * index),
+                                 .type = 11,
+                                 .present = 1};
     s->ldt = (struct kvm_segment){.type = 2, .unusable = 1};
     s->gdt.base = BOOT_GDT_GPA;
-    s->gdt.limit = 0x3f;
-    s->idt.base = 0;
-    s->idt.limit = 0; /* no IDT: any exception is a triple fault hv reports */
+    s->gdt.limit = (uint16_t)(SEL_TSS + 16 * p->vcpus - 1);
+    /* hv's IDT, whose gates stay absent (an exception is a triple fault) until the
+     * guest registers its handlers: arming them then is a memory write, with no
+     * need to reach into every vCPU's registers. */
+    s->idt.base = BOOT_IDT_GPA;
+    s->idt.limit = BOOT_IDT_VECTORS * 16 - 1;
     s->cr3 = BOOT_PML4_GPA;
     s->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
     s->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;

@@ -86,3 +86,13 @@ void hv_heartbeat(uint64_t counter)
     struct vigil_hc_heartbeat h = {.counter = counter};
     hc(VIGIL_HC_HEARTBEAT, &h, sizeof h);
 }
+
+extern const uint64_t vigil_fault_entries[VIGIL_FAULT_VECTORS];
+
+long hv_fault_handlers(int arm)
+{
+    struct vigil_hc_fault_handler h = {.entries_gpa = arm ? (uintptr_t)vigil_fault_entries : 0,
+                                       .ret = VIGIL_ENOSYS};
+    hc(VIGIL_HC_SET_FAULT_HANDLER, &h, sizeof h);
+    return h.ret;
+}

@@ -179,8 +179,13 @@ void svcos_boot(const struct vigil_boot_info *bi, uint64_t index)
     if (index != 0) /* one thread: the other vCPUs sleep */
         for (;;)
             hv_wait(UINT64_MAX, 0);
-    if (bi->magic != VIGIL_BOOT_MAGIC || hv_version(NULL) < 0)
+    uint64_t features = 0;
+    if (bi->magic != VIGIL_BOOT_MAGIC || hv_version(&features) < 0)
         hv_halt(2, "svcos: hypercall ABI mismatch");
+    /* Before anything can fault: a fault is then reported with the registers where it
+     * happened instead of escalating to a triple fault (whose registers AMD loses). */
+    if (features & VIGIL_FEAT_FAULT)
+        hv_fault_handlers(1);
     svcos_boot_info = bi;
     svcos_entry_tsc = entry_tsc;
     cpu_init();

@@ -30,6 +30,9 @@ uint64_t hv_wait(uint64_t deadline_ns, uint64_t events);
 __attribute__((noreturn)) void hv_halt(uint64_t status, const char *msg);
 void hv_heartbeat(uint64_t counter);
 long hv_version(uint64_t *features);
+/* Arms (arm != 0) or removes hv's exception gates for the stubs in guests/rt/fault_entry.S;
+ * returns the hypercall's ret. */
+long hv_fault_handlers(int arm);
 
 /* ---- start.c ---- */
 extern const struct vigil_boot_info *svcos_boot_info;

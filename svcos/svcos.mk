@@ -10,7 +10,7 @@ svcos_saved_default_goal := $(.DEFAULT_GOAL)
 
 SVCOS_BUILD   := build/svcos
 SVCOS_SRCS    := $(wildcard svcos/*.c)
-SVCOS_OBJS    := $(SVCOS_SRCS:svcos/%.c=$(SVCOS_BUILD)/obj/%.o)
+SVCOS_OBJS    := $(SVCOS_SRCS:svcos/%.c=$(SVCOS_BUILD)/obj/%.o) $(SVCOS_BUILD)/obj/fault_entry.o
 SVCOS_WARN    := -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes -Wvla \
                  -Wformat=2 -Wno-format-truncation
 # svcos runs in musl's system-call path, before TLS exists: no stack protector.
@@ -37,6 +37,11 @@ FORCE:
 $(SVCOS_BUILD)/obj/%.o: svcos/%.c $(SVCOS_BUILD)/sysroot.id
 	@mkdir -p $(@D)
 	SVCOS_PREFIX=$(SVCOS_PREFIX) $(SVCOS_CC) $(SVCOS_CFLAGS) -c $< -o $@
+
+# The exception stubs are the guest runtime's: one copy of the ABI's assembly side.
+$(SVCOS_BUILD)/obj/fault_entry.o: guests/rt/fault_entry.S $(SVCOS_BUILD)/sysroot.id
+	@mkdir -p $(@D)
+	SVCOS_PREFIX=$(SVCOS_PREFIX) $(SVCOS_CC) -Iinclude -MMD -MP -c $< -o $@
 
 $(SVCOS_BUILD)/libsvcos.a: $(SVCOS_OBJS)
 	@rm -f $@

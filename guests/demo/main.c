@@ -31,7 +31,10 @@ static void cmd_help(void)
         "  work N          run N million rounds of hashing and report the time\n"
         "  halt [N]        stop this guest with status N\n"
         "  fill N          write a pattern over N MiB of free RAM (dense memory for snapshots)\n"
-        "  crash MODE      panic (pvpanic), panic-hc (panic hypercall), triple (triple fault),\n"
+        "  crash MODE      panic (pvpanic), panic-hc (panic hypercall), ud2 (an invalid\n"
+        "                  opcode, which the exception handlers report), stack (a stack\n"
+        "                  overflow into an unmapped page, reported from an IST stack),\n"
+        "                  triple (handlers removed first: a genuine triple fault),\n"
         "                  write (wild write into this guest's own code: a protected range),\n"
         "                  hang (spin, no heartbeat), silence (no heartbeat, console alive),\n"
         "                  hang-cli (CPL 0: cli; hlt), double (CPL 0: a double fault),\n"
@@ -75,8 +78,25 @@ static void cmd_crash(const char *mode)
         rt_puts("crash: pvpanic\n");
         outb(PVPANIC_PORT, 1);
         rt_puts("crash: pvpanic returned (policy let the guest go on)\n");
+    } else if (!strncmp(mode, "ud2", 4)) {
+        rt_puts("crash: invalid opcode (ud2)\n");
+        __asm__ volatile("ud2");
+    } else if (!strncmp(mode, "stack", 6)) {
+        /* What a runaway recursion does when it reaches its guard page: the stack pointer
+         * sits on top of an unmapped page (page 0) and the next push faults.  The CPU cannot
+         * push the #PF frame there either; only the IST stack of hv's gate lets the handler
+         * run instead of a double and then a triple fault. */
+        rt_puts("crash: stack overflow (recursion into an unmapped page)\n");
+        __asm__ volatile("mov $0x1000, %%rsp\n\t"
+                         "1: call 1b"
+                         :
+                         :
+                         : "memory");
     } else if (!strncmp(mode, "triple", 7)) {
-        rt_puts("crash: triple fault\n");
+        /* Without gates the #UD cannot be delivered (#NP), nor can that (#DF), nor the
+         * double fault: a genuine triple fault, the case where AMD loses the registers. */
+        rt_puts("crash: triple fault (exception handlers removed)\n");
+        rt_fault_handlers(0);
         __asm__ volatile("ud2");
     } else if (!strncmp(mode, "write", 6)) {
         uint64_t image = 0x100000;

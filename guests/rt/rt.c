@@ -27,8 +27,20 @@ void rt_start(const struct vigil_boot_info *bi, uint64_t index)
     if (v.ret < 0 || bi->magic != VIGIL_BOOT_MAGIC)
         rt_halt(2, "hypercall ABI version mismatch");
     rt_features = v.features;
+    /* First thing after the ABI check: from here on a fault is reported with the registers
+     * where it happened, whichever vCPU takes it (the IDT is the whole VM's). */
+    if (rt_features & VIGIL_FEAT_FAULT)
+        rt_fault_handlers(1);
     int status = guest_main(bi);
     rt_halt((uint64_t)status, "guest_main returned");
+}
+
+int64_t rt_fault_handlers(int arm)
+{
+    struct vigil_hc_fault_handler h = {.entries_gpa = arm ? (uintptr_t)vigil_fault_entries : 0,
+                                       .ret = VIGIL_ENOSYS};
+    hc_call(VIGIL_HC_SET_FAULT_HANDLER, &h);
+    return h.ret;
 }
 
 void rt_write(const char *s, size_t n)

@@ -55,6 +55,13 @@ void rt_heartbeat(uint64_t counter);
 __attribute__((noreturn)) void rt_halt(uint64_t status, const char *msg);
 int64_t rt_switch(uint32_t target);
 
+/* Exceptions: rt_start arms hv's IDT with the stubs in fault_entry.S, which report the
+ * faulting state to hv (PANIC with a fault frame) instead of letting the fault escalate to
+ * a triple fault.  rt_fault_handlers(0) removes them again (an exception is then a triple
+ * fault); returns the hypercall's ret. */
+int64_t rt_fault_handlers(int arm);
+extern const uint64_t vigil_fault_entries[VIGIL_FAULT_VECTORS];
+
 /* Reads a line of console input (blocking in WAIT); returns its length without the newline. */
 size_t rt_readline(char *buf, size_t size);
 /* Returns the value of `key=...` from the command line, or NULL; *len gets its length. */

@@ -5,6 +5,6 @@ _start:
     and $-16, %rsp
     xor %ebp, %ebp
     call rt_start
-1:  ud2          /* rt_start never returns; a fault here is a triple fault hv reports */
+1:  ud2          /* rt_start never returns; if it did, this #UD would be reported */
     jmp 1b
     .section .note.GNU-stack, "", @progbits

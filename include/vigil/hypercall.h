@@ -20,10 +20,27 @@
  *   rsp = top of this vCPU's stack, 16-byte aligned
  * All guest RAM is identity mapped (virtual == physical), user-accessible and
  * writable, except guest-physical page 0, which is left unmapped so that NULL
- * dereferences fault.  There is no IDT: any exception is a triple fault,
- * which hv treats as a crash of that VM.
+ * dereferences fault.
+ *
+ * Exceptions: hv provides the IDT (its gates start absent, so an exception is
+ * a triple fault, which hv treats as a crash of that VM).  A guest registers
+ * its exception stubs with SET_FAULT_HANDLER; hv then fills in one interrupt
+ * gate per vector 0-31, to the guest's own code segment (no privilege change)
+ * and on an IST stack hv keeps per vCPU, so a stub runs even when the fault
+ * was a stack overflow.  A stub reports the interrupted state with PANIC and a
+ * fault frame (VIGIL_PANIC_F_FAULT) before the fault can escalate: on AMD SVM
+ * a triple fault resets the vCPU and its registers are lost.
  */
 
+/* Numbers the guests' assembly needs too (guests/rt/fault_entry.S): no C
+ * suffixes here; the C part below checks them against the enum. */
+#define VIGIL_HC_HALT_PORT      0x705 /* VIGIL_HC_PORT_BASE + VIGIL_HC_HALT */
+#define VIGIL_HC_PANIC_PORT     0x708 /* VIGIL_HC_PORT_BASE + VIGIL_HC_PANIC */
+#define VIGIL_PANIC_FAULT_SHIFT 63    /* the bit of vigil_hc_panic.code marking a fault report */
+#define VIGIL_FAULT_VECTORS     32    /* the exception vectors hv gives gates for */
+#define VIGIL_FAULT_HALT_STATUS 3     /* a stub's HALT status should PANIC ever return */
+
+#ifndef __ASSEMBLER__
 #include <stdint.h>
 
 #define VIGIL_ABI_VERSION  1u
@@ -31,17 +48,20 @@
 #define VIGIL_HC_PORT_END  0x071fu /* 32 hypercall numbers reserved */
 
 enum vigil_hc_nr {
-    VIGIL_HC_VERSION = 0,       /* struct vigil_hc_version */
-    VIGIL_HC_CONSOLE_WRITE = 1, /* struct vigil_hc_buf */
-    VIGIL_HC_CONSOLE_READ = 2,  /* struct vigil_hc_buf; never blocks */
-    VIGIL_HC_TIME = 3,          /* struct vigil_hc_time */
-    VIGIL_HC_WAIT = 4,          /* struct vigil_hc_wait */
-    VIGIL_HC_HALT = 5,          /* struct vigil_hc_halt; does not return */
-    VIGIL_HC_HEARTBEAT = 6,     /* struct vigil_hc_heartbeat */
-    VIGIL_HC_SWITCH = 7,        /* struct vigil_hc_switch; service VM only */
-    VIGIL_HC_PANIC = 8,         /* struct vigil_hc_panic; the guest reports a crash */
+    VIGIL_HC_VERSION = 0,           /* struct vigil_hc_version */
+    VIGIL_HC_CONSOLE_WRITE = 1,     /* struct vigil_hc_buf */
+    VIGIL_HC_CONSOLE_READ = 2,      /* struct vigil_hc_buf; never blocks */
+    VIGIL_HC_TIME = 3,              /* struct vigil_hc_time */
+    VIGIL_HC_WAIT = 4,              /* struct vigil_hc_wait */
+    VIGIL_HC_HALT = 5,              /* struct vigil_hc_halt; does not return */
+    VIGIL_HC_HEARTBEAT = 6,         /* struct vigil_hc_heartbeat */
+    VIGIL_HC_SWITCH = 7,            /* struct vigil_hc_switch; service VM only */
+    VIGIL_HC_PANIC = 8,             /* struct vigil_hc_panic; the guest reports a crash */
+    VIGIL_HC_SET_FAULT_HANDLER = 9, /* struct vigil_hc_fault_handler */
     VIGIL_HC_COUNT
 };
+_Static_assert(VIGIL_HC_HALT_PORT == VIGIL_HC_PORT_BASE + VIGIL_HC_HALT, "HALT port");
+_Static_assert(VIGIL_HC_PANIC_PORT == VIGIL_HC_PORT_BASE + VIGIL_HC_PANIC, "PANIC port");
 
 /* Error codes returned in `ret`; the values match Linux errno numbers. */
 #define VIGIL_EPERM   (-1)  /* the calling VM may not make this call */
@@ -68,6 +88,7 @@ struct vigil_hc_version {
 };
 #define VIGIL_FEAT_UART   (1ull << 0) /* 16550 UART at 0x3f8 */
 #define VIGIL_FEAT_SWITCH (1ull << 1) /* VIGIL_HC_SWITCH available to this VM */
+#define VIGIL_FEAT_FAULT  (1ull << 2) /* SET_FAULT_HANDLER and PANIC fault reports */
 
 /* CONSOLE_WRITE / CONSOLE_READ: ret = bytes moved (READ: 0 when none). */
 struct vigil_hc_buf {
@@ -126,11 +147,54 @@ struct vigil_hc_switch {
 
 /* PANIC: the guest reports that it has crashed (like pvpanic, with a reason).
  * What follows is the policy's action for guest_panic; if that lets the guest
- * go on, the call returns with ret = 0. */
+ * go on, the call returns with ret = 0.
+ *
+ * A fault report sets VIGIL_PANIC_F_FAULT in `code`: the structure is then the
+ * head of a struct vigil_hc_fault_report, the fault frame following it in
+ * memory.  hv checks the frame and, if it is sound, records the reported
+ * registers as the vCPU's (the snapshot and SEL say they came from the report);
+ * if not, ret = VIGIL_EINVAL or VIGIL_EFAULT and the crash is recorded with the
+ * handler's own registers.  Either way a fault report never returns: the VM is
+ * stopped as crashed (or reset, if that is the policy). */
 struct vigil_hc_panic {
-    uint64_t code;    /* the guest's own crash code */
+    uint64_t code;    /* the guest's own crash code, plus VIGIL_PANIC_F_* */
     uint64_t msg_gpa; /* optional message, at most VIGIL_HC_HALT_MSG_MAX bytes */
     uint64_t msg_len;
+    int64_t ret;
+};
+#define VIGIL_PANIC_F_FAULT (1ull << VIGIL_PANIC_FAULT_SHIFT)
+
+/* The interrupted state an exception stub saw: the general registers it saved,
+ * then the vector and the interrupt frame the CPU pushed (error code first; 0
+ * for vectors that push none).  This is the order the stub's pushes leave in
+ * memory. */
+struct vigil_fault_frame {
+    uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+    uint64_t vector; /* 0 .. VIGIL_FAULT_VECTORS - 1 */
+    uint64_t error_code;
+    uint64_t rip, cs, rflags, rsp, ss;
+};
+
+struct vigil_hc_fault_report {
+    struct vigil_hc_panic panic; /* code has VIGIL_PANIC_F_FAULT */
+    struct vigil_fault_frame frame;
+};
+
+/* SET_FAULT_HANDLER: `entries_gpa` is the address of VIGIL_FAULT_VECTORS
+ * 64-bit code addresses, one per exception vector (0: leave that vector
+ * without a gate).  hv writes one interrupt gate per nonzero entry into the IDT
+ * it provides, for every vCPU of the VM at once: code segment = the VM's own
+ * (the one it started in), IST stacks hv reserves per vCPU (NMI, #DF and #MC
+ * each on their own, the rest on a fourth), DPL 3 for #BP and #OF, 0 for the
+ * rest.  Each entry must lie in guest RAM at or above 1 MiB (ret =
+ * VIGIL_EINVAL otherwise, and nothing changes).  entries_gpa = 0 removes every
+ * gate again: an exception is then a triple fault.  `reserved` must be 0. A
+ * stub runs with the interrupted IOPL, so it can make hypercalls, and must
+ * not return (it cannot iretq on PVM). */
+struct vigil_hc_fault_handler {
+    uint64_t entries_gpa;
+    uint64_t reserved;
     int64_t ret;
 };
 
@@ -180,4 +244,5 @@ struct vigil_boot_info {
     struct vigil_mem_region mmap[VIGIL_BOOT_MMAP_MAX];
 };
 
+#endif /* __ASSEMBLER__ */
 #endif /* VIGIL_HYPERCALL_H */

@@ -1,5 +1,5 @@
 /* st_modes.c: the self-test's single-purpose modes for end-to-end tests of svcos's edges: console
- * input, abort, deadlock, unknown calls. */
+ * input, abort, deadlock, a fault, unknown calls. */
 #define _GNU_SOURCE
 #include "selftest.h"
 #include <stdio.h>
@@ -27,6 +27,17 @@ int run_mode(const char *mode)
         char c;
         if (pipe(p) == 0 && read(p[0], &c, 1) >= 0)
             return 0;
+        return 1;
+    }
+    if (!strcmp(mode, "fault")) { /* after a line of input: a write through NULL (#PF) */
+        char line[256];
+        printf("fault: ready\n");
+        fflush(stdout);
+        if (!fgets(line, sizeof line, stdin))
+            return 1;
+        int *p = NULL;
+        __asm__ volatile("" : "+r"(p)); /* a real store to page 0, not a compiler trap */
+        *p = 1;
         return 1;
     }
     if (!strcmp(mode, "enosys")) { /* logged once per number, -ENOSYS each time */

@@ -84,3 +84,20 @@ def test_selftest_with_ram_above_4_gib(tmp_path, image):
     # Stacks and mmap memory then lie above 4 GiB, where hypercall arguments must not.
     status, out = run_alone(tmp_path, image, "--mem", "4400", "--cmdline", "--only malloc,tls", timeout=120)
     assert status == 0 and result_line(out)["ok"], out
+
+
+def test_a_fault_in_svcos_is_reported_with_its_registers(start_hv, image):
+    # As the service VM: its exception handler reports the fault, so the contained crash's
+    # core holds the faulting state (on AMD SVM too, where a triple fault's is lost).
+    hv = start_hv("--service", image, "--mem", "64", "--cmdline", "--mode fault")
+    hv.wait_console("service", "fault: ready", timeout=30)
+    hv.type("service", "now\n")
+    hv.wait_for(lambda: hv.status()["service_restarts"] == 1, what="service restart", timeout=30)
+    hv.wait_for(lambda: hv.ok("snapshot.list")["snapshots"], what="service core", timeout=30)
+    snap = hv.ok("snapshot.list")["snapshots"][0]
+    assert snap["vm"] == "service" and snap["registers_from"] == "fault_report", snap
+    assert snap["fault"] == {"vector": 14, "name": "#PF", "error_code": "0x6", "cr2": "0x0"}
+    rip = snap["registers"]["rip"]
+    where = subprocess.run(["addr2line", "-f", "-e", image, rip], capture_output=True, text=True).stdout
+    assert where.splitlines()[0] == "run_mode", where
+    hv.wait_console("service", "fault: ready", timeout=30)  # booted again, waiting as before

@@ -86,15 +86,16 @@ def test_pause_and_resume_keep_the_foreground(start_hv):
 def test_switch_to_a_crashed_guest_is_refused_and_nothing_changes(start_hv):
     hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--autostart-guest")
     hv.wait_console("guest", "demo>")
-    hv.type("guest", "crash triple\n")
+    hv.type("guest", "crash ud2\n")
     hv.wait_for(lambda: hv.vm("guest")["state"] == "crashed", what="guest crash")
-    assert "triple fault" in hv.vm("guest")["stop_reason"]
+    assert "exception #UD" in hv.vm("guest")["stop_reason"]
     assert hv.status()["foreground"] == "service"
     resp = hv.call("switch", target="guest")
     assert not resp["ok"] and "crashed" in resp["error"]
     assert hv.status()["foreground"] == "service" and hv.vm("service")["state"] == "running"
     regs = hv.ok("regs", vm="guest")["vcpus"][0]
-    assert regs["rip"] > 0x100000
+    assert regs["rip"] > 0x100000 and regs["registers_from"] == "fault_report"
+    assert regs["registers_lost"] is False
 
 
 def test_pvpanic_marks_the_guest_crashed(start_hv):

@@ -220,6 +220,44 @@ static void test_write_list_show_delete(void **state)
     snapshot_store_close(s);
 }
 
+/* hv's crash evidence joins the top level, and the summary shows the vCPU it names. */
+static void test_evidence_and_summary_vcpu(void **state)
+{
+    struct snapshot_store *s = open_store(0, 0);
+    struct snapshot_request req = request("trap:guest_panic", 3, NULL);
+    json_t *ev =
+        json_pack("{s:b, s:s, s:i, s:{s:i, s:s}}", "registers_lost", 0, "registers_from",
+                  "fault_report", "registers_vcpu", 1, "fault", "vector", 6, "name", "#UD");
+    struct snapshot_info a, b;
+    char err[256] = "";
+    json_t *m;
+
+    (void)state;
+    req.evidence = ev;
+    req.summary_vcpu = 1;
+    assert_int_equal(snapshot_store_write(s, &req, &a, err, sizeof(err)), 0);
+    json_object_set_new(ev, "registers_from", json_string("vcpu")); /* the store copied it */
+    req.evidence = NULL;
+    req.summary_vcpu = 7; /* out of range: vCPU 0 */
+    assert_int_equal(snapshot_store_write(s, &req, &b, err, sizeof(err)), 0);
+    json_decref(ev);
+
+    m = snapshot_store_show(s, a.id);
+    assert_string_equal(str(m, "registers_from"), "fault_report");
+    assert_true(json_is_false(json_object_get(m, "registers_lost")));
+    assert_int_equal(num(m, "registers_vcpu"), 1);
+    assert_int_equal(num(json_object_get(m, "fault"), "vector"), 6);
+    assert_string_equal(str(m, "rip"), "0x100010"); /* vCPU 1's */
+    assert_string_equal(str(json_object_get(m, "registers"), "rip"), "0x100010");
+    assert_string_equal(str(m, "vm"), "guest"); /* the store's own members are all there */
+    json_decref(m);
+    m = snapshot_store_show(s, b.id);
+    assert_string_equal(str(m, "rip"), "0x100000");
+    assert_null(json_object_get(m, "registers_from"));
+    json_decref(m);
+    snapshot_store_close(s);
+}
+
 static void test_sha256_matches_sha256sum(void **state)
 {
     struct snapshot_store *s = open_store(0, 0);
@@ -635,6 +673,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_list_show_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evidence_and_summary_vcpu, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sha256_matches_sha256sum, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sha256_sparse_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_count, setup, teardown),

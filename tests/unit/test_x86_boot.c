@@ -1,4 +1,5 @@
-/* test_x86_boot.c: boot_write_tables' page tables, GDT/TSS and boot info; vCPU register setup. */
+/* test_x86_boot.c: boot_write_tables' page tables, GDT/TSSes, IDT and boot info; vCPU register
+ * setup. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -185,22 +186,146 @@ static void test_gdt_tss(void **state)
     assert_int_equal((uds >> 41) & 1, 1); /* writable */
     assert_int_equal((uds >> 45) & 3, 3);
 
-    /* The 16-byte TSS descriptor at 0x30. */
-    uint64_t lo = get64(mem, BOOT_GDT_GPA + SEL_TSS), hi = get64(mem, BOOT_GDT_GPA + SEL_TSS + 8);
-    uint64_t base = ((lo >> 16) & 0xffffff) | (((lo >> 56) & 0xff) << 24) | (hi << 32);
-    uint64_t limit = (lo & 0xffff) | (((lo >> 48) & 0xf) << 16);
-    assert_int_equal(base, BOOT_TSS_GPA);
-    assert_int_equal(limit, 0x68 + 8192);
-    assert_int_equal((lo >> 40) & 0xf, 0xb); /* busy 64-bit TSS */
-    assert_int_equal((lo >> 47) & 1, 1);
-
-    /* The I/O bitmap: at 0x68, all ports allowed, then the 0xff terminator. */
-    uint16_t iomap;
-    memcpy(&iomap, mem + BOOT_TSS_GPA + 0x66, sizeof iomap);
-    assert_int_equal(iomap, 0x68);
+    /* One 16-byte TSS descriptor per vCPU from 0x30, each TSS with its own IST stacks and
+     * the one I/O bitmap: all ports allowed, then the 0xff terminator. */
+    for (uint32_t i = 0; i < p.vcpus; i++) {
+        uint64_t sel = SEL_TSS + 16 * i;
+        uint64_t lo = get64(mem, BOOT_GDT_GPA + sel), hi = get64(mem, BOOT_GDT_GPA + sel + 8);
+        uint64_t base = ((lo >> 16) & 0xffffff) | (((lo >> 56) & 0xff) << 24) | (hi << 32);
+        uint64_t limit = (lo & 0xffff) | (((lo >> 48) & 0xf) << 16);
+        assert_int_equal(base, BOOT_TSS_GPA + i * BOOT_TSS_STRIDE);
+        assert_int_equal((lo >> 40) & 0xf, 0xb); /* busy 64-bit TSS */
+        assert_int_equal((lo >> 47) & 1, 1);
+        uint16_t iomap;
+        memcpy(&iomap, mem + base + 0x66, sizeof iomap);
+        assert_true(iomap >= 0x68);
+        assert_int_equal(base + iomap, BOOT_IOMAP_GPA);
+        assert_int_equal(limit, iomap + 8192); /* up to and including the terminator */
+        for (unsigned ist = 1; ist <= BOOT_IST_PER_VCPU; ist++) {
+            uint64_t top = get64(mem, base + 0x24 + 8 * (ist - 1));
+            assert_int_equal(top, boot_ist_top(i, ist));
+            assert_int_equal(top % 16, 0);
+            assert_true(top - BOOT_IST_SIZE >= BOOT_IST_GPA && top <= ELF_LOAD_MIN_ADDR);
+        }
+        assert_int_equal(get64(mem, base + 0x4), 0); /* RSP0: no privilege changes */
+    }
+    assert_int_equal(get64(mem, BOOT_GDT_GPA + SEL_TSS + 16 * p.vcpus), 0);
     for (size_t i = 0; i < 8192; i++)
-        assert_int_equal(mem[BOOT_TSS_GPA + 0x68 + i], 0);
-    assert_int_equal(mem[BOOT_TSS_GPA + 0x68 + 8192], 0xff);
+        assert_int_equal(mem[BOOT_IOMAP_GPA + i], 0);
+    assert_int_equal(mem[BOOT_IOMAP_GPA + 8192], 0xff);
+}
+
+/* No two vCPUs share an IST stack, and none overlaps another structure. */
+static void test_ist_stacks_apart(void **state)
+{
+    (void)state;
+    for (uint32_t a = 0; a < BOOT_MAX_VCPUS; a++)
+        for (unsigned i = 1; i <= BOOT_IST_PER_VCPU; i++) {
+            uint64_t top = boot_ist_top(a, i);
+            assert_true(top - BOOT_IST_SIZE >= BOOT_IST_GPA);
+            assert_true(top <= ELF_LOAD_MIN_ADDR);
+            for (uint32_t b = 0; b < BOOT_MAX_VCPUS; b++)
+                for (unsigned j = 1; j <= BOOT_IST_PER_VCPU; j++)
+                    if (a != b || i != j)
+                        assert_true(boot_ist_top(b, j) != top);
+        }
+    assert_true(BOOT_PD_GPA + (BOOT_MAX_MEM >> 30) * 4096 <= BOOT_IST_GPA);
+}
+
+static void decode_gate(const uint8_t *gate, uint64_t *entry, uint16_t *cs, unsigned *ist,
+                        unsigned *type, unsigned *dpl, unsigned *present)
+{
+    uint64_t lo = get64(gate, 0), hi = get64(gate, 8);
+    *entry = (lo & 0xffff) | (((lo >> 48) & 0xffff) << 16) | ((hi & 0xffffffff) << 32);
+    *cs = (uint16_t)(lo >> 16);
+    *ist = (lo >> 32) & 7;
+    *type = (lo >> 40) & 0xf;
+    *dpl = (lo >> 45) & 3;
+    *present = (lo >> 47) & 1;
+    assert_int_equal(hi >> 32, 0); /* reserved */
+    assert_int_equal((lo >> 35) & 0x1f, 0);
+}
+
+static void test_idt_gate_encoding(void **state)
+{
+    (void)state;
+    uint8_t gate[16];
+    uint64_t entry;
+    uint16_t cs;
+    unsigned ist, type, dpl, present;
+    boot_idt_gate(gate, 0xffffffff81234567ull, SEL_KERNEL_CS, 3, 0);
+    decode_gate(gate, &entry, &cs, &ist, &type, &dpl, &present);
+    assert_int_equal(entry, 0xffffffff81234567ull);
+    assert_int_equal(cs, SEL_KERNEL_CS);
+    assert_int_equal(ist, 3);
+    assert_int_equal(type, 0xe); /* 64-bit interrupt gate: IF cleared on entry */
+    assert_int_equal(dpl, 0);
+    assert_int_equal(present, 1);
+    boot_idt_gate(gate, 0x100040, SEL_USER_CS, 1, 3);
+    decode_gate(gate, &entry, &cs, &ist, &type, &dpl, &present);
+    assert_int_equal(entry, 0x100040);
+    assert_int_equal(cs, SEL_USER_CS);
+    assert_int_equal(dpl, 3);
+    boot_idt_gate(gate, 0, SEL_USER_CS, 1, 3); /* no entry: an absent gate, all zero */
+    assert_int_equal(get64(gate, 0), 0);
+    assert_int_equal(get64(gate, 8), 0);
+}
+
+static void test_idt_armed_and_disarmed(void **state)
+{
+    uint8_t *mem = *state;
+    struct boot_params p = params();
+    char err[256] = "";
+    assert_int_equal(boot_write_tables(mem, &p, err, sizeof err), 0);
+    for (size_t i = 0; i < BOOT_IDT_VECTORS * 16; i++)
+        assert_int_equal(mem[BOOT_IDT_GPA + i], 0); /* booted without gates */
+
+    uint64_t entries[BOOT_IDT_VECTORS];
+    for (unsigned v = 0; v < BOOT_IDT_VECTORS; v++)
+        entries[v] = v == 15 ? 0 : 0x100000 + 16 * v;
+    for (int cpl0 = 0; cpl0 < 2; cpl0++) {
+        p.flags = cpl0 ? VIGIL_BOOT_F_CPL0 : 0;
+        boot_write_idt(mem, &p, entries);
+        for (unsigned v = 0; v < BOOT_IDT_VECTORS; v++) {
+            uint64_t entry;
+            uint16_t cs;
+            unsigned ist, type, dpl, present;
+            decode_gate(mem + BOOT_IDT_GPA + 16 * v, &entry, &cs, &ist, &type, &dpl, &present);
+            if (v == 15) {
+                assert_int_equal(present, 0);
+                continue;
+            }
+            assert_int_equal(present, 1);
+            assert_int_equal(entry, entries[v]);
+            /* The VM's own code segment: delivery never changes privilege. */
+            assert_int_equal(cs, cpl0 ? SEL_KERNEL_CS : SEL_USER_CS);
+            assert_int_equal(type, 0xe);
+            assert_int_equal(dpl, v == 3 || v == 4 ? 3 : 0);
+            /* Every gate switches stacks, so a stack overflow reaches its handler. */
+            unsigned want = v == 2    ? BOOT_IST_NMI
+                            : v == 8  ? BOOT_IST_DF
+                            : v == 18 ? BOOT_IST_MC
+                                      : BOOT_IST_FAULT;
+            assert_int_equal(ist, want);
+            assert_int_equal(boot_idt_ist(v), want);
+        }
+    }
+    boot_write_idt(mem, &p, NULL);
+    for (size_t i = 0; i < BOOT_IDT_VECTORS * 16; i++)
+        assert_int_equal(mem[BOOT_IDT_GPA + i], 0);
+}
+
+static void test_rejects_too_many_vcpus(void **state)
+{
+    uint8_t *mem = *state;
+    struct boot_params p = params();
+    p.vcpus = BOOT_MAX_VCPUS + 1;
+    char err[256] = "";
+    assert_int_equal(boot_write_tables(mem, &p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "17 vCPUs: 1 to 16 are supported"));
+    assert_all_zero(mem, MEM_SIZE);
+    p.vcpus = BOOT_MAX_VCPUS;
+    assert_int_equal(boot_write_tables(mem, &p, err, sizeof err), 0);
 }
 
 static void test_boot_info(void **state)
@@ -452,7 +577,7 @@ static void check_segment(const struct kvm_segment *s, uint16_t sel, uint8_t dpl
     }
 }
 
-static void check_long_mode(const struct kvm_sregs *s)
+static void check_long_mode(const struct kvm_sregs *s, uint32_t index, uint32_t vcpus)
 {
     assert_int_equal(s->cr3, BOOT_PML4_GPA);
     assert_int_equal(s->cr0 & 0x80000001ull, 0x80000001ull); /* PG, PE */
@@ -462,10 +587,12 @@ static void check_long_mode(const struct kvm_sregs *s)
     assert_int_equal(s->cr4 & (3ull << 9), 3ull << 9);       /* OSFXSR, OSXMMEXCPT */
     assert_int_equal(s->efer & 0x500, 0x500);                /* LME, LMA */
     assert_int_equal(s->gdt.base, BOOT_GDT_GPA);
-    assert_int_equal(s->gdt.limit, 0x3f);
-    assert_int_equal(s->idt.limit, 0);
-    assert_int_equal(s->tr.selector, SEL_TSS);
-    assert_int_equal(s->tr.base, BOOT_TSS_GPA);
+    assert_int_equal(s->gdt.limit, SEL_TSS + 16 * vcpus - 1);
+    assert_int_equal(s->idt.base, BOOT_IDT_GPA);
+    assert_int_equal(s->idt.limit, BOOT_IDT_VECTORS * 16 - 1);
+    assert_int_equal(s->tr.selector, SEL_TSS + 16 * index);
+    assert_int_equal(s->tr.base, BOOT_TSS_GPA + index * BOOT_TSS_STRIDE);
+    assert_int_equal(s->tr.limit, BOOT_IOMAP_GPA - s->tr.base + 8192);
     assert_int_equal(s->tr.type, 11);
     assert_int_equal(s->tr.present, 1);
     assert_int_equal(s->ldt.unusable, 1);
@@ -479,17 +606,32 @@ static void test_vcpu_sregs_cpl3(void **state)
     struct kvm_sregs s;
     memset(&s, 0, sizeof s);
     s.apic_base = 0xfee00900;
-    boot_vcpu_sregs(&p, c, &s);
+    boot_vcpu_sregs(&p, 0, c, &s);
     check_segment(&s.cs, SEL_USER_CS, 3, true);
     check_segment(&s.ss, SEL_USER_DS, 3, false);
     check_segment(&s.ds, SEL_USER_DS, 3, false);
     check_segment(&s.es, SEL_USER_DS, 3, false);
     check_segment(&s.fs, SEL_USER_DS, 3, false);
     check_segment(&s.gs, SEL_USER_DS, 3, false);
-    check_long_mode(&s);
+    check_long_mode(&s, 0, p.vcpus);
     assert_int_equal(s.cr4 & (1ull << 16), 1ull << 16); /* FSGSBASE */
     assert_int_equal(s.cr4 & (1ull << 18), 1ull << 18); /* OSXSAVE */
     assert_int_equal(s.apic_base, 0xfee00900);          /* left alone */
+    free(c);
+}
+
+static void test_vcpu_sregs_each_vcpu_its_tss(void **state)
+{
+    (void)state;
+    struct boot_params p = params();
+    p.vcpus = 5;
+    struct kvm_cpuid2 *c = full_cpuid();
+    for (uint32_t i = 0; i < p.vcpus; i++) {
+        struct kvm_sregs s;
+        memset(&s, 0, sizeof s);
+        boot_vcpu_sregs(&p, i, c, &s);
+        check_long_mode(&s, i, p.vcpus);
+    }
     free(c);
 }
 
@@ -501,11 +643,11 @@ static void test_vcpu_sregs_cpl0(void **state)
     struct kvm_cpuid2 *c = full_cpuid();
     struct kvm_sregs s;
     memset(&s, 0, sizeof s);
-    boot_vcpu_sregs(&p, c, &s);
+    boot_vcpu_sregs(&p, 0, c, &s);
     check_segment(&s.cs, SEL_KERNEL_CS, 0, true);
     check_segment(&s.ss, SEL_KERNEL_DS, 0, false);
     check_segment(&s.ds, SEL_KERNEL_DS, 0, false);
-    check_long_mode(&s);
+    check_long_mode(&s, 0, p.vcpus);
     free(c);
 }
 
@@ -520,8 +662,8 @@ static void test_vcpu_sregs_minimal_cpu(void **state)
         .function = 7, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .ebx = 1};
     struct kvm_sregs s;
     memset(&s, 0, sizeof s);
-    boot_vcpu_sregs(&p, c, &s);
-    check_long_mode(&s);
+    boot_vcpu_sregs(&p, 0, c, &s);
+    check_long_mode(&s, 0, p.vcpus);
     assert_int_equal(s.cr4 & (1ull << 16), 0);
     assert_int_equal(s.cr4 & (1ull << 18), 0);
     assert_int_equal(boot_xcr0(c), 0);
@@ -529,8 +671,8 @@ static void test_vcpu_sregs_minimal_cpu(void **state)
 
     c = make_cpuid(0);
     memset(&s, 0, sizeof s);
-    boot_vcpu_sregs(&p, c, &s);
-    check_long_mode(&s);
+    boot_vcpu_sregs(&p, 0, c, &s);
+    check_long_mode(&s, 0, p.vcpus);
     assert_int_equal(s.cr4 & ((1ull << 16) | (1ull << 18)), 0);
     free(c);
 }
@@ -561,6 +703,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_page_tables, setup, teardown),
         cmocka_unit_test(test_page_tables_multi_gib),
         cmocka_unit_test_setup_teardown(test_gdt_tss, setup, teardown),
+        cmocka_unit_test(test_ist_stacks_apart),
+        cmocka_unit_test(test_idt_gate_encoding),
+        cmocka_unit_test_setup_teardown(test_idt_armed_and_disarmed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejects_too_many_vcpus, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_map, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_map_gap_below_image, setup, teardown),
@@ -571,6 +717,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_cmdline_or_name, setup, teardown),
         cmocka_unit_test(test_vcpu_regs),
         cmocka_unit_test(test_vcpu_sregs_cpl3),
+        cmocka_unit_test(test_vcpu_sregs_each_vcpu_its_tss),
         cmocka_unit_test(test_vcpu_sregs_cpl0),
         cmocka_unit_test(test_vcpu_sregs_minimal_cpu),
         cmocka_unit_test(test_xcr0_and_cpuid_find),
