@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from vigil import HV, guest
+from vigil import HV, guest, scaled
 
 EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 PHDR = struct.Struct("<IIQQQQQQ")
@@ -93,7 +93,7 @@ def test_bad_image_is_refused_with_a_clear_message(tmp_path, mutate, message):
     bad = tmp_path / "bad.elf"
     bad.write_bytes(bytes(mutate(load_demo())))
     p = subprocess.run([str(HV), "--control", str(tmp_path / "s"), "--state-dir", str(tmp_path / "st"), "--no-service", "--guest", str(bad)],
-                       stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=scaled(20))
     err = p.stderr.decode()
     assert p.returncode != 0
     assert message in err, err
@@ -102,7 +102,7 @@ def test_bad_image_is_refused_with_a_clear_message(tmp_path, mutate, message):
 
 def test_missing_image_is_named(tmp_path):
     p = subprocess.run([str(HV), "--control", str(tmp_path / "s"), "--state-dir", str(tmp_path / "st"), "--no-service", "--guest", "/nonexistent.elf"],
-                       stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=scaled(20))
     assert p.returncode != 0 and "/nonexistent.elf" in p.stderr.decode()
 
 
@@ -111,5 +111,5 @@ def test_bad_options_are_refused(tmp_path):
                       (["--no-service", "--guest", guest("demo.elf"), "--mem", "3"], "multiple of 2 MiB"),
                       (["--no-service", "--guest", guest("demo.elf"), "--vcpus", "99"], "--vcpus")]:
         p = subprocess.run([str(HV), "--control", str(tmp_path / "s")] + args, stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=20)
+                           capture_output=True, timeout=scaled(20))
         assert p.returncode != 0 and msg in p.stderr.decode(), (args, p.stderr)

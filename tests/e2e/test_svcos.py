@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from vigil import ROOT, run_alone
+from vigil import ROOT, run_alone, scaled
 
 SELFTEST = ROOT / "build" / "svcos" / "selftest.elf"
 CHECKS = {"malloc", "cpio", "ramfs", "fds", "clock", "random", "jansson", "tls", "http"}
@@ -13,7 +13,7 @@ CHECKS = {"malloc", "cpio", "ramfs", "fds", "clock", "random", "jansson", "tls",
 def sysroot_built():
     try:
         prefix = subprocess.run([str(ROOT / "svcos" / "sysroot" / "build.sh"), "--print-prefix"],
-                                capture_output=True, text=True, timeout=120).stdout.strip()
+                                capture_output=True, text=True, timeout=scaled(120)).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return False
     return bool(prefix) and (ROOT.joinpath(prefix) / ".vigil-sysroot-complete").exists()
