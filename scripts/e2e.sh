@@ -20,11 +20,13 @@ if [ "$way" = host ]; then
     done
 else
     pids=()
+    # A CI timeout may signal only this script: take the launchers (and their machines) with us.
+    trap 'kill -TERM "${pids[@]}" 2>/dev/null; wait; exit 143' INT TERM HUP
     for b in "${builds[@]}"; do
         tag="${b#build/}"; [ "$b" = build ] && tag=normal
         echo "== e2e: $b in a nested KVM machine (output prefixed [$tag])"
-        ( VIGIL_BUILD="$b" PYTHONUNBUFFERED=1 scripts/vigil-kvm -v -- /usr/bin/python3 -m pytest "${pytest_args[@]}" 2>&1 |
-              sed -u "s/^/[$tag] /"; exit "${PIPESTATUS[0]}" ) &
+        VIGIL_BUILD="$b" scripts/vigil-kvm -v -- /usr/bin/python3 -m pytest "${pytest_args[@]}" \
+            > >(sed -u "s/^/[$tag] /") 2>&1 &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p" || fail=1; done

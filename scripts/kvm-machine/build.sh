@@ -9,12 +9,14 @@
 # unpacked with `dpkg -x`.  The kit lives outside the work tree in
 #   ${VIGIL_CACHE:-~/.cache/vigil}/kvm-machine-<key>
 # where <key> hashes the package versions and this folder's scripts, so a new
-# kernel or a changed /init makes a new kit and older ones are removed.
+# kernel or a changed /init makes a new kit; the two newest older ones are kept (other work
+# trees may use them), the rest removed.
 # Prints the kit's path on stdout.  --print-key prints the key only.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 export PATH="$PATH:/usr/sbin:/sbin" # depmod lives there; not on every user's PATH
+export LC_ALL=C                      # apt's output is parsed below: not in the user's language
 CACHE="${VIGIL_CACHE:-$HOME/.cache/vigil}"
 MODULES=(kvm-amd 9p 9pnet_virtio virtio_pci virtio_net virtio_console virtio_blk virtio_rng ext4 tun)
 
@@ -72,7 +74,7 @@ printf '%s\n' "${list[@]}" >"$work/root/lib/modules/order"
 
 cp "$work/deb/bin/busybox" "$work/root/bin/busybox"
 for a in sh mount umount mkdir insmod chroot poweroff sync cat sleep ip ln setsid stty echo mknod \
-         grep readlink tail dmesg; do
+         grep readlink tail dmesg printf usleep; do
     ln -s busybox "$work/root/bin/$a"
 done
 install -m 0755 "$HERE/init" "$work/root/init"

@@ -38,7 +38,9 @@ def test_the_command_runs_under_real_svm_and_its_status_and_streams_come_back(tm
     assert p.returncode == 7, p.stderr
     assert p.stdout.splitlines() == ["kvm-ok"], (p.stdout, p.stderr)  # the host's / is read-only inside
     assert "to-stderr" in p.stderr and "to-stderr" not in p.stdout
-    assert (ROOT / "build" / "platform-rw-probe").read_text() == "written\n"  # the work tree is writable, synced
+    probe = ROOT / "build" / "platform-rw-probe"
+    assert probe.read_text() == "written\n"  # the work tree is writable, and synced before power-off
+    probe.unlink()
     assert (shared / "probe").read_text() == "also\n"
     assert not qemu_pids(tmp_path)
 
@@ -74,7 +76,13 @@ def test_the_terminal_reaches_hv_untouched_through_the_machine(tmp_path):
         os.write(fd, b"\x01s")
         read_until(b"placeholder", 30)  # the service VM's console is now the terminal
         os.write(fd, b"\x01x")
-        _, status = os.waitpid(pid, 0)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.2)
+        assert done, f"hv did not stop on Ctrl-A x:\n{seen.decode(errors='replace')}"
         pid = 0
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, seen.decode(errors="replace")
     finally:
@@ -108,6 +116,18 @@ def test_a_forwarded_host_port_reaches_the_machine(tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+def test_every_byte_arrives_and_a_closed_reader_does_not_hang_the_run(tmp_path):
+    big = subprocess.run([VIGIL_KVM, "--", "sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x; echo; echo last"],
+                         env=vm_env(tmp_path), capture_output=True, timeout=300)
+    assert big.returncode == 0 and big.stdout == b"x" * 3000000 + b"\nlast\n", big.stderr[-300:]
+    p = subprocess.Popen([VIGIL_KVM, "--", "sh", "-c", "yes | head -c 5000000; echo done >&2"],
+                         env=vm_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.read(10)
+    p.stdout.close()  # like `| head -c 10`
+    assert p.wait(300) == 141  # the shell's SIGPIPE status, as without the machine
+    assert b"done" in p.stderr.read()
 
 
 def test_ctrl_c_leaves_no_qemu_behind(tmp_path):
