@@ -15,6 +15,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
+trap 'echo "kvm-machine: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 export PATH="$PATH:/usr/sbin:/sbin" # depmod lives there; not on every user's PATH
 export LC_ALL=C                      # apt's output is parsed below: not in the user's language
 CACHE="${VIGIL_CACHE:-$HOME/.cache/vigil}"
@@ -88,7 +89,8 @@ cp "$work/initramfs.gz" "$kit/initramfs.gz"
 printf '%s\n' "$kpkg=$kver" "busybox-static=$bver" "modules: ${list[*]}" >"$kit/versions"
 touch "$kit/.complete"
 # Older kits are dead weight; keep the two newest besides this one (other work trees may use them).
-ls -dt "$CACHE"/kvm-machine-*/ 2>/dev/null | grep -v -- '-build\.' | grep -v -x -F "$kit/" | tail -n +3 |
-    while read -r old; do rm -rf "$old"; done
+# (grep finds nothing in a fresh cache: not an error.)
+{ ls -dt "$CACHE"/kvm-machine-*/ 2>/dev/null | grep -v -- '-build\.' | grep -v -x -F "$kit/" || true; } |
+    tail -n +3 | while read -r old; do rm -rf "$old"; done
 echo "kvm-machine: kit ready in $(( $(date +%s) - t0 )) s: $kit" >&2
 echo "$kit"
