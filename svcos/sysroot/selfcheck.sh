@@ -81,7 +81,8 @@ libs() {
 
 lwip() {
     local L=$SVCOS_PREFIX/src/lwip/src files f objs=()
-    files=$(make -s -f "$L/Filelists.mk" --eval 'print: ; @echo $(COREFILES) $(CORE4FILES) $(CORE6FILES)' \
+    # --no-print-directory: under a parent make (make test), MAKEFLAGS would add "Entering directory" lines.
+    files=$(make -s --no-print-directory -f "$L/Filelists.mk" --eval 'print: ; @echo $(COREFILES) $(CORE4FILES) $(CORE6FILES)' \
         LWIPDIR="$L" print)
     mkdir -p "$T/lwip"
     for f in $files "$L/netif/ethernet.c" "$HERE/test/lwip_main.c"; do
