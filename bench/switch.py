@@ -381,14 +381,7 @@ def load_now():
 
 
 def machine_info():
-    info = dict(platform_info.describe(), python=platform.python_version())
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    info = dict(platform_info.describe(), python=platform.python_version())  # platform, cpu, kernel
     info["kvm_modules"] = sorted(m for m in ("kvm_intel", "kvm_amd", "kvm_pvm") if Path(f"/sys/module/{m}").exists())
     info.update(load_now())
     try:
