@@ -98,9 +98,7 @@ test: deps
 	scripts/vigil-kvm --check
 	$(MAKE) format-check
 	$(MAKE) all asan
-	$(MAKE) unit sysroot-check
-	scripts/e2e.sh $(E2E_ARGS)
-	$(MAKE) platform-test
+	$(MAKE) unit sysroot-check e2e platform-test
 
 # The nested KVM machine itself, forced even where the host has KVM (tests/platform).
 platform-test: all

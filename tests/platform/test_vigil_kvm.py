@@ -8,7 +8,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VIGIL_KVM = str(ROOT / "scripts" / "vigil-kvm")
