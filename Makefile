@@ -12,8 +12,10 @@ HOST_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_CFLAGS) -Iinclude -
 HOST_LDLIBS = -lpthread -ljansson -lm -lcrypto
 SAN_CFLAGS ?=
 
-# hv's modules form a library shared by hv, hvctl and the unit tests.
-HV_LIB_SRCS := $(filter-out hv/main.c,$(wildcard hv/*.c))
+# hv's modules form a library shared by hv, hvctl and the unit tests; docs/hv-layout.md
+# says what each folder holds and which folders each may include.
+HV_DIRS     := base x86 bmc policy evidence vmm devices supervisor control
+HV_LIB_SRCS := $(foreach d,$(HV_DIRS),$(wildcard hv/$(d)/*.c))
 HV_LIB_OBJS := $(HV_LIB_SRCS:%.c=$(O)/obj/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)

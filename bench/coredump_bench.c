@@ -1,5 +1,5 @@
 /* coredump_bench: time coredump_write + fsync on fake dense and mostly-empty guests. */
-#include "coredump.h"
+#include "evidence/coredump.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * Creates a VM exactly as hv does (hv's vm_create from build/libhv.a: CPUID, long-mode CPL-3
  * start state, in-kernel irqchip, the pruned MSR list) with a CPU-bound guest image, lets it
  * run, then times:
- *   1. every KVM ioctl hv/vcpu_state.c uses for capture and restore, in hv's order, from the
+ *   1. every KVM ioctl hv/vmm/vcpu_state.c uses for capture and restore, in hv's order, from the
  *      vCPU's own thread, from another thread on the same CPU and from another thread on the
  *      other CPU, plus hv's whole vcpu_state_capture() and vcpu_state_restore();
  *   2. the first ioctl after the vCPU was last used by a thread on another CPU (the hand-off
@@ -20,10 +20,10 @@
  *      -lpthread -ljansson -lm -o build/bench/kvm_ioctl_cost
  *   build/bench/kvm_ioctl_cost [build/guests/test-spin.elf] [iterations]
  */
-#include "hypercall.h"
-#include "log.h"
-#include "vcpu_state.h"
-#include "vm.h"
+#include "base/log.h"
+#include "supervisor/hypercall.h"
+#include "vmm/vcpu_state.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -756,8 +756,9 @@ int main(int argc, char **argv)
         pin_self(1);
         bench_ioctls(&other);
     }
-    header("## 1. KVM ioctls of hv/vcpu_state.c (vCPU stopped, state of a CPL-3 spinning guest), "
-           "per call");
+    header(
+        "## 1. KVM ioctls of hv/vmm/vcpu_state.c (vCPU stopped, state of a CPL-3 spinning guest), "
+        "per call");
     for (int i = 0; i < NIOCTL; i++) {
         if (!own.s[i].n)
             continue;

@@ -4,7 +4,7 @@
  *   make build/libhv.a && cc -O2 -std=c11 -D_GNU_SOURCE -Ihv bench/sel_bench.c build/libhv.a \
  *       -lpthread -ljansson -o build/sel_bench && build/sel_bench [dir]
  */
-#include "sel.h"
+#include "bmc/sel.h"
 
 #include <pthread.h>
 #include <stdio.h>

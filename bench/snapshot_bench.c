@@ -1,6 +1,6 @@
 /* snapshot_bench: time snapshot_store_write (dump, fsync, SHA-256 read-back) on fake guests. */
-#include "log.h"
-#include "snapshot_store.h"
+#include "base/log.h"
+#include "evidence/snapshot_store.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -51,7 +51,7 @@ TARGET_E2E_P99_US = 1000.0
 # ---------------------------------------------------------------- statistics
 
 def percentile(sorted_vals, p):
-    """Nearest-rank percentile, the same rule as hv/stats.c."""
+    """Nearest-rank percentile, the same rule as hv/base/stats.c."""
     if not sorted_vals:
         return None
     rank = math.ceil(p / 100.0 * len(sorted_vals))

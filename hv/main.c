@@ -1,15 +1,15 @@
 /* main.c: hv's command line, start-up (service VM first), main loop and shutdown. */
-#include "ctl_server.h"
-#include "events.h"
-#include "log.h"
-#include "loop.h"
-#include "snapshot.h"
-#include "snapshot_store.h"
-#include "switch.h"
-#include "term.h"
-#include "thread.h"
-#include "vm.h"
-#include "watchdog.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "base/thread.h"
+#include "control/ctl_server.h"
+#include "control/term.h"
+#include "evidence/snapshot_store.h"
+#include "supervisor/events.h"
+#include "supervisor/snapshot.h"
+#include "supervisor/switch.h"
+#include "supervisor/watchdog.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <getopt.h>

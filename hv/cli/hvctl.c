@@ -1,5 +1,5 @@
 /* hvctl.c: the local command-line client for hv's control socket. */
-#include "ctl_proto.h"
+#include "control/ctl_proto.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
 #ifndef VIGIL_TESTS_COREDUMP_FIXTURE_H
 #define VIGIL_TESTS_COREDUMP_FIXTURE_H
 
-#include "coredump.h"
+#include "evidence/coredump.h"
 
 #include <elf.h>
 #include <fcntl.h>

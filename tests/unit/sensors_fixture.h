@@ -4,7 +4,7 @@
 
 #include "fixture.h"
 
-#include "sensors.h"
+#include "bmc/sensors.h"
 
 #include <math.h>
 #include <unistd.h>

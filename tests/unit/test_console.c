@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "console.h"
+#include "base/console.h"
 
 /* A byte pattern that does not repeat with the ring's period. */
 static uint8_t pat(uint64_t i)

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "ctl_proto.h"
+#include "control/ctl_proto.h"
 
 #define HDR sizeof(struct vigil_ctl_header)
 

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "elf_loader.h"
+#include "x86/elf_loader.h"
 
 #define MIB       (1024ull * 1024ull)
 #define GUEST_MEM (8 * MIB)

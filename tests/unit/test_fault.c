@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "fault.h"
-#include "x86_boot.h"
+#include "x86/fault.h"
+#include "x86/x86_boot.h"
 
 /* What the demo guest's stub reports for a ud2 at CPL 3. */
 static struct vigil_fault_frame good_frame(void)

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "hotkey.h"
+#include "control/hotkey.h"
 
 /* Feeds one byte and checks the action and, for PASS, the byte passed on. */
 static void feed(struct hotkey_state *s, uint8_t in, enum hotkey want, uint8_t want_byte)

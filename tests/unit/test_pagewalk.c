@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pagewalk.h"
+#include "x86/pagewalk.h"
 
 #define MEM_SIZE (16ull << 20)
 #define ADDR     0x000ffffffffff000ull

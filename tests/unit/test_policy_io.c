@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 
 static struct policy *fresh(void)
 {

@@ -1,8 +1,8 @@
 /* Unit tests for the SEL file: persistence, wrap, recovery from torn and corrupt records. */
 #include "fixture.h"
 
-#include "sel.h"
-#include "sel_disk.h"
+#include "bmc/sel.h"
+#include "bmc/sel_disk.h"
 
 #include <errno.h>
 #include <fcntl.h>

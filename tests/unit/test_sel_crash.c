@@ -1,7 +1,7 @@
 /* Unit tests for the SEL under load: concurrent appenders, waiters, and kill -9 mid-append. */
 #include "fixture.h"
 
-#include "sel.h"
+#include "bmc/sel.h"
 
 #include <poll.h>
 #include <pthread.h>

@@ -1,8 +1,8 @@
 /* Integration: sensor alarms written to the SEL the way hv wires them (docs/sel-and-sensors.md). */
 #include "fixture.h"
 
-#include "sel.h"
-#include "sensors.h"
+#include "bmc/sel.h"
+#include "bmc/sensors.h"
 
 #include <math.h>
 

@@ -1,7 +1,7 @@
 /* test_snapshot_store: write/list/show/delete, hashing, retention, recovery, kill -9 mid-write. */
+#include "base/log.h"
 #include "coredump_fixture.h"
-#include "log.h"
-#include "snapshot_store.h"
+#include "evidence/snapshot_store.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "uart.h"
+#include "devices/uart.h"
 
 #define RBR 0 /* also THR, DLL */
 #define IER 1 /* also DLM */

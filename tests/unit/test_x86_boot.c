@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "elf_loader.h"
-#include "x86_boot.h"
+#include "x86/elf_loader.h"
+#include "x86/x86_boot.h"
 
 #define MIB      (1024ull * 1024ull)
 #define GIB      (1024ull * MIB)

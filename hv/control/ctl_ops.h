@@ -1,0 +1,33 @@
+/* ctl_ops.h: the control operations, split by area across ctl_ops_*.c, and their shared helpers. */
+#ifndef HV_CTL_OPS_H
+#define HV_CTL_OPS_H
+
+#include "control/ctl_handlers.h"
+
+typedef json_t *(*ctl_fn)(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+
+/* The VM named by string field `key`, or NULL with *err set to an error response. */
+struct vm *ctl_arg_vm(struct hv *hv, const struct ctl_msg *req, const char *key, json_t **err);
+/* A non-negative integer field, `def` when absent; -1 (with *err) when malformed. */
+int64_t ctl_arg_uint(const struct ctl_msg *req, const char *key, int64_t def, json_t **err);
+
+/* System event log and sensors (ctl_ops_bmc.c). */
+json_t *op_sel(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_sel_clear(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_sensors(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_sensors_override(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_metrics(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+
+/* Traps and evidence (ctl_ops_evidence.c). */
+json_t *op_policy_get(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_policy_set(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_trap(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_snapshot_take(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_snapshot_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_snapshot_show(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_snapshot_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_service_attach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_service_detach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+
+#endif

@@ -1,0 +1,85 @@
+/* ctl_ops_bmc.c: control operations of the BMC side: the system event log, sensors, metrics. */
+#include "control/ctl_ops.h"
+
+#include "supervisor/events.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEL_READ_MAX 1000
+
+json_t *op_sel(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    json_t *err = NULL;
+    int64_t after = ctl_arg_uint(req, "after", 0, &err);
+    int64_t max = ctl_arg_uint(req, "max", SEL_READ_MAX, &err);
+    if (err)
+        return err;
+    if (max == 0 || max > SEL_READ_MAX)
+        max = SEL_READ_MAX;
+    struct sel_entry *entries = calloc((size_t)max, sizeof *entries);
+    if (!entries)
+        return ctl_error("ENOMEM", "out of memory");
+    size_t n = sel_read(hv->sel, (uint64_t)after, entries, (size_t)max);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, sel_entry_json(&entries[i]));
+    free(entries);
+    struct sel_info info;
+    sel_get_info(hv->sel, &info);
+    return json_pack("{s:b, s:o, s:I, s:I, s:i, s:s}", "ok", 1, "entries", list, "last_id",
+                     (json_int_t)info.last_id, "first_id", (json_int_t)info.first_id, "capacity",
+                     (int)info.capacity, "overwrite_policy", "WrapsWhenFull");
+}
+
+json_t *op_sel_clear(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out, (void)req;
+    uint64_t id = sel_clear(hv->sel, "control socket");
+    if (!id)
+        return ctl_error("EIO", "the log could not be rewritten; it is kept as it was");
+    return json_pack("{s:b, s:I}", "ok", 1, "cleared_entry_id", (json_int_t)id);
+}
+
+json_t *op_sensors(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out, (void)req;
+    if (!hv->sensors)
+        return ctl_error("ENODEV", "no sensors are available");
+    return json_pack("{s:b, s:o}", "ok", 1, "sensors", sensors_json(hv->sensors));
+}
+
+json_t *op_sensors_override(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    const char *name = json_string_value(json_object_get(req->json, "name"));
+    json_t *value = json_object_get(req->json, "value");
+    if (!hv->sensors)
+        return ctl_error("ENODEV", "no sensors are available");
+    if (!name)
+        return ctl_error("EINVAL", "field \"name\" must be a sensor name");
+    if (value && !json_is_number(value) && !json_is_null(value))
+        return ctl_error("EINVAL",
+                         "field \"value\" must be a number, or null to release the override");
+    double v = json_is_number(value) ? json_number_value(value) : NAN;
+    if (sensors_override(hv->sensors, name, v) < 0)
+        return ctl_error("ENOENT", "no sensor named \"%s\"", name);
+    hv_event(hv, SEL_OK, SEL_T_OPERATOR, NULL, "sensor %s %s by an operator", name,
+             isnan(v) ? "override released" : "reading overridden");
+    return json_pack("{s:b}", "ok", 1);
+}
+
+json_t *op_metrics(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)req;
+    if (!hv->sensors)
+        return ctl_error("ENODEV", "no sensors are available");
+    char *text = sensors_prometheus(hv->sensors);
+    if (!text)
+        return ctl_error("ENOMEM", "out of memory");
+    out->data = (uint8_t *)text;
+    out->data_len = (uint32_t)strlen(text);
+    return json_pack("{s:b, s:s}", "ok", 1, "content_type", "text/plain; version=0.0.4");
+}

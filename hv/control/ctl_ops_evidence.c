@@ -1,0 +1,249 @@
+/* ctl_ops_evidence.c: control operations for traps and evidence: policy, snapshots, peek, operator
+ * trap. */
+#include "control/ctl_ops.h"
+
+#include "base/log.h"
+#include "evidence/snapshot_store.h"
+#include "supervisor/events.h"
+#include "supervisor/interpose.h"
+#include "supervisor/snapshot.h"
+#include "supervisor/switch.h"
+#include "supervisor/trap.h"
+#include "vmm/vm.h"
+#include "x86/pagewalk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PEEK_MAX         (1u << 20)
+#define SNAPSHOT_WAIT_MS 120000
+
+json_t *op_policy_get(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)req, (void)out;
+    return json_pack("{s:b, s:o}", "ok", 1, "policy", policy_to_json(&hv->policy));
+}
+
+json_t *op_policy_set(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    json_t *policy = json_object_get(req->json, "policy");
+    char err[512];
+    if (!json_is_object(policy))
+        return ctl_error("EINVAL", "field \"policy\" must be an object (see docs/policy.md)");
+    struct policy_params before, after;
+    policy_get_params(&hv->policy, &before);
+    if (policy_apply_json(&hv->policy, policy, err, sizeof err) < 0)
+        return ctl_error("EINVAL", "%s", err);
+    policy_get_params(&hv->policy, &after);
+    char *text = json_dumps(policy, JSON_COMPACT);
+    hv_event(hv, SEL_OK, SEL_T_POLICY_CHANGE, NULL, "policy changed: %.200s", text ? text : "?");
+    free(text);
+    /* Protected ranges and the MSR filter live in KVM: re-arm guests that are not running. */
+    if (memcmp(before.protected_ranges, after.protected_ranges, sizeof before.protected_ranges) ||
+        before.nprotected != after.nprotected || before.nmsrs != after.nmsrs ||
+        memcmp(before.msrs, after.msrs, sizeof before.msrs)) {
+        pthread_mutex_lock(&hv->switch_lock);
+        for (uint32_t i = 0; i < hv->nvms; i++) {
+            struct vm *vm = hv->vms[i];
+            bool running = vm->state == VM_RUNNING;
+            if (vm->role != VIGIL_ROLE_GUEST || (running && vm_park(vm, err, sizeof err) < 0))
+                continue;
+            if (vm_arm_protection(vm, &after, err, sizeof err) < 0 ||
+                vm_arm_msr_filter(vm, &after, err, sizeof err) < 0)
+                hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, vm, "re-arming traps failed: %s",
+                         err);
+            if (running)
+                vm_unpark(vm, false, 0, err, sizeof err);
+        }
+        pthread_mutex_unlock(&hv->switch_lock);
+    }
+    return json_pack("{s:b, s:o}", "ok", 1, "policy", policy_to_json(&hv->policy));
+}
+
+json_t *op_trap(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    json_t *err = NULL;
+    struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
+    if (!vm)
+        return err;
+    if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
+        return ctl_error("EBUSY", "%s is %s: an operator trap needs a running or paused VM",
+                         vm->name, vm_state_name(vm->state));
+    trap_raise(vm, NULL, POLICY_EV_OPERATOR, "operator request over the control socket");
+    return json_pack("{s:b, s:s}", "ok", 1, "action",
+                     policy_action_name(policy_action_for(&hv->policy, POLICY_EV_OPERATOR)));
+}
+
+json_t *op_snapshot_take(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    json_t *err = NULL;
+    struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
+    if (!vm)
+        return err;
+    char why[256];
+    pthread_mutex_lock(&hv->switch_lock);
+    bool was_running = vm->state == VM_RUNNING;
+    if (vm->state == VM_CREATED) {
+        pthread_mutex_unlock(&hv->switch_lock);
+        return ctl_error("EBUSY", "%s has not booted: there is nothing to capture", vm->name);
+    }
+    uint64_t t0 = now_ns();
+    if (was_running && vm_park(vm, why, sizeof why) < 0) {
+        pthread_mutex_unlock(&hv->switch_lock);
+        return ctl_error("EBUSY", "%s", why);
+    }
+    uint64_t frozen_us = (now_ns() - t0) / 1000;
+    uint64_t sel_id = hv_event(hv, SEL_OK, SEL_T_SNAPSHOT, vm, "snapshot requested by an operator");
+    int rc = snapshot_begin(hv, vm, "request", sel_id, why, sizeof why);
+    /* The core is read from RAM while it is written: the VM runs again only after. */
+    bool done = rc == 0 && snapshot_wait(vm, SNAPSHOT_WAIT_MS);
+    if (was_running)
+        vm_unpark(vm, false, 0, why, sizeof why);
+    pthread_mutex_unlock(&hv->switch_lock);
+    if (rc < 0)
+        return ctl_error("EBUSY", "%s", why);
+    if (!done)
+        return ctl_error("ETIMEDOUT", "the snapshot of %s is still being written", vm->name);
+    json_t *meta =
+        vm->last_snapshot[0] ? snapshot_store_show(hv->snapshots, vm->last_snapshot) : NULL;
+    if (!meta)
+        return ctl_error("EIO", "the snapshot of %s failed; see the SEL", vm->name);
+    return json_pack("{s:b, s:I, s:o}", "ok", 1, "frozen_us", (json_int_t)frozen_us, "snapshot",
+                     meta);
+}
+
+json_t *op_snapshot_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)req, (void)out;
+    return json_pack("{s:b, s:o}", "ok", 1, "snapshots", snapshot_store_list(hv->snapshots));
+}
+
+static const char *arg_id(const struct ctl_msg *req, json_t **err)
+{
+    const char *id = json_string_value(json_object_get(req->json, "id"));
+    if (!id || !snapshot_id_valid(id))
+        *err =
+            ctl_error("EINVAL", "field \"id\" must be a snapshot id ([A-Za-z0-9_-], at most 63)");
+    return *err ? NULL : id;
+}
+
+json_t *op_snapshot_show(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    json_t *err = NULL;
+    const char *id = arg_id(req, &err);
+    if (!id)
+        return err;
+    json_t *meta = snapshot_store_show(hv->snapshots, id);
+    if (!meta)
+        return ctl_error("ENOENT", "no snapshot \"%s\"", id);
+    char path[4096];
+    if (snapshot_store_core_path(hv->snapshots, id, path, sizeof path) == 0)
+        json_object_set_new(meta, "core_path", json_string(path));
+    return json_pack("{s:b, s:o}", "ok", 1, "snapshot", meta);
+}
+
+json_t *op_snapshot_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    json_t *err = NULL;
+    const char *id = arg_id(req, &err);
+    if (!id)
+        return err;
+    if (snapshot_store_delete(hv->snapshots, id) < 0)
+        return ctl_error("ENOENT", "no snapshot \"%s\"", id);
+    hv_event(hv, SEL_OK, SEL_T_SNAPSHOT, NULL, "snapshot %s deleted by an operator", id);
+    return json_pack("{s:b}", "ok", 1);
+}
+
+json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    json_t *err = NULL;
+    struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
+    int64_t addr = ctl_arg_uint(req, "addr", -1, &err);
+    int64_t len = ctl_arg_uint(req, "len", 256, &err);
+    int64_t cpu = ctl_arg_uint(req, "vcpu", 0, &err);
+    bool virt = json_is_true(json_object_get(req->json, "virtual"));
+    if (err || !vm)
+        return err;
+    if (addr < 0)
+        return ctl_error("EINVAL", "field \"addr\" is required");
+    if (len == 0 || len > PEEK_MAX)
+        return ctl_error("EINVAL", "field \"len\" must be 1..%u", PEEK_MAX);
+    if (!vm->mem)
+        return ctl_error("EBUSY", "%s has no memory right now", vm->name);
+    if (!virt) {
+        const void *src = vm_gpa(vm, (uint64_t)addr, (uint64_t)len);
+        if (!src)
+            return ctl_error("EFAULT", "[0x%llx, +%lld) is outside %s's %llu MiB of RAM",
+                             (unsigned long long)addr, (long long)len, vm->name,
+                             (unsigned long long)(vm->mem_size >> 20));
+        out->data = malloc((size_t)len);
+        if (!out->data)
+            return ctl_error("ENOMEM", "out of memory");
+        memcpy(out->data, src, (size_t)len);
+        out->data_len = (uint32_t)len;
+        return json_pack("{s:b, s:I}", "ok", 1, "gpa", (json_int_t)addr);
+    }
+    if (cpu >= vm->nvcpus)
+        return ctl_error("EINVAL", "field \"vcpu\": %s has %u vCPUs", vm->name, vm->nvcpus);
+    char why[200];
+    vm_wait_captured(vm, why, sizeof why);
+    pthread_mutex_lock(&vm->lock);
+    bool held = vm->vcpus[cpu].parked && vm->vcpus[cpu].state_valid;
+    struct kvm_sregs sr = vm->vcpus[cpu].state.sregs;
+    pthread_mutex_unlock(&vm->lock);
+    if (!held)
+        return ctl_error(
+            "EBUSY",
+            "%s is %s: virtual addresses are translated with the registers of a stopped "
+            "VM (pause it or switch away from it)",
+            vm->name, vm_state_name(vm->state));
+    struct pagewalk_ctx c = {.cr0 = sr.cr0,
+                             .cr3 = sr.cr3,
+                             .cr4 = sr.cr4,
+                             .efer = sr.efer,
+                             .mem = vm->mem,
+                             .mem_size = vm->mem_size};
+    out->data = malloc((size_t)len);
+    if (!out->data)
+        return ctl_error("ENOMEM", "out of memory");
+    size_t copied = 0;
+    struct pagewalk_result r;
+    enum pagewalk_status st =
+        pagewalk_read_virt(&c, (uint64_t)addr, out->data, (size_t)len, &copied, &r);
+    out->data_len = (uint32_t)copied;
+    if (st != PW_OK && copied == 0)
+        return ctl_error("EFAULT", "0x%llx: %s", (unsigned long long)addr, r.message);
+    return json_pack("{s:b, s:I, s:I, s:I, s:s}", "ok", 1, "gva", (json_int_t)addr, "gpa",
+                     (json_int_t)r.gpa, "copied", (json_int_t)copied, "walk", r.message);
+}
+
+json_t *op_service_attach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    json_t *err = NULL;
+    json_t *image = json_object_get(req->json, "image");
+    int64_t mem = ctl_arg_uint(req, "mem_mib", 0, &err);
+    if (err)
+        return err;
+    if (image && !json_is_string(image))
+        return ctl_error("EINVAL", "field \"image\" must be a path");
+    char why[512];
+    uint64_t t0 = now_ns();
+    if (interpose_attach(hv, json_string_value(image), (uint64_t)mem, why, sizeof why) < 0)
+        return ctl_error("EBUSY", "%s", why);
+    return json_pack("{s:b, s:f}", "ok", 1, "attach_ms", (double)(now_ns() - t0) / 1e6);
+}
+
+json_t *op_service_detach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out, (void)req;
+    char why[512];
+    if (interpose_detach(hv, why, sizeof why) < 0)
+        return ctl_error("EBUSY", "%s", why);
+    return json_pack("{s:b}", "ok", 1);
+}

@@ -1,0 +1,381 @@
+/* snapshot_write: write one snapshot atomically (core, fsync, hash, metadata) and publish it. */
+#include "base/log.h"
+#include "evidence/snapshot_store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Metadata layout version, for readers of the JSON files. */
+#define SNAP_FORMAT 1
+
+static double mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void iso_time(int64_t ns, char *buf, size_t len)
+{
+    time_t t = (time_t)(ns / 1000000000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ns % 1000000000 / 1000000));
+}
+
+/* Registers as hex strings: JSON numbers lose bits above 2^53 in most readers. */
+static int set_hex(json_t *o, const char *key, uint64_t v)
+{
+    char b[24];
+
+    snprintf(b, sizeof(b), "0x%llx", (unsigned long long)v);
+    return json_object_set_new(o, key, json_string(b));
+}
+
+/* vCPU 0 at the freeze: enough to triage without opening the core. */
+static json_t *regs_json(const struct core_vcpu *c)
+{
+    const struct kvm_regs *r = &c->regs;
+    const struct kvm_sregs *sr = &c->sregs;
+    const struct {
+        const char *name;
+        uint64_t v;
+    } f[] = {
+        {"rip", r->rip},
+        {"rsp", r->rsp},
+        {"rbp", r->rbp},
+        {"rflags", r->rflags},
+        {"rax", r->rax},
+        {"rbx", r->rbx},
+        {"rcx", r->rcx},
+        {"rdx", r->rdx},
+        {"rsi", r->rsi},
+        {"rdi", r->rdi},
+        {"r8", r->r8},
+        {"r9", r->r9},
+        {"r10", r->r10},
+        {"r11", r->r11},
+        {"r12", r->r12},
+        {"r13", r->r13},
+        {"r14", r->r14},
+        {"r15", r->r15},
+        {"cs", sr->cs.selector},
+        {"ss", sr->ss.selector},
+        {"cr0", sr->cr0},
+        {"cr2", sr->cr2},
+        {"cr3", sr->cr3},
+        {"cr4", sr->cr4},
+        {"efer", sr->efer},
+        {"fs_base", sr->fs.base},
+        {"gs_base", sr->gs.base},
+    };
+    json_t *o = json_object();
+    int rc = o ? 0 : -1;
+
+    for (size_t i = 0; rc == 0 && i < sizeof(f) / sizeof(f[0]); i++)
+        rc = set_hex(o, f[i].name, f[i].v);
+    if (rc == 0)
+        rc = json_object_set_new(o, "cpl", json_integer(sr->cs.dpl));
+    if (rc < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+struct written {
+    const char *id;
+    uint64_t seq;
+    int64_t time_ns;
+    uint64_t bytes, allocated;
+    const char *sha256;
+    struct coredump_stats st;
+    double dump_s, fsync_s, hash_s, total_s;
+    uint64_t hash_read;
+};
+
+static json_t *build_meta(const struct snapshot_request *req, const struct written *w)
+{
+    char when[40], core[SNAPSHOT_ID_MAX + 8];
+    json_t *m, *regs = NULL, *exc = NULL;
+
+    iso_time(w->time_ns, when, sizeof(when));
+    snprintf(core, sizeof(core), "%s%s", w->id, SNAP_CORE_SUFFIX);
+    size_t cpu = req->summary_vcpu < req->nvcpus ? req->summary_vcpu : 0;
+    if (req->nvcpus > 0 && (regs = regs_json(&req->vcpus[cpu])) == NULL)
+        return NULL;
+    /* A copy: the caller's object may change after we return, on another thread. */
+    if (req->exception && (exc = json_deep_copy(req->exception)) == NULL) {
+        json_decref(regs);
+        return NULL;
+    }
+    m = json_pack(
+        "{s:i, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:o?, s:o?, s:o?, s:s, s:I, s:I, s:s,"
+        " s:{s:I, s:I, s:I, s:I, s:f}, s:{s:f, s:f, s:f, s:f, s:I}}",
+        "format", SNAP_FORMAT, "id", w->id, "seq", (json_int_t)w->seq, "vm", req->vm, "trigger",
+        req->trigger, "time", when, "time_ns", (json_int_t)w->time_ns, "sel_id",
+        (json_int_t)req->sel_id, "vcpus", (json_int_t)req->nvcpus, "rip",
+        regs ? json_incref(json_object_get(regs, "rip")) : NULL, "registers", regs, "exception",
+        exc, "core", core, "core_bytes", (json_int_t)w->bytes, "core_allocated_bytes",
+        (json_int_t)w->allocated, "sha256", w->sha256, "coredump", "file_bytes",
+        (json_int_t)w->st.file_bytes, "data_bytes", (json_int_t)w->st.data_bytes,
+        "zero_pages_skipped", (json_int_t)w->st.zero_pages_skipped, "pages_total",
+        (json_int_t)w->st.pages_total, "seconds", w->st.seconds, "timing", "dump_s", w->dump_s,
+        "fsync_s", w->fsync_s, "hash_s", w->hash_s, "total_s", w->total_s, "hash_read_bytes",
+        (json_int_t)w->hash_read);
+    if (m && req->evidence) {
+        json_t *ev = json_deep_copy(req->evidence);
+        if (!ev || json_object_update(m, ev) < 0) {
+            json_decref(m);
+            m = NULL;
+        }
+        json_decref(ev);
+    }
+    return m;
+}
+
+/* <id>.json.tmp, fsync, rename: the rename is the commit point of the whole snapshot. */
+static int write_meta(struct snapshot_store *s, const char *id, const json_t *m, char *err,
+                      size_t errlen)
+{
+    char tmp[SNAPSHOT_ID_MAX + 16], name[SNAPSHOT_ID_MAX + 16];
+    char *txt = json_dumps(m, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+    size_t len, off = 0;
+    int fd = -1, rc = 0;
+
+    snprintf(tmp, sizeof(tmp), "%s%s%s", id, SNAP_META_SUFFIX, SNAP_TMP_SUFFIX);
+    snprintf(name, sizeof(name), "%s%s", id, SNAP_META_SUFFIX);
+    if (txt == NULL)
+        return hv_seterr(err, errlen, "snapshot %s: metadata: out of memory", id), -ENOMEM;
+    len = strlen(txt);
+    txt[len++] = '\n'; /* json_dumps' NUL becomes the final newline */
+    if ((fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0)
+        rc = -errno;
+    while (rc == 0 && off < len) {
+        ssize_t n = write(fd, txt + off, len - off);
+        if (n < 0 && errno != EINTR)
+            rc = -errno;
+        else if (n > 0)
+            off += (size_t)n;
+    }
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    if (fd >= 0 && close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && renameat(s->dirfd, tmp, s->dirfd, name) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        hv_seterr(err, errlen, "%s/%s: %s", s->root, tmp, strerror(-rc));
+        unlinkat(s->dirfd, tmp, 0);
+    }
+    free(txt);
+    return rc;
+}
+
+/* Makes the core: dump, fsync, hash what is on disk, then rename out of .tmp. */
+static int write_core(struct snapshot_store *s, const struct snapshot_request *req,
+                      struct written *w, char *hex, char *err, size_t errlen)
+{
+    char tmp[SNAPSHOT_ID_MAX + 16], name[SNAPSHOT_ID_MAX + 16];
+    double t0 = mono(), t1, t2;
+    struct stat sb;
+    int fd, rc = 0;
+
+    snprintf(tmp, sizeof(tmp), "%s%s%s", w->id, SNAP_CORE_SUFFIX, SNAP_TMP_SUFFIX);
+    snprintf(name, sizeof(name), "%s%s", w->id, SNAP_CORE_SUFFIX);
+    /* O_EXCL: an id is never written twice, not even by a confused second writer. */
+    fd = openat(s->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        rc = -errno;
+        return hv_seterr(err, errlen, "%s/%s: %s", s->root, tmp, strerror(-rc)), rc;
+    }
+    if (coredump_write(fd, req->ranges, req->nranges, req->vcpus, req->nvcpus, req->vmcoreinfo,
+                       req->vmcoreinfo_len, &w->st, err, errlen) < 0) {
+        rc = -EIO;
+        goto out;
+    }
+    t1 = mono();
+    if (fsync(fd) < 0) {
+        rc = -errno;
+        hv_seterr(err, errlen, "%s/%s: fsync: %s", s->root, tmp, strerror(-rc));
+        goto out;
+    }
+    t2 = mono();
+    /* Hash the file as the disk has it, after fsync: the digest vouches for what was kept. */
+    if ((rc = snapshot_sha256_fd(fd, hex, &w->hash_read)) < 0) {
+        hv_seterr(err, errlen, "%s/%s: sha256: %s", s->root, tmp, strerror(-rc));
+        goto out;
+    }
+    w->dump_s = t1 - t0;
+    w->fsync_s = t2 - t1;
+    w->hash_s = mono() - t2;
+    if (fstat(fd, &sb) < 0) {
+        rc = -errno;
+        hv_seterr(err, errlen, "%s/%s: %s", s->root, tmp, strerror(-rc));
+        goto out;
+    }
+    w->bytes = (uint64_t)sb.st_size;
+    w->allocated = (uint64_t)sb.st_blocks * 512;
+    if (renameat(s->dirfd, tmp, s->dirfd, name) < 0) {
+        rc = -errno;
+        hv_seterr(err, errlen, "%s/%s: rename: %s", s->root, tmp, strerror(-rc));
+    }
+out:
+    close(fd);
+    if (rc < 0)
+        unlinkat(s->dirfd, tmp, 0);
+    return rc;
+}
+
+static int utf8(const char *str)
+{
+    json_t *j = json_string(str);
+
+    json_decref(j);
+    return j != NULL;
+}
+
+static int check_req(const struct snapshot_request *req, char *err, size_t errlen)
+{
+    const char *why = NULL;
+
+    if (req == NULL || req->vm == NULL || req->trigger == NULL)
+        why = "vm and trigger are required";
+    else if (req->nvcpus > 0 && req->vcpus == NULL)
+        why = "no vCPU array";
+    else if (req->exception && !json_is_object(req->exception))
+        why = "exception must be a JSON object";
+    /* json_pack refuses strings that are not UTF-8; say so here rather than after the dump. */
+    else if (!utf8(req->vm) || !utf8(req->trigger))
+        why = "vm and trigger must be UTF-8";
+    if (why == NULL)
+        return 0;
+    return hv_seterr(err, errlen, "snapshot: %s", why), -EINVAL;
+}
+
+int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request *req,
+                         struct snapshot_info *out, char *err, size_t errlen)
+{
+    char id[SNAPSHOT_ID_MAX], stamp[32], hex[SNAPSHOT_SHA256_HEX] = "", core[SNAPSHOT_ID_MAX + 8];
+    struct written w = {.id = id, .sha256 = hex};
+    struct snap_ent e;
+    double t0 = mono();
+    struct tm tm;
+    time_t secs;
+    json_t *m;
+    int rc;
+
+    if ((rc = check_req(req, err, errlen)) < 0)
+        return rc;
+    w.time_ns = req->time_ns;
+    if (w.time_ns <= 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        w.time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
+    pthread_mutex_lock(&s->mu);
+    w.seq = s->next_seq++;
+    pthread_mutex_unlock(&s->mu);
+    /* The time makes ids readable and unique even if a store is emptied and restarted; the
+     * sequence orders them (the wall clock may step back) and is unique per store. */
+    secs = (time_t)(w.time_ns / 1000000000);
+    gmtime_r(&secs, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+    snprintf(id, sizeof(id), "%s-%06llu", stamp, (unsigned long long)w.seq);
+
+    if ((rc = write_core(s, req, &w, hex, err, errlen)) < 0)
+        return rc;
+    w.total_s = mono() - t0;
+    snprintf(core, sizeof(core), "%s%s", id, SNAP_CORE_SUFFIX);
+    m = build_meta(req, &w);
+    if (m == NULL) {
+        hv_seterr(err, errlen, "snapshot %s: metadata: out of memory", id);
+        rc = -ENOMEM;
+    } else {
+        rc = write_meta(s, id, m, err, errlen);
+    }
+    if (rc == 0 && fsync(s->dirfd) < 0) {
+        rc = -errno;
+        hv_seterr(err, errlen, "%s: fsync: %s", s->root, strerror(-rc));
+    }
+
+    pthread_mutex_lock(&s->mu);
+    if (rc == 0) {
+        memset(&e, 0, sizeof(e));
+        snprintf(e.id, sizeof(e.id), "%s", id);
+        e.seq = w.seq;
+        e.bytes = snap_ent_bytes(s, id);
+        e.meta = m;
+        if ((rc = snap_index_add(s, &e)) < 0)
+            hv_seterr(err, errlen, "snapshot %s: out of memory", id);
+        else
+            m = NULL; /* the index owns it */
+    }
+    if (rc < 0) {
+        /* Nothing half-made stays behind: unlisted files would only reappear at next open. */
+        snap_unlink_suffix(s, id, SNAP_META_SUFFIX);
+        unlinkat(s->dirfd, core, 0);
+    } else {
+        snap_retention(s, id);
+    }
+    pthread_mutex_unlock(&s->mu);
+    json_decref(m);
+    if (rc < 0)
+        return rc;
+
+    log_info("snapshots: %s (%s, %s): %llu bytes, %llu allocated; dump %.3f s, fsync %.3f s, "
+             "sha256 %.3f s",
+             id, req->vm, req->trigger, (unsigned long long)w.bytes,
+             (unsigned long long)w.allocated, w.dump_s, w.fsync_s, w.hash_s);
+    if (out != NULL) {
+        memset(out, 0, sizeof(*out));
+        snprintf(out->id, sizeof(out->id), "%s", id);
+        snprintf(out->core_path, sizeof(out->core_path), "%s/%s", s->root, core);
+        snprintf(out->meta_path, sizeof(out->meta_path), "%s/%s%s", s->root, id, SNAP_META_SUFFIX);
+        out->core_bytes = w.bytes;
+        out->core_allocated_bytes = w.allocated;
+        snprintf(out->sha256, sizeof(out->sha256), "%s", hex);
+        out->dump_seconds = w.dump_s;
+        out->fsync_seconds = w.fsync_s;
+        out->hash_seconds = w.hash_s;
+        out->total_seconds = mono() - t0;
+    }
+    return 0;
+}
+
+int snapshot_store_verify(struct snapshot_store *s, const char *id, char *err, size_t errlen)
+{
+    char path[PATH_MAX], hex[SNAPSHOT_SHA256_HEX];
+    json_t *m = snapshot_store_show(s, id);
+    const char *want = json_string_value(json_object_get(m, "sha256"));
+    int fd, rc;
+
+    if (!snapshot_id_valid(id) || m == NULL || want == NULL) {
+        json_decref(m);
+        rc = snapshot_id_valid(id) ? -ENOENT : -EINVAL;
+        return hv_seterr(err, errlen, "snapshot %s: %s", id ? id : "", strerror(-rc)), rc;
+    }
+    if ((rc = snapshot_store_core_path(s, id, path, sizeof(path))) == 0 &&
+        (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+        rc = snapshot_sha256_fd(fd, hex, NULL);
+        close(fd);
+    } else if (rc == 0) {
+        rc = -errno;
+    }
+    if (rc == 0 && strcmp(hex, want) != 0)
+        rc = -EBADMSG;
+    if (rc < 0)
+        hv_seterr(err, errlen, "snapshot %s: %s", id,
+                  rc == -EBADMSG ? "sha256 differs from its metadata" : strerror(-rc));
+    json_decref(m);
+    return rc;
+}

@@ -1,0 +1,127 @@
+/* interpose.c: runtime interposition and devirtualization, in the manner of seed 003 and Jailhouse.
+ */
+#include "supervisor/interpose.h"
+
+#include "base/log.h"
+#include "supervisor/events.h"
+#include "vmm/vm.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void interpose_rearm_guests(struct hv *hv)
+{
+    struct policy_params pp;
+    policy_get_params(&hv->policy, &pp);
+    if (!hv->traps_armed) {
+        pp.nprotected = 0;
+        pp.nmsrs = 0;
+    }
+    char err[256];
+    for (uint32_t i = 0; i < hv->nvms; i++) {
+        struct vm *vm = hv->vms[i];
+        if (vm->role != VIGIL_ROLE_GUEST || !vm->mem)
+            continue;
+        bool running = vm->state == VM_RUNNING;
+        if (running && vm_park(vm, err, sizeof err) < 0) {
+            log_warn("%s: cannot re-arm traps: %s", vm->name, err);
+            continue;
+        }
+        if (vm_arm_protection(vm, &pp, err, sizeof err) < 0 ||
+            vm_arm_msr_filter(vm, &pp, err, sizeof err) < 0)
+            hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, vm, "re-arming traps failed: %s", err);
+        /* The control structure is untouched: the guest goes on exactly where it was. */
+        if (running)
+            vm_unpark(vm, false, 0, err, sizeof err);
+    }
+}
+
+int interpose_attach(struct hv *hv, const char *image, uint64_t mem_mib, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&hv->switch_lock);
+    struct vm *svc = hv->spare_service;
+    int rc = -1;
+    if (hv->service) {
+        snprintf(err, errlen, "a service VM is already attached");
+        goto out;
+    }
+    if (!image)
+        image = hv->cfg.service_image;
+    if (!image) {
+        snprintf(err, errlen, "no service image: give \"image\" or start hv with --service-image");
+        goto out;
+    }
+    if (hv->nvms >= HV_MAX_VMS) {
+        snprintf(err, errlen, "at most %d VMs", HV_MAX_VMS);
+        goto out;
+    }
+    struct vm_config cfg = {.name = "service",
+                            .role = VIGIL_ROLE_SERVICE,
+                            .image = image,
+                            .vcpus = 1,
+                            .mem_size = (mem_mib ? mem_mib : 64) << 20};
+    snprintf(hv->service_image_buf, sizeof hv->service_image_buf, "%s", image);
+    cfg.image = hv->service_image_buf;
+    if (svc) {
+        svc->cfg = cfg;
+        svc->mem_size = svc->boot.mem_size = cfg.mem_size;
+        if (vm_reset(svc, err, errlen) < 0)
+            goto out;
+    } else if (vm_create(hv, &cfg, &svc, err, errlen) < 0) {
+        goto out;
+    } else {
+        hv->spare_service = svc;
+    }
+    hv->vms[hv->nvms++] = svc;
+    hv->service = svc;
+    if (vm_start(svc, err, errlen) < 0)
+        goto out;
+    hv->traps_armed = true;
+    interpose_rearm_guests(hv);
+    rc = 0;
+out:
+    pthread_mutex_unlock(&hv->switch_lock);
+    if (rc == 0)
+        hv_event(hv, SEL_OK, SEL_T_VM_BOOT, svc,
+                 "attached to the running guest; traps armed (%llu MiB)",
+                 (unsigned long long)(svc->mem_size >> 20));
+    return rc;
+}
+
+int interpose_detach(struct hv *hv, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&hv->switch_lock);
+    struct vm *svc = hv->service;
+    if (!svc) {
+        pthread_mutex_unlock(&hv->switch_lock);
+        snprintf(err, errlen, "no service VM is attached");
+        return -1;
+    }
+    struct vm *g = hv->default_guest;
+    if (atomic_load(&hv->foreground) == svc) {
+        /* The guest takes the machine back: resume it if a switch froze it. */
+        if (g->state == VM_FROZEN && vm_unpark(g, true, 0, err, errlen) < 0) {
+            pthread_mutex_unlock(&hv->switch_lock);
+            return -1;
+        }
+        if (g->state == VM_FROZEN) {
+            pthread_mutex_lock(&g->lock);
+            g->state = VM_RUNNING;
+            pthread_mutex_unlock(&g->lock);
+        }
+        atomic_store(&hv->foreground, g);
+    }
+    hv->service = NULL;
+    for (uint32_t i = 0, j = 0; i < hv->nvms; i++)
+        if (hv->vms[i] != svc)
+            hv->vms[j++] = hv->vms[i];
+    hv->nvms--;
+    uint64_t mib = svc->mem_size >> 20;
+    vm_release(svc);
+    hv->traps_armed = false;
+    interpose_rearm_guests(hv);
+    pthread_mutex_unlock(&hv->switch_lock);
+    hv_event(hv, SEL_OK, SEL_T_VM_HALT, NULL,
+             "service VM detached, %llu MiB returned; traps disarmed", (unsigned long long)mib);
+    return 0;
+}

@@ -1,0 +1,31 @@
+/* switch.h: the VM switch (seeds 001, 002), pause/resume and boot, and settling stopped VMs. */
+#ifndef HV_SWITCH_H
+#define HV_SWITCH_H
+
+#include "vmm/hv.h"
+
+#include <stddef.h>
+
+/* Makes `target` the foreground VM.  Guest -> service freezes the guest with
+ * its state in the control structure; service -> guest resumes it from
+ * exactly that state (or boots it, the first time).  Atomic: on failure both
+ * VMs are as they were and err says why.  t0 is the trigger time
+ * (CLOCK_MONOTONIC ns) for the latency statistics. */
+int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t t0, char *err,
+                 size_t errlen);
+
+/* Stops a running VM without changing the foreground, and lets it go on. */
+int hv_pause(struct hv *hv, struct vm *vm, char *err, size_t errlen);
+int hv_resume(struct hv *hv, struct vm *vm, char *err, size_t errlen);
+
+/* Boots a VM that has never run; a guest boots by a switch to it. */
+int hv_boot(struct hv *hv, struct vm *vm, char *err, size_t errlen);
+
+/* Main loop: records VMs that halted or crashed since the last call, and
+ * moves the foreground to the service VM if the foreground guest stopped. */
+void hv_settle_stopped_vms(struct hv *hv);
+
+/* The VM the hotkey's "switch" goes to from the current foreground. */
+struct vm *hv_other_vm(struct hv *hv);
+
+#endif

@@ -1,0 +1,175 @@
+/* hv.h: the hypervisor's shared types: the process-wide context, VMs and their vCPUs. */
+#ifndef HV_HV_H
+#define HV_HV_H
+
+#include "base/console.h"
+#include "base/stats.h"
+#include "bmc/sel.h"
+#include "bmc/sensors.h"
+#include "devices/uart.h"
+#include "policy/policy.h"
+#include "vmm/kvm_host.h"
+#include "vmm/vcpu_state.h"
+#include "x86/fault.h"
+#include "x86/x86_boot.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <vigil/hypercall.h>
+
+#define HV_MAX_VMS     8
+#define HV_MAX_VCPUS   16
+#define HV_VM_NAME_MAX 32
+#define HV_IMAGE_MAX   (256u << 20) /* largest guest image file hv reads */
+_Static_assert(HV_MAX_VCPUS <= BOOT_MAX_VCPUS, "the boot area has a TSS and IST stacks per vCPU");
+
+enum vm_state {
+    VM_CREATED, /* loaded, never run */
+    VM_RUNNING,
+    VM_PAUSED,  /* stopped by an operator; foreground unchanged */
+    VM_FROZEN,  /* stopped by a switch away from it; state in the control structure */
+    VM_HALTED,  /* stopped itself with a status */
+    VM_CRASHED, /* a fault, a panic or an error KVM could not run past */
+};
+const char *vm_state_name(enum vm_state s);
+
+enum vcpu_request {
+    VCPU_REQ_NONE,
+    VCPU_REQ_PARK, /* finish pending I/O, capture state, wait */
+    VCPU_REQ_EXIT, /* leave the thread */
+};
+
+/* What a vCPU thread (or the watchdog) asks the main loop to do with a VM. */
+enum vm_request {
+    VMREQ_STOP,   /* the VM halted or crashed: record it */
+    VMREQ_FREEZE, /* policy: freeze, snapshot, switch to the service VM */
+    VMREQ_RESET,  /* policy: boot the guest afresh */
+};
+
+struct vm;
+
+struct vcpu {
+    struct vm *vm;
+    uint32_t index;
+    int fd;
+    struct kvm_run *run;
+    pthread_t thread;
+    bool thread_started;
+    _Atomic int request;     /* enum vcpu_request */
+    bool parked;             /* under vm->lock */
+    int wake_fd;             /* eventfd: ends a WAIT hypercall early */
+    struct vcpu_state state; /* the control structure, valid while parked */
+    bool state_valid;
+    bool capturing;        /* under vm->lock: parked, state being read (see vm_wait_captured) */
+    bool state_dirty;      /* someone changed the control structure: write it back on resume */
+    char state_error[128]; /* why capture failed, if it did */
+    struct fault_evidence evidence; /* a fault report or lost registers at a crash */
+    _Atomic uint64_t entry_stamp;   /* a switch's trigger time, recorded at the next KVM_RUN */
+    _Atomic uint64_t exits;
+    /* Watchdog progress sampling (see watchdog.c). */
+    _Atomic bool sample_request;
+    _Atomic uint64_t sample_seq; /* bumped when a sample is stored */
+    uint64_t sample_hash;        /* registers' digest at the last sample */
+    bool sample_halted_irqs_off; /* MP state halted with RFLAGS.IF clear */
+};
+
+struct vm_config {
+    char name[HV_VM_NAME_MAX];
+    enum vigil_vm_role role;
+    const char *image;
+    uint64_t mem_size;
+    uint32_t vcpus;
+    const char *cmdline;
+    bool cpl0;
+};
+
+struct hv;
+
+struct vm {
+    struct hv *hv;
+    struct vm_config cfg;
+    char name[HV_VM_NAME_MAX];
+    enum vigil_vm_role role;
+    int fd;
+    uint8_t *mem;
+    uint64_t mem_size;
+    struct boot_params boot;
+    bool irqchip;
+    bool msr_exits;  /* KVM_CAP_X86_USER_SPACE_MSR enabled */
+    uint32_t nslots; /* memslots laid out by vm_arm_protection */
+    uint32_t nvcpus;
+    struct vcpu vcpus[HV_MAX_VCPUS];
+
+    pthread_mutex_t lock; /* guards state, parked flags, crash info */
+    pthread_cond_t cond;
+    enum vm_state state;
+    bool stop_pending;         /* a request below waits for the main loop */
+    enum vm_request req;       /* what the main loop must do */
+    enum vm_state stop_state;  /* the state the VM ends in (halted, crashed, frozen) */
+    int req_event;             /* the policy event behind the request, or -1 */
+    uint64_t req_sel_id;       /* the SEL entry recording that event */
+    char stop_reason[160];     /* why it halted, crashed or froze */
+    uint64_t running_since_ns; /* last boot or resume: the watchdog's grace start */
+    uint64_t req_ns;           /* when the pending request was made */
+    _Atomic bool nmi_pending;  /* inject an NMI when the guest can take it */
+    bool snapshot_busy;        /* under lock: a writer thread is reading its RAM */
+    char last_snapshot[64];    /* id of the last snapshot written */
+    uint64_t halt_status;
+    uint64_t boot_ns, state_ns; /* when booted, when the state last changed */
+
+    struct console console;
+    pthread_mutex_t uart_lock;
+    struct uart uart;
+    _Atomic uint64_t events; /* pending VIGIL_EV_* edge events */
+    _Atomic uint64_t heartbeats, last_heartbeat_ns;
+    _Atomic uint64_t switches_in, switches_out;
+    _Atomic uint64_t bad_hypercalls;
+};
+
+struct hv_config {
+    const char *control_path;
+    const char *service_image; /* --service-image: what interpose_attach boots */
+    const char *state_dir;     /* SEL, snapshots */
+    bool autostart_guest;
+    bool no_service;
+    int pin_cpu;         /* -1: no pinning */
+    bool restore_always; /* write the control structure back on every resume (verification) */
+};
+
+struct hv {
+    struct hv_config cfg;
+    struct kvm_host kvm;
+    struct vm *vms[HV_MAX_VMS];
+    uint32_t nvms;
+    struct vm *service;       /* NULL in devirtualized mode */
+    struct vm *default_guest; /* the target of "switch guest" */
+    _Atomic(struct vm *) foreground;
+    pthread_mutex_t switch_lock; /* one switch, pause, resume or boot at a time */
+    uint64_t start_ns;
+    int work_fd; /* eventfd: vCPU threads wake the main loop */
+    _Atomic bool quit;
+    int exit_status;
+    int term_fd; /* the local terminal's output, or -1 */
+    struct latency_stats switch_to_guest, switch_to_service, freeze_latency;
+    struct latency_stats
+        trap_freeze; /* policy event -> every vCPU parked with its state captured */
+    _Atomic uint64_t service_restarts; /* service VM crashes contained */
+    _Atomic uint64_t
+        entry_misses;        /* switches whose target had not entered KVM_RUN before the next one */
+    struct sel *sel;         /* the system event log, in state_dir */
+    uint64_t sel_synced_id;  /* main loop: last SEL id known to be on disk */
+    struct sensors *sensors; /* virtual BMC sensors */
+    struct policy policy;    /* trap policy: event -> action, and its parameters */
+    struct snapshot_store *snapshots; /* crash snapshots, in state_dir */
+    bool traps_armed;         /* false while devirtualized: the guest runs alone, untrapped */
+    struct vm *spare_service; /* a detached service VM's struct, kept for the next attach */
+    char service_image_buf[4096];
+    pthread_t watchdog;
+    bool watchdog_started;
+};
+
+struct vm *hv_find_vm(struct hv *hv, const char *name);
+
+#endif

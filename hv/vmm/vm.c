@@ -1,0 +1,530 @@
+/* vm.c: VM creation and teardown, the park/unpark protocol for vCPUs, events and console plumbing.
+ */
+#include "vmm/vm.h"
+
+#include "base/log.h"
+#include "base/thread.h"
+#include "x86/elf_loader.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PARK_TIMEOUT_NS (2ull * 1000000000ull)
+
+const char *vm_state_name(enum vm_state s)
+{
+    static const char *const names[] = {"created", "running", "paused",
+                                        "frozen",  "halted",  "crashed"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
+}
+
+static void uart_tx(void *ctx, uint8_t byte)
+{
+    vm_console_out(ctx, &byte, 1);
+}
+
+static bool uart_rx(void *ctx, uint8_t *byte)
+{
+    struct vm *vm = ctx;
+    return console_input_pop(&vm->console, byte, 1) == 1;
+}
+
+static bool uart_rx_ready(void *ctx)
+{
+    struct vm *vm = ctx;
+    return console_input_pending(&vm->console) > 0;
+}
+
+static void uart_irq(void *ctx, bool level)
+{
+    struct vm *vm = ctx;
+    if (!vm->irqchip)
+        return;
+    struct kvm_irq_level irq = {.irq = UART_COM1_IRQ, .level = level};
+    if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
+        log_warn("%s: KVM_IRQ_LINE: %s", vm->name, strerror(errno));
+}
+
+static const struct uart_ops vm_uart_ops = {uart_tx, uart_rx, uart_rx_ready, uart_irq};
+
+void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+    uint64_t end;
+    if (__builtin_add_overflow(gpa, len, &end) || end > vm->mem_size)
+        return NULL;
+    return vm->mem + gpa;
+}
+
+uint32_t vm_crashed_vcpu(const struct vm *vm)
+{
+    for (uint32_t i = 0; i < vm->nvcpus; i++)
+        if (vm->vcpus[i].evidence.reported || vm->vcpus[i].evidence.lost)
+            return i;
+    return 0;
+}
+
+void vm_console_out(struct vm *vm, const void *buf, size_t len)
+{
+    console_output(&vm->console, buf, len, atomic_load(&vm->hv->foreground) == vm);
+}
+
+size_t vm_console_in(struct vm *vm, const void *buf, size_t len)
+{
+    size_t n = console_input_push(&vm->console, buf, len);
+    pthread_mutex_lock(&vm->uart_lock);
+    uart_update_irq(&vm->uart);
+    pthread_mutex_unlock(&vm->uart_lock);
+    vm_raise_event(vm, 0);
+    return n;
+}
+
+void vm_raise_event(struct vm *vm, uint64_t events)
+{
+    atomic_fetch_or(&vm->events, events);
+    for (uint32_t i = 0; i < vm->nvcpus; i++) {
+        uint64_t one = 1;
+        ssize_t w = write(vm->vcpus[i].wake_fd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
+{
+    struct kvm_host *k = &vm->hv->kvm;
+    struct vcpu *v = &vm->vcpus[index];
+    v->vm = vm;
+    v->index = index;
+    v->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    v->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)index);
+    if (v->fd < 0 || v->wake_fd < 0) {
+        snprintf(err, errlen, "KVM_CREATE_VCPU %u: %s", index, strerror(errno));
+        return -1;
+    }
+    v->run = mmap(NULL, (size_t)k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+    if (v->run == MAP_FAILED) {
+        v->run = NULL;
+        snprintf(err, errlen, "mmap kvm_run: %s", strerror(errno));
+        return -1;
+    }
+    /* CPUID as KVM supports it, with this vCPU's APIC ID. */
+    size_t cpuid_size = sizeof *k->cpuid + k->cpuid->nent * sizeof(struct kvm_cpuid_entry2);
+    struct kvm_cpuid2 *cpuid = malloc(cpuid_size);
+    if (!cpuid) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(cpuid, k->cpuid, cpuid_size);
+    struct kvm_cpuid_entry2 *leaf1 = cpuid_find(cpuid, 1, 0);
+    if (leaf1)
+        leaf1->ebx = (leaf1->ebx & 0x00ffffffu) | (index << 24);
+    int rc = ioctl(v->fd, KVM_SET_CPUID2, cpuid);
+    free(cpuid);
+    if (rc < 0) {
+        snprintf(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
+        return -1;
+    }
+    struct kvm_sregs sregs;
+    struct kvm_regs regs;
+    if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+        snprintf(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
+        return -1;
+    }
+    boot_vcpu_sregs(&vm->boot, index, k->cpuid, &sregs);
+    boot_vcpu_regs(&vm->boot, index, &regs);
+    if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
+        snprintf(err, errlen, "setting the long-mode start state: %s", strerror(errno));
+        return -1;
+    }
+    uint64_t xcr0 = boot_xcr0(k->cpuid);
+    if (xcr0 && k->cap_xcrs) {
+        struct kvm_xcrs xcrs = {.nr_xcrs = 1, .xcrs[0] = {.xcr = 0, .value = xcr0}};
+        if (ioctl(v->fd, KVM_SET_XCRS, &xcrs) < 0)
+            log_warn("%s: KVM_SET_XCRS 0x%llx: %s", vm->name, (unsigned long long)xcr0,
+                     strerror(errno));
+    }
+    /* With an in-kernel LAPIC, secondary vCPUs would wait for INIT/SIPI. */
+    struct kvm_mp_state mp = {.mp_state = KVM_MP_STATE_RUNNABLE};
+    if (ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0)
+        log_debug("%s: KVM_SET_MP_STATE: %s", vm->name, strerror(errno));
+    return 0;
+}
+
+static int load_image(struct vm *vm, char *err, size_t errlen)
+{
+    uint8_t *file;
+    size_t len;
+    char why[200];
+    if (elf_read_file(vm->cfg.image, HV_IMAGE_MAX, &file, &len, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    struct elf_image img;
+    int rc = elf_load(file, len, vm->mem, vm->mem_size, &img, why, sizeof why);
+    free(file);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: %s", vm->cfg.image, why);
+        return -1;
+    }
+    vm->boot.entry = img.entry;
+    vm->boot.image_start = img.start;
+    vm->boot.image_end = img.end;
+    return 0;
+}
+
+static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
+{
+    struct hv *hv = vm->hv;
+    vm->fd = ioctl(hv->kvm.fd, KVM_CREATE_VM, 0);
+    if (vm->fd < 0) {
+        snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+        return -1;
+    }
+    /* Intel needs these for real-mode emulation; harmless elsewhere. */
+    ioctl(vm->fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
+    uint64_t ident = 0xfeffc000;
+    ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &ident);
+    if (hv->kvm.cap_irqchip && ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) == 0)
+        vm->irqchip = true;
+    vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (vm->mem == MAP_FAILED) {
+        vm->mem = NULL;
+        snprintf(err, errlen, "cannot map %llu MiB of guest RAM: %s",
+                 (unsigned long long)(vm->mem_size >> 20), strerror(errno));
+        return -1;
+    }
+    madvise(vm->mem, vm->mem_size, MADV_DONTDUMP);
+    struct policy_params pp;
+    policy_get_params(&hv->policy, &pp);
+    if (!hv->traps_armed)
+        pp.nprotected = pp.nmsrs = 0;
+    vm->nslots = 0;
+    vm->msr_exits = false;
+    if (vm->role == VIGIL_ROLE_SERVICE) /* the policy guards guests; the service VM gets one slot */
+        pp.nprotected = pp.nmsrs = 0;
+    if (vm->role == VIGIL_ROLE_SERVICE && vm_arm_protection_plain(vm, err, errlen) < 0)
+        return -1;
+    return vm_arm_protection(vm, &pp, err, errlen) < 0 ||
+                   vm_arm_msr_filter(vm, &pp, err, errlen) < 0
+               ? -1
+               : 0;
+}
+
+static void vm_teardown(struct vm *vm);
+
+/* KVM VM, RAM, image, boot tables, vCPUs: everything a boot starts from. */
+static int build_machine(struct vm *vm, char *err, size_t errlen)
+{
+    struct hv *hv = vm->hv;
+    char why[200];
+    /* The TSC rate guests see; KVM answers it per VM once the VM exists (below). */
+    if (setup_kvm_vm(vm, why, sizeof why) < 0 || load_image(vm, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: %s", vm->name, why);
+        return -1;
+    }
+    int khz = ioctl(vm->fd, KVM_GET_TSC_KHZ, 0);
+    vm->boot.tsc_hz = khz > 0 ? (uint64_t)khz * 1000 : 0;
+    if (boot_write_tables(vm->mem, &vm->boot, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: %s", vm->name, why);
+        return -1;
+    }
+    for (uint32_t i = 0; i < vm->nvcpus; i++) {
+        if (create_vcpu(vm, i, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s: vCPU %u: %s", vm->name, i, why);
+            return -1;
+        }
+        if (i == 0 && hv->kvm.nmsrs)
+            kvm_host_prune_msrs(&hv->kvm, vm->vcpus[0].fd);
+    }
+    return 0;
+}
+
+void vm_release(struct vm *vm)
+{
+    vm_teardown(vm);
+    pthread_mutex_lock(&vm->lock);
+    vm->state = VM_CREATED;
+    vm->state_ns = now_ns();
+    pthread_mutex_unlock(&vm->lock);
+}
+
+int vm_reset(struct vm *vm, char *err, size_t errlen)
+{
+    vm_teardown(vm);
+    pthread_mutex_lock(&vm->lock);
+    vm->state = VM_CREATED;
+    vm->state_ns = now_ns();
+    vm->stop_pending = false;
+    vm->req_event = -1;
+    vm->stop_reason[0] = 0;
+    vm->halt_status = 0;
+    pthread_mutex_unlock(&vm->lock);
+    atomic_store(&vm->events, 0);
+    atomic_store(&vm->nmi_pending, false);
+    return build_machine(vm, err, errlen);
+}
+
+int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char *err, size_t errlen)
+{
+    if (cfg->vcpus < 1 || cfg->vcpus > HV_MAX_VCPUS) {
+        snprintf(err, errlen, "%s: %u vCPUs requested; 1 to %d are supported", cfg->name,
+                 cfg->vcpus, HV_MAX_VCPUS);
+        return -1;
+    }
+    struct vm *vm = calloc(1, sizeof *vm);
+    if (!vm) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    vm->hv = hv;
+    vm->cfg = *cfg;
+    vm->fd = -1;
+    snprintf(vm->name, sizeof vm->name, "%s", cfg->name);
+    vm->role = cfg->role;
+    vm->mem_size = cfg->mem_size;
+    vm->nvcpus = cfg->vcpus;
+    vm->state = VM_CREATED;
+    vm->state_ns = now_ns();
+    pthread_mutex_init(&vm->lock, NULL);
+    pthread_cond_init(&vm->cond, NULL);
+    pthread_mutex_init(&vm->uart_lock, NULL);
+    console_init(&vm->console);
+    vm->console.echo_fd = hv->term_fd;
+    uart_init(&vm->uart, &vm_uart_ops, vm);
+    for (uint32_t i = 0; i < HV_MAX_VCPUS; i++)
+        vm->vcpus[i].fd = vm->vcpus[i].wake_fd = -1;
+
+    vm->boot = (struct boot_params){
+        .mem_size = cfg->mem_size,
+        .vcpus = cfg->vcpus,
+        .cmdline = cfg->cmdline,
+        .name = vm->name,
+        .flags =
+            (cfg->role == VIGIL_ROLE_SERVICE ? VIGIL_BOOT_F_SERVICE : 0) |
+            (cfg->cpl0 ? VIGIL_BOOT_F_CPL0 : 0) |
+            (cfg->role == VIGIL_ROLE_SERVICE && hv->cfg.autostart_guest ? VIGIL_BOOT_F_AUTOSTART
+                                                                        : 0) |
+            (hv->cfg.no_service ? VIGIL_BOOT_F_ALONE : 0),
+    };
+    vm->req_event = -1;
+    if (cfg->mem_size < BOOT_MIN_MEM || cfg->mem_size > BOOT_MAX_MEM ||
+        (cfg->mem_size & ((2u << 20) - 1))) {
+        snprintf(err, errlen,
+                 "%s: memory size %llu MiB: must be a multiple of 2 MiB in [4 MiB, 64 GiB]",
+                 cfg->name, (unsigned long long)(cfg->mem_size >> 20));
+        goto fail;
+    }
+    if (build_machine(vm, err, errlen) < 0)
+        goto fail;
+    *out = vm;
+    return 0;
+fail:
+    vm_destroy(vm);
+    return -1;
+}
+
+int vm_start(struct vm *vm, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&vm->lock);
+    vm->state = VM_RUNNING;
+    vm->boot_ns = vm->state_ns = vm->running_since_ns = now_ns();
+    pthread_mutex_unlock(&vm->lock);
+    for (uint32_t i = 0; i < vm->nvcpus; i++) {
+        struct vcpu *v = &vm->vcpus[i];
+        int rc = hv_thread_create(&v->thread, vcpu_thread_main, v);
+        if (rc) {
+            snprintf(err, errlen, "%s: cannot start vCPU %u: %s", vm->name, i, strerror(rc));
+            return -1; /* already-started vCPUs run on; the VM is reported as running */
+        }
+        v->thread_started = true;
+    }
+    return 0;
+}
+
+static bool all_parked(struct vm *vm)
+{
+    for (uint32_t i = 0; i < vm->nvcpus; i++)
+        if (vm->vcpus[i].thread_started && !vm->vcpus[i].parked)
+            return false;
+    return true;
+}
+
+static void release_vcpus(struct vm *vm)
+{
+    for (uint32_t i = 0; i < vm->nvcpus; i++) {
+        atomic_store(&vm->vcpus[i].request, VCPU_REQ_NONE);
+        vm->vcpus[i].parked = false;
+    }
+    pthread_cond_broadcast(&vm->cond);
+}
+
+int vm_park(struct vm *vm, char *err, size_t errlen)
+{
+    for (uint32_t i = 0; i < vm->nvcpus; i++) {
+        struct vcpu *v = &vm->vcpus[i];
+        atomic_store(&v->request, VCPU_REQ_PARK);
+        vcpu_kick(v);
+    }
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += PARK_TIMEOUT_NS / 1000000000ull;
+    pthread_mutex_lock(&vm->lock);
+    int rc = 0;
+    while (!all_parked(vm) && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline);
+    if (!all_parked(vm)) {
+        release_vcpus(vm);
+        pthread_mutex_unlock(&vm->lock);
+        snprintf(err, errlen, "%s: vCPUs did not stop within %llu ms", vm->name,
+                 PARK_TIMEOUT_NS / 1000000ull);
+        return -1;
+    }
+    pthread_mutex_unlock(&vm->lock);
+    return 0;
+}
+
+int vm_wait_captured(struct vm *vm, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&vm->lock);
+    for (;;) {
+        bool busy = false;
+        for (uint32_t i = 0; i < vm->nvcpus; i++)
+            busy |= vm->vcpus[i].parked && vm->vcpus[i].capturing;
+        if (!busy)
+            break;
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < vm->nvcpus && !rc; i++)
+        if (vm->vcpus[i].thread_started && vm->vcpus[i].parked && !vm->vcpus[i].state_valid) {
+            snprintf(err, errlen, "%s: capturing vCPU %u failed: %s", vm->name, i,
+                     vm->vcpus[i].state_error);
+            rc = -1;
+        }
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t errlen)
+{
+    if (restore) {
+        char why[160];
+        if (vm_wait_captured(vm, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s", why);
+            return -1;
+        }
+        for (uint32_t i = 0; i < vm->nvcpus; i++) {
+            struct vcpu *v = &vm->vcpus[i];
+            /* KVM still holds exactly the captured state unless someone changed the
+             * control structure: writing it back would only cost ~60 us. */
+            bool write_back = v->state_dirty || vm->hv->cfg.restore_always;
+            if (v->state_valid && write_back &&
+                vcpu_state_restore(v->fd, &v->state, why, sizeof why) < 0) {
+                snprintf(err, errlen, "%s: restoring vCPU %u: %s", vm->name, i, why);
+                return -1;
+            }
+        }
+    }
+    if (stamp && atomic_exchange(&vm->vcpus[0].entry_stamp, stamp))
+        atomic_fetch_add(&vm->hv->entry_misses, 1);
+    pthread_mutex_lock(&vm->lock);
+    vm->running_since_ns = now_ns();
+    release_vcpus(vm);
+    pthread_mutex_unlock(&vm->lock);
+    return 0;
+}
+
+static void vm_vrequest(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result,
+                        int event, uint64_t sel_id, uint64_t status, const char *fmt, va_list ap)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (!vm->stop_pending && vm->state != VM_HALTED && vm->state != VM_CRASHED) {
+        vm->stop_pending = true;
+        vm->req = req;
+        vm->stop_state = result;
+        vm->req_event = event;
+        vm->req_sel_id = sel_id;
+        vm->req_ns = now_ns();
+        vm->halt_status = status;
+        vsnprintf(vm->stop_reason, sizeof vm->stop_reason, fmt, ap);
+    }
+    pthread_mutex_unlock(&vm->lock);
+    for (uint32_t i = 0; i < vm->nvcpus; i++) {
+        atomic_store(&vm->vcpus[i].request, VCPU_REQ_PARK);
+        if (&vm->vcpus[i] != self)
+            vcpu_kick(&vm->vcpus[i]);
+    }
+    uint64_t one = 1;
+    ssize_t w = write(vm->hv->work_fd, &one, sizeof one);
+    (void)w;
+}
+
+void vm_request(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result,
+                int event, uint64_t sel_id, uint64_t status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vm_vrequest(vm, self, req, result, event, sel_id, status, fmt, ap);
+    va_end(ap);
+}
+
+void vm_stop_from_vcpu(struct vcpu *v, enum vm_state why, uint64_t status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vm_vrequest(v->vm, v, VMREQ_STOP, why, -1, 0, status, fmt, ap);
+    va_end(ap);
+}
+
+/* Ends the vCPU threads and frees the KVM objects and RAM; the struct stays. */
+static void vm_teardown(struct vm *vm)
+{
+    for (uint32_t i = 0; i < vm->nvcpus; i++) {
+        struct vcpu *v = &vm->vcpus[i];
+        if (!v->thread_started)
+            continue;
+        pthread_mutex_lock(&vm->lock);
+        atomic_store(&v->request, VCPU_REQ_EXIT);
+        pthread_cond_broadcast(&vm->cond);
+        pthread_mutex_unlock(&vm->lock);
+        vcpu_kick(v);
+        pthread_join(v->thread, NULL);
+        v->thread_started = false;
+    }
+    for (uint32_t i = 0; i < HV_MAX_VCPUS; i++) {
+        struct vcpu *v = &vm->vcpus[i];
+        if (v->run)
+            munmap(v->run, (size_t)vm->hv->kvm.run_size);
+        if (v->fd >= 0)
+            close(v->fd);
+        if (v->wake_fd >= 0)
+            close(v->wake_fd);
+        memset(v, 0, sizeof *v);
+        v->fd = v->wake_fd = -1;
+    }
+    if (vm->fd >= 0)
+        close(vm->fd);
+    vm->fd = -1;
+    if (vm->mem)
+        munmap(vm->mem, vm->mem_size);
+    vm->mem = NULL;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    if (!vm)
+        return;
+    vm_teardown(vm);
+    console_destroy(&vm->console);
+    pthread_mutex_destroy(&vm->uart_lock);
+    pthread_cond_destroy(&vm->cond);
+    pthread_mutex_destroy(&vm->lock);
+    free(vm);
+}

@@ -1,0 +1,77 @@
+/* vm.h: creating a VM, running and parking its vCPUs, and its event and stop bookkeeping. */
+#ifndef HV_VM_H
+#define HV_VM_H
+
+#include "vmm/hv.h"
+
+#include <stddef.h>
+
+/* Creates the KVM VM, its RAM, its vCPUs and loads its image; nothing runs yet. */
+int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char *err,
+              size_t errlen);
+void vm_destroy(struct vm *vm);
+
+/* Starts the vCPU threads (boots the VM). */
+int vm_start(struct vm *vm, char *err, size_t errlen);
+
+/* Stops every vCPU at an instruction boundary; each then captures its state
+ * into the control structure (vm_wait_captured waits for that).  On failure
+ * every vCPU runs on as before. */
+int vm_park(struct vm *vm, char *err, size_t errlen);
+/* Waits until parked vCPUs have filled the control structure; -1 with err
+ * if a capture failed. */
+int vm_wait_captured(struct vm *vm, char *err, size_t errlen);
+/* Lets parked vCPUs run again; with `restore`, first writes the control
+ * structure back into every vCPU (if that fails nothing runs and the VM
+ * stays parked).  `stamp` (if nonzero) is recorded as a switch's trigger
+ * time when vCPU 0 next enters KVM_RUN. */
+int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t errlen);
+
+/* Marks events pending and wakes any vCPU waiting in the WAIT hypercall. */
+void vm_raise_event(struct vm *vm, uint64_t events);
+/* Interrupts vCPU v: KVM_RUN returns, a WAIT hypercall returns early. */
+void vcpu_kick(struct vcpu *v);
+
+/* Asks the main loop to act on the VM (stop, freeze, reset) and parks its
+ * vCPUs meanwhile.  `self` is the calling vCPU (NULL from other threads).  The
+ * first request wins until the main loop has settled it. */
+void vm_request(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result,
+                int event, uint64_t sel_id, uint64_t status, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+/* The VM stopped itself (halt, crash) on vCPU v. */
+void vm_stop_from_vcpu(struct vcpu *v, enum vm_state why, uint64_t status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Discards the VM's vCPUs, RAM and KVM VM and builds them afresh from its
+ * image (state VM_CREATED).  Its vCPU threads must be parked or not started. */
+int vm_reset(struct vm *vm, char *err, size_t errlen);
+/* Ends the vCPU threads and returns the RAM and KVM objects; the struct stays
+ * allocated (pointers to it remain valid) in state VM_CREATED. */
+void vm_release(struct vm *vm);
+
+/* Lays RAM out in memslots with the policy's protected ranges read-only
+ * (writes there exit as MMIO and never reach memory).  The VM must not be
+ * running.  The service VM is not protected. */
+int vm_arm_protection(struct vm *vm, const struct policy_params *pp, char *err, size_t errlen);
+/* One read-write memslot over all of RAM. */
+int vm_arm_protection_plain(struct vm *vm, char *err, size_t errlen);
+/* Makes RDMSR/WRMSR of the policy's forbidden MSRs exit to hv. */
+int vm_arm_msr_filter(struct vm *vm, const struct policy_params *pp, char *err, size_t errlen);
+
+/* The vCPU a crash happened on: the first with fault evidence (a report or lost
+ * registers), else 0.  The VM must be parked. */
+uint32_t vm_crashed_vcpu(const struct vm *vm);
+
+/* Guest-physical range check: a host pointer to [gpa, gpa+len) or NULL. */
+void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* Console output from the VM: ring buffer, plus the terminal if foreground. */
+void vm_console_out(struct vm *vm, const void *buf, size_t len);
+/* Console input for the VM: queued, the UART and WAIT learn of it. */
+size_t vm_console_in(struct vm *vm, const void *buf, size_t len);
+
+/* Installs the vCPU kick signal handler; call once before any vCPU starts. */
+void vcpu_signals_init(void);
+void *vcpu_thread_main(void *arg);
+
+#endif
