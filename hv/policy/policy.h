@@ -79,6 +79,12 @@ struct policy_port_range {
     uint16_t first, last; /* inclusive */
 };
 
+/* Ports one of hv's devices owns (hv's device table lists them): no policy may forbid them. */
+struct policy_port_owner {
+    uint16_t first, last; /* inclusive */
+    const char *owner;    /* the device's name, for the refusal */
+};
+
 /* The parameters that travel with the table. */
 struct policy_params {
     uint32_t watchdog_ms;            /* 0 = off, else POLICY_WATCHDOG_MIN_MS..MAX_MS; per guest */
