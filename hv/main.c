@@ -8,6 +8,7 @@
 #include "supervisor/events.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/switch.h"
+#include "supervisor/trap.h"
 #include "supervisor/watchdog.h"
 #include "vmm/vm.h"
 
@@ -395,6 +396,7 @@ int main(int argc, char **argv)
 {
     struct hv *hv = &hv_ctx;
     policy_init_defaults(&hv->policy);
+    hv->hooks = &trap_vmm_hooks;
     struct options opt = {
         .policy = &hv->policy, .snapshot_keep = 16, .snapshot_max_bytes = 8192ull << 20};
     parse_options(argc, argv, &opt);

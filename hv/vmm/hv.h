@@ -128,6 +128,12 @@ struct vm {
     _Atomic uint64_t bad_hypercalls;
 };
 
+/* What vmm asks of the layer above it, which fills this in (supervisor/trap.c). */
+struct vmm_hooks {
+    /* A guest event for the policy (vm_trap); returns whether `self` may continue. */
+    bool (*trap)(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *detail);
+};
+
 struct hv_config {
     const char *control_path;
     const char *service_image; /* --service-image: what interpose_attach boots */
@@ -140,6 +146,7 @@ struct hv_config {
 
 struct hv {
     struct hv_config cfg;
+    const struct vmm_hooks *hooks; /* NULL: every event stops its VM as crashed */
     struct kvm_host kvm;
     struct vm *vms[HV_MAX_VMS];
     uint32_t nvms;

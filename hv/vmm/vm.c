@@ -483,6 +483,23 @@ void vm_stop_from_vcpu(struct vcpu *v, enum vm_state why, uint64_t status, const
     va_end(ap);
 }
 
+bool vm_trap(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *fmt, ...)
+{
+    char detail[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    const struct vmm_hooks *h = vm->hv->hooks;
+    if (h && h->trap)
+        return h->trap(vm, self, ev, detail);
+    /* No policy to ask (a benchmark driving libhv): keep what evidence there is. */
+    log_warn("%s: %s: %s", vm->name, policy_event_name(ev), detail);
+    vm_request(vm, self, VMREQ_STOP, VM_CRASHED, (int)ev, 0, 0, "%s: %s", policy_event_name(ev),
+               detail);
+    return false;
+}
+
 /* Ends the vCPU threads and frees the KVM objects and RAM; the struct stays. */
 static void vm_teardown(struct vm *vm)
 {
