@@ -107,11 +107,7 @@ static int64_t hc_console_read(struct vcpu *v, struct vigil_hc_buf *a)
     void *dst = vm_gpa(v->vm, a->gpa, a->len);
     if (!dst)
         return VIGIL_EFAULT;
-    size_t n = console_input_pop(&v->vm->console, dst, a->len);
-    pthread_mutex_lock(&v->vm->uart_lock);
-    uart_update_irq(&v->vm->uart);
-    pthread_mutex_unlock(&v->vm->uart_lock);
-    return (int64_t)n;
+    return (int64_t)vm_console_take(v->vm, dst, a->len);
 }
 
 static int64_t hc_time(struct vigil_hc_time *a)
@@ -361,3 +357,25 @@ void hypercall_dispatch(struct vcpu *v, unsigned nr, uint32_t gpa)
     set_ret(&a, size, ret);
     memcpy(arg, &a, size);
 }
+
+static void port_io(void *ctx, struct vcpu *v, const struct dev_io *io)
+{
+    (void)ctx;
+    unsigned nr = (unsigned)(io->addr - VIGIL_HC_PORT_BASE);
+    if (io->write && io->size == 4 && io->count == 1) {
+        uint32_t gpa;
+        memcpy(&gpa, io->data, sizeof gpa);
+        hypercall_dispatch(v, nr, gpa);
+        return;
+    }
+    if (!io->write)
+        memset(io->data, 0xff, (size_t)io->size * io->count);
+    hypercall_reject(v, nr, "not a 32-bit OUT");
+}
+
+const struct dev_model hypercall_device = {
+    .name = "hypercall",
+    .ranges = (const struct dev_range[]){{DEV_PIO, VIGIL_HC_PORT_BASE, VIGIL_HC_PORT_END}},
+    .nranges = 1,
+    .io = port_io,
+};

@@ -10,5 +10,7 @@
 void hypercall_dispatch(struct vcpu *v, unsigned nr, uint32_t gpa);
 /* Counts and logs a malformed hypercall that has no argument to answer in. */
 void hypercall_reject(struct vcpu *v, unsigned nr, const char *why);
+/* The ports 0x700-0x71f as a device: a 32-bit OUT of the argument's address to base + nr. */
+extern const struct dev_model hypercall_device;
 
 #endif

@@ -1,6 +1,5 @@
 /* vcpu.c: the vCPU thread: KVM_RUN, exit dispatch, and parking at an instruction boundary. */
 #include "base/log.h"
-#include "supervisor/hypercall.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -9,10 +8,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define PVPANIC_PORT         0x505u
-#define PVPANIC_PANICKED     0x1u
-#define PVPANIC_CRASH_LOADED 0x2u
-#define RFLAGS_IF            (1ull << 9)
+#define RFLAGS_IF (1ull << 9)
 
 static _Thread_local struct kvm_run *kick_run;
 
@@ -83,71 +79,35 @@ static void park(struct vcpu *v)
     pthread_mutex_unlock(&vm->lock);
 }
 
-static void io_unknown(struct vcpu *v, struct kvm_run *run, uint8_t *data)
+/* An access no device claims: absent hardware, unless the policy forbids the port. */
+static void io_unknown(struct vcpu *v, const struct dev_io *io)
 {
     static _Atomic unsigned reported;
-    if (run->io.direction == KVM_EXIT_IO_IN)
-        memset(data, 0xff, (size_t)run->io.size * run->io.count);
+    if (!io->write)
+        memset(io->data, 0xff, (size_t)io->size * io->count);
     struct policy_params pp;
     policy_get_params(&v->vm->hv->policy, &pp);
-    if (pp.nports && policy_port_forbidden(&pp, run->io.port)) {
+    if (pp.nports && policy_port_forbidden(&pp, (uint16_t)io->addr)) {
         vm_trap(v->vm, v, POLICY_EV_FORBIDDEN_PORT, "%s of forbidden port 0x%x on vCPU %u",
-                run->io.direction == KVM_EXIT_IO_IN ? "read" : "write", run->io.port, v->index);
+                io->write ? "write" : "read", (unsigned)io->addr, v->index);
         return;
     }
     if (atomic_fetch_add(&reported, 1) < 16)
         log_warn("%s/%u: %s of unassigned port 0x%x ignored", v->vm->name, v->index,
-                 run->io.direction == KVM_EXIT_IO_IN ? "read" : "write", run->io.port);
-}
-
-static void handle_pvpanic(struct vcpu *v, struct kvm_run *run, uint8_t *data)
-{
-    if (run->io.direction == KVM_EXIT_IO_IN) {
-        memset(data, 0, (size_t)run->io.size * run->io.count);
-        data[0] = PVPANIC_PANICKED | PVPANIC_CRASH_LOADED; /* the events hv understands */
-        return;
-    }
-    if (data[0] & PVPANIC_PANICKED)
-        vm_trap(v->vm, v, POLICY_EV_PVPANIC, "guest wrote PANICKED (0x%x) to port 0x505 at vCPU %u",
-                data[0], v->index);
-    else if (data[0] & PVPANIC_CRASH_LOADED)
-        log_warn("%s: pvpanic: guest is loading its own crash kernel", v->vm->name);
+                 io->write ? "write" : "read", (unsigned)io->addr);
 }
 
 static void handle_io(struct vcpu *v)
 {
     struct kvm_run *run = v->run;
-    uint8_t *data = (uint8_t *)run + run->io.data_offset;
-    uint16_t port = run->io.port;
-    if (port >= VIGIL_HC_PORT_BASE && port <= VIGIL_HC_PORT_END) {
-        if (run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 4 && run->io.count == 1) {
-            uint32_t gpa;
-            memcpy(&gpa, data, sizeof gpa);
-            hypercall_dispatch(v, port - VIGIL_HC_PORT_BASE, gpa);
-        } else {
-            if (run->io.direction == KVM_EXIT_IO_IN)
-                memset(data, 0xff, (size_t)run->io.size * run->io.count);
-            hypercall_reject(v, port - VIGIL_HC_PORT_BASE, "not a 32-bit OUT");
-        }
-        return;
-    }
-    if (port >= UART_COM1_BASE && port < UART_COM1_BASE + 8) {
-        pthread_mutex_lock(&v->vm->uart_lock);
-        for (uint32_t i = 0; i < run->io.count; i++) {
-            uint8_t *p = data + (size_t)i * run->io.size;
-            if (run->io.direction == KVM_EXIT_IO_IN)
-                *p = uart_read(&v->vm->uart, port - UART_COM1_BASE);
-            else
-                uart_write(&v->vm->uart, port - UART_COM1_BASE, *p);
-        }
-        pthread_mutex_unlock(&v->vm->uart_lock);
-        return;
-    }
-    if (port == PVPANIC_PORT) {
-        handle_pvpanic(v, run, data);
-        return;
-    }
-    io_unknown(v, run, data);
+    struct dev_io io = {.space = DEV_PIO,
+                        .addr = run->io.port,
+                        .size = run->io.size,
+                        .count = run->io.count,
+                        .write = run->io.direction == KVM_EXIT_IO_OUT,
+                        .data = (uint8_t *)run + run->io.data_offset};
+    if (!devices_io(&v->vm->devices, v, &io))
+        io_unknown(v, &io);
 }
 
 static void handle_mmio(struct vcpu *v)
@@ -161,6 +121,14 @@ static void handle_mmio(struct vcpu *v)
                 run->mmio.len, (unsigned long long)run->mmio.phys_addr, v->index);
         return;
     }
+    struct dev_io io = {.space = DEV_MMIO,
+                        .addr = run->mmio.phys_addr,
+                        .size = run->mmio.len,
+                        .count = 1,
+                        .write = run->mmio.is_write,
+                        .data = run->mmio.data};
+    if (devices_io(&v->vm->devices, v, &io))
+        return;
     if (!run->mmio.is_write)
         memset(run->mmio.data, 0xff, sizeof run->mmio.data);
     if (atomic_fetch_add(&reported, 1) < 16)

@@ -74,8 +74,12 @@ void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len);
 
 /* Console output from the VM: ring buffer, plus the terminal if foreground. */
 void vm_console_out(struct vm *vm, const void *buf, size_t len);
-/* Console input for the VM: queued, the UART and WAIT learn of it. */
+/* Console input for the VM: queued, its devices and WAIT learn of it. */
 size_t vm_console_in(struct vm *vm, const void *buf, size_t len);
+/* Takes up to max bytes of the VM's console input (its devices learn of it). */
+size_t vm_console_take(struct vm *vm, void *buf, size_t max);
+/* Drives interrupt line `irq` of the VM's in-kernel irqchip (nothing without one). */
+void vm_irq_line(struct vm *vm, uint32_t irq, bool level);
 
 /* Installs the vCPU kick signal handler; call once before any vCPU starts. */
 void vcpu_signals_init(void);

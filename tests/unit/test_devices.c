@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "supervisor/board.h"
 #include "vmm/devices.h"
 
 /* A fake device's instance: what the table did to it. */
@@ -238,6 +239,27 @@ static void test_model_ports(void **state)
     assert_int_equal(devices_model_ports(models, 2, out, 1), 2); /* counted, not written */
 }
 
+/* hv's board: its devices fit one table, and reserve what test_policy.c assumes. */
+static void test_board(void **state)
+{
+    (void)state;
+    struct vm_config cfg = {0};
+    struct devices t = {0};
+    char err[256];
+    board_devices(&cfg);
+    for (uint32_t i = 0; i < cfg.ndevices; i++)
+        assert_int_equal(devices_register(&t, cfg.devices[i], NULL, err, sizeof err), 0);
+    struct policy_port_owner out[8];
+    assert_int_equal(board_reserved_ports(out, 8), 3);
+    static const struct policy_port_owner want[] = {
+        {0x700, 0x71f, "hypercall"}, {0x3f8, 0x3ff, "uart"}, {0x505, 0x505, "pvpanic"}};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(out[i].first, want[i].first);
+        assert_int_equal(out[i].last, want[i].last);
+        assert_string_equal(out[i].owner, want[i].owner);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_reset_input_destroy),
         cmocka_unit_test(test_attach_creates_and_cleans_up),
         cmocka_unit_test(test_model_ports),
+        cmocka_unit_test(test_board),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
