@@ -41,6 +41,19 @@ static void announce(struct hv *hv, struct vm *fg, const char *trigger)
     }
 }
 
+/* The service VM never stops, so it is not kicked: the foreground event below wakes it from a
+ * WAIT, and a vCPU already in KVM_RUN is executing now.  Either way the switch's latency
+ * sample is when its code runs again. */
+static void stamp_service_entry(struct hv *hv, struct vcpu *v, uint64_t t0)
+{
+    if (atomic_exchange(&v->entry_stamp, t0))
+        atomic_fetch_add(&hv->entry_misses, 1);
+    /* Stamp first, then look: a thread entering KVM_RUN sets in_run before it takes the stamp,
+     * so either it takes the stamp or we see in_run and take the stamp back ourselves. */
+    if (atomic_load(&v->in_run) && atomic_exchange(&v->entry_stamp, 0) == t0)
+        stats_add(&hv->switch_to_service, now_ns() - t0);
+}
+
 /* Leaves `cur` (a guest) frozen.  Returns whether it had to be frozen. */
 static int freeze_guest(struct hv *hv, struct vm *cur, bool *froze, uint64_t t0, char *err,
                         size_t errlen)
@@ -116,12 +129,8 @@ int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t
     atomic_fetch_add(&target->switches_in, 1);
     if (cur)
         atomic_fetch_add(&cur->switches_out, 1);
-    if (target->role == VIGIL_ROLE_SERVICE) {
-        /* The service VM already runs; time how soon its vCPU re-enters the guest. */
-        if (atomic_exchange(&target->vcpus[0].entry_stamp, t0))
-            atomic_fetch_add(&hv->entry_misses, 1);
-        vcpu_kick(&target->vcpus[0]);
-    }
+    if (target->role == VIGIL_ROLE_SERVICE)
+        stamp_service_entry(hv, &target->vcpus[0], t0);
     vm_raise_event(hv->service, VIGIL_EV_FOREGROUND);
     pthread_mutex_unlock(&hv->switch_lock);
     hv_event(hv, SEL_OK, SEL_T_VM_SWITCH, target, "switched to the foreground from %s (%s)%s",

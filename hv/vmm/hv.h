@@ -60,6 +60,8 @@ struct vcpu {
     _Atomic int request;     /* enum vcpu_request */
     bool parked;             /* under vm->lock */
     int wake_fd;             /* eventfd: ends a WAIT hypercall early */
+    _Atomic bool waiting;    /* in a WAIT hypercall: a kick writes wake_fd instead of signalling */
+    _Atomic bool in_run;     /* in (or committed to) KVM_RUN: the guest's code is executing */
     struct vcpu_state state; /* the control structure, valid while parked */
     bool state_valid;
     bool capturing;        /* under vm->lock: parked, state being read (see vm_wait_captured) */

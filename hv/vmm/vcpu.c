@@ -28,11 +28,17 @@ void vcpu_signals_init(void)
 
 void vcpu_kick(struct vcpu *v)
 {
-    uint64_t one = 1;
-    ssize_t w = write(v->wake_fd, &one, sizeof one);
-    (void)w;
-    if (v->thread_started)
+    /* One wake-up, the one the thread listens for: a WAIT polls wake_fd, KVM_RUN and the
+     * rest of the loop see the signal (or the request the caller stored first).  Each is a
+     * syscall that wakes a thread, ~0.1-0.3 ms in the nested machine.  A thread that sets
+     * `waiting` after this load sees the caller's request before it polls (both seq_cst). */
+    if (atomic_load(&v->waiting)) {
+        uint64_t one = 1;
+        ssize_t w = write(v->wake_fd, &one, sizeof one);
+        (void)w;
+    } else if (v->thread_started) {
         pthread_kill(v->thread, SIGUSR1);
+    }
 }
 
 /* Completes any pending I/O, captures the control structure, then waits
@@ -312,8 +318,11 @@ void *vcpu_thread_main(void *arg)
             take_sample(v);
         if (v->index == 0 && atomic_load(&v->vm->nmi_pending) && !v->run->request_interrupt_window)
             vcpu_deliver_nmi(v);
+        atomic_store(&v->in_run, true);
         record_entry(v);
-        if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+        int rc = ioctl(v->fd, KVM_RUN, 0);
+        atomic_store(&v->in_run, false);
+        if (rc < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
             vm_trap(v->vm, v, POLICY_EV_INTERNAL_ERROR, "KVM_RUN failed on vCPU %u: %s", v->index,
