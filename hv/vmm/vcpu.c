@@ -41,11 +41,21 @@ void vcpu_kick(struct vcpu *v)
     }
 }
 
-/* Completes any pending I/O, captures the control structure, then waits
- * until released.  Runs on the vCPU's own thread. */
+/* Reports the vCPU stopped, completes any pending I/O, captures the control structure,
+ * then waits until released.  Runs on the vCPU's own thread. */
 static void park(struct vcpu *v)
 {
     struct vm *vm = v->vm;
+    /* Out of KVM_RUN, the guest runs no further: tell the controller now.  The rest needs
+     * only this thread and KVM, so a switch goes on meanwhile (~10 ioctls, 30-300 us);
+     * readers of the state wait for it with vm_wait_captured(). */
+    pthread_mutex_lock(&vm->lock);
+    v->parked = true;
+    v->capturing = true;
+    v->state_valid = false;
+    pthread_mutex_unlock(&vm->lock);
+    pthread_cond_broadcast(&vm->cond); /* unlocked: the woken thread takes the lock at once */
+
     /* KVM finishes an in-flight PIO/MMIO instruction on the next KVM_RUN;
      * with immediate_exit it does so without entering the guest. */
     v->run->immediate_exit = 1;
@@ -61,18 +71,10 @@ static void park(struct vcpu *v)
             v->evidence.reported = false;
         }
     }
-    /* Stopped: tell the controller now, and fill the control structure after,
-     * so that the switch does not wait for ten ioctls (they cost ~6 us each
-     * here).  Readers of the state wait for it with vm_wait_captured(). */
-    pthread_mutex_lock(&vm->lock);
-    v->parked = true;
-    v->capturing = true;
-    v->state_valid = false;
-    pthread_cond_broadcast(&vm->cond);
-    pthread_mutex_unlock(&vm->lock);
-
-    char why[128] = "";
-    bool ok = vcpu_state_capture(&vm->hv->kvm, v->fd, vm->irqchip, &v->state, why, sizeof why) == 0;
+    /* Released already (a switch straight back): the state would be stale at once. */
+    char why[128] = "released before the capture";
+    bool ok = atomic_load(&v->request) == VCPU_REQ_PARK &&
+              vcpu_state_capture(&vm->hv->kvm, v->fd, vm->irqchip, &v->state, why, sizeof why) == 0;
 
     pthread_mutex_lock(&vm->lock);
     v->state_valid = ok;
