@@ -337,7 +337,7 @@ static void bench_ioctls(void *arg)
             timed(&r->s[S_DEBUG], KVM_SET_DEBUGREGS, &ST.debugregs, "SET_DEBUGREGS");
 
         uint64_t t0 = now_ns();
-        if (vcpu_state_capture(k, V->fd, VM->irqchip, &t, err, sizeof err) < 0) {
+        if (vcpu_state_capture(k, V->fd, VM->irqchip, NULL, &t, err, sizeof err) < 0) {
             fprintf(stderr, "capture: %s\n", err);
             exit(1);
         }
@@ -568,7 +568,7 @@ static void model_worker(void *arg)
             ioctl(V->fd, KVM_RUN, 0);
             V->run->immediate_exit = 0;
             if (m->var != V_LAZY &&
-                vcpu_state_capture(&H.kvm, V->fd, VM->irqchip, &m->st, err, sizeof err) < 0) {
+                vcpu_state_capture(&H.kvm, V->fd, VM->irqchip, NULL, &m->st, err, sizeof err) < 0) {
                 fprintf(stderr, "capture: %s\n", err);
                 exit(1);
             }
@@ -732,7 +732,7 @@ int main(int argc, char **argv)
     pthread_kill(worker, SIGUSR1);
     wait_worker(t);
     V->run->immediate_exit = 0;
-    if (vcpu_state_capture(&H.kvm, V->fd, VM->irqchip, &ST, err, sizeof err) < 0) {
+    if (vcpu_state_capture(&H.kvm, V->fd, VM->irqchip, NULL, &ST, err, sizeof err) < 0) {
         fprintf(stderr, "capture: %s\n", err);
         return 1;
     }
