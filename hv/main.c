@@ -465,6 +465,14 @@ int main(int argc, char **argv)
     struct term term;
     term_open(&term, hv, epfd, STDIN_FILENO);
 
+    /* Switch banners reach the terminal through a writer thread, and switches made here leave
+     * their SEL records and banners until the requester has its answer (hv_switch_flush). */
+    int wrc = awriter_open(&hv->term_out, hv->term_fd);
+    if (wrc)
+        log_warn("terminal writer: %s; writing the terminal directly", strerror(wrc));
+    hv->loop_thread = pthread_self();
+    hv->defer_notes = true;
+
     /* Seed 001, figure 3: the service VM boots first; a switch from it boots the guest. */
     struct vm *first = hv->cfg.no_service ? hv->default_guest : hv->service;
     atomic_store(&hv->foreground, first);
@@ -488,10 +496,14 @@ int main(int argc, char **argv)
             struct loop_handler *h = ev[i].data.ptr;
             h->fn(h, ev[i].events);
         }
+        hv_switch_flush(hv); /* before settling, so that banners stay in order */
         hv_settle_stopped_vms(hv);
         housekeeping(hv, &next_sensor_ns);
     }
 
+    hv_switch_flush(hv);
+    awriter_close(hv->term_out); /* everything queued reaches the terminal before it is reset */
+    hv->term_out = NULL;
     term_close(&term);
     watchdog_stop(hv);
     ctl_server_close(ctl);

@@ -2,6 +2,7 @@
 #ifndef HV_HV_H
 #define HV_HV_H
 
+#include "base/awriter.h"
 #include "base/console.h"
 #include "base/stats.h"
 #include "bmc/sel.h"
@@ -92,6 +93,14 @@ struct vm_config {
 
 struct hv;
 
+/* A switch's SEL record and terminal banner, written after the requester has its answer. */
+struct switch_note {
+    struct vm *target, *from;
+    bool froze;
+    char trigger[48];
+};
+#define HV_MAX_NOTES 16
+
 struct vm {
     struct hv *hv;
     struct vm_config cfg;
@@ -162,7 +171,14 @@ struct hv {
     int work_fd; /* eventfd: vCPU threads wake the main loop */
     _Atomic bool quit;
     int exit_status;
-    int term_fd; /* the local terminal's output, or -1 */
+    int term_fd;              /* the local terminal's output, or -1 */
+    struct awriter *term_out; /* writes term_fd from a thread of its own; NULL: write directly */
+    /* Set by main: switches made on the loop thread leave their notes here until
+     * hv_switch_flush (supervisor/switch.c); elsewhere they are written at once. */
+    bool defer_notes;
+    pthread_t loop_thread;
+    struct switch_note notes[HV_MAX_NOTES]; /* loop thread only */
+    uint32_t nnotes;
     struct latency_stats switch_to_guest, switch_to_service, freeze_latency;
     struct latency_stats
         trap_freeze; /* policy event -> every vCPU parked with its state captured */
