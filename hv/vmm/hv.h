@@ -186,7 +186,7 @@ struct hv {
     _Atomic uint64_t
         entry_misses;        /* switches whose target had not entered KVM_RUN before the next one */
     struct sel *sel;         /* the system event log, in state_dir */
-    uint64_t sel_synced_id;  /* main loop: last SEL id known to be on disk */
+    uint64_t sel_synced_id;  /* SEL syncer thread: last SEL id known to be on disk */
     struct sensors *sensors; /* virtual BMC sensors */
     struct policy policy;    /* trap policy: event -> action, and its parameters */
     struct snapshot_store *snapshots; /* crash snapshots, in state_dir */
