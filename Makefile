@@ -35,7 +35,7 @@ GUEST_BINS    := $(GUEST_NAMES:%=$(GUEST_O)/%.elf) $(TEST_GUESTS:%=$(GUEST_O)/te
         layout-check
 all: host guests
 
-host: $(O)/hv $(O)/hvctl $(UNIT_BINS)
+host: $(O)/hv $(O)/hvctl $(UNIT_BINS) $(O)/bench/switch_client
 guests: $(GUEST_BINS)
 
 $(O)/obj/%.o: %.c
@@ -50,6 +50,11 @@ $(O)/hv: $(O)/obj/hv/main.o $(O)/libhv.a
 	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
 $(O)/hvctl: $(O)/obj/hv/cli/hvctl.o $(O)/libhv.a
+	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
+
+# bench/switch.py's client in C (hv's control socket and QEMU's QMP), beside the Python one.
+$(O)/bench/switch_client: $(O)/obj/bench/switch_client.o $(O)/libhv.a
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
 $(O)/tests/%: $(O)/obj/tests/unit/%.o $(O)/libhv.a
