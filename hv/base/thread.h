@@ -4,6 +4,7 @@
 #define HV_THREAD_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 /* pthread_create with SCHED_OTHER set explicitly, so that no worker (above
  * all no vCPU spinning in a guest) inherits the main loop's real-time class. */
@@ -13,5 +14,9 @@ int hv_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
  * CAP_SYS_NICE): a control request then preempts a CPU-bound guest's vCPU
  * instead of waiting for the next scheduler tick.  Returns 0 when applied. */
 int hv_thread_realtime(void);
+
+/* Moves the calling thread to SCHED_IDLE (on) or back to SCHED_OTHER (off): for work nobody
+ * waits for, which any other runnable thread should preempt.  Returns 0 when applied. */
+int hv_thread_background(bool on);
 
 #endif

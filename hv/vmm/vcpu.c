@@ -1,5 +1,6 @@
 /* vcpu.c: the vCPU thread: KVM_RUN, exit dispatch, and parking at an instruction boundary. */
 #include "base/log.h"
+#include "base/thread.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -53,8 +54,12 @@ static void park(struct vcpu *v)
     v->parked = true;
     v->capturing = true;
     v->state_valid = false;
+    bool settling = vm->stop_pending; /* the main loop waits for this capture */
     pthread_mutex_unlock(&vm->lock);
     pthread_cond_broadcast(&vm->cond); /* unlocked: the woken thread takes the lock at once */
+    /* Nobody waits for a switch's capture: as SCHED_IDLE it yields the CPU to the VM switched
+     * to and to the requester (two CPUs here; in effect one in the nested machine). */
+    bool background = !settling && hv_thread_background(true) == 0;
 
     /* KVM finishes an in-flight PIO/MMIO instruction on the next KVM_RUN;
      * with immediate_exit it does so without entering the guest.  Where KVM can
@@ -90,6 +95,8 @@ static void park(struct vcpu *v)
               vcpu_state_capture(&vm->hv->kvm, v->fd, vm->irqchip, sync ? &synced : NULL, &v->state,
                                  why, sizeof why) == 0;
 
+    if (background)
+        hv_thread_background(false);
     pthread_mutex_lock(&vm->lock);
     v->state_valid = ok;
     v->state_dirty = false;
