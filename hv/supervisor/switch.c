@@ -48,6 +48,8 @@ static void announce(struct hv *hv, struct vm *fg, const char *trigger)
 
 static void write_note(struct hv *hv, const struct switch_note *n)
 {
+    if (n->target != hv->service && hv->service)
+        vm_raise_event(hv->service, VIGIL_EV_FOREGROUND);
     hv_event(hv, SEL_OK, SEL_T_VM_SWITCH, n->target, "switched to the foreground from %s (%s)%s",
              n->from ? n->from->name : "none", n->trigger, n->froze ? "; guest frozen" : "");
     announce(hv, n->target, n->trigger);
@@ -61,7 +63,8 @@ void hv_switch_flush(struct hv *hv)
 }
 
 /* The SEL record and the banner cost a write each (~0.2 ms and, with the terminal on a 9p
- * share, ~3 ms in the nested machine): on the loop thread they wait until the reply is sent. */
+ * share, ~3 ms in the nested machine): on the loop thread they wait until the reply is sent,
+ * as does telling the service VM that a guest took the foreground. */
 static void note_switch(struct hv *hv, struct vm *target, struct vm *from, bool froze,
                         const char *trigger)
 {
@@ -164,9 +167,12 @@ int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t
     atomic_fetch_add(&target->switches_in, 1);
     if (cur)
         atomic_fetch_add(&cur->switches_out, 1);
-    if (target->role == VIGIL_ROLE_SERVICE)
+    /* The foreground event wakes the service VM: now when it is the target, else with the
+     * switch's note (after the reply), so that it does not compete with the requester. */
+    if (target->role == VIGIL_ROLE_SERVICE) {
         stamp_service_entry(hv, &target->vcpus[0], t0);
-    vm_raise_event(hv->service, VIGIL_EV_FOREGROUND);
+        vm_raise_event(hv->service, VIGIL_EV_FOREGROUND);
+    }
     pthread_mutex_unlock(&hv->switch_lock);
     note_switch(hv, target, cur, froze, trigger);
     return 0;

@@ -93,7 +93,8 @@ struct vm_config {
 
 struct hv;
 
-/* A switch's SEL record and terminal banner, written after the requester has its answer. */
+/* A switch's SEL record, terminal banner and (to a guest) the service VM's foreground event,
+ * done after the requester has its answer. */
 struct switch_note {
     struct vm *target, *from;
     bool froze;
