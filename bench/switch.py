@@ -42,7 +42,7 @@ import platform_info
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / os.environ.get("VIGIL_BUILD", "build")
-GUESTS = ROOT / "build" / "guests"
+GUESTS = ROOT / os.environ.get("VIGIL_GUESTS", "build/guests")  # another tree's, to compare builds
 C_CLIENT = BUILD / "bench" / "switch_client"
 
 MAGIC = 0x4C544356
@@ -107,7 +107,9 @@ class HvClient:
 
 
 class Hv:
-    def __init__(self, guest_image, sock_path, log_path, pin_cpu=None):
+    """hv with its output in log_path, copied to keep_log (if given) when it stops or fails to start."""
+
+    def __init__(self, guest_image, sock_path, log_path, pin_cpu=None, keep_log=None):
         args = [str(BUILD / "hv"), "--control", sock_path, "--service", str(GUESTS / "service-stub.elf"),
                 "--guest", str(guest_image), "--autostart-guest"]
         if pin_cpu is not None:
@@ -115,9 +117,28 @@ class Hv:
         self.args = args
         self.sock_path = sock_path
         self.log_path = log_path
+        self.keep_log = keep_log
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         self.client = None
+        try:
+            self._wait_up()
+        except Exception:
+            if self.client:
+                self.client.close()
+            self.proc.kill()
+            self.proc.wait()
+            self._close_log()
+            raise
+
+    def _close_log(self):
+        self.log.close()
+        if self.keep_log:
+            shutil.copyfile(self.log_path, self.keep_log)
+
+    def _wait_up(self):
+        log_path = self.keep_log or self.log_path
+        sock_path = self.sock_path
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -164,7 +185,7 @@ class Hv:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.log.close()
+        self._close_log()
 
 
 def proc_cpu_seconds(pid):
@@ -203,8 +224,11 @@ def run_hv_scenario(name, image, n, n_hvctl, warmup, gap_ms, pin_cpu, workdir, r
           f"{warmup} warm-up pairs, {n} socket switches each way, {n_hvctl} hvctl switches each way",
           file=sys.stderr, flush=True)
     sock_path = str(Path(workdir) / f"hv-{name}.sock")
-    log_path = BUILD / "bench" / f"hv-{name}.log"
-    hv = Hv(image, sock_path, log_path, pin_cpu)
+    # hv's terminal (its switch banners) goes to a file in the work folder, copied to build/bench
+    # after: in the nested machine build/ is a 9p share, where each write is a round trip to the
+    # host (~3 ms), which a real terminal is not.
+    log_path = Path(workdir) / f"hv-{name}.log"
+    hv = Hv(image, sock_path, log_path, pin_cpu, keep_log=BUILD / "bench" / f"hv-{name}.log")
     try:
         busy = busy_fraction(hv.proc.pid)
         for _ in range(warmup):
