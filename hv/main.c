@@ -531,18 +531,25 @@ int main(int argc, char **argv)
         pthread_join(syncer.thread, NULL);
     close(syncer.stop_fd);
     hv_switch_flush(hv);
-    awriter_close(hv->term_out); /* everything queued reaches the terminal before it is reset */
-    hv->term_out = NULL;
+    if (hv->term_out)
+        awriter_flush(hv->term_out); /* the banners reach the terminal before it is reset */
     term_close(&term);
     watchdog_stop(hv);
     ctl_server_close(ctl);
     if (hv->spare_service && !hv->service)
         vm_destroy(hv->spare_service); /* detached: not in vms[] any more */
+    bool vms_gone = true;
     for (uint32_t i = 0; i < hv->nvms; i++) {
-        if (!snapshot_wait(hv->vms[i], 120000)) /* a writer still reads this VM's RAM */
+        if (!snapshot_wait(hv->vms[i], 120000)) { /* a writer still reads this VM's RAM */
             log_warn("%s: snapshot writer still busy at exit", hv->vms[i]->name);
-        else
+            vms_gone = false;
+        } else {
             vm_destroy(hv->vms[i]);
+        }
+    }
+    if (vms_gone) { /* no vCPU thread is left to queue a banner */
+        awriter_close(hv->term_out);
+        hv->term_out = NULL;
     }
     kvm_host_close(&hv->kvm);
     hv_event(hv, SEL_OK, SEL_T_HV_STOP, NULL, "hv stopped (exit status %d)", hv->exit_status);
