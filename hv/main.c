@@ -9,6 +9,7 @@
 #include "supervisor/snapshot.h"
 #include "supervisor/switch.h"
 #include "supervisor/watchdog.h"
+#include "vmm/platform.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -408,7 +409,7 @@ int main(int argc, char **argv)
     stats_init(&hv->freeze_latency);
     stats_init(&hv->trap_freeze);
     char err[512];
-    if (kvm_host_open(&hv->kvm, err, sizeof err) < 0)
+    if (hv_platform(hv)->open(hv, err, sizeof err) < 0)
         hv_die("%s", err);
     open_state(hv, &opt);
     /* Seed 000 claim 24: the operator may edit the policy before anything boots. */
@@ -493,7 +494,7 @@ int main(int argc, char **argv)
         else
             vm_destroy(hv->vms[i]);
     }
-    kvm_host_close(&hv->kvm);
+    hv_platform(hv)->close(hv);
     hv_event(hv, SEL_OK, SEL_T_HV_STOP, NULL, "hv stopped (exit status %d)", hv->exit_status);
     sensors_close(hv->sensors);
     snapshot_store_close(hv->snapshots);

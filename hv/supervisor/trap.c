@@ -3,13 +3,13 @@
 
 #include "base/log.h"
 #include "supervisor/events.h"
+#include "vmm/platform.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #define RFLAGS_IF (1ull << 9)
 
@@ -35,17 +35,18 @@ static bool cannot_continue(enum policy_event ev)
 
 void trap_deliver_nmi(struct vcpu *v)
 {
+    const struct platform_ops *p = hv_platform(v->vm->hv);
     struct kvm_regs regs;
     /* Without an in-kernel LAPIC, KVM exits when the guest opens an interrupt
      * window; with one it queues the NMI itself, and NMIs ignore RFLAGS.IF. */
-    if (!v->vm->irqchip && ioctl(v->fd, KVM_GET_REGS, &regs) == 0 && (regs.rflags & RFLAGS_IF) &&
+    if (!v->vm->irqchip && p->get_regs(v, &regs) == 0 && (regs.rflags & RFLAGS_IF) &&
         !v->run->ready_for_interrupt_injection) {
         v->run->request_interrupt_window = 1;
         return;
     }
     v->run->request_interrupt_window = 0;
     atomic_store(&v->vm->nmi_pending, false);
-    if (ioctl(v->fd, KVM_NMI) < 0)
+    if (p->nmi(v) < 0)
         log_warn("%s/%u: KVM_NMI: %s", v->vm->name, v->index, strerror(errno));
 }
 

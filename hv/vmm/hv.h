@@ -138,8 +138,11 @@ struct hv_config {
     bool restore_always; /* write the control structure back on every resume (verification) */
 };
 
+struct platform_ops;
+
 struct hv {
     struct hv_config cfg;
+    const struct platform_ops *platform; /* NULL: KVM (vmm/platform.h); tests set a fake */
     struct kvm_host kvm;
     struct vm *vms[HV_MAX_VMS];
     uint32_t nvms;

@@ -2,11 +2,11 @@
 #include "vmm/vm.h"
 
 #include "base/log.h"
+#include "vmm/platform.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #define MAX_SLOTS (2 * POLICY_MAX_PROTECTED + 1)
 
@@ -17,7 +17,7 @@ static int set_slot(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t len, bo
                                             .guest_phys_addr = gpa,
                                             .memory_size = len,
                                             .userspace_addr = (uintptr_t)(vm->mem + gpa)};
-    return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r);
+    return hv_platform(vm->hv)->set_memslot(vm, &r);
 }
 
 int vm_arm_protection_plain(struct vm *vm, char *err, size_t errlen)
@@ -70,7 +70,7 @@ int vm_arm_msr_filter(struct vm *vm, const struct policy_params *pp, char *err, 
     if (!vm->msr_exits) {
         struct kvm_enable_cap cap = {.cap = KVM_CAP_X86_USER_SPACE_MSR,
                                      .args[0] = KVM_MSR_EXIT_REASON_FILTER};
-        if (ioctl(vm->fd, KVM_ENABLE_CAP, &cap) < 0) {
+        if (hv_platform(vm->hv)->enable_cap(vm, &cap) < 0) {
             snprintf(err, errlen, "%s: cannot enable MSR exits: %s", vm->name, strerror(errno));
             return -1;
         }
@@ -87,7 +87,7 @@ int vm_arm_msr_filter(struct vm *vm, const struct policy_params *pp, char *err, 
                                           .nmsrs = 1,
                                           .base = pp->msrs[i],
                                           .bitmap = &deny};
-    if (ioctl(vm->fd, KVM_X86_SET_MSR_FILTER, &f) < 0) {
+    if (hv_platform(vm->hv)->set_msr_filter(vm, &f) < 0) {
         snprintf(err, errlen, "%s: KVM_X86_SET_MSR_FILTER: %s", vm->name, strerror(errno));
         return -1;
     }
