@@ -55,6 +55,13 @@ $(O)/tests/%: $(O)/obj/tests/unit/%.o $(O)/libhv.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ -lcmocka $(HOST_LDLIBS)
 
+# The core's tests (vmm, supervisor) run hv over the fake platform backend, no /dev/kvm.
+CORE_TEST_OBJS = $(O)/obj/tests/unit/platform_fake.o $(O)/obj/tests/unit/core_fixture.o
+$(filter $(O)/tests/test_core_%,$(UNIT_BINS)): $(O)/tests/test_core_%: \
+    $(O)/obj/tests/unit/test_core_%.o $(CORE_TEST_OBJS) $(O)/libhv.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ -lcmocka $(HOST_LDLIBS)
+
 # CPL 0 code is run by KVM's instruction emulator on PVM, which lacks SSE:
 # guests use general registers only, except the checksum guest, which exercises XMM state.
 $(GUEST_O)/tests/guests/checksum.o: GUEST_SSE := 1
