@@ -59,18 +59,16 @@ int vq_enable(struct virtqueue *vq, const struct guest_mem *mem, bool event_idx,
     vq->ready = false;
     vq->mem = mem;
     if (!is_pow2(vq->size) || vq->size > VQ_SIZE_MAX)
-        return vq_fail(vq, "queue size %u is not a power of two in 1..%u", vq->size,
-                       VQ_SIZE_MAX);
-    vq->desc = area(vq, "descriptor table", vq->desc_gpa, VQ_DESC_BYTES(vq->size),
-                    VQ_DESC_ALIGN, false);
+        return vq_fail(vq, "queue size %u is not a power of two in 1..%u", vq->size, VQ_SIZE_MAX);
+    vq->desc =
+        area(vq, "descriptor table", vq->desc_gpa, VQ_DESC_BYTES(vq->size), VQ_DESC_ALIGN, false);
     if (!vq->desc)
         return -1;
-    vq->avail = area(vq, "avail ring", vq->avail_gpa, VQ_AVAIL_BYTES(vq->size),
-                     VQ_AVAIL_ALIGN, false);
+    vq->avail =
+        area(vq, "avail ring", vq->avail_gpa, VQ_AVAIL_BYTES(vq->size), VQ_AVAIL_ALIGN, false);
     if (!vq->avail)
         return -1;
-    vq->used =
-        area(vq, "used ring", vq->used_gpa, VQ_USED_BYTES(vq->size), VQ_USED_ALIGN, true);
+    vq->used = area(vq, "used ring", vq->used_gpa, VQ_USED_BYTES(vq->size), VQ_USED_ALIGN, true);
     if (!vq->used)
         return -1;
     vq->event_idx = event_idx;
@@ -120,8 +118,7 @@ static const char *where(struct walk *w)
     if (w->outer < 0)
         snprintf(w->where, sizeof w->where, "descriptor %u", w->index);
     else
-        snprintf(w->where, sizeof w->where, "descriptor %d, indirect entry %u", w->outer,
-                 w->index);
+        snprintf(w->where, sizeof w->where, "descriptor %d, indirect entry %u", w->outer, w->index);
     return w->where;
 }
 
@@ -135,8 +132,8 @@ static int enter_indirect(struct virtqueue *vq, struct walk *w, const struct des
     if (d->flags & VIRTQ_DESC_F_NEXT)
         return vq_fail(vq, "%s: both INDIRECT and NEXT set", where(w));
     if (d->len == 0 || d->len % 16)
-        return vq_fail(vq, "%s: indirect table length %u is not a nonzero multiple of 16",
-                       where(w), d->len);
+        return vq_fail(vq, "%s: indirect table length %u is not a nonzero multiple of 16", where(w),
+                       d->len);
     if (d->len / 16 > VQ_INDIRECT_MAX)
         return vq_fail(vq, "%s: indirect table of %u entries > %u", where(w), d->len / 16,
                        VQ_INDIRECT_MAX);
@@ -155,15 +152,16 @@ static int add_segment(struct virtqueue *vq, struct walk *w, const struct desc *
                        struct vq_chain *c)
 {
     bool wr = d->flags & VIRTQ_DESC_F_WRITE;
-    uint8_t *p = wr ? guest_mem_wptr(vq->mem, d->addr, d->len)
-                    : guest_mem_ptr(vq->mem, d->addr, d->len);
+    uint8_t *p =
+        wr ? guest_mem_wptr(vq->mem, d->addr, d->len) : guest_mem_ptr(vq->mem, d->addr, d->len);
     if (!p) {
         unsigned long long a = (unsigned long long)d->addr;
         if (d->addr + d->len < d->addr)
             return vq_fail(vq, "%s: address 0x%llx + len %u wraps around", where(w), a, d->len);
         if (guest_mem_ptr(vq->mem, d->addr, d->len))
-            return vq_fail(vq, "%s: writable buffer 0x%llx + len %u is in memory the guest "
-                               "may not write",
+            return vq_fail(vq,
+                           "%s: writable buffer 0x%llx + len %u is in memory the guest "
+                           "may not write",
                            where(w), a, d->len);
         return vq_fail(vq, "%s: address 0x%llx + len %u is outside guest RAM (0x%llx bytes)",
                        where(w), a, d->len, (unsigned long long)vq->mem->size);
@@ -190,10 +188,11 @@ static int walk_chain(struct virtqueue *vq, struct vq_chain *c)
     for (uint32_t steps = 0;;) {
         if (++steps > w.entries) {
             if (w.outer < 0)
-                return vq_fail(vq, "chain at head %u longer than queue size %u (loop?)",
-                               c->head, vq->size);
-            return vq_fail(vq, "indirect table of descriptor %d: chain longer than its %u "
-                               "entries (loop?)",
+                return vq_fail(vq, "chain at head %u longer than queue size %u (loop?)", c->head,
+                               vq->size);
+            return vq_fail(vq,
+                           "indirect table of descriptor %d: chain longer than its %u "
+                           "entries (loop?)",
                            w.outer, w.entries);
         }
         struct desc d = load_desc(w.table + 16u * w.index);
@@ -206,8 +205,7 @@ static int walk_chain(struct virtqueue *vq, struct vq_chain *c)
         if (d.flags & VIRTQ_DESC_F_WRITE)
             seen_write = true;
         else if (seen_write)
-            return vq_fail(vq, "%s: device-readable buffer after a device-writable one",
-                           where(&w));
+            return vq_fail(vq, "%s: device-readable buffer after a device-writable one", where(&w));
         if (d.len && add_segment(vq, &w, &d, c) < 0)
             return -1;
         if (!(d.flags & VIRTQ_DESC_F_NEXT))
@@ -228,8 +226,8 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c)
     uint16_t avail_idx = vq_ld16_acquire(vq->avail + 2);
     uint16_t pending = (uint16_t)(avail_idx - vq->last_avail);
     if (pending > vq->size)
-        return vq_fail(vq, "avail idx jumped by %u > queue size %u (idx %u, device at %u)",
-                       pending, vq->size, avail_idx, vq->last_avail);
+        return vq_fail(vq, "avail idx jumped by %u > queue size %u (idx %u, device at %u)", pending,
+                       vq->size, avail_idx, vq->last_avail);
     if (pending == 0)
         return 0;
     unsigned slot = vq->last_avail & (vq->size - 1u);

@@ -19,12 +19,12 @@
 #define VIRTQ_USED_F_NO_NOTIFY     1
 
 /* Bytes and alignment of the three areas for a queue of `size` entries (spec 2.7). */
-#define VQ_DESC_ALIGN      16u
-#define VQ_AVAIL_ALIGN     2u
-#define VQ_USED_ALIGN      4u
-#define VQ_DESC_BYTES(n)   (16ull * (n))
-#define VQ_AVAIL_BYTES(n)  (6ull + 2ull * (n))
-#define VQ_USED_BYTES(n)   (6ull + 8ull * (n))
+#define VQ_DESC_ALIGN     16u
+#define VQ_AVAIL_ALIGN    2u
+#define VQ_USED_ALIGN     4u
+#define VQ_DESC_BYTES(n)  (16ull * (n))
+#define VQ_AVAIL_BYTES(n) (6ull + 2ull * (n))
+#define VQ_USED_BYTES(n)  (6ull + 8ull * (n))
 
 struct virtqueue {
     /* The driver's layout, written through the transport while the queue is not ready. */

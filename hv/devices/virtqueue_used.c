@@ -1,4 +1,5 @@
-/* virtqueue_used.c: the device's half of a split ring: used entries and notification suppression. */
+/* virtqueue_used.c: the device's half of a split ring: used entries and notification suppression.
+ */
 #include "devices/virtqueue_int.h"
 
 #include <stdatomic.h>

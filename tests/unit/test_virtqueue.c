@@ -236,8 +236,9 @@ static void test_indirect_errors(void **state)
         {ITABLE, 20, VIRTQ_DESC_F_INDIRECT, 0, 0, "length 20 is not a nonzero multiple of 16"},
         {ITABLE, 0, VIRTQ_DESC_F_INDIRECT, 0, 0, "length 0 is not a nonzero multiple"},
         {ITABLE, 16 * 2000, VIRTQ_DESC_F_INDIRECT, 0, 0, "table of 2000 entries > 1024"},
-        {RAM_SIZE - 16, 32, VIRTQ_DESC_F_INDIRECT, 0, 0, "indirect table 0xffff0 + len 32 is "
-                                                         "outside guest RAM"},
+        {RAM_SIZE - 16, 32, VIRTQ_DESC_F_INDIRECT, 0, 0,
+         "indirect table 0xffff0 + len 32 is "
+         "outside guest RAM"},
         {ITABLE, 32, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_INDIRECT, 0,
          "descriptor 0, indirect entry 0: an indirect table inside an indirect table"},
         {ITABLE, 32, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, 2,
@@ -356,7 +357,7 @@ static void test_event_idx_suppression(void **state)
     assert_false(vq_need_interrupt(&t->vq));
     push_one(t, 3);
     push_one(t, 4);
-    assert_true(vq_need_interrupt(&t->vq)); /* the batch passed entry 3 */
+    assert_true(vq_need_interrupt(&t->vq));  /* the batch passed entry 3 */
     assert_false(vq_need_interrupt(&t->vq)); /* and nothing new since */
 
     /* Device side: avail_event follows the device when it asks for notifications. */
