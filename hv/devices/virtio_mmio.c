@@ -180,8 +180,9 @@ static void reg_write(struct virtio_mmio *m, uint64_t off, uint32_t value)
         update_irq(m);
         break;
     case VIRTIO_MMIO_STATUS:
+        /* Only the low byte holds status bits: 0x100 resets like 0 does. */
         virtio_set_status(d, (uint8_t)value);
-        if (value == 0) {
+        if ((uint8_t)value == 0) {
             /* Reset clears the transport too (spec 4.2.2.1). */
             m->device_features_sel = m->driver_features_sel = m->queue_sel = 0;
             m->interrupt_status = 0;
