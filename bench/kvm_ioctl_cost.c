@@ -196,7 +196,7 @@ static void handle_io_exit(void)
         run->io.size == 4) {
         uint32_t gpa;
         memcpy(&gpa, (uint8_t *)run + run->io.data_offset, 4);
-        hypercall_dispatch(V, run->io.port - VIGIL_HC_PORT_BASE, gpa);
+        hypercall_dispatch(&vigil_hypercalls, V, run->io.port - VIGIL_HC_PORT_BASE, gpa);
     }
 }
 

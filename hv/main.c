@@ -5,9 +5,11 @@
 #include "control/ctl_server.h"
 #include "control/term.h"
 #include "evidence/snapshot_store.h"
+#include "supervisor/board.h"
 #include "supervisor/events.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/switch.h"
+#include "supervisor/trap.h"
 #include "supervisor/watchdog.h"
 #include "vmm/platform.h"
 #include "vmm/vm.h"
@@ -107,6 +109,7 @@ static void add_vm(struct options *o, enum vigil_vm_role role, const char *image
         snprintf(c->name, sizeof c->name, "guest");
     else
         snprintf(c->name, sizeof c->name, "guest%u", guests + 1);
+    board_devices(c);
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
@@ -391,11 +394,18 @@ static void housekeeping(struct hv *hv, uint64_t *next_sensor_ns)
 }
 
 static struct hv hv_ctx;
+static struct policy_port_owner reserved_ports[32];
 
 int main(int argc, char **argv)
 {
     struct hv *hv = &hv_ctx;
-    policy_init_defaults(&hv->policy);
+    /* The policy may not take the ports of hv's own devices from them. */
+    const uint32_t max = sizeof reserved_ports / sizeof reserved_ports[0];
+    uint32_t nreserved = board_reserved_ports(reserved_ports, max);
+    if (nreserved > max)
+        hv_die("the board's devices have %u port ranges, more than %u", nreserved, max);
+    policy_init_defaults(&hv->policy, reserved_ports, nreserved);
+    hv->hooks = &trap_vmm_hooks;
     struct options opt = {
         .policy = &hv->policy, .snapshot_keep = 16, .snapshot_max_bytes = 8192ull << 20};
     parse_options(argc, argv, &opt);

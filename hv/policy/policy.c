@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <vigil/hypercall.h>
 
 static const char *const event_names[POLICY_EV_COUNT] = {
     [POLICY_EV_WRITE_PROTECTED] = "write_protected",
@@ -42,9 +41,12 @@ static const unsigned char default_actions[POLICY_EV_COUNT] = {
     [POLICY_EV_OPERATOR] = POLICY_ACT_FREEZE,
 };
 
-void policy_init_defaults(struct policy *p)
+void policy_init_defaults(struct policy *p, const struct policy_port_owner *reserved,
+                          uint32_t nreserved)
 {
     memset(&p->params, 0, sizeof p->params);
+    p->reserved = reserved;
+    p->nreserved = nreserved;
     pthread_mutex_init(&p->lock, NULL);
     for (int i = 0; i < POLICY_EV_COUNT; i++)
         atomic_init(&p->actions[i], default_actions[i]);
@@ -273,10 +275,12 @@ int policy_assign(struct policy *p, const char *text, char *err, size_t errlen)
     return rc;
 }
 
-bool policy_port_reserved(uint16_t port)
+const char *policy_port_reserved(const struct policy *p, uint16_t port)
 {
-    return (port >= 0x3f8 && port <= 0x3ff) || port == 0x505 ||
-           (port >= VIGIL_HC_PORT_BASE && port <= VIGIL_HC_PORT_END);
+    for (uint32_t i = 0; i < p->nreserved; i++)
+        if (port >= p->reserved[i].first && port <= p->reserved[i].last)
+            return p->reserved[i].owner;
+    return NULL;
 }
 
 bool policy_port_forbidden(const struct policy_params *pp, uint16_t port)

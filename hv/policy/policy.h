@@ -79,6 +79,12 @@ struct policy_port_range {
     uint16_t first, last; /* inclusive */
 };
 
+/* Ports one of hv's devices owns (hv's device table lists them): no policy may forbid them. */
+struct policy_port_owner {
+    uint16_t first, last; /* inclusive */
+    const char *owner;    /* the device's name, for the refusal */
+};
+
 /* The parameters that travel with the table. */
 struct policy_params {
     uint32_t watchdog_ms;            /* 0 = off, else POLICY_WATCHDOG_MIN_MS..MAX_MS; per guest */
@@ -86,7 +92,7 @@ struct policy_params {
     uint32_t nprotected;
     struct policy_range protected_ranges[POLICY_MAX_PROTECTED]; /* no two overlap */
     uint32_t nports;
-    struct policy_port_range ports[POLICY_MAX_PORT_RANGES]; /* never cover hv's own ports */
+    struct policy_port_range ports[POLICY_MAX_PORT_RANGES]; /* never cover a reserved port */
     uint32_t nmsrs;
     uint32_t msrs[POLICY_MAX_MSRS];
 };
@@ -104,6 +110,8 @@ struct policy {
     _Atomic unsigned char actions[POLICY_EV_COUNT]; /* enum policy_action */
     struct policy_params params;                    /* under lock */
     _Atomic uint64_t generation;
+    const struct policy_port_owner *reserved; /* fixed at init */
+    uint32_t nreserved;
 };
 
 /*
@@ -118,8 +126,11 @@ struct policy {
  *   watchdog_heartbeat, watchdog_progress -> freeze: a hung guest serves nothing.
  *   operator -> freeze: an operator's request means "stop it and show me".
  * Parameters: watchdog off, no prompt, no protected ranges, nothing forbidden.
+ * `reserved` (which must outlive the policy) lists the ports of hv's devices: a policy that
+ * would forbid one of them is refused.
  */
-void policy_init_defaults(struct policy *p);
+void policy_init_defaults(struct policy *p, const struct policy_port_owner *reserved,
+                          uint32_t nreserved);
 void policy_destroy(struct policy *p);
 
 const char *policy_event_name(enum policy_event ev);    /* "?" when out of range */
@@ -177,8 +188,8 @@ bool policy_port_forbidden(const struct policy_params *pp, uint16_t port);
 bool policy_msr_forbidden(const struct policy_params *pp, uint32_t msr);
 /* Whether [gpa, gpa+len) touches a protected range. */
 bool policy_gpa_protected(const struct policy_params *pp, uint64_t gpa, uint64_t len);
-/* Ports no policy may forbid: the UART, pvpanic and the hypercall ports. */
-bool policy_port_reserved(uint16_t port);
+/* The device owning a port no policy may forbid (policy_init_defaults), or NULL. */
+const char *policy_port_reserved(const struct policy *p, uint16_t port);
 
 /*
  * The pre-boot prompt (seed 000, claim 24).  Prints the table and "press e within N s to

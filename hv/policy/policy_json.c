@@ -215,14 +215,8 @@ static int apply_protected(const json_t *arr, struct policy_params *pp, char *er
     return rc;
 }
 
-static const char *reserved_port_owner(uint16_t port)
-{
-    if (port == 0x505)
-        return "the pvpanic device";
-    return port < 0x500 ? "the UART" : "the hypercall ports";
-}
-
-static int apply_ports(const json_t *arr, struct policy_params *pp, char *err, size_t errlen)
+static int apply_ports(const struct policy *p, const json_t *arr, struct policy_params *pp,
+                       char *err, size_t errlen)
 {
     static const char *const keys[] = {"first", "last"};
     char field[FIELD_MAX], sub[FIELD_MAX], msg[128];
@@ -255,10 +249,11 @@ static int apply_ports(const json_t *arr, struct policy_params *pp, char *err, s
             }
         }
         for (uint64_t port = first; port <= last; port++) {
-            if (policy_port_reserved((uint16_t)port)) {
+            const char *owner = policy_port_reserved(p, (uint16_t)port);
+            if (owner) {
                 snprintf(msg, sizeof msg,
-                         "port 0x%" PRIx64 " belongs to %s and cannot be forbidden", port,
-                         reserved_port_owner((uint16_t)port));
+                         "port 0x%" PRIx64 " belongs to the %s device and cannot be forbidden",
+                         port, owner);
                 return fail(err, errlen, field, msg);
             }
         }
@@ -286,9 +281,9 @@ static int apply_msrs(const json_t *arr, struct policy_params *pp, char *err, si
     return rc;
 }
 
-/* Applies obj to the copies; touches nothing shared. */
-static int apply_all(const json_t *obj, unsigned char *actions, struct policy_params *pp, char *err,
-                     size_t errlen)
+/* Applies obj to the copies (p only for its fixed reserved ports); touches nothing shared. */
+static int apply_all(const struct policy *p, const json_t *obj, unsigned char *actions,
+                     struct policy_params *pp, char *err, size_t errlen)
 {
     const char *key;
     json_t *v;
@@ -311,7 +306,7 @@ static int apply_all(const json_t *obj, unsigned char *actions, struct policy_pa
         else if (!strcmp(key, "protected"))
             rc = apply_protected(v, pp, err, errlen);
         else if (!strcmp(key, "forbidden_ports"))
-            rc = apply_ports(v, pp, err, errlen);
+            rc = apply_ports(p, v, pp, err, errlen);
         else if (!strcmp(key, "forbidden_msrs"))
             rc = apply_msrs(v, pp, err, errlen);
         else
@@ -333,7 +328,7 @@ int policy_apply_json(struct policy *p, const json_t *obj, char *err, size_t err
     for (int i = 0; i < POLICY_EV_COUNT; i++)
         actions[i] = atomic_load_explicit(&p->actions[i], memory_order_relaxed);
     pp = p->params;
-    int rc = apply_all(obj, actions, &pp, err, errlen);
+    int rc = apply_all(p, obj, actions, &pp, err, errlen);
     if (!rc)
         policy_commit_locked(p, actions, &pp);
     pthread_mutex_unlock(&p->lock);

@@ -3,6 +3,7 @@
 #include "supervisor/interpose.h"
 
 #include "base/log.h"
+#include "supervisor/board.h"
 #include "supervisor/events.h"
 #include "vmm/vm.h"
 
@@ -62,6 +63,7 @@ int interpose_attach(struct hv *hv, const char *image, uint64_t mem_mib, char *e
                             .mem_size = (mem_mib ? mem_mib : 64) << 20};
     snprintf(hv->service_image_buf, sizeof hv->service_image_buf, "%s", image);
     cfg.image = hv->service_image_buf;
+    board_devices(&cfg);
     if (svc) {
         svc->cfg = cfg;
         svc->mem_size = svc->boot.mem_size = cfg.mem_size;

@@ -25,35 +25,6 @@ const char *vm_state_name(enum vm_state s)
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
 
-static void uart_tx(void *ctx, uint8_t byte)
-{
-    vm_console_out(ctx, &byte, 1);
-}
-
-static bool uart_rx(void *ctx, uint8_t *byte)
-{
-    struct vm *vm = ctx;
-    return console_input_pop(&vm->console, byte, 1) == 1;
-}
-
-static bool uart_rx_ready(void *ctx)
-{
-    struct vm *vm = ctx;
-    return console_input_pending(&vm->console) > 0;
-}
-
-static void uart_irq(void *ctx, bool level)
-{
-    struct vm *vm = ctx;
-    if (!vm->irqchip)
-        return;
-    struct kvm_irq_level irq = {.irq = UART_COM1_IRQ, .level = level};
-    if (hv_platform(vm->hv)->irq_line(vm, &irq) < 0)
-        log_warn("%s: KVM_IRQ_LINE: %s", vm->name, strerror(errno));
-}
-
-static const struct uart_ops vm_uart_ops = {uart_tx, uart_rx, uart_rx_ready, uart_irq};
-
 void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len)
 {
     uint64_t end;
@@ -78,11 +49,25 @@ void vm_console_out(struct vm *vm, const void *buf, size_t len)
 size_t vm_console_in(struct vm *vm, const void *buf, size_t len)
 {
     size_t n = console_input_push(&vm->console, buf, len);
-    pthread_mutex_lock(&vm->uart_lock);
-    uart_update_irq(&vm->uart);
-    pthread_mutex_unlock(&vm->uart_lock);
+    devices_console_input(&vm->devices);
     vm_raise_event(vm, 0);
     return n;
+}
+
+size_t vm_console_take(struct vm *vm, void *buf, size_t max)
+{
+    size_t n = console_input_pop(&vm->console, buf, max);
+    devices_console_input(&vm->devices); /* a UART's "data ready" may have gone */
+    return n;
+}
+
+void vm_irq_line(struct vm *vm, uint32_t irq, bool level)
+{
+    if (!vm->irqchip)
+        return;
+    struct kvm_irq_level l = {.irq = irq, .level = level};
+    if (hv_platform(vm->hv)->irq_line(vm, &l) < 0)
+        log_warn("%s: KVM_IRQ_LINE %u: %s", vm->name, irq, strerror(errno));
 }
 
 void vm_raise_event(struct vm *vm, uint64_t events)
@@ -255,7 +240,10 @@ int vm_reset(struct vm *vm, char *err, size_t errlen)
     pthread_mutex_unlock(&vm->lock);
     atomic_store(&vm->events, 0);
     atomic_store(&vm->nmi_pending, false);
-    return build_machine(vm, err, errlen);
+    if (build_machine(vm, err, errlen) < 0)
+        return -1;
+    devices_reset(&vm->devices);
+    return 0;
 }
 
 int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char *err, size_t errlen)
@@ -281,10 +269,8 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
     vm->state_ns = now_ns();
     pthread_mutex_init(&vm->lock, NULL);
     pthread_cond_init(&vm->cond, NULL);
-    pthread_mutex_init(&vm->uart_lock, NULL);
     console_init(&vm->console);
     vm->console.echo_fd = hv->term_fd;
-    uart_init(&vm->uart, &vm_uart_ops, vm);
     for (uint32_t i = 0; i < HV_MAX_VCPUS; i++)
         vm->vcpus[i].fd = vm->vcpus[i].wake_fd = -1;
 
@@ -307,6 +293,13 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
                  "%s: memory size %llu MiB: must be a multiple of 2 MiB in [4 MiB, 64 GiB]",
                  cfg->name, (unsigned long long)(cfg->mem_size >> 20));
         goto fail;
+    }
+    for (uint32_t i = 0; i < cfg->ndevices; i++) {
+        char why[200];
+        if (devices_attach(&vm->devices, cfg->devices[i], vm, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s: %s", cfg->name, why);
+            goto fail;
+        }
     }
     if (build_machine(vm, err, errlen) < 0)
         goto fail;
@@ -470,6 +463,23 @@ void vm_stop_from_vcpu(struct vcpu *v, enum vm_state why, uint64_t status, const
     va_end(ap);
 }
 
+bool vm_trap(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *fmt, ...)
+{
+    char detail[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    const struct vmm_hooks *h = vm->hv->hooks;
+    if (h && h->trap)
+        return h->trap(vm, self, ev, detail);
+    /* No policy to ask (a benchmark driving libhv): keep what evidence there is. */
+    log_warn("%s: %s: %s", vm->name, policy_event_name(ev), detail);
+    vm_request(vm, self, VMREQ_STOP, VM_CRASHED, (int)ev, 0, 0, "%s: %s", policy_event_name(ev),
+               detail);
+    return false;
+}
+
 /* Ends the vCPU threads and frees the KVM objects and RAM; the struct stays. */
 static void vm_teardown(struct vm *vm)
 {
@@ -508,8 +518,8 @@ void vm_destroy(struct vm *vm)
     if (!vm)
         return;
     vm_teardown(vm);
+    devices_destroy(&vm->devices);
     console_destroy(&vm->console);
-    pthread_mutex_destroy(&vm->uart_lock);
     pthread_cond_destroy(&vm->cond);
     pthread_mutex_destroy(&vm->lock);
     free(vm);

@@ -31,6 +31,9 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
 void vm_raise_event(struct vm *vm, uint64_t events);
 /* Interrupts vCPU v: KVM_RUN returns, a WAIT hypercall returns early. */
 void vcpu_kick(struct vcpu *v);
+/* Injects an NMI into vCPU v now if it can take one, else at its next interrupt window.
+ * Runs on v's own thread. */
+void vcpu_deliver_nmi(struct vcpu *v);
 
 /* Asks the main loop to act on the VM (stop, freeze, reset) and parks its
  * vCPUs meanwhile.  `self` is the calling vCPU (NULL from other threads).  The
@@ -40,6 +43,10 @@ void vm_request(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_s
     __attribute__((format(printf, 8, 9)));
 /* The VM stopped itself (halt, crash) on vCPU v. */
 void vm_stop_from_vcpu(struct vcpu *v, enum vm_state why, uint64_t status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Guest event `ev` on vm (`self`: the vCPU it happened on, or NULL), for the policy through
+ * hv->hooks.  Returns whether `self` may continue; false when it has been asked to park. */
+bool vm_trap(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Discards the VM's vCPUs, RAM and KVM VM and builds them afresh from its
@@ -67,8 +74,12 @@ void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len);
 
 /* Console output from the VM: ring buffer, plus the terminal if foreground. */
 void vm_console_out(struct vm *vm, const void *buf, size_t len);
-/* Console input for the VM: queued, the UART and WAIT learn of it. */
+/* Console input for the VM: queued, its devices and WAIT learn of it. */
 size_t vm_console_in(struct vm *vm, const void *buf, size_t len);
+/* Takes up to max bytes of the VM's console input (its devices learn of it). */
+size_t vm_console_take(struct vm *vm, void *buf, size_t max);
+/* Drives interrupt line `irq` of the VM's in-kernel irqchip (nothing without one). */
+void vm_irq_line(struct vm *vm, uint32_t irq, bool level);
 
 /* Installs the vCPU kick signal handler; call once before any vCPU starts. */
 void vcpu_signals_init(void);

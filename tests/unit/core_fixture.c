@@ -3,8 +3,10 @@
 
 #include "base/log.h"
 #include "evidence/snapshot_store.h"
+#include "supervisor/board.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/switch.h"
+#include "supervisor/trap.h"
 #include "supervisor/watchdog.h"
 #include "vmm/vm.h"
 
@@ -76,7 +78,11 @@ struct core *core_new(const struct fake_host *host)
     hv->traps_armed = true;
     hv->term_fd = -1;
     hv->start_ns = now_ns();
-    policy_init_defaults(&hv->policy);
+    static struct policy_port_owner reserved[32];
+    uint32_t nreserved = board_reserved_ports(reserved, 32);
+    assert_true(nreserved <= 32);
+    policy_init_defaults(&hv->policy, reserved, nreserved);
+    hv->hooks = &trap_vmm_hooks;
     pthread_mutex_init(&hv->switch_lock, NULL);
     stats_init(&hv->switch_to_guest);
     stats_init(&hv->switch_to_service);
@@ -125,6 +131,7 @@ struct vm *core_add_vm(struct core *c, enum vigil_vm_role role, const char *name
     struct vm_config cfg = {
         .role = role, .image = c->image, .mem_size = CORE_VM_MEM, .vcpus = vcpus};
     snprintf(cfg.name, sizeof cfg.name, "%s", name);
+    board_devices(&cfg);
     struct vm *vm;
     char err[256];
     if (vm_create(hv, &cfg, &vm, err, sizeof err) < 0)

@@ -2,6 +2,7 @@
 #include "core_fixture.h"
 
 #include "base/console.h"
+#include "devices/uart.h"
 #include "vmm/vm.h"
 
 #include <errno.h>

@@ -13,11 +13,15 @@
 
 #include "policy/policy.h"
 
+/* What hv's board reserves (supervisor/board.c; test_devices.c checks they agree). */
+static const struct policy_port_owner reserved[] = {
+    {0x3f8, 0x3ff, "uart"}, {0x505, 0x505, "pvpanic"}, {0x700, 0x71f, "hypercall"}};
+
 static struct policy *fresh(void)
 {
     struct policy *p = calloc(1, sizeof *p);
     assert_non_null(p);
-    policy_init_defaults(p);
+    policy_init_defaults(p, reserved, sizeof reserved / sizeof reserved[0]);
     return p;
 }
 
@@ -212,11 +216,11 @@ static const struct refusal refusals[] = {
     {"{\"protected\": [4096]}", "\"protected[0]\": expected {"},
     {"{\"protected\": {\"gpa\": 0}}", "\"protected\": expected a list"},
     {"{\"forbidden_ports\": [{\"first\": \"0x3f0\", \"last\": \"0x3f8\"}]}",
-     "\"forbidden_ports[0]\": port 0x3f8 belongs to the UART"},
+     "\"forbidden_ports[0]\": port 0x3f8 belongs to the uart device"},
     {"{\"forbidden_ports\": [96, \"0x505\"]}",
      "\"forbidden_ports[1]\": port 0x505 belongs to the pvpanic device"},
     {"{\"forbidden_ports\": [{\"first\": \"0x71f\"}]}",
-     "\"forbidden_ports[0]\": port 0x71f belongs to the hypercall ports"},
+     "\"forbidden_ports[0]\": port 0x71f belongs to the hypercall device"},
     {"{\"forbidden_ports\": [{\"first\": 100, \"last\": 96}]}",
      "\"forbidden_ports[0]\": first 0x64 is above last 0x60"},
     {"{\"forbidden_ports\": [70000]}", "\"forbidden_ports[0]\": 0x11170 is above the maximum"},
@@ -383,9 +387,12 @@ static void test_json_round_trip(void **state)
     assert_true(policy_gpa_protected(&b, 0x101000, UINT64_MAX)); /* wraps: runs to the end */
     assert_false(policy_gpa_protected(&b, UINT64_MAX - 4, 100));
     assert_false(policy_gpa_protected(&b, 0, 0));
-    assert_true(policy_port_reserved(0x3f8) && policy_port_reserved(0x505) &&
-                policy_port_reserved(0x700) && policy_port_reserved(0x71f));
-    assert_false(policy_port_reserved(0x3f7) || policy_port_reserved(0x720));
+    assert_string_equal(policy_port_reserved(p, 0x3f8), "uart");
+    assert_string_equal(policy_port_reserved(p, 0x505), "pvpanic");
+    assert_string_equal(policy_port_reserved(p, 0x700), "hypercall");
+    assert_string_equal(policy_port_reserved(p, 0x71f), "hypercall");
+    assert_null(policy_port_reserved(p, 0x3f7));
+    assert_null(policy_port_reserved(p, 0x720));
     json_decref(out);
     json_decref(again);
     drop(p);
@@ -399,6 +406,25 @@ static void *toggler(void *arg)
     for (int i = 0; i < 20000; i++)
         policy_set(p, "pvpanic", i % 2 ? "freeze" : "resume", err, sizeof err);
     return NULL;
+}
+
+/* The reserved ports are whatever the caller's devices own, nothing built in. */
+static void test_reserved_ports_come_from_the_caller(void **state)
+{
+    (void)state;
+    static const struct policy_port_owner other[] = {{0x60, 0x64, "keyboard"}};
+    struct policy p;
+    char err[512];
+    policy_init_defaults(&p, other, 1);
+    json_t *j = json_loads("{\"forbidden_ports\": [\"0x3f8\", 1280]}", 0, NULL);
+    assert_int_equal(policy_apply_json(&p, j, err, sizeof err), 0);
+    json_decref(j);
+    j = json_loads("{\"forbidden_ports\": [{\"first\": 80, \"last\": 96}]}", 0, NULL);
+    assert_int_equal(policy_apply_json(&p, j, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "\"forbidden_ports[0]\": port 0x60 belongs to the keyboard device and "
+                             "cannot be forbidden");
+    json_decref(j);
+    policy_destroy(&p);
 }
 
 static void test_concurrent_reads(void **state)
@@ -419,11 +445,16 @@ static void test_concurrent_reads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),         cmocka_unit_test(test_names),
-        cmocka_unit_test(test_refused_pairs),    cmocka_unit_test(test_set_get),
-        cmocka_unit_test(test_assignment),       cmocka_unit_test(test_refusals_name_the_field),
-        cmocka_unit_test(test_all_or_nothing),   cmocka_unit_test(test_json_round_trip),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_refused_pairs),
+        cmocka_unit_test(test_set_get),
+        cmocka_unit_test(test_assignment),
+        cmocka_unit_test(test_refusals_name_the_field),
+        cmocka_unit_test(test_all_or_nothing),
+        cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_concurrent_reads),
+        cmocka_unit_test(test_reserved_ports_come_from_the_caller),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
