@@ -85,7 +85,7 @@ struct fake_platform {
     char first_violation[256];
 };
 
-static const char *const op_names[FAKE_OP_COUNT] = {
+static const char *const op_names[] = {
     "OPEN",       "CLOSE",          "CREATE_VM",    "DESTROY_VM",    "GET_TSC_KHZ",   "SET_MEMSLOT",
     "ENABLE_CAP", "SET_MSR_FILTER", "IRQ_LINE",     "CREATE_VCPU",   "DESTROY_VCPU",  "SET_CPUID",
     "RUN",        "KICK",           "NMI",          "GET_REGS",      "SET_REGS",      "GET_SREGS",
@@ -93,6 +93,8 @@ static const char *const op_names[FAKE_OP_COUNT] = {
     "SET_XCRS",   "GET_MSRS",       "SET_MSRS",     "GET_LAPIC",     "SET_LAPIC",     "GET_EVENTS",
     "SET_EVENTS", "GET_MP_STATE",   "SET_MP_STATE", "GET_DEBUGREGS", "SET_DEBUGREGS",
 };
+
+_Static_assert(sizeof op_names / sizeof op_names[0] == FAKE_OP_COUNT, "a name for every op");
 
 const char *fake_op_name(enum fake_op op)
 {
@@ -1121,5 +1123,13 @@ unsigned fake_violations(struct fake_platform *f)
 
 const char *fake_first_violation(struct fake_platform *f)
 {
-    return f->first_violation;
+    return f->first_violation; /* written once, under the lock, before the count is read */
+}
+
+void fake_clear_violations(struct fake_platform *f)
+{
+    pthread_mutex_lock(&f->lock);
+    f->violations = 0;
+    f->first_violation[0] = 0;
+    pthread_mutex_unlock(&f->lock);
 }

@@ -146,5 +146,7 @@ bool fake_irq_level(struct fake_platform *f, const struct vm *vm, uint32_t irq);
 /* Calls hv should never have made: how many, and the first one's description. */
 unsigned fake_violations(struct fake_platform *f);
 const char *fake_first_violation(struct fake_platform *f);
+/* Forgets them (for a test that commits one on purpose). */
+void fake_clear_violations(struct fake_platform *f);
 
 #endif

@@ -2,6 +2,7 @@
 #include "core_fixture.h"
 
 #include "base/log.h"
+#include "supervisor/interpose.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/switch.h"
 #include "vmm/vm.h"
@@ -198,6 +199,32 @@ static void test_protected_ranges_become_read_only_slots(void **state)
     done(t);
 }
 
+static void test_policy_change_rearms_a_running_guest(void **state)
+{
+    (void)state;
+    struct two *t = boot(NULL);
+    struct core *c = t->c;
+    struct kvm_userspace_memory_region s[4];
+    assert_int_equal(fake_slots(c->fake, t->guest, s, 4), 1);
+    apply_json(c, "{\"protected\": [{\"gpa\": \"0x100000\", \"len\": 4096}],"
+                  " \"forbidden_msrs\": [16]}");
+    fake_forget(c->fake);
+    /* Parked around the new layout (the fake counts a slot changed under a running vCPU),
+     * and let go from where it was: nothing of its state is written back. */
+    interpose_rearm_guests(c->hv);
+    assert_int_equal(fake_slots(c->fake, t->guest, s, 4), 3);
+    assert_int_equal(s[1].guest_phys_addr, 0x100000);
+    assert_int_equal(s[1].memory_size, 0x1000);
+    assert_int_equal(s[1].flags, KVM_MEM_READONLY);
+    assert_int_equal(fake_count(c->fake, FAKE_SET_MSR_FILTER, t->guest, -1), 1);
+    assert_int_equal(fake_count(c->fake, FAKE_SET_REGS, t->guest, -1), 0);
+    assert_goes_on(t);
+    fake_guest_store(c->fake, vcpu(t->guest, 0), 0x100008, 1, 8);
+    assert_true(core_wait_request(t->guest));
+    assert_int_equal(t->guest->req_event, POLICY_EV_WRITE_PROTECTED);
+    done(t);
+}
+
 static void test_protected_write_with_resume_goes_on(void **state)
 {
     (void)state;
@@ -329,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_triple_fault_with_log_stops_without_a_snapshot),
         cmocka_unit_test(test_triple_fault_with_reset_boots_the_guest_afresh),
         cmocka_unit_test(test_protected_ranges_become_read_only_slots),
+        cmocka_unit_test(test_policy_change_rearms_a_running_guest),
         cmocka_unit_test(test_protected_write_with_resume_goes_on),
         cmocka_unit_test(test_forbidden_port_reads_ones_and_is_logged),
         cmocka_unit_test(test_forbidden_msr_exits_through_the_filter),

@@ -289,6 +289,21 @@ static void test_vm_release_keeps_the_struct(void **state)
     assert_int_equal(fake_count(c->fake, FAKE_DESTROY_VM, vm, -1), 1);
 }
 
+/* The fake's checks are live: what hv must not do, done on purpose, is caught. */
+static void test_the_fake_catches_a_slot_changed_under_a_running_vcpu(void **state)
+{
+    struct core *c = *state;
+    struct vm *vm = core_add_vm(c, VIGIL_ROLE_GUEST, "guest", 1);
+    char err[256];
+    assert_int_equal(vm_start(vm, err, sizeof err), 0);
+    assert_running(c, vm);
+    struct policy_params pp = {.nprotected = 1, .protected_ranges = {{0x200000, 0x1000}}};
+    assert_int_equal(vm_arm_protection(vm, &pp, err, sizeof err), 0); /* "must not be running" */
+    assert_true(fake_violations(c->fake) > 0);
+    assert_non_null(strstr(fake_first_violation(c->fake), "changed while a vCPU was in KVM_RUN"));
+    fake_clear_violations(c->fake);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +317,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_port_io_reaches_the_uart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_rebuilds_the_machine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vm_release_keeps_the_struct, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_fake_catches_a_slot_changed_under_a_running_vcpu,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
