@@ -170,6 +170,7 @@ struct hv {
     bool watchdog_started;
 };
 
+/* The VM of that name, or NULL (vm.c). */
 struct vm *hv_find_vm(struct hv *hv, const char *name);
 
 #endif

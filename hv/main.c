@@ -277,14 +277,6 @@ static void parse_options(int argc, char **argv, struct options *o)
         hv_die("no service VM: give --service IMG, or --no-service to run a guest alone");
 }
 
-struct vm *hv_find_vm(struct hv *hv, const char *name)
-{
-    for (uint32_t i = 0; i < hv->nvms; i++)
-        if (!strcmp(hv->vms[i]->name, name))
-            return hv->vms[i];
-    return NULL;
-}
-
 struct work_handler {
     struct loop_handler h;
     struct hv *hv;

@@ -178,6 +178,14 @@ static int load_image(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
+struct vm *hv_find_vm(struct hv *hv, const char *name)
+{
+    for (uint32_t i = 0; i < hv->nvms; i++)
+        if (!strcmp(hv->vms[i]->name, name))
+            return hv->vms[i];
+    return NULL;
+}
+
 static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
 {
     struct hv *hv = vm->hv;
