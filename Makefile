@@ -60,7 +60,9 @@ $(O)/bench/%: $(O)/obj/bench/%.o $(O)/libhv.a
 
 $(O)/tests/%: $(O)/obj/tests/unit/%.o $(O)/libhv.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ -lcmocka $(HOST_LDLIBS)
+	$(CC) $(CFLAGS) $(SAN_CFLAGS) $(TEST_LDFLAGS) -o $@ $^ -lcmocka $(HOST_LDLIBS)
+# test_vm_traps stands in for KVM: hv's ioctl calls reach the test's fake.
+$(O)/tests/test_vm_traps: TEST_LDFLAGS := -Wl,--wrap=ioctl
 
 # CPL 0 code is run by KVM's instruction emulator on PVM, which lacks SSE:
 # guests use general registers only, except the checksum guest, which exercises XMM state.
