@@ -43,10 +43,10 @@ static struct fake_vm {
 } fake[FAKE_VMS];
 
 static struct {
-    int calls;          /* every ioctl that reached the fake */
-    int fail_ro_fd;     /* fail every read-only slot created on this fd (0: none) */
-    int creates_left;   /* fail one slot creation after this many more succeed (-1: none) */
-    int unknown;        /* ioctls the fake does not know */
+    int calls;        /* every ioctl that reached the fake */
+    int fail_ro_fd;   /* fail every read-only slot created on this fd (0: none) */
+    int creates_left; /* fail one slot creation after this many more succeed (-1: none) */
+    int unknown;      /* ioctls the fake does not know */
 } ctl = {.creates_left = -1};
 
 int __wrap_ioctl(int fd, unsigned long req, ...);
@@ -82,8 +82,8 @@ static int set_filter(struct fake_vm *f, const struct kvm_msr_filter *in)
 {
     for (int i = 0; i < KVM_MSR_FILTER_MAX_RANGES; i++) {
         const struct kvm_msr_filter_range *r = &in->ranges[i];
-        if (r->nmsrs && (r->nmsrs > KVM_MSR_FILTER_MAX_BITMAP_SIZE * 8 || !r->bitmap ||
-                         !r->flags || (r->flags & ~(KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE))))
+        if (r->nmsrs && (r->nmsrs > KVM_MSR_FILTER_MAX_BITMAP_SIZE * 8 || !r->bitmap || !r->flags ||
+                         (r->flags & ~(KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE))))
             return errno = EINVAL, -1;
     }
     f->filter = *in;
@@ -285,8 +285,8 @@ static void test_msr_filter_build(void **state)
     assert_int_equal(f.flags, KVM_MSR_FILTER_DEFAULT_ALLOW);
     assert_int_equal(f.ranges[0].base, 0x10);
     assert_int_equal(f.ranges[0].nmsrs, 0xc);
-    assert_int_equal(f.ranges[0].bitmap[0], 0xfe);     /* 0x10 */
-    assert_int_equal(f.ranges[0].bitmap[1], 0xf7);     /* 0x1b */
+    assert_int_equal(f.ranges[0].bitmap[0], 0xfe); /* 0x10 */
+    assert_int_equal(f.ranges[0].bitmap[1], 0xf7); /* 0x1b */
     assert_int_equal(f.ranges[1].base, 0x3010);
     assert_int_equal(f.ranges[2].base, 0xc0000080);
     assert_int_equal(f.ranges[2].nmsrs, 1);
@@ -340,8 +340,8 @@ static void test_kvm_failure_restores_the_previous_layout(void **state)
 static json_t *set_policy(struct world *w, const char *policy_json)
 {
     json_error_t jerr;
-    json_t *req = json_pack("{s:s, s:o}", "op", "policy.set", "policy",
-                            json_loads(policy_json, 0, &jerr));
+    json_t *req =
+        json_pack("{s:s, s:o}", "op", "policy.set", "policy", json_loads(policy_json, 0, &jerr));
     assert_non_null(req);
     struct ctl_msg msg = {.kind = 1, .json = req};
     struct ctl_reply out = {0};
@@ -407,7 +407,7 @@ static void test_every_forbidden_msr_is_filtered(void **state)
     struct world *w = *state;
     struct policy_params pp = {.nmsrs = POLICY_MAX_MSRS};
     for (uint32_t i = 0; i < 16; i++) {
-        pp.msrs[i] = 0x400 + 4 * i;         /* MCi_CTL */
+        pp.msrs[i] = 0x400 + 4 * i;           /* MCi_CTL */
         pp.msrs[16 + i] = 0xc0010200 + 2 * i; /* AMD PERF_CTL0-15 */
     }
     pp.msrs[31] = 0x1a0; /* out of order */
@@ -443,8 +443,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kvm_failure_restores_the_previous_layout, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_policy_set_is_all_or_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_policy_set_devirtualized_only_stores, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_policy_set_devirtualized_only_stores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_forbidden_msr_is_filtered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_msr_filter_is_lifted_when_the_list_empties, setup,
                                         teardown),
