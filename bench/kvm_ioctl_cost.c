@@ -15,9 +15,7 @@
  *   6. models of a freeze + resume with hv's protocol and with cheaper variants, and hv's own
  *      vm_park()/vm_unpark() on its own vCPU thread.
  *
- *   make all
- *   cc -O2 -g -std=c11 -D_GNU_SOURCE -Iinclude -Ihv bench/kvm_ioctl_cost.c build/libhv.a \
- *      -lpthread -ljansson -lm -o build/bench/kvm_ioctl_cost
+ *   make all      (builds it into build/bench/ with the other C benchmarks)
  *   build/bench/kvm_ioctl_cost [build/guests/test-spin.elf] [iterations]
  */
 #include "base/log.h"
@@ -43,15 +41,6 @@ static struct vm *VM;
 static struct vcpu *V;
 static int ITER = 2000;
 static int NCPU;
-
-/* libhv's control handlers refer to this (it lives in hv/main.c). */
-struct vm *hv_find_vm(struct hv *hv, const char *name)
-{
-    for (uint32_t i = 0; i < hv->nvms; i++)
-        if (!strcmp(hv->vms[i]->name, name))
-            return hv->vms[i];
-    return NULL;
-}
 
 /* ------------------------------------------------------------------ samples */
 

@@ -90,6 +90,13 @@ struct vm_config {
 
 struct hv;
 
+/* One KVM memslot over guest RAM (vm_slot_layout). */
+struct vm_slot {
+    uint64_t gpa, len;
+    bool readonly; /* a protected range: writes exit to hv and never reach memory */
+};
+#define VM_MAX_SLOTS (2 * POLICY_MAX_PROTECTED + 1)
+
 struct vm {
     struct hv *hv;
     struct vm_config cfg;
@@ -101,7 +108,8 @@ struct vm {
     struct boot_params boot;
     bool irqchip;
     bool msr_exits;  /* KVM_CAP_X86_USER_SPACE_MSR enabled */
-    uint32_t nslots; /* memslots laid out by vm_arm_protection */
+    uint32_t nslots; /* memslots laid out by vm_arm_protection: slot i is slots[i] */
+    struct vm_slot slots[VM_MAX_SLOTS];
     uint32_t nvcpus;
     struct vcpu vcpus[HV_MAX_VCPUS];
 
@@ -182,6 +190,7 @@ struct hv {
     bool watchdog_started;
 };
 
+/* The VM of that name, or NULL (vm.c). */
 struct vm *hv_find_vm(struct hv *hv, const char *name);
 
 #endif

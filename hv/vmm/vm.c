@@ -159,6 +159,14 @@ static int load_image(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
+struct vm *hv_find_vm(struct hv *hv, const char *name)
+{
+    for (uint32_t i = 0; i < hv->nvms; i++)
+        if (!strcmp(hv->vms[i]->name, name))
+            return hv->vms[i];
+    return NULL;
+}
+
 static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
 {
     struct hv *hv = vm->hv;
@@ -268,7 +276,7 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
     vm->state = VM_CREATED;
     vm->state_ns = now_ns();
     pthread_mutex_init(&vm->lock, NULL);
-    pthread_cond_init(&vm->cond, NULL);
+    hv_cond_init_monotonic(&vm->cond);
     console_init(&vm->console);
     vm->console.echo_fd = hv->term_fd;
     for (uint32_t i = 0; i < HV_MAX_VCPUS; i++)
@@ -352,9 +360,7 @@ int vm_park(struct vm *vm, char *err, size_t errlen)
         atomic_store(&v->request, VCPU_REQ_PARK);
         vcpu_kick(v);
     }
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += PARK_TIMEOUT_NS / 1000000000ull;
+    struct timespec deadline = hv_deadline_ns(PARK_TIMEOUT_NS);
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
     while (!all_parked(vm) && rc != ETIMEDOUT)

@@ -15,7 +15,7 @@
 #define FAKE_RUN_SIZE   8192 /* struct kvm_run, then the page port I/O data goes in, as in KVM */
 #define FAKE_IO_OFFSET  4096
 #define FAKE_MAX_MSRS   32
-#define FAKE_BITMAP_MAX 256 /* bytes per MSR filter range the fake keeps */
+#define FAKE_BITMAP_MAX KVM_MSR_FILTER_MAX_BITMAP_SIZE
 #define FAKE_PAGE       4096ull
 #define FAKE_TSC_KHZ    2500000u
 
@@ -80,7 +80,11 @@ struct fake_platform {
     struct fvcpu *vcpus[FAKE_MAX_VCPUS];
     struct fake_call *calls;
     size_t ncalls, cap;
-    int fail[FAKE_OP_COUNT];
+    struct {
+        int err;
+        const struct vm *vm; /* NULL: any */
+        unsigned countdown;  /* matching calls until the one that fails */
+    } fail[FAKE_OP_COUNT];
     unsigned violations;
     char first_violation[256];
 };
@@ -135,14 +139,14 @@ static void record(struct fake_platform *f, const struct fake_call *c)
     f->calls[f->ncalls++] = *c;
 }
 
-/* An injected failure for op, consumed. */
+/* An injected failure for the call c is making, consumed. */
 static bool failing(struct fake_platform *f, enum fake_op op, struct fake_call *c)
 {
-    if (!f->fail[op])
+    if (!f->fail[op].err || (f->fail[op].vm && f->fail[op].vm != c->vm) || --f->fail[op].countdown)
         return false;
     c->rc = -1;
-    c->err = f->fail[op];
-    f->fail[op] = 0;
+    c->err = f->fail[op].err;
+    f->fail[op].err = 0;
     return true;
 }
 
@@ -997,11 +1001,19 @@ bool fake_in_run(struct fake_platform *f, const struct vcpu *v)
     return in;
 }
 
-void fake_fail(struct fake_platform *f, enum fake_op op, int err)
+void fake_fail_at(struct fake_platform *f, enum fake_op op, const struct vm *vm, unsigned nth,
+                  int err)
 {
     pthread_mutex_lock(&f->lock);
-    f->fail[op] = err;
+    f->fail[op].err = err;
+    f->fail[op].vm = vm;
+    f->fail[op].countdown = nth ? nth : 1;
     pthread_mutex_unlock(&f->lock);
+}
+
+void fake_fail(struct fake_platform *f, enum fake_op op, int err)
+{
+    fake_fail_at(f, op, NULL, 1, err);
 }
 
 size_t fake_ncalls(struct fake_platform *f)

@@ -123,8 +123,10 @@ bool fake_wait_idle(struct fake_platform *f, const struct vcpu *v, int timeout_m
 /* Whether v's thread is inside `run` now. */
 bool fake_in_run(struct fake_platform *f, const struct vcpu *v);
 
-/* The next call of op fails with errno err (once). */
+/* The next call of op fails with errno err (once); or the nth next one on vm (NULL: any). */
 void fake_fail(struct fake_platform *f, enum fake_op op, int err);
+void fake_fail_at(struct fake_platform *f, enum fake_op op, const struct vm *vm, unsigned nth,
+                  int err);
 
 /* The record.  vm NULL and vcpu -1 match any. */
 size_t fake_ncalls(struct fake_platform *f);

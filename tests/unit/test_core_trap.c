@@ -2,7 +2,7 @@
 #include "core_fixture.h"
 
 #include "base/log.h"
-#include "supervisor/interpose.h"
+#include "supervisor/rearm.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/switch.h"
 #include "vmm/vm.h"
@@ -199,6 +199,24 @@ static void test_protected_ranges_become_read_only_slots(void **state)
     done(t);
 }
 
+/* What `hvctl policy set` does: the new traps reach every guest before the policy changes. */
+static int rearm(struct core *c, const char *policy, char *err, size_t errlen)
+{
+    struct policy_params from, to;
+    policy_get_params(&c->hv->policy, &from);
+    struct policy draft;
+    policy_init_defaults(&draft, NULL, 0);
+    json_t *j = json_loads(policy, 0, NULL);
+    assert_int_equal(policy_apply_json(&draft, j, err, errlen), 0);
+    json_decref(j);
+    policy_get_params(&draft, &to);
+    policy_destroy(&draft);
+    pthread_mutex_lock(&c->hv->switch_lock);
+    int rc = traps_rearm_guests(c->hv, &from, &to, err, errlen);
+    pthread_mutex_unlock(&c->hv->switch_lock);
+    return rc;
+}
+
 static void test_policy_change_rearms_a_running_guest(void **state)
 {
     (void)state;
@@ -206,12 +224,15 @@ static void test_policy_change_rearms_a_running_guest(void **state)
     struct core *c = t->c;
     struct kvm_userspace_memory_region s[4];
     assert_int_equal(fake_slots(c->fake, t->guest, s, 4), 1);
-    apply_json(c, "{\"protected\": [{\"gpa\": \"0x100000\", \"len\": 4096}],"
-                  " \"forbidden_msrs\": [16]}");
     fake_forget(c->fake);
     /* Parked around the new layout (the fake counts a slot changed under a running vCPU),
      * and let go from where it was: nothing of its state is written back. */
-    interpose_rearm_guests(c->hv);
+    char err[256];
+    assert_int_equal(rearm(c,
+                           "{\"protected\": [{\"gpa\": \"0x100000\", \"len\": 4096}],"
+                           " \"forbidden_msrs\": [16]}",
+                           err, sizeof err),
+                     0);
     assert_int_equal(fake_slots(c->fake, t->guest, s, 4), 3);
     assert_int_equal(s[1].guest_phys_addr, 0x100000);
     assert_int_equal(s[1].memory_size, 0x1000);
@@ -222,6 +243,32 @@ static void test_policy_change_rearms_a_running_guest(void **state)
     fake_guest_store(c->fake, vcpu(t->guest, 0), 0x100008, 1, 8);
     assert_true(core_wait_request(t->guest));
     assert_int_equal(t->guest->req_event, POLICY_EV_WRITE_PROTECTED);
+    done(t);
+}
+
+static void test_a_refused_rearm_puts_every_guest_back(void **state)
+{
+    (void)state;
+    struct two *t = boot(NULL);
+    struct core *c = t->c;
+    struct vm *second = core_add_vm(c, VIGIL_ROLE_GUEST, "guest2", 1);
+    char err[256];
+    assert_int_equal(vm_start(second, err, sizeof err), 0);
+    assert_true(fake_wait_idle(c->fake, vcpu(second, 0), CORE_TIMEOUT_MS));
+    /* KVM refuses the second guest's first new slot (its first call deletes the old one). */
+    fake_fail_at(c->fake, FAKE_SET_MEMSLOT, second, 2, ENOMEM);
+    assert_int_equal(
+        rearm(c, "{\"protected\": [{\"gpa\": \"0x200000\", \"len\": 4096}]}", err, sizeof err), -1);
+    assert_non_null(strstr(err, "KVM_SET_USER_MEMORY_REGION"));
+    struct kvm_userspace_memory_region s[4];
+    struct vm *guests[] = {t->guest, second};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(fake_slots(c->fake, guests[i], s, 4), 1); /* as before: all of RAM */
+        assert_int_equal(s[0].memory_size, CORE_VM_MEM);
+        assert_int_equal(s[0].flags, 0);
+        assert_int_equal(core_state(guests[i]), VM_RUNNING);
+        assert_true(fake_wait_idle(c->fake, vcpu(guests[i], 0), CORE_TIMEOUT_MS));
+    }
     done(t);
 }
 
@@ -357,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_triple_fault_with_reset_boots_the_guest_afresh),
         cmocka_unit_test(test_protected_ranges_become_read_only_slots),
         cmocka_unit_test(test_policy_change_rearms_a_running_guest),
+        cmocka_unit_test(test_a_refused_rearm_puts_every_guest_back),
         cmocka_unit_test(test_protected_write_with_resume_goes_on),
         cmocka_unit_test(test_forbidden_port_reads_ones_and_is_logged),
         cmocka_unit_test(test_forbidden_msr_exits_through_the_filter),
