@@ -28,7 +28,7 @@ static int rearm_guest(struct vm *vm, const struct policy_params *pp, char *err,
 }
 
 int traps_rearm_guests(struct hv *hv, const struct policy_params *from,
-                          const struct policy_params *to, char *err, size_t errlen)
+                       const struct policy_params *to, char *err, size_t errlen)
 {
     const struct policy_params none = {0};
     from = from ? from : &none;

@@ -9,6 +9,6 @@
  * KVM refuses for one guest, every guest goes back to `from` and err says why.  Call with
  * switch_lock held. */
 int traps_rearm_guests(struct hv *hv, const struct policy_params *from,
-                          const struct policy_params *to, char *err, size_t errlen);
+                       const struct policy_params *to, char *err, size_t errlen);
 
 #endif
