@@ -5,6 +5,8 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 
 /* pthread_create with SCHED_OTHER set explicitly, so that no worker (above
  * all no vCPU spinning in a guest) inherits the main loop's real-time class. */
@@ -18,5 +20,14 @@ int hv_thread_realtime(void);
 /* Moves the calling thread to SCHED_IDLE (on) or back to SCHED_OTHER (off): for work nobody
  * waits for, which any other runnable thread should preempt.  Returns 0 when applied. */
 int hv_thread_background(bool on);
+
+/* Initialises a condvar whose timed waits run on CLOCK_MONOTONIC: a step of the wall clock
+ * (NTP, an operator's date) must neither end hv's waits early nor stretch them without
+ * bound.  Returns 0 or an errno.  Pair it with hv_deadline_ns. */
+int hv_cond_init_monotonic(pthread_cond_t *c);
+
+/* The CLOCK_MONOTONIC time timeout_ns from now: the deadline for pthread_cond_timedwait on a
+ * condvar made by hv_cond_init_monotonic. */
+struct timespec hv_deadline_ns(uint64_t timeout_ns);
 
 #endif

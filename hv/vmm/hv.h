@@ -102,6 +102,13 @@ struct switch_note {
 };
 #define HV_MAX_NOTES 16
 
+/* One KVM memslot over guest RAM (vm_slot_layout). */
+struct vm_slot {
+    uint64_t gpa, len;
+    bool readonly; /* a protected range: writes exit to hv and never reach memory */
+};
+#define VM_MAX_SLOTS (2 * POLICY_MAX_PROTECTED + 1)
+
 struct vm {
     struct hv *hv;
     struct vm_config cfg;
@@ -113,7 +120,8 @@ struct vm {
     struct boot_params boot;
     bool irqchip;
     bool msr_exits;  /* KVM_CAP_X86_USER_SPACE_MSR enabled */
-    uint32_t nslots; /* memslots laid out by vm_arm_protection */
+    uint32_t nslots; /* memslots laid out by vm_arm_protection: slot i is slots[i] */
+    struct vm_slot slots[VM_MAX_SLOTS];
     uint32_t nvcpus;
     struct vcpu vcpus[HV_MAX_VCPUS];
 
@@ -158,9 +166,12 @@ struct hv_config {
     bool restore_always; /* write the control structure back on every resume (verification) */
 };
 
+struct platform_ops;
+
 struct hv {
     struct hv_config cfg;
-    const struct vmm_hooks *hooks; /* NULL: every event stops its VM as crashed */
+    const struct platform_ops *platform; /* NULL: KVM (vmm/platform.h); tests set a fake */
+    const struct vmm_hooks *hooks;       /* NULL: every event stops its VM as crashed */
     struct kvm_host kvm;
     struct vm *vms[HV_MAX_VMS];
     uint32_t nvms;
@@ -198,6 +209,7 @@ struct hv {
     bool watchdog_started;
 };
 
+/* The VM of that name, or NULL (vm.c). */
 struct vm *hv_find_vm(struct hv *hv, const char *name);
 
 #endif

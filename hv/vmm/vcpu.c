@@ -1,12 +1,12 @@
 /* vcpu.c: the vCPU thread: KVM_RUN, exit dispatch, and parking at an instruction boundary. */
 #include "base/log.h"
 #include "base/thread.h"
+#include "vmm/platform.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define RFLAGS_IF (1ull << 9)
@@ -30,15 +30,16 @@ void vcpu_signals_init(void)
 void vcpu_kick(struct vcpu *v)
 {
     /* One wake-up, the one the thread listens for: a WAIT polls wake_fd, KVM_RUN and the
-     * rest of the loop see the signal (or the request the caller stored first).  Each is a
-     * syscall that wakes a thread, ~0.1-0.3 ms in the nested machine.  A thread that sets
-     * `waiting` after this load sees the caller's request before it polls (both seq_cst). */
+     * rest of the loop see the platform's kick (or the request the caller stored first).
+     * Each is a syscall that wakes a thread, ~0.1-0.3 ms in the nested machine.  A thread
+     * that sets `waiting` after this load sees the caller's request before it polls (both
+     * seq_cst). */
     if (atomic_load(&v->waiting)) {
         uint64_t one = 1;
         ssize_t w = write(v->wake_fd, &one, sizeof one);
         (void)w;
-    } else if (v->thread_started) {
-        pthread_kill(v->thread, SIGUSR1);
+    } else {
+        hv_platform(v->vm->hv)->kick(v);
     }
 }
 
@@ -61,6 +62,7 @@ static void park(struct vcpu *v)
      * to and to the requester (two CPUs here; in effect one in the nested machine). */
     bool background = !settling && hv_thread_background(true) == 0;
 
+    const struct platform_ops *p = hv_platform(vm->hv);
     /* KVM finishes an in-flight PIO/MMIO instruction on the next KVM_RUN;
      * with immediate_exit it does so without entering the guest.  Where KVM can
      * (KVM_CAP_SYNC_REGS), the same call copies out the registers, segment
@@ -69,7 +71,7 @@ static void park(struct vcpu *v)
     bool sync = (vm->hv->kvm.sync_regs & want) == want;
     v->run->kvm_valid_regs = sync ? want : 0;
     v->run->immediate_exit = 1;
-    int rc = ioctl(v->fd, KVM_RUN, 0);
+    int rc = p->run(v);
     if (rc == 0 && v->run->exit_reason != KVM_EXIT_INTR)
         log_debug("%s/%u: completion run exited with %u", vm->name, v->index, v->run->exit_reason);
     sync &= rc == 0 || errno == EINTR; /* KVM copies them out on both ways back */
@@ -82,7 +84,7 @@ static void park(struct vcpu *v)
      * written earlier, KVM's completion of the OUT could step past the reported rip. */
     if (v->evidence.apply) {
         v->evidence.apply = false;
-        if (ioctl(v->fd, KVM_SET_REGS, &v->evidence.regs) < 0) {
+        if (p->set_regs(v, &v->evidence.regs) < 0) {
             log_warn("%s/%u: KVM_SET_REGS (fault report): %s", vm->name, v->index, strerror(errno));
             v->evidence.reported = false;
         } else {
@@ -92,7 +94,7 @@ static void park(struct vcpu *v)
     /* Released already (a switch straight back): the state would be stale at once. */
     char why[128] = "released before the capture";
     bool ok = atomic_load(&v->request) == VCPU_REQ_PARK &&
-              vcpu_state_capture(&vm->hv->kvm, v->fd, vm->irqchip, sync ? &synced : NULL, &v->state,
+              vcpu_state_capture(&vm->hv->kvm, v, vm->irqchip, sync ? &synced : NULL, &v->state,
                                  why, sizeof why) == 0;
 
     if (background)
@@ -180,24 +182,25 @@ static void handle_msr(struct vcpu *v, bool write)
 
 void vcpu_deliver_nmi(struct vcpu *v)
 {
+    const struct platform_ops *p = hv_platform(v->vm->hv);
     struct kvm_regs regs;
     /* Without an in-kernel LAPIC, KVM exits when the guest opens an interrupt
      * window; with one it queues the NMI itself, and NMIs ignore RFLAGS.IF. */
-    if (!v->vm->irqchip && ioctl(v->fd, KVM_GET_REGS, &regs) == 0 && (regs.rflags & RFLAGS_IF) &&
+    if (!v->vm->irqchip && p->get_regs(v, &regs) == 0 && (regs.rflags & RFLAGS_IF) &&
         !v->run->ready_for_interrupt_injection) {
         v->run->request_interrupt_window = 1;
         return;
     }
     v->run->request_interrupt_window = 0;
     atomic_store(&v->vm->nmi_pending, false);
-    if (ioctl(v->fd, KVM_NMI) < 0)
+    if (p->nmi(v) < 0)
         log_warn("%s/%u: KVM_NMI: %s", v->vm->name, v->index, strerror(errno));
 }
 
 static void handle_hlt(struct vcpu *v)
 {
     struct kvm_regs regs;
-    if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0 && !(regs.rflags & (1u << 9)))
+    if (hv_platform(v->vm->hv)->get_regs(v, &regs) == 0 && !(regs.rflags & (1u << 9)))
         vm_trap(v->vm, v, POLICY_EV_HALTED_IRQS_OFF,
                 "HLT with interrupts off at rip 0x%llx on vCPU %u", (unsigned long long)regs.rip,
                 v->index);
@@ -231,7 +234,8 @@ static void handle_shutdown(struct vcpu *v)
 {
     struct kvm_regs r;
     struct kvm_sregs s;
-    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
+    const struct platform_ops *p = hv_platform(v->vm->hv);
+    if (p->get_regs(v, &r) < 0 || p->get_sregs(v, &s) < 0) {
         vm_trap(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u", v->index);
         return;
     }
@@ -299,9 +303,10 @@ static void take_sample(struct vcpu *v)
 {
     struct kvm_regs r;
     struct kvm_mp_state mp = {0};
-    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+    const struct platform_ops *p = hv_platform(v->vm->hv);
+    if (p->get_regs(v, &r) < 0)
         return;
-    ioctl(v->fd, KVM_GET_MP_STATE, &mp);
+    p->get_mp_state(v, &mp);
     uint64_t h = 1469598103934665603ull;
     const uint64_t *w = (const uint64_t *)&r;
     for (size_t i = 0; i < sizeof r / sizeof *w; i++)
@@ -343,7 +348,7 @@ void *vcpu_thread_main(void *arg)
             vcpu_deliver_nmi(v);
         atomic_store(&v->in_run, true);
         record_entry(v);
-        int rc = ioctl(v->fd, KVM_RUN, 0);
+        int rc = hv_platform(v->vm->hv)->run(v);
         atomic_store(&v->in_run, false);
         if (rc < 0) {
             if (errno == EINTR || errno == EAGAIN)
