@@ -16,12 +16,6 @@ int hv_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
     return rc;
 }
 
-int hv_thread_background(bool on)
-{
-    struct sched_param none = {.sched_priority = 0};
-    return pthread_setschedparam(pthread_self(), on ? SCHED_IDLE : SCHED_OTHER, &none);
-}
-
 int hv_thread_realtime(void)
 {
     struct sched_param p = {.sched_priority = 1};

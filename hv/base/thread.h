@@ -4,7 +4,6 @@
 #define HV_THREAD_H
 
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -16,10 +15,6 @@ int hv_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
  * CAP_SYS_NICE): a control request then preempts a CPU-bound guest's vCPU
  * instead of waiting for the next scheduler tick.  Returns 0 when applied. */
 int hv_thread_realtime(void);
-
-/* Moves the calling thread to SCHED_IDLE (on) or back to SCHED_OTHER (off): for work nobody
- * waits for, which any other runnable thread should preempt.  Returns 0 when applied. */
-int hv_thread_background(bool on);
 
 /* Initialises a condvar whose timed waits run on CLOCK_MONOTONIC: a step of the wall clock
  * (NTP, an operator's date) must neither end hv's waits early nor stretch them without

@@ -1,6 +1,5 @@
 /* vcpu.c: the vCPU thread: KVM_RUN, exit dispatch, and parking at an instruction boundary. */
 #include "base/log.h"
-#include "base/thread.h"
 #include "vmm/platform.h"
 #include "vmm/vm.h"
 
@@ -55,12 +54,8 @@ static void park(struct vcpu *v)
     v->parked = true;
     v->capturing = true;
     v->state_valid = false;
-    bool settling = vm->stop_pending; /* the main loop waits for this capture */
     pthread_mutex_unlock(&vm->lock);
     pthread_cond_broadcast(&vm->cond); /* unlocked: the woken thread takes the lock at once */
-    /* Nobody waits for a switch's capture: as SCHED_IDLE it yields the CPU to the VM switched
-     * to and to the requester (two CPUs here; in effect one in the nested machine). */
-    bool background = !settling && hv_thread_background(true) == 0;
 
     const struct platform_ops *p = hv_platform(vm->hv);
     /* KVM finishes an in-flight PIO/MMIO instruction on the next KVM_RUN;
@@ -97,8 +92,6 @@ static void park(struct vcpu *v)
               vcpu_state_capture(&vm->hv->kvm, v, vm->irqchip, sync ? &synced : NULL, &v->state,
                                  why, sizeof why) == 0;
 
-    if (background)
-        hv_thread_background(false);
     pthread_mutex_lock(&vm->lock);
     v->state_valid = ok;
     v->state_dirty = false;
