@@ -16,9 +16,9 @@ static const struct {
     const char *name;
     int (*fn)(struct st_ctx *, char *);
 } checks[] = {
-    {"malloc", check_malloc}, {"cpio", check_cpio},   {"ramfs", check_ramfs},
-    {"fds", check_fds},       {"clock", check_clock}, {"random", check_random},
-    {"jansson", check_json},  {"tls", check_tls},     {"http", check_http},
+    {"malloc", check_malloc}, {"cpio", check_cpio},     {"ramfs", check_ramfs},  {"fds", check_fds},
+    {"clock", check_clock},   {"random", check_random}, {"jansson", check_json}, {"tls", check_tls},
+    {"http", check_http},     {"tcp", check_tcp},
 };
 #define NCHECKS (sizeof checks / sizeof checks[0])
 
