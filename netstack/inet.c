@@ -1,7 +1,8 @@
 /* inet.c: socket(AF_INET/AF_INET6, ...) and what TCP and UDP sockets share: defaults, the
  * SOL_SOCKET and IP-level options, timeouts, fstat. */
-#include "lwip/tcp.h"
 #include "ns.h"
+
+#include "lwip/tcp.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>

@@ -1,7 +1,8 @@
 /* isn.c: TCP initial sequence numbers as RFC 6528 asks: a 4 us clock plus a keyed hash
  * (SipHash-2-4) of the connection's addresses and ports. */
-#include "hooks.h"
 #include "ns.h"
+
+#include "hooks.h"
 #include <string.h>
 
 static uint64_t key[2];

@@ -1,5 +1,6 @@
 /* mem.c: lwIP's heap (mem_malloc, so every PBUF_RAM pbuf) on svcos's kmalloc, with a byte cap. */
 #include "ns.h"
+
 #include <string.h>
 
 /* The cap keeps a flood of connections from taking the VM's memory: lwIP drops what it cannot

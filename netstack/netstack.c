@@ -1,9 +1,10 @@
 /* netstack.c: lwIP's bring-up and its place in svcos's event loop: timers, loopback and NIC
  * input run whenever the program waits or retries. */
+#include "ns.h"
+
 #include "lwip/init.h"
 #include "lwip/netif.h"
 #include "lwip/timeouts.h"
-#include "ns.h"
 
 static unsigned long changes;
 static int pumping;

@@ -1,5 +1,7 @@
 /* nic.c: polled network interfaces: a driver's transmit/poll operations as an lwIP Ethernet
  * netif, configured statically or by DHCP, with IPv6 link-local and SLAAC addresses. */
+#include "ns.h"
+
 #include "config.h"
 #include "lwip/dhcp.h"
 #include "lwip/dns.h"
@@ -9,7 +11,6 @@
 #include "lwip/stats.h"
 #include "netif/ethernet.h"
 #include "netstack.h"
-#include "ns.h"
 #include <string.h>
 #include <sys/utsname.h>
 

@@ -1,7 +1,8 @@
 /* resolv.c: the files musl's resolver reads: /etc/resolv.conf from dns= or DHCP's servers, and a
  * default /etc/hosts for localhost. */
-#include "lwip/dns.h"
 #include "ns.h"
+
+#include "lwip/dns.h"
 #include <stdio.h>
 #include <string.h>
 

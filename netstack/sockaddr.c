@@ -1,7 +1,8 @@
 /* sockaddr.c: Linux socket addresses (sockaddr_in, sockaddr_in6) to lwIP's ip_addr_t and back,
  * with IPv4-mapped IPv6 addresses for dual-stack sockets. */
-#include "lwip/netif.h"
 #include "ns.h"
+
+#include "lwip/netif.h"
 #include <errno.h>
 #include <string.h>
 

@@ -1,8 +1,9 @@
 /* stats.c: netstack_get_stats: lwIP's pool and heap counters for leak checks. */
-#include "lwip/stats.h"
-#include "lwip/priv/tcp_priv.h"
-#include "netstack.h"
 #include "ns.h"
+
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/stats.h"
+#include "netstack.h"
 #include <string.h>
 
 static uint32_t used(memp_t pool)

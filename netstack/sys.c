@@ -1,7 +1,8 @@
 /* sys.c: what lwIP asks of its platform under NO_SYS: the millisecond clock, randomness,
  * diagnostics and assertions. */
-#include "lwip/sys.h"
 #include "ns.h"
+
+#include "lwip/sys.h"
 #include <stdarg.h>
 #include <stdio.h>
 

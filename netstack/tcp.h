@@ -3,8 +3,9 @@
 #ifndef NETSTACK_TCP_H
 #define NETSTACK_TCP_H
 
-#include "lwip/tcp.h"
 #include "ns.h"
+
+#include "lwip/tcp.h"
 
 enum tstate {
     TS_NEW,        /* no address yet */

@@ -1,6 +1,7 @@
 /* tcp_conn.c: TCP connection set-up and tear-down: bind, listen, accept (with a real backlog),
  * connect, shutdown, and the socket's names. */
 #include "tcp.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>

@@ -1,6 +1,7 @@
 /* tcp_io.c: TCP data both ways with backpressure: received pbufs wait for the program (the window
  * opens only as it reads); writes take what tcp_sndbuf allows. */
 #include "tcp.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>

@@ -1,6 +1,7 @@
 /* tcp_sock.c: TCP socket objects over lwIP's raw API: lifetime and close, lwIP's error and
  * sent callbacks, readiness for poll/epoll, socket options, ioctls. */
 #include "tcp.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

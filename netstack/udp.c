@@ -1,9 +1,10 @@
 /* udp.c: UDP sockets over lwIP's raw API: datagrams queued per socket up to SO_RCVBUF,
  * sendto/recvfrom with addresses, connected UDP, broadcast only with SO_BROADCAST. */
-#include "lwip/udp.h"
+#include "ns.h"
+
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
-#include "ns.h"
+#include "lwip/udp.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

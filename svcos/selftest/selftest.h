@@ -31,6 +31,7 @@ int check_json(struct st_ctx *c, char *why);
 int check_tls(struct st_ctx *c, char *why);
 int check_http(struct st_ctx *c, char *why);
 int check_tcp(struct st_ctx *c, char *why);
+int check_tcp_bulk(struct st_ctx *c, char *why);
 int run_mode(const char *mode);
 
 #endif
