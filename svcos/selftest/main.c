@@ -19,7 +19,8 @@ static const struct {
     {"malloc", check_malloc}, {"cpio", check_cpio},         {"ramfs", check_ramfs},
     {"fds", check_fds},       {"clock", check_clock},       {"random", check_random},
     {"jansson", check_json},  {"tls", check_tls},           {"http", check_http},
-    {"tcp", check_tcp},       {"tcp_bulk", check_tcp_bulk},
+    {"tcp", check_tcp},       {"tcp_bulk", check_tcp_bulk}, {"tcp_edge", check_tcp_edge},
+    {"udp", check_udp},
 };
 #define NCHECKS (sizeof checks / sizeof checks[0])
 

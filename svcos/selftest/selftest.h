@@ -32,6 +32,8 @@ int check_tls(struct st_ctx *c, char *why);
 int check_http(struct st_ctx *c, char *why);
 int check_tcp(struct st_ctx *c, char *why);
 int check_tcp_bulk(struct st_ctx *c, char *why);
+int check_tcp_edge(struct st_ctx *c, char *why);
+int check_udp(struct st_ctx *c, char *why);
 int run_mode(const char *mode);
 
 #endif
