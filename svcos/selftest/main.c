@@ -20,7 +20,7 @@ static const struct {
     {"fds", check_fds},       {"clock", check_clock},       {"random", check_random},
     {"jansson", check_json},  {"tls", check_tls},           {"http", check_http},
     {"tcp", check_tcp},       {"tcp_bulk", check_tcp_bulk}, {"tcp_edge", check_tcp_edge},
-    {"udp", check_udp},       {"http_tcp", check_http_tcp},
+    {"udp", check_udp},       {"http_tcp", check_http_tcp}, {"nic", check_nic},
 };
 #define NCHECKS (sizeof checks / sizeof checks[0])
 

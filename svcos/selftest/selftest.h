@@ -35,6 +35,7 @@ int check_tcp_bulk(struct st_ctx *c, char *why);
 int check_tcp_edge(struct st_ctx *c, char *why);
 int check_udp(struct st_ctx *c, char *why);
 int check_http_tcp(struct st_ctx *c, char *why);
+int check_nic(struct st_ctx *c, char *why);
 int run_mode(const char *mode);
 
 #endif

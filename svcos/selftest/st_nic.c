@@ -1,0 +1,125 @@
+/* st_nic.c: the netstack's driver interface with a pretend Ethernet (st_fakenet.c): static
+ * configuration, ARP both ways, ping, UDP both ways, a refused TCP connect, and getaddrinfo
+ * through /etc/resolv.conf to the peer's DNS server. */
+#define _GNU_SOURCE
+#include "selftest.h"
+#include "st_fakenet.h"
+#include "st_net.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netstack.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#pragma weak netstack_add_nic
+#pragma weak netstack_nic_ipv4
+
+static const struct netstack_nic_ops fake_ops = {.transmit = fake_transmit, .poll = fake_poll};
+
+/* Lets the event loop run (the NIC is polled there) for about `ms`. */
+static void run_loop(int ms)
+{
+    poll(NULL, 0, ms);
+}
+
+static int wait_seen(const unsigned *counter, unsigned want)
+{
+    for (int i = 0; i < 100 && *counter < want; i++)
+        run_loop(2);
+    return *counter >= want;
+}
+
+static int udp_both_ways(char *why)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(7777)}, from;
+    socklen_t fl = sizeof from;
+    char buf[64];
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0)
+        return fail(why, "UDP bind: %s", strerror(errno));
+    fake_send_udp(9999, 7777, "from the wire", 13);
+    struct pollfd pf = {.fd = s, .events = POLLIN};
+    if (poll(&pf, 1, 1000) != 1 ||
+        recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl) != 13 ||
+        memcmp(buf, "from the wire", 13) || from.sin_addr.s_addr != htonl(FAKE_PEER_IP) ||
+        from.sin_port != htons(9999))
+        r = fail(why, "a datagram from the NIC did not arrive as sent");
+    struct sockaddr_in echo = {.sin_family = AF_INET, .sin_port = htons(FAKE_ECHO_PORT)};
+    echo.sin_addr.s_addr = htonl(FAKE_PEER_IP);
+    if (!r && (sendto(s, "round trip", 10, 0, (struct sockaddr *)&echo, sizeof echo) != 10 ||
+               poll(&pf, 1, 1000) != 1 || recv(s, buf, sizeof buf, 0) != 10 ||
+               memcmp(buf, "round trip", 10)))
+        r = fail(why, "UDP echo through the NIC: %s", strerror(errno));
+    close(s);
+    return r;
+}
+
+static int tcp_refused(char *why)
+{
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(FAKE_CLOSED_PORT)};
+    a.sin_addr.s_addr = htonl(FAKE_PEER_IP);
+    unsigned syns = fake_seen.tcp_syns;
+    if (connect(c, (struct sockaddr *)&a, sizeof a) != -1 || errno != ECONNREFUSED ||
+        fake_seen.tcp_syns != syns + 1)
+        r = fail(why, "connect to the peer's closed port: %s", strerror(errno));
+    close(c);
+    return r;
+}
+
+static int dns(char *why)
+{
+    char conf[256] = "";
+    FILE *f = fopen("/etc/resolv.conf", "r");
+    size_t n = f ? fread(conf, 1, sizeof conf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    conf[n] = 0;
+    if (!strstr(conf, "nameserver 10.0.9.2\n"))
+        return fail(why, "/etc/resolv.conf does not name dns=: %s", conf);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    unsigned q = fake_seen.dns_queries;
+    int e = getaddrinfo("bmc.svcos.test", "443", &hints, &res);
+    int ok = e == 0 && res && res->ai_family == AF_INET &&
+             ((struct sockaddr_in *)res->ai_addr)->sin_addr.s_addr == htonl(FAKE_DNS_ANSWER) &&
+             ((struct sockaddr_in *)res->ai_addr)->sin_port == htons(443);
+    if (res)
+        freeaddrinfo(res);
+    if (!ok)
+        return fail(why, "getaddrinfo through the NIC's DNS server: %s (%u queries)",
+                    e ? gai_strerror(e) : "wrong answer", fake_seen.dns_queries - q);
+    return 0;
+}
+
+int check_nic(struct st_ctx *c, char *why)
+{
+    (void)c;
+    if (!netstack_add_nic)
+        return 0; /* natively there is no netstack to give a NIC */
+    struct netstack_nic_info info = {.ops = &fake_ops, .mtu = 1500};
+    memcpy(info.mac, fake_our_mac, 6);
+    struct netstack_nic *nic = netstack_add_nic(&info, "ip=10.0.9.1/24 gw=10.0.9.254 dns=10.0.9.2");
+    uint32_t addr = 0;
+    int prefix = 0;
+    if (!nic || (netstack_nic_ipv4(nic, &addr, &prefix), addr != htonl(FAKE_OUR_IP)) ||
+        prefix != 24)
+        return fail(why, "netstack_add_nic: address %08x/%d", ntohl(addr), prefix);
+    struct net_base b;
+    net_begin(&b);
+    fake_send_arp_request(FAKE_OUR_IP);
+    if (!wait_seen(&fake_seen.arp_replies, 1))
+        return fail(why, "no ARP reply from the interface");
+    fake_send_ping(0x5ec0, 7);
+    if (!wait_seen(&fake_seen.ping_replies, 1) || fake_seen.ping_id != 0x5ec0 ||
+        fake_seen.ping_seq != 7)
+        return fail(why, "no echo reply to a ping");
+    if (udp_both_ways(why) < 0 || tcp_refused(why) < 0 || dns(why) < 0)
+        return -1;
+    if (fake_seen.bad_checksums)
+        return fail(why, "%u frames with bad checksums left the interface",
+                    fake_seen.bad_checksums);
+    return net_end(&b, why);
+}
