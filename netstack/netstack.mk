@@ -43,8 +43,9 @@ NETSTACK_HOST_OBJS := $(NETSTACK_HOST_SRCS:%.c=$(O)/obj/%.o)
 $(O)/obj/netstack/%.o: netstack/%.c | sysroot
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $(NETSTACK_INC) -c $< -o $@
-$(O)/obj/tests/unit/test_netstack_%.o: HOST_CFLAGS += $(NETSTACK_INC)
-$(O)/obj/tests/unit/test_netstack_%.o: | sysroot
+$(O)/obj/tests/unit/test_netstack_%.o: tests/unit/test_netstack_%.c | sysroot
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) $(NETSTACK_INC) -c $< -o $@
 $(O)/tests/test_netstack_%: $(O)/obj/tests/unit/test_netstack_%.o $(NETSTACK_HOST_OBJS) $(O)/libhv.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ -lcmocka $(HOST_LDLIBS)
