@@ -223,7 +223,8 @@ static void udp_in(const uint8_t *ip, const uint8_t *u, size_t len)
         dns_in(u + 8, ulen - 8u, sport);
 }
 
-/* A SYN to the closed port gets a reset, as from a host with nothing listening. */
+/* A SYN to the closed port gets a reset, as from a host with nothing listening; one to the
+ * silent port a SYN-ACK, and then nothing ever again (a peer that vanished). */
 static void tcp_in(const uint8_t *ip, const uint8_t *t, size_t len)
 {
     if (len < 20)
@@ -233,18 +234,27 @@ static void tcp_in(const uint8_t *ip, const uint8_t *t, size_t len)
     if (!(t[13] & 0x02))
         return;
     fake_seen.tcp_syns++;
-    if (get16(t + 2) != FAKE_CLOSED_PORT)
+    uint16_t port = get16(t + 2);
+    if (port != FAKE_CLOSED_PORT && port != FAKE_SILENT_PORT)
         return;
-    uint8_t *f = ip_frame(6, 20);
+    int synack = port == FAKE_SILENT_PORT;
+    size_t hl = synack ? 24 : 20;
+    uint8_t *f = ip_frame(6, hl);
     if (!f)
         return;
     uint8_t *r = f + ETH_HLEN + IP_HLEN;
-    put16(r, get16(t + 2));
+    put16(r, port);
     put16(r + 2, get16(t));
+    put32(r + 4, 0x5eed0000u);
     put32(r + 8, get32(t + 4) + 1);
-    r[12] = 5 << 4;
-    r[13] = 0x14; /* RST, ACK */
-    put16(r + 16, l4_sum(f + ETH_HLEN, r, 20));
+    r[12] = (uint8_t)((hl / 4) << 4);
+    r[13] = synack ? 0x12 : 0x14; /* SYN+ACK, or RST+ACK */
+    if (synack) {
+        put16(r + 14, 65535);
+        static const uint8_t mss[4] = {2, 4, 0x05, 0xb4}; /* MSS 1460 */
+        memcpy(r + 20, mss, 4);
+    }
+    put16(r + 16, l4_sum(f + ETH_HLEN, r, hl));
 }
 
 static void ipv4_in(const uint8_t *ip, size_t len)

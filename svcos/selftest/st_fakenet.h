@@ -12,6 +12,7 @@
 #define FAKE_ECHO_PORT   7           /* UDP echo */
 #define FAKE_DNS_PORT    53
 #define FAKE_CLOSED_PORT 80 /* TCP: answered with a reset */
+#define FAKE_SILENT_PORT 81 /* TCP: a handshake, then the peer says nothing ever again */
 
 extern const uint8_t fake_our_mac[6], fake_peer_mac[6];
 

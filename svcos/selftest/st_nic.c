@@ -1,6 +1,6 @@
 /* st_nic.c: the netstack's driver interface with a pretend Ethernet (st_fakenet.c): static
- * configuration, ARP both ways, ping, UDP both ways, a refused TCP connect, and getaddrinfo
- * through /etc/resolv.conf to the peer's DNS server. */
+ * configuration, ARP both ways, ping, UDP both ways, a refused TCP connect, a peer that vanishes
+ * (keepalive), and getaddrinfo through /etc/resolv.conf to the peer's DNS server. */
 #define _GNU_SOURCE
 #include "selftest.h"
 #include "st_fakenet.h"
@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/tcp.h>
 #include <netstack.h>
 #include <poll.h>
 #include <stdio.h>
@@ -70,6 +71,35 @@ static int tcp_refused(char *why)
     return r;
 }
 
+/* The peer answers the handshake and then vanishes: keepalive gives up with ETIMEDOUT and
+ * everything the connection held is freed. */
+static int vanished_peer(char *why)
+{
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0, one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(FAKE_SILENT_PORT)};
+    a.sin_addr.s_addr = htonl(FAKE_PEER_IP);
+    if (connect(c, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(c);
+        return fail(why, "connect to the silent port: %s", strerror(errno));
+    }
+    setsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(c, IPPROTO_TCP, TCP_KEEPIDLE, &one, sizeof one);
+    setsockopt(c, IPPROTO_TCP, TCP_KEEPINTVL, &one, sizeof one);
+    setsockopt(c, IPPROTO_TCP, TCP_KEEPCNT, &one, sizeof one);
+    struct pollfd pf = {.fd = c, .events = POLLIN};
+    char b[4];
+    double t0 = now_ms();
+    int n = poll(&pf, 1, 10000);
+    double dt = now_ms() - t0;
+    if (n != 1 || !(pf.revents & POLLERR) || dt < 900)
+        r = fail(why, "keepalive to a vanished peer: poll %d revents 0x%x after %.0f ms", n,
+                 pf.revents, dt);
+    else if (recv(c, b, sizeof b, 0) != -1 || errno != ETIMEDOUT)
+        r = fail(why, "recv after keepalive gave up: %s, not ETIMEDOUT", strerror(errno));
+    close(c);
+    return r;
+}
+
 static int dns(char *why)
 {
     char conf[256] = "";
@@ -116,7 +146,7 @@ int check_nic(struct st_ctx *c, char *why)
     if (!wait_seen(&fake_seen.ping_replies, 1) || fake_seen.ping_id != 0x5ec0 ||
         fake_seen.ping_seq != 7)
         return fail(why, "no echo reply to a ping");
-    if (udp_both_ways(why) < 0 || tcp_refused(why) < 0 || dns(why) < 0)
+    if (udp_both_ways(why) < 0 || tcp_refused(why) < 0 || vanished_peer(why) < 0 || dns(why) < 0)
         return -1;
     if (fake_seen.bad_checksums)
         return fail(why, "%u frames with bad checksums left the interface",
