@@ -155,8 +155,10 @@
 #define MLD6_STATS         0
 #define MIB2_STATS         0
 
-/* Heap functions behind mem_clib_* (netstack/mem.c). */
+/* Heap functions behind mem_clib_* (netstack/mem.c) and the checksum (netstack/chksum.c). */
 #include <stddef.h>
+#include <stdint.h>
+uint16_t netstack_chksum(const void *data, int len);
 void *netstack_mem_alloc(size_t size);
 void *netstack_mem_calloc(size_t count, size_t size);
 void netstack_mem_free(void *p);

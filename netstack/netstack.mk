@@ -38,7 +38,7 @@ $(NETSTACK_BUILD)/libnetstack.a: $(NETSTACK_OBJS)
 	ar rcs $@ $^
 
 # Native builds of the pure logic (command-line parsing, constant translation) for cmocka.
-NETSTACK_HOST_SRCS := netstack/config.c netstack/errmap.c netstack/sockopt.c
+NETSTACK_HOST_SRCS := netstack/config.c netstack/errmap.c netstack/sockopt.c netstack/chksum.c
 NETSTACK_HOST_OBJS := $(NETSTACK_HOST_SRCS:%.c=$(O)/obj/%.o)
 $(O)/obj/netstack/%.o: netstack/%.c | sysroot
 	@mkdir -p $(dir $@)
