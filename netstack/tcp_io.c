@@ -87,14 +87,12 @@ long ts_recv(struct file *f, void *buf, size_t len, int flags)
         return -EINVAL; /* no urgent data, ever */
     if (t->state == TS_LISTEN || t->state == TS_NEW || t->state == TS_BOUND)
         return -ENOTCONN;
+    if (!len)
+        return 0;
     if (!t->rx_len && !t->rx_eof && !t->rd_shut && t->state != TS_CLOSED)
         netstack_pump(); /* progress for programs that retry without waiting */
-    if (t->rx_len && len) {
-        /* MSG_TRUNC on TCP: discard instead of copying, as Linux. */
+    if (t->rx_len) /* MSG_TRUNC on TCP: discard instead of copying, as Linux */
         return (long)take(t, (flags & MSG_TRUNC) ? NULL : buf, len, !!(flags & MSG_PEEK));
-    }
-    if (!len && t->rx_len)
-        return 0;
     /* Data first, then the error that ended the connection (once), then end of file. */
     int e = nsock_take_err(&t->s);
     if (e)

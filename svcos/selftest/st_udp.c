@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static int udp_on(int family, struct sockaddr_storage *sa, socklen_t *len)
@@ -70,6 +71,22 @@ static int basics(int family, char *why)
     if (sendmsg(a, &m, 0) != 13 || !readable(b, 1000) || recvmsg(b, &mi, 0) != 13 ||
         memcmp(p1, "one-tw", 6) || memcmp(p2, "o-three", 7) || (mi.msg_flags & MSG_TRUNC))
         r = fail(why, "sendmsg/recvmsg gather and scatter");
+    /* readv/writev on a datagram socket: one datagram too; AF_UNSPEC disconnects. */
+    struct iovec wv[2] = {{"ab", 2}, {"cdef", 4}};
+    char r1[3], r2[8];
+    struct iovec rv[2] = {{r1, 3}, {r2, sizeof r2}};
+    struct sockaddr_storage sd, none = {.ss_family = AF_UNSPEC};
+    socklen_t ld;
+    int d = udp_on(AF_INET, &sd, &ld);
+    if (!r && (d < 0 || connect(d, (struct sockaddr *)&sb, lb) < 0 || writev(d, wv, 2) != 6 ||
+               !readable(b, 1000) || readv(b, rv, 2) != 6 || memcmp(r1, "abc", 3) ||
+               memcmp(r2, "def", 3)))
+        r = fail(why, "writev/readv of one datagram: %s", strerror(errno));
+    if (!r && (connect(d, (struct sockaddr *)&none, sizeof none) < 0 || send(d, "x", 1, 0) != -1 ||
+               errno != EDESTADDRREQ))
+        r = fail(why, "disconnect with AF_UNSPEC: %s", strerror(errno));
+    if (d >= 0)
+        close(d);
     char big[100];
     memset(big, 'x', sizeof big);
     struct iovec tin = {buf, 10};
