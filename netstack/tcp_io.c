@@ -91,7 +91,7 @@ long ts_recv(struct file *f, void *buf, size_t len, int flags)
         return 0;
     if (!t->rx_len && !t->rx_eof && !t->rd_shut && t->state != TS_CLOSED)
         netstack_pump(); /* progress for programs that retry without waiting */
-    if (t->rx_len) /* MSG_TRUNC on TCP: discard instead of copying, as Linux */
+    if (t->rx_len)       /* MSG_TRUNC on TCP: discard instead of copying, as Linux */
         return (long)take(t, (flags & MSG_TRUNC) ? NULL : buf, len, !!(flags & MSG_PEEK));
     /* Data first, then the error that ended the connection (once), then end of file. */
     int e = nsock_take_err(&t->s);
