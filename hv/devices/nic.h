@@ -69,8 +69,8 @@ struct nic_port {
  */
 struct nic_backend_ops {
     const char *name;
-    int (*open)(const struct nic_config *cfg, const char *vm_name, struct nic_port port,
-                void **ctx, char *err, size_t errlen);
+    int (*open)(const struct nic_config *cfg, const char *vm_name, struct nic_port port, void **ctx,
+                char *err, size_t errlen);
     void (*close)(void *ctx);
     /* The descriptors to wait for next (at most max; events set, revents cleared), and the
      * time to wake at the latest: *timeout_ms may only be lowered (-1: none yet). */

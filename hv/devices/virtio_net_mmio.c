@@ -213,7 +213,8 @@ static int create(struct vm *vm, void **ctx, char *err, size_t errlen)
         return -1;
     }
     if (vm->mem_size > VNET_MMIO_BASE) {
-        snprintf(err, errlen, "virtio-net: %llu MiB of RAM reach its window at 0x%llx: at most %llu",
+        snprintf(err, errlen,
+                 "virtio-net: %llu MiB of RAM reach its window at 0x%llx: at most %llu",
                  (unsigned long long)(vm->mem_size >> 20), VNET_MMIO_BASE, VNET_MMIO_BASE >> 20);
         return -1;
     }

@@ -30,7 +30,7 @@ struct pipe {
 
 struct conn {
     bool used, connecting;
-    int guest, host; /* slirp's Unix end, the TCP connection to the target */
+    int guest, host;  /* slirp's Unix end, the TCP connection to the target */
     struct pipe p[2]; /* guest -> host, host -> guest */
     int slot[2];      /* where relay_fill put guest and host in fds, or -1 */
 };
@@ -105,7 +105,8 @@ static void accept_one(struct relay *r)
         if (!r->conns[i].used)
             c = &r->conns[i];
     int h = c ? socket(r->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) : -1;
-    if (h < 0 || (connect(h, (struct sockaddr *)&r->addr, r->addrlen) < 0 && errno != EINPROGRESS)) {
+    if (h < 0 ||
+        (connect(h, (struct sockaddr *)&r->addr, r->addrlen) < 0 && errno != EINPROGRESS)) {
         log_warn("guestfwd to %s: %s", r->target, c ? strerror(errno) : "too many connections");
         if (h >= 0)
             close(h);

@@ -62,16 +62,14 @@ static int parse_addr(const char *s, size_t n, uint32_t dflt, struct in_addr *a)
 }
 
 /* "ADDR:PORT" (ADDR may be empty) from s[0..n). */
-static int parse_endpoint(const char *s, size_t n, uint32_t dflt, struct in_addr *a,
-                          uint16_t *port)
+static int parse_endpoint(const char *s, size_t n, uint32_t dflt, struct in_addr *a, uint16_t *port)
 {
     const char *colon = memchr(s, ':', n);
     if (!colon)
         return -1;
     size_t alen = (size_t)(colon - s);
-    return parse_addr(s, alen, dflt, a) < 0 || parse_port(colon + 1, n - alen - 1, port) < 0
-               ? -1
-               : 0;
+    return parse_addr(s, alen, dflt, a) < 0 || parse_port(colon + 1, n - alen - 1, port) < 0 ? -1
+                                                                                             : 0;
 }
 
 /* hostfwd=[tcp|udp]:[HOSTADDR]:PORT-[GUESTADDR]:PORT; the host side defaults to 127.0.0.1:
@@ -88,8 +86,8 @@ static int parse_hostfwd(struct nic_config *c, const char *v, char *err, size_t 
     else if (!strncmp(v, "tcp:", 4))
         v += 4;
     const char *dash = strchr(v, '-');
-    if (!dash || parse_endpoint(v, (size_t)(dash - v), 0x7f000001u, &f->host_addr,
-                                &f->host_port) < 0 ||
+    if (!dash ||
+        parse_endpoint(v, (size_t)(dash - v), 0x7f000001u, &f->host_addr, &f->host_port) < 0 ||
         parse_endpoint(dash + 1, strlen(dash + 1), 0, &f->guest_addr, &f->guest_port) < 0)
         return fail(err, errlen,
                     "hostfwd=%s: want [tcp|udp]:[HOSTADDR]:PORT-[GUESTADDR]:PORT (ports 1-65535)",
@@ -175,8 +173,7 @@ static int parse_option(struct nic_config *c, char *opt, char *err, size_t errle
     return 0;
 }
 
-int nic_config_parse(struct nic_config *c, const char *spec, bool service, char *err,
-                     size_t errlen)
+int nic_config_parse(struct nic_config *c, const char *spec, bool service, char *err, size_t errlen)
 {
     *c = (struct nic_config){.mtu = NIC_DEFAULT_MTU, .restricted = service};
     memcpy(c->mac, default_mac, sizeof c->mac);

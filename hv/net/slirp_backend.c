@@ -57,8 +57,8 @@ static ssize_t send_packet(const void *buf, size_t len, void *opaque)
     struct sl *s = opaque;
     enum vnet_rx r = s->port.receive(s->port.dev, buf, len);
     if (r != VNET_RX_DELIVERED && s->rx_dropped++ % 1000 == 0)
-        log_debug("%s: user net: frame of %zu bytes for the guest dropped (%d; %llu so far)",
-                  s->vm, len, (int)r, (unsigned long long)s->rx_dropped);
+        log_debug("%s: user net: frame of %zu bytes for the guest dropped (%d; %llu so far)", s->vm,
+                  len, (int)r, (unsigned long long)s->rx_dropped);
     return (ssize_t)len;
 }
 
@@ -133,9 +133,9 @@ static int add_poll(int fd, int events, void *opaque)
     struct sl *s = opaque;
     if (s->nfds == s->max)
         return -1; /* slirp then hears of no event on it this time */
-    short ev = (short)((events & SLIRP_POLL_IN ? POLLIN : 0) |
-                       (events & SLIRP_POLL_OUT ? POLLOUT : 0) |
-                       (events & SLIRP_POLL_PRI ? POLLPRI : 0));
+    short ev =
+        (short)((events & SLIRP_POLL_IN ? POLLIN : 0) | (events & SLIRP_POLL_OUT ? POLLOUT : 0) |
+                (events & SLIRP_POLL_PRI ? POLLPRI : 0));
     s->fds[s->nfds] = (struct pollfd){.fd = fd, .events = ev};
     return (int)s->nfds++;
 }

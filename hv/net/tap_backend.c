@@ -21,7 +21,7 @@ struct tap {
     int fd;
     struct nic_port port;
     char vm[32], ifname[IFNAMSIZ];
-    bool pending;         /* frame[0..len) waits for a receive buffer */
+    bool pending; /* frame[0..len) waits for a receive buffer */
     size_t len;
     uint64_t tx_dropped, rx_too_big;
     uint8_t frame[TAP_FRAME_MAX];
@@ -39,8 +39,7 @@ static int tap_open(const struct nic_config *cfg, const char *vm_name, struct ni
     snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", cfg->ifname);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int e = errno;
-        snprintf(err, errlen,
-                 "TAP %s: %s%s", cfg->ifname, strerror(e),
+        snprintf(err, errlen, "TAP %s: %s%s", cfg->ifname, strerror(e),
                  e == EPERM ? " (creating one needs CAP_NET_ADMIN; or make it persistent for this "
                               "user first: ip tuntap add NAME mode tap user USER)"
                             : "");

@@ -5,8 +5,7 @@
 #include <errno.h>
 #include <sys/ioctl.h>
 
-int vm_ioeventfd(struct vm *vm, uint64_t gpa, uint32_t len, uint64_t datamatch, int fd,
-                 bool assign)
+int vm_ioeventfd(struct vm *vm, uint64_t gpa, uint32_t len, uint64_t datamatch, int fd, bool assign)
 {
     struct kvm_ioeventfd e = {.datamatch = datamatch,
                               .addr = gpa,

@@ -121,8 +121,8 @@ static int arp_gateway(void)
         while ((n = vnet_rx(&nic, frame, sizeof frame, deadline))) {
             handle_arp(frame, n);
             if (gw_mac[0] | gw_mac[1] | gw_mac[2] | gw_mac[3] | gw_mac[4] | gw_mac[5]) {
-                rt_printf("net: arp reply from %s is %02x:%02x:%02x:%02x:%02x:%02x\n", g,
-                          gw_mac[0], gw_mac[1], gw_mac[2], gw_mac[3], gw_mac[4], gw_mac[5]);
+                rt_printf("net: arp reply from %s is %02x:%02x:%02x:%02x:%02x:%02x\n", g, gw_mac[0],
+                          gw_mac[1], gw_mac[2], gw_mac[3], gw_mac[4], gw_mac[5]);
                 return 0;
             }
         }
@@ -140,10 +140,10 @@ static int dhcp(void)
         uint8_t *b = u + 8;
         memset(u, 0, 8 + 240 + 4);
         put16(u, 68), put16(u + 2, 67), put16(u + 4, 8 + 240 + 4); /* checksum 0: none */
-        b[0] = 1, b[1] = 1, b[2] = 6, put32(b + 4, 0x5649474c);      /* xid "VIGL" */
+        b[0] = 1, b[1] = 1, b[2] = 6, put32(b + 4, 0x5649474c);    /* xid "VIGL" */
         memcpy(b + 28, nic.mac, 6);
-        put32(b + 236, 0x63825363);                           /* magic cookie */
-        b[240] = 53, b[241] = 1, b[242] = 1, b[243] = 255;    /* DISCOVER, end */
+        put32(b + 236, 0x63825363);                        /* magic cookie */
+        b[240] = 53, b[241] = 1, b[242] = 1, b[243] = 255; /* DISCOVER, end */
         vnet_tx(&nic, out, 14 + 20 + 8 + 240 + 4);
         uint64_t deadline = rt_monotonic_ns() + 500000000ull;
         size_t n;

@@ -12,12 +12,28 @@
 
 /* virtio-mmio registers (offsets) and virtio bits this driver uses. */
 enum {
-    R_MAGIC = 0x000, R_VERSION = 0x004, R_DEVICE_ID = 0x008, R_DEV_FEAT = 0x010,
-    R_DEV_FEAT_SEL = 0x014, R_DRV_FEAT = 0x020, R_DRV_FEAT_SEL = 0x024, R_QUEUE_SEL = 0x030,
-    R_QUEUE_NUM_MAX = 0x034, R_QUEUE_NUM = 0x038, R_QUEUE_READY = 0x044, R_QUEUE_NOTIFY = 0x050,
-    R_INT_STATUS = 0x060, R_INT_ACK = 0x064, R_STATUS = 0x070, R_DESC_LO = 0x080,
-    R_DESC_HI = 0x084, R_DRIVER_LO = 0x090, R_DRIVER_HI = 0x094, R_DEVICE_LO = 0x0a0,
-    R_DEVICE_HI = 0x0a4, R_CONFIG = 0x100,
+    R_MAGIC = 0x000,
+    R_VERSION = 0x004,
+    R_DEVICE_ID = 0x008,
+    R_DEV_FEAT = 0x010,
+    R_DEV_FEAT_SEL = 0x014,
+    R_DRV_FEAT = 0x020,
+    R_DRV_FEAT_SEL = 0x024,
+    R_QUEUE_SEL = 0x030,
+    R_QUEUE_NUM_MAX = 0x034,
+    R_QUEUE_NUM = 0x038,
+    R_QUEUE_READY = 0x044,
+    R_QUEUE_NOTIFY = 0x050,
+    R_INT_STATUS = 0x060,
+    R_INT_ACK = 0x064,
+    R_STATUS = 0x070,
+    R_DESC_LO = 0x080,
+    R_DESC_HI = 0x084,
+    R_DRIVER_LO = 0x090,
+    R_DRIVER_HI = 0x094,
+    R_DEVICE_LO = 0x0a0,
+    R_DEVICE_HI = 0x0a4,
+    R_CONFIG = 0x100,
 };
 #define F_MAC        (1u << 5)
 #define F_VERSION_1  1u /* bit 32: word 1, bit 0 */

@@ -54,12 +54,13 @@ static void test_kinds_and_defaults(void **state)
 static void test_forwards(void **state)
 {
     (void)state;
-    assert_int_equal(nic_config_parse(&c,
-                                      "user,restrict=off,hostfwd=tcp:127.0.0.1:8443-:443,"
-                                      "hostfwd=udp::5353-10.0.2.15:53,hostfwd=:2222-:22,"
-                                      "guestfwd=tcp:10.0.2.100:443-collector.example:8443,mtu=65520",
-                                      true, err, sizeof err),
-                     0);
+    assert_int_equal(
+        nic_config_parse(&c,
+                         "user,restrict=off,hostfwd=tcp:127.0.0.1:8443-:443,"
+                         "hostfwd=udp::5353-10.0.2.15:53,hostfwd=:2222-:22,"
+                         "guestfwd=tcp:10.0.2.100:443-collector.example:8443,mtu=65520",
+                         true, err, sizeof err),
+        0);
     assert_false(c.restricted);
     assert_int_equal(c.mtu, 65520);
     assert_int_equal(c.nhostfwd, 3);
