@@ -90,3 +90,18 @@ void events_device_error(struct vm *vm, const char *device, const char *reason)
     hv_event_limited(vm->hv, vm, device, SEL_WARNING, SEL_T_DEVICE,
                      "%s (the device waits for the driver to reset it)", reason);
 }
+
+void hv_sensor_alarm_event(void *hv, const struct sensor *s, enum sensor_health old_h,
+                           enum sensor_health new_h)
+{
+    static const enum sel_type types[] = {
+        [SENSOR_CEL] = SEL_T_SENSOR_TEMP,
+        [SENSOR_VOLTS] = SEL_T_SENSOR_VOLTAGE,
+        [SENSOR_RPM] = SEL_T_SENSOR_FAN,
+        [SENSOR_PERCENT] = SEL_T_SENSOR_OTHER,
+    };
+    char msg[SEL_MSG_MAX];
+    sensor_alarm_message(s, old_h, new_h, msg, sizeof msg);
+    enum sel_type type = (unsigned)s->unit <= SENSOR_PERCENT ? types[s->unit] : SEL_T_SENSOR_OTHER;
+    hv_event(hv, (enum sel_severity)new_h, type, NULL, "%s", msg);
+}

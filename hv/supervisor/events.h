@@ -26,4 +26,9 @@ void hv_event_flush_suppressed(struct hv *hv, struct vm *vm);
 /* vmm's device_error hook: a rate-limited SEL entry naming the device and the reason. */
 void events_device_error(struct vm *vm, const char *device, const char *reason);
 
+/* A sensors_alarm_fn (ctx: the struct hv): records a sensor's health change as a system event,
+ * its health as the severity and its unit as the SEL sensor type (docs/sel-and-sensors.md). */
+void hv_sensor_alarm_event(void *hv, const struct sensor *s, enum sensor_health old_h,
+                           enum sensor_health new_h);
+
 #endif

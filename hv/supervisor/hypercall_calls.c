@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "supervisor/switch.h"
 #include "supervisor/trap.h"
+#include "vmm/platform.h"
 #include "vmm/vm.h"
 #include "x86/elf_loader.h"
 
@@ -11,7 +12,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,7 +135,7 @@ static int64_t hc_fault_report(struct vcpu *v, const struct vigil_hc_panic *a, u
     if (!src) {
         snprintf(why, sizeof why, "its frame lies outside guest RAM");
         ret = VIGIL_EFAULT;
-    } else if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+    } else if (hv_platform(v->vm->hv)->get_sregs(v, &sregs) < 0) {
         snprintf(why, sizeof why, "KVM_GET_SREGS: %s", strerror(errno));
         ret = VIGIL_EINVAL;
     } else {

@@ -177,14 +177,9 @@ int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t s
 
 bool snapshot_wait(struct vm *vm, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    /* vm->cond runs on CLOCK_MONOTONIC (vm_create). */
+    struct timespec deadline =
+        hv_deadline_ns((uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u);
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
     while (vm->snapshot_busy && rc != ETIMEDOUT)

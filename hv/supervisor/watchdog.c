@@ -4,9 +4,9 @@
 #include "base/log.h"
 #include "base/thread.h"
 #include "supervisor/trap.h"
+#include "vmm/platform.h"
 #include "vmm/vm.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -81,7 +81,7 @@ static void check_progress(struct vm *vm, struct wd_guest *g, uint64_t now, uint
                    (unsigned long long)((now - g->same_since_ns) / 1000000));
     }
     atomic_store(&v->sample_request, true);
-    pthread_kill(v->thread, SIGUSR1); /* the vCPU samples itself when KVM_RUN returns */
+    hv_platform(vm->hv)->kick(v); /* the vCPU samples itself when KVM_RUN returns */
 }
 
 static void *watchdog_main(void *arg)

@@ -94,6 +94,13 @@ struct vm_config {
 struct hv;
 struct nic_config;
 
+/* One KVM memslot over guest RAM (vm_slot_layout). */
+struct vm_slot {
+    uint64_t gpa, len;
+    bool readonly; /* a protected range: writes exit to hv and never reach memory */
+};
+#define VM_MAX_SLOTS (2 * POLICY_MAX_PROTECTED + 1)
+
 struct vm {
     struct hv *hv;
     struct vm_config cfg;
@@ -105,7 +112,8 @@ struct vm {
     struct boot_params boot;
     bool irqchip;
     bool msr_exits;  /* KVM_CAP_X86_USER_SPACE_MSR enabled */
-    uint32_t nslots; /* memslots laid out by vm_arm_protection */
+    uint32_t nslots; /* memslots laid out by vm_arm_protection: slot i is slots[i] */
+    struct vm_slot slots[VM_MAX_SLOTS];
     uint32_t nvcpus;
     struct vcpu vcpus[HV_MAX_VCPUS];
 
@@ -155,9 +163,12 @@ struct hv_config {
     struct ratelimit_cfg sel_rate; /* SEL entries a VM may cause per source (events.c) */
 };
 
+struct platform_ops;
+
 struct hv {
     struct hv_config cfg;
-    const struct vmm_hooks *hooks; /* NULL: every event stops its VM as crashed */
+    const struct platform_ops *platform; /* NULL: KVM (vmm/platform.h); tests set a fake */
+    const struct vmm_hooks *hooks;       /* NULL: every event stops its VM as crashed */
     struct kvm_host kvm;
     struct vm *vms[HV_MAX_VMS];
     uint32_t nvms;
@@ -188,6 +199,7 @@ struct hv {
     bool watchdog_started;
 };
 
+/* The VM of that name, or NULL (vm.c). */
 struct vm *hv_find_vm(struct hv *hv, const char *name);
 
 #endif
