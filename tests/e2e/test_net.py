@@ -103,11 +103,13 @@ def device_entries(hv):
 
 def test_malformed_queues_are_refused_logged_within_a_rate_limit_and_contained(start_hv):
     rounds = 200
+    t0 = time.time()
     hv = start_hv("--service", NET, "--cmdline", f"mode=hostile n={rounds}",
                   "--guest", guest("demo.elf"), "--cmdline", "heartbeat_ms=10",
                   "--sel-rate-limit", "5:1")
     hv.ok("switch", target="guest")  # the other VM runs throughout
     hv.wait_console("service", "recovered after the flood", timeout=30)
+    flood_s = time.time() - t0
     out = hv.console("service")
     assert f"{rounds} of {rounds} malformed queues refused with NEEDS_RESET" in out, out
     assert hv.proc.poll() is None and hv.vm("service")["state"] == "running"
@@ -125,7 +127,8 @@ def test_malformed_queues_are_refused_logged_within_a_rate_limit_and_contained(s
     # Every refusal is accounted for: logged with its reason, or counted in a summary.
     hv.wait_for(lambda: sum(accounted()) == rounds, timeout=10, what="the suppressed summary")
     logged, suppressed = accounted()
-    assert 5 <= logged < 20 and suppressed > rounds // 2, (logged, suppressed)
+    # The bucket: 5 at once, then one a second (however slow this machine ran the flood).
+    assert 5 <= logged <= 5 + int(flood_s) + 1 and suppressed > 0, (logged, suppressed, flood_s)
     msgs = [e["Message"] for e in device_entries(hv)]
     assert any("rate limit reached" in m for m in msgs), msgs
     assert any("the device waits for the driver to reset it" in m for m in msgs), msgs
