@@ -43,6 +43,7 @@ int netstack_pump(void)
         if (!work)
             break;
     }
+    nic_flush_all();
     pumping = 0;
     return changes != before;
 }
@@ -85,5 +86,6 @@ void netstack_init(void)
     inet_register();
     resolv_init();
     nic_cmdline_config();
+    vnet_probe(); /* hv's card, configured from the command line (DHCP by default) */
     resolv_update();
 }

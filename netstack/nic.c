@@ -19,6 +19,7 @@ struct netstack_nic {
     struct netstack_nic_info info;
     struct net_config cfg;
     unsigned char *txbuf; /* for frames lwIP hands over as a chain */
+    uint32_t logged;      /* the DHCP address last reported (the callback fires per field) */
     struct netstack_nic *next;
 };
 
@@ -79,7 +80,9 @@ static void on_status(struct netif *netif)
 {
     struct netstack_nic *nic = netif->state;
     char a[16], g[16];
-    if (nic->cfg.mode == NETCFG_DHCP && !ip4_addr_isany(netif_ip4_addr(netif))) {
+    uint32_t addr = ip4_addr_get_u32(netif_ip4_addr(netif));
+    if (nic->cfg.mode == NETCFG_DHCP && addr && addr != nic->logged) {
+        nic->logged = addr;
         klog("netstack: %c%c%u %s/%d gw %s (dhcp)", netif->name[0], netif->name[1], netif->num,
              netcfg_ntoa(ip4_addr_get_u32(netif_ip4_addr(netif)), a),
              prefix_of(ip4_addr_get_u32(netif_ip4_netmask(netif))),
@@ -191,6 +194,13 @@ void netstack_nic_ipv4(struct netstack_nic *nic, uint32_t *addr, int *prefix)
 {
     *addr = ip4_addr_get_u32(netif_ip4_addr(&nic->netif));
     *prefix = prefix_of(ip4_addr_get_u32(netif_ip4_netmask(&nic->netif)));
+}
+
+void nic_flush_all(void)
+{
+    for (struct netstack_nic *nic = nics; nic; nic = nic->next)
+        if (nic->info.ops->flush)
+            nic->info.ops->flush(nic->info.drv);
 }
 
 int nic_poll_all(void)

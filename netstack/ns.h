@@ -33,6 +33,12 @@ void netstack_wake_on(uint64_t hv_events);
 void nic_cmdline_config(void);
 /* Polls every interface's driver; returns the number of frames received. */
 int nic_poll_all(void);
+/* Ends a burst of transmissions (drivers notify their devices once per burst).  Called at the
+ * end of every pump and of every socket call that can send. */
+void nic_flush_all(void);
+
+/* ---- virtio_net.c: hv's network card, if the boot info lists one ---- */
+void vnet_probe(void);
 
 /* ---- resolv.c: /etc/resolv.conf and /etc/hosts for musl's resolver ---- */
 void resolv_init(void);

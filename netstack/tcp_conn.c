@@ -188,6 +188,7 @@ long ts_connect(struct file *f, const struct sockaddr *sa, unsigned len)
     t->s.err = 0;
     tsock_apply_opts(t);
     err_t err = tcp_connect(t->pcb, &ip, port, on_connected);
+    nic_flush_all();
     if (err != ERR_OK)
         return -ns_errno(err);
     t->state = TS_CONNECTING;
@@ -223,6 +224,7 @@ long ts_shutdown(struct file *f, int how)
             }
         }
     }
+    nic_flush_all();
     ns_changed(f);
     return closed ? -ENOTCONN : 0;
 }

@@ -76,6 +76,7 @@ static size_t take(struct tsock *t, void *buf, size_t len, int peek)
         if (!t->rx_head)
             t->rx_tail = NULL;
         window_open(t, done);
+        nic_flush_all(); /* a window update may have gone out */
     }
     return done;
 }
@@ -133,8 +134,10 @@ long ts_send(struct file *f, const void *buf, size_t len, int flags)
                 return done ? (long)done : -ns_errno(err);
             done += n;
         }
-        if (done && t->pcb)
+        if (done && t->pcb) {
             tcp_output(t->pcb);
+            nic_flush_all();
+        }
         if (done || pumped || !t->pcb)
             break;
         /* Nothing fitted: acknowledgements may be waiting in the loop already. */

@@ -161,6 +161,7 @@ static void t_release(struct file *f)
     } else {
         tsock_release_pcb(t);
     }
+    nic_flush_all(); /* the FIN or reset */
     destroy(t);
 }
 

@@ -25,6 +25,7 @@ struct usock {
     struct dgram *head, *tail;
     size_t queued; /* bytes in the queue, against SO_RCVBUF */
     unsigned connected : 1, rd_shut : 1, wr_shut : 1;
+    ip_addr_t src; /* connected: the source address the route gives (Linux's getsockname) */
 };
 
 /* The largest payload one datagram carries (65535 minus the IP and UDP headers). */
@@ -174,6 +175,7 @@ static long u_sendmsg(struct file *f, const struct msghdr *m, int flags)
         ip_reset_option(u->pcb, SOF_BROADCAST);
     err_t err = to ? udp_sendto(u->pcb, p, &ip, port) : udp_send(u->pcb, p);
     pbuf_free(p);
+    nic_flush_all();
     return err == ERR_OK ? (long)total : -ns_errno(err);
 }
 
@@ -221,12 +223,16 @@ static long u_connect(struct file *f, const struct sockaddr *sa, unsigned len)
         return -ENETUNREACH;
     if (ip_addr_isany(&ip))
         ip_addr_set_loopback(IP_IS_V6(&ip), &ip);
-    /* Linux checks the route at connect time (getaddrinfo's AI_ADDRCONFIG relies on it). */
-    if (!ip_route(IP_IS_V6(&ip) ? IP6_ADDR_ANY : IP4_ADDR_ANY, &ip))
+    /* Linux checks the route at connect time (getaddrinfo's AI_ADDRCONFIG relies on it) and
+     * getsockname then shows the source address it implies. */
+    struct netif *out = ip_route(IP_IS_V6(&ip) ? IP6_ADDR_ANY : IP4_ADDR_ANY, &ip);
+    const ip_addr_t *src = out ? ip_netif_get_local_ip(out, &ip) : NULL;
+    if (!src)
         return -ENETUNREACH;
     err_t err = udp_connect(u->pcb, &ip, port);
     if (err != ERR_OK)
         return -ns_errno(err);
+    ip_addr_copy(u->src, *src);
     u->connected = 1;
     return 0;
 }
@@ -250,8 +256,10 @@ static long u_name(struct file *f, struct sockaddr *sa, unsigned *len, int peer)
     if (peer && !u->connected)
         return -ENOTCONN;
     struct sockaddr_storage ss;
+    const ip_addr_t *local =
+        u->connected && ip_addr_isany(&u->pcb->local_ip) ? &u->src : &u->pcb->local_ip;
     unsigned alen = peer ? ns_addr_out(u->s.family, &u->pcb->remote_ip, u->pcb->remote_port, &ss)
-                         : ns_addr_out(u->s.family, &u->pcb->local_ip, u->pcb->local_port, &ss);
+                         : ns_addr_out(u->s.family, local, u->pcb->local_port, &ss);
     sockaddr_out(sa, len, &ss, alen);
     return 0;
 }

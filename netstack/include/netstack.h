@@ -34,6 +34,9 @@ struct netstack_nic_ops {
     int (*transmit)(void *drv, const void *frame, size_t len);
     /* Passes up to `budget` received frames to netstack_nic_input; returns how many. */
     int (*poll)(void *drv, struct netstack_nic *nic, int budget);
+    /* Optional: the end of a burst of transmit calls.  A driver may hold back the device's
+     * notification until here (one wake-up of hv's card thread per burst, not per frame). */
+    void (*flush)(void *drv);
 };
 struct netstack_nic_info {
     const struct netstack_nic_ops *ops;
