@@ -309,8 +309,16 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
             goto fail;
         }
     }
+    uint32_t nboot = devices_boot_info(&vm->devices, vm->boot.devices, VIGIL_BOOT_DEV_MAX);
+    if (nboot > VIGIL_BOOT_DEV_MAX) {
+        snprintf(err, errlen, "%s: %u devices for the boot info, at most %u", cfg->name, nboot,
+                 VIGIL_BOOT_DEV_MAX);
+        goto fail;
+    }
+    vm->boot.ndevices = nboot;
     if (build_machine(vm, err, errlen) < 0)
         goto fail;
+    devices_reset(&vm->devices); /* the machine exists: devices meet their RAM and VM */
     *out = vm;
     return 0;
 fail:
@@ -516,6 +524,7 @@ static void vm_teardown(struct vm *vm)
         pthread_join(v->thread, NULL);
         v->thread_started = false;
     }
+    devices_release(&vm->devices); /* no vCPU runs; device threads let go of RAM and VM */
     for (uint32_t i = 0; i < HV_MAX_VCPUS; i++) {
         struct vcpu *v = &vm->vcpus[i];
         if (v->fd >= 0)
