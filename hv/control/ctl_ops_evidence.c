@@ -46,7 +46,7 @@ json_t *op_policy_set(struct hv *hv, const struct ctl_msg *req, struct ctl_reply
         pthread_mutex_lock(&hv->switch_lock);
         for (uint32_t i = 0; i < hv->nvms; i++) {
             struct vm *vm = hv->vms[i];
-            bool running = vm->state == VM_RUNNING;
+            bool running = vm_get_state(vm) == VM_RUNNING;
             if (vm->role != VIGIL_ROLE_GUEST || (running && vm_park(vm, err, sizeof err) < 0))
                 continue;
             if (vm_arm_protection(vm, &after, err, sizeof err) < 0 ||
@@ -68,9 +68,10 @@ json_t *op_trap(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
     struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
     if (!vm)
         return err;
-    if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
+    enum vm_state st = vm_get_state(vm);
+    if (st != VM_RUNNING && st != VM_PAUSED)
         return ctl_error("EBUSY", "%s is %s: an operator trap needs a running or paused VM",
-                         vm->name, vm_state_name(vm->state));
+                         vm->name, vm_state_name(st));
     trap_raise(vm, NULL, POLICY_EV_OPERATOR, "operator request over the control socket");
     return json_pack("{s:b, s:s}", "ok", 1, "action",
                      policy_action_name(policy_action_for(&hv->policy, POLICY_EV_OPERATOR)));
@@ -85,8 +86,9 @@ json_t *op_snapshot_take(struct hv *hv, const struct ctl_msg *req, struct ctl_re
         return err;
     char why[256];
     pthread_mutex_lock(&hv->switch_lock);
-    bool was_running = vm->state == VM_RUNNING;
-    if (vm->state == VM_CREATED) {
+    enum vm_state st = vm_get_state(vm);
+    bool was_running = st == VM_RUNNING;
+    if (st == VM_CREATED) {
         pthread_mutex_unlock(&hv->switch_lock);
         return ctl_error("EBUSY", "%s has not booted: there is nothing to capture", vm->name);
     }
@@ -201,7 +203,7 @@ json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
             "EBUSY",
             "%s is %s: virtual addresses are translated with the registers of a stopped "
             "VM (pause it or switch away from it)",
-            vm->name, vm_state_name(vm->state));
+            vm->name, vm_state_name(vm_get_state(vm)));
     struct pagewalk_ctx c = {.cr0 = sr.cr0,
                              .cr3 = sr.cr3,
                              .cr4 = sr.cr4,

@@ -13,7 +13,7 @@ void interpose_rearm_guests(struct hv *hv)
 {
     struct policy_params pp;
     policy_get_params(&hv->policy, &pp);
-    if (!hv->traps_armed) {
+    if (!atomic_load(&hv->traps_armed)) {
         pp.nprotected = 0;
         pp.nmsrs = 0;
     }
@@ -22,7 +22,7 @@ void interpose_rearm_guests(struct hv *hv)
         struct vm *vm = hv->vms[i];
         if (vm->role != VIGIL_ROLE_GUEST || !vm->mem)
             continue;
-        bool running = vm->state == VM_RUNNING;
+        bool running = vm_get_state(vm) == VM_RUNNING;
         if (running && vm_park(vm, err, sizeof err) < 0) {
             log_warn("%s: cannot re-arm traps: %s", vm->name, err);
             continue;
@@ -76,7 +76,7 @@ int interpose_attach(struct hv *hv, const char *image, uint64_t mem_mib, char *e
     hv->service = svc;
     if (vm_start(svc, err, errlen) < 0)
         goto out;
-    hv->traps_armed = true;
+    atomic_store(&hv->traps_armed, true);
     interpose_rearm_guests(hv);
     rc = 0;
 out:
@@ -100,11 +100,12 @@ int interpose_detach(struct hv *hv, char *err, size_t errlen)
     struct vm *g = hv->default_guest;
     if (atomic_load(&hv->foreground) == svc) {
         /* The guest takes the machine back: resume it if a switch froze it. */
-        if (g->state == VM_FROZEN && vm_unpark(g, true, 0, err, errlen) < 0) {
+        bool frozen = vm_get_state(g) == VM_FROZEN;
+        if (frozen && vm_unpark(g, true, 0, err, errlen) < 0) {
             pthread_mutex_unlock(&hv->switch_lock);
             return -1;
         }
-        if (g->state == VM_FROZEN) {
+        if (frozen) {
             pthread_mutex_lock(&g->lock);
             g->state = VM_RUNNING;
             pthread_mutex_unlock(&g->lock);
@@ -118,7 +119,7 @@ int interpose_detach(struct hv *hv, char *err, size_t errlen)
     hv->nvms--;
     uint64_t mib = svc->mem_size >> 20;
     vm_release(svc);
-    hv->traps_armed = false;
+    atomic_store(&hv->traps_armed, false);
     interpose_rearm_guests(hv);
     pthread_mutex_unlock(&hv->switch_lock);
     hv_event(hv, SEL_OK, SEL_T_VM_HALT, NULL,

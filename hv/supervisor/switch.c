@@ -165,13 +165,16 @@ int hv_resume(struct hv *hv, struct vm *vm, char *err, size_t errlen)
 int hv_boot(struct hv *hv, struct vm *vm, char *err, size_t errlen)
 {
     enum vm_state s = get_state(vm, NULL);
-    if (s != VM_CREATED) {
-        snprintf(err, errlen, "%s has already booted (it is %s)", vm->name, vm_state_name(s));
-        return -1;
-    }
-    if (vm->role == VIGIL_ROLE_GUEST && hv->service)
+    if (s == VM_CREATED && vm->role == VIGIL_ROLE_GUEST && hv->service)
         return hv_switch_to(hv, vm, "boot request", now_ns(), err, errlen);
-    return vm_start(vm, err, errlen);
+    pthread_mutex_lock(&hv->switch_lock); /* a settle may be resetting it */
+    int rc = -1;
+    if ((s = get_state(vm, NULL)) != VM_CREATED)
+        snprintf(err, errlen, "%s has already booted (it is %s)", vm->name, vm_state_name(s));
+    else
+        rc = vm_start(vm, err, errlen);
+    pthread_mutex_unlock(&hv->switch_lock);
+    return rc;
 }
 
 struct vm *hv_other_vm(struct hv *hv)

@@ -30,13 +30,22 @@ void vcpu_signals_init(void)
     sigaction(SIGUSR1, &sa, NULL);
 }
 
-void vcpu_kick(struct vcpu *v)
+void vcpu_kick_locked(struct vcpu *v)
 {
     uint64_t one = 1;
-    ssize_t w = write(v->wake_fd, &one, sizeof one);
-    (void)w;
-    if (v->thread_started)
+    if (v->wake_fd >= 0) { /* a reset closes it (under the lock), and its number is reused */
+        ssize_t w = write(v->wake_fd, &one, sizeof one);
+        (void)w;
+    }
+    if (v->thread_started) /* not yet joined: vm_teardown clears this under the lock first */
         pthread_kill(v->thread, SIGUSR1);
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+    pthread_mutex_lock(&v->vm->lock);
+    vcpu_kick_locked(v);
+    pthread_mutex_unlock(&v->vm->lock);
 }
 
 /* Completes any pending I/O, captures the control structure, then waits
