@@ -404,6 +404,7 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &opt);
     hv->cfg = opt.hv;
     atomic_init(&hv->traps_armed, !hv->cfg.no_service);
+    jobs_init(&hv->jobs);
     hv->start_ns = now_ns();
     hv->term_fd = STDOUT_FILENO;
     pthread_mutex_init(&hv->switch_lock, NULL);

@@ -61,6 +61,7 @@ static json_t *vm_json(struct hv *hv, struct vm *vm)
                   (json_int_t)atomic_load(&vm->heartbeats), "bad_hypercalls",
                   (json_int_t)atomic_load(&vm->bad_hypercalls), "console_bytes",
                   (json_int_t)console_out_total);
+    json_object_set_new(j, "snapshot_writing", json_boolean(vm->snapshot_busy));
     if (vm->state == VM_HALTED || vm->state == VM_CRASHED) {
         json_object_set_new(j, "stop_reason", json_string(vm->stop_reason));
         json_object_set_new(j, "halt_status", json_integer((json_int_t)vm->halt_status));
@@ -308,6 +309,7 @@ static const struct {
     {"snapshot.list", op_snapshot_list},
     {"snapshot.show", op_snapshot_show},
     {"snapshot.delete", op_snapshot_delete},
+    {"job", op_job},
     {"peek", op_peek},
     {"service.attach", op_service_attach},
     {"service.detach", op_service_detach},

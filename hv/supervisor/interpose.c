@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "supervisor/events.h"
+#include "supervisor/snapshot.h"
 #include "vmm/vm.h"
 
 #include <stdio.h>
@@ -22,7 +23,8 @@ void interpose_rearm_guests(struct hv *hv)
         struct vm *vm = hv->vms[i];
         if (vm->role != VIGIL_ROLE_GUEST || !vm->mem)
             continue;
-        bool running = vm_get_state(vm) == VM_RUNNING;
+        /* A requested snapshot's hold keeps it parked: the main loop lets it go on. */
+        bool running = vm_get_state(vm) == VM_RUNNING && !vm->snapshot_hold;
         if (running && vm_park(vm, err, sizeof err) < 0) {
             log_warn("%s: cannot re-arm traps: %s", vm->name, err);
             continue;
@@ -98,7 +100,19 @@ int interpose_detach(struct hv *hv, char *err, size_t errlen)
         return -1;
     }
     struct vm *g = hv->default_guest;
-    if (atomic_load(&hv->foreground) == svc) {
+    bool to_guest = atomic_load(&hv->foreground) == svc;
+    /* A writer reads the RAM of the one (to be released) or the other (to run on). */
+    struct vm *busy = snapshot_busy(svc) ? svc : to_guest && g && snapshot_busy(g) ? g : NULL;
+    if (busy || (to_guest && !g)) {
+        pthread_mutex_unlock(&hv->switch_lock);
+        if (busy)
+            snprintf(err, errlen, "a snapshot of %s is being written: detach once it is done",
+                     busy->name);
+        else
+            snprintf(err, errlen, "there is no guest to take the machine back");
+        return -1;
+    }
+    if (to_guest) {
         /* The guest takes the machine back: resume it if a switch froze it. */
         bool frozen = vm_get_state(g) == VM_FROZEN;
         if (frozen && vm_unpark(g, true, 0, err, errlen) < 0) {
@@ -119,6 +133,7 @@ int interpose_detach(struct hv *hv, char *err, size_t errlen)
     hv->nvms--;
     uint64_t mib = svc->mem_size >> 20;
     vm_release(svc);
+    svc->reset_pending = svc->snapshot_hold = false; /* a spare now: nothing left to do to it */
     atomic_store(&hv->traps_armed, false);
     interpose_rearm_guests(hv);
     pthread_mutex_unlock(&hv->switch_lock);

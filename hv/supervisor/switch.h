@@ -22,7 +22,9 @@ int hv_resume(struct hv *hv, struct vm *vm, char *err, size_t errlen);
 int hv_boot(struct hv *hv, struct vm *vm, char *err, size_t errlen);
 
 /* Main loop: records VMs that halted or crashed since the last call, and
- * moves the foreground to the service VM if the foreground guest stopped. */
+ * moves the foreground to the service VM if the foreground guest stopped; then
+ * finishes what waited for a snapshot writer that has ended (a requested
+ * snapshot's VM runs on; a reset, a service VM restart).  Never waits for one. */
 void hv_settle_stopped_vms(struct hv *hv);
 
 /* The VM the hotkey's "switch" goes to from the current foreground. */

@@ -3,6 +3,7 @@
 #define HV_HV_H
 
 #include "base/console.h"
+#include "base/jobs.h"
 #include "base/stats.h"
 #include "bmc/sel.h"
 #include "bmc/sensors.h"
@@ -134,6 +135,9 @@ struct vm {
     uint64_t halt_status;
     uint64_t boot_ns, state_ns; /* when booted (names the boot), when the state last changed */
 
+    /* Under hv->switch_lock: what the main loop does once the snapshot writer is done. */
+    bool snapshot_hold;    /* a requested snapshot stopped it: it runs on after the write */
+    bool reset_pending;    /* a policy reset, or a service VM restart, waits for the writer */
     struct vm_watch watch; /* the watchdog thread's own */
 
     struct console console;    /* its lock inside: "Locks" in docs/hv-layout.md */
@@ -183,6 +187,7 @@ struct hv {
     struct sensors *sensors; /* virtual BMC sensors; lock inside */
     struct policy policy;    /* trap policy: event -> action, and its parameters; lock inside */
     struct snapshot_store *snapshots; /* crash snapshots, in state_dir; lock inside */
+    struct job_table jobs;            /* snapshot writes under way; lock inside ("Locks") */
     _Atomic bool traps_armed; /* false while devirtualized: the guest runs alone, untrapped */
     struct vm *spare_service; /* a detached service VM's struct, kept for the next attach */
     char service_image_buf[4096];

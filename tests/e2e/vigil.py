@@ -112,6 +112,27 @@ class Hv:
     def status(self):
         return self.ok("status")
 
+    def connect(self):
+        """A second control connection: requests on it are not queued behind this one's."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.sock_path)
+        return s
+
+    def wait_job(self, job_id, timeout=60):
+        """Polls the job until it has finished; returns it (state done or failed)."""
+        def finished():
+            job = self.ok("job", id=job_id)["job"]
+            return job if job["state"] != "running" else None
+        return self.wait_for(finished, timeout, f"job {job_id}")
+
+    def snapshot(self, vm, timeout=60):
+        """snapshot.take, then the wait `hvctl snapshot take` does: the take's answer with the
+        finished snapshot's metadata added (as "snapshot")."""
+        resp = self.ok("snapshot.take", vm=vm)
+        job = self.wait_job(resp["job"]["id"], timeout)
+        assert job["state"] == "done", job
+        return dict(resp, snapshot=job["snapshot"])
+
     def vm(self, name):
         return next(v for v in self.status()["vms"] if v["name"] == name)
 
