@@ -288,7 +288,7 @@ static int64_t hc_switch(struct vcpu *v, const struct vigil_hc_switch *a)
     if (!target)
         return VIGIL_EINVAL;
     char err[200];
-    if (hv_switch_to(hv, target, "service VM request", now_ns(), err, sizeof err) < 0) {
+    if (hv_switch_from_vcpu(hv, v, target, "service VM request", now_ns(), err, sizeof err) < 0) {
         log_warn("switch requested by the service VM failed: %s", err);
         return VIGIL_EBUSY;
     }

@@ -9,7 +9,14 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* A vCPU waiting for switch_lock tries again this often: briefly at first (a switch holds it for
+ * microseconds), then every millisecond (a park that waits for a stuck vCPU holds it longer). */
+#define VCPU_LOCK_SPINS    50
+#define VCPU_LOCK_SHORT_NS 20000L
+#define VCPU_LOCK_LONG_NS  1000000L
 
 static void set_state(struct vm *vm, enum vm_state s)
 {
@@ -153,6 +160,23 @@ int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t
                  size_t errlen)
 {
     pthread_mutex_lock(&hv->switch_lock);
+    return switch_and_unlock(hv, target, trigger, t0, err, errlen);
+}
+
+int hv_switch_from_vcpu(struct hv *hv, struct vcpu *self, struct vm *target, const char *trigger,
+                        uint64_t t0, char *err, size_t errlen)
+{
+    /* Whoever holds switch_lock may be waiting for this very vCPU to park or exit (a pause or a
+     * detach of its VM): wait for the lock only while hv asks nothing of the vCPU.  A try and a
+     * short sleep, not a timed lock: the sanitizers know these calls. */
+    for (unsigned tries = 0; pthread_mutex_trylock(&hv->switch_lock) != 0; tries++) {
+        if (atomic_load(&self->request) != VCPU_REQ_NONE) {
+            snprintf(err, errlen, "hv is stopping %s", self->vm->name);
+            return -1;
+        }
+        struct timespec ts = {0, tries < VCPU_LOCK_SPINS ? VCPU_LOCK_SHORT_NS : VCPU_LOCK_LONG_NS};
+        nanosleep(&ts, NULL);
+    }
     return switch_and_unlock(hv, target, trigger, t0, err, errlen);
 }
 

@@ -13,6 +13,10 @@
  * (CLOCK_MONOTONIC ns) for the latency statistics. */
 int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t t0, char *err,
                  size_t errlen);
+/* The same, asked by the vCPU `self` (the service VM's SWITCH hypercall): it gives up, rather
+ * than wait for switch_lock, when hv asks the vCPU to park or exit meanwhile. */
+int hv_switch_from_vcpu(struct hv *hv, struct vcpu *self, struct vm *target, const char *trigger,
+                        uint64_t t0, char *err, size_t errlen);
 
 /* Stops a running VM without changing the foreground, and lets it go on. */
 int hv_pause(struct hv *hv, struct vm *vm, char *err, size_t errlen);

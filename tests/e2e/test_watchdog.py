@@ -1,12 +1,9 @@
 """test_watchdog.py: the watchdog catches a silent or stuck guest within its period, and leaves healthy ones be."""
-import os
 import re
-import subprocess
 import time
-from pathlib import Path
 
 import checksum_guest
-from vigil import SLOWDOWN, guest, scaled
+from vigil import SLOWDOWN, guest, kickcheck_env, scaled
 
 DEMO = guest("demo.elf")
 
@@ -92,12 +89,7 @@ def test_no_kick_reaches_a_vcpu_thread_that_a_reset_has_joined(start_hv, tmp_pat
     # The watchdog kicks vCPU 0 every tick while the main loop resets the guest over and over
     # (no heartbeats, action reset); kickcheck.so aborts hv on a pthread_kill of a joined thread,
     # and delays every kick so that one not ordered before the join by a lock lands after it.
-    shim = tmp_path / "kickcheck.so"
-    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(Path(__file__).with_name("kickcheck.c")),
-                    "-ldl", "-lpthread"], check=True)
-    asan = os.environ.get("ASAN_OPTIONS", "")
-    env = dict(os.environ, LD_PRELOAD=str(shim),
-               ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
+    env = kickcheck_env(tmp_path)
     hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--mem", "16", "--autostart-guest",
                   "--cmdline", "heartbeat_ms=0", "--watchdog-ms", "5", "--policy-set", "watchdog_heartbeat=reset",
                   env=env)

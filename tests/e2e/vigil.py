@@ -176,6 +176,16 @@ class Hv:
         return self.proc.returncode
 
 
+def kickcheck_env(tmp_path):
+    """The environment for an hv under kickcheck.so (built here): it aborts hv if a vCPU kick
+    reaches a joined thread, and delays every kick by 2 ms, widening the races around them."""
+    shim = tmp_path / "kickcheck.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(Path(__file__).with_name("kickcheck.c")),
+                    "-ldl", "-lpthread"], check=True)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return dict(os.environ, LD_PRELOAD=str(shim), ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
+
+
 def run_alone(tmp_path, image, *args, timeout=60):
     """Runs one guest in devirtualized mode to completion; returns (exit status, output)."""
     p = subprocess.run([str(HV), "--control", str(tmp_path / "alone.sock"), "--state-dir", str(tmp_path / "state"),
