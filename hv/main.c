@@ -5,10 +5,13 @@
 #include "control/ctl_server.h"
 #include "control/term.h"
 #include "evidence/snapshot_store.h"
+#include "supervisor/board.h"
 #include "supervisor/events.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/switch.h"
+#include "supervisor/trap.h"
 #include "supervisor/watchdog.h"
+#include "vmm/platform.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -106,6 +109,7 @@ static void add_vm(struct options *o, enum vigil_vm_role role, const char *image
         snprintf(c->name, sizeof c->name, "guest");
     else
         snprintf(c->name, sizeof c->name, "guest%u", guests + 1);
+    board_devices(c);
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
@@ -277,14 +281,6 @@ static void parse_options(int argc, char **argv, struct options *o)
         hv_die("no service VM: give --service IMG, or --no-service to run a guest alone");
 }
 
-struct vm *hv_find_vm(struct hv *hv, const char *name)
-{
-    for (uint32_t i = 0; i < hv->nvms; i++)
-        if (!strcmp(hv->vms[i]->name, name))
-            return hv->vms[i];
-    return NULL;
-}
-
 struct work_handler {
     struct loop_handler h;
     struct hv *hv;
@@ -349,16 +345,6 @@ static void pin_cpu(int cpu)
     log_info("all VMs confined to host CPU %d", cpu);
 }
 
-static void on_sensor_alarm(void *ctx, const struct sensor *s, enum sensor_health old_h,
-                            enum sensor_health new_h)
-{
-    static const enum sel_type types[] = {SEL_T_SENSOR_TEMP, SEL_T_SENSOR_VOLTAGE, SEL_T_SENSOR_FAN,
-                                          SEL_T_SENSOR_OTHER};
-    char msg[SEL_MSG_MAX];
-    sensor_alarm_message(s, old_h, new_h, msg, sizeof msg);
-    hv_event(ctx, (enum sel_severity)new_h, types[s->unit], NULL, "%s", msg);
-}
-
 /* The state directory, the system event log in it, and the sensors that feed the log. */
 static void open_state(struct hv *hv, const struct options *opt)
 {
@@ -374,8 +360,10 @@ static void open_state(struct hv *hv, const struct options *opt)
     if (snapshot_store_open(&hv->snapshots, hv->cfg.state_dir, opt->snapshot_keep,
                             opt->snapshot_max_bytes, err, sizeof err) < 0)
         hv_die("snapshot store in %s: %s", hv->cfg.state_dir, err);
-    struct sensors_config sc = {
-        .mode = SENSORS_AUTO, .seed = (uint64_t)now_ns(), .on_alarm = on_sensor_alarm, .ctx = hv};
+    struct sensors_config sc = {.mode = SENSORS_AUTO,
+                                .seed = (uint64_t)now_ns(),
+                                .on_alarm = hv_sensor_alarm_event,
+                                .ctx = hv};
     if (sensors_open(&hv->sensors, &sc, err, sizeof err) < 0)
         log_warn("sensors unavailable: %s", err);
 }
@@ -394,11 +382,18 @@ static void housekeeping(struct hv *hv, uint64_t *next_sensor_ns)
 }
 
 static struct hv hv_ctx;
+static struct policy_port_owner reserved_ports[32];
 
 int main(int argc, char **argv)
 {
     struct hv *hv = &hv_ctx;
-    policy_init_defaults(&hv->policy);
+    /* The policy may not take the ports of hv's own devices from them. */
+    const uint32_t max = sizeof reserved_ports / sizeof reserved_ports[0];
+    uint32_t nreserved = board_reserved_ports(reserved_ports, max);
+    if (nreserved > max)
+        hv_die("the board's devices have %u port ranges, more than %u", nreserved, max);
+    policy_init_defaults(&hv->policy, reserved_ports, nreserved);
+    hv->hooks = &trap_vmm_hooks;
     struct options opt = {
         .policy = &hv->policy, .snapshot_keep = 16, .snapshot_max_bytes = 8192ull << 20};
     parse_options(argc, argv, &opt);
@@ -413,7 +408,7 @@ int main(int argc, char **argv)
     stats_init(&hv->freeze_latency);
     stats_init(&hv->trap_freeze);
     char err[512];
-    if (kvm_host_open(&hv->kvm, err, sizeof err) < 0)
+    if (hv_platform(hv)->open(hv, err, sizeof err) < 0)
         hv_die("%s", err);
     open_state(hv, &opt);
     /* Seed 000 claim 24: the operator may edit the policy before anything boots. */
@@ -498,7 +493,7 @@ int main(int argc, char **argv)
         else
             vm_destroy(hv->vms[i]);
     }
-    kvm_host_close(&hv->kvm);
+    hv_platform(hv)->close(hv);
     hv_event(hv, SEL_OK, SEL_T_HV_STOP, NULL, "hv stopped (exit status %d)", hv->exit_status);
     sensors_close(hv->sensors);
     snapshot_store_close(hv->snapshots);

@@ -2,7 +2,8 @@
 # deps.sh: install the Debian packages that building, running and testing Vigil need.
 set -euo pipefail
 pkgs=(gcc make libc6-dev libjansson-dev libcmocka-dev libssl-dev python3 python3-pytest gdb binutils
-      qemu-system-x86 socat clang-format kmod cpio e2fsprogs)
+      qemu-system-x86 socat clang-format kmod cpio e2fsprogs
+      clang libclang-rt-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -6,6 +6,7 @@
 #include "evidence/snapshot_store.h"
 #include "supervisor/events.h"
 #include "supervisor/interpose.h"
+#include "supervisor/rearm.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/switch.h"
 #include "supervisor/trap.h"
@@ -23,6 +24,15 @@ json_t *op_policy_get(struct hv *hv, const struct ctl_msg *req, struct ctl_reply
     return json_pack("{s:b, s:o}", "ok", 1, "policy", policy_to_json(&hv->policy));
 }
 
+/* Whether the change touches what lives in KVM: protected ranges and forbidden MSRs. */
+static bool traps_differ(const struct policy_params *a, const struct policy_params *b)
+{
+    return a->nprotected != b->nprotected || a->nmsrs != b->nmsrs ||
+           memcmp(a->protected_ranges, b->protected_ranges,
+                  a->nprotected * sizeof a->protected_ranges[0]) ||
+           memcmp(a->msrs, b->msrs, a->nmsrs * sizeof a->msrs[0]);
+}
+
 json_t *op_policy_set(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)out;
@@ -30,35 +40,39 @@ json_t *op_policy_set(struct hv *hv, const struct ctl_msg *req, struct ctl_reply
     char err[512];
     if (!json_is_object(policy))
         return ctl_error("EINVAL", "field \"policy\" must be an object (see docs/policy.md)");
-    struct policy_params before, after;
+    struct policy_params before;
+    struct policy_draft draft;
+    pthread_mutex_lock(&hv->switch_lock);
     policy_get_params(&hv->policy, &before);
-    if (policy_apply_json(&hv->policy, policy, err, sizeof err) < 0)
-        return ctl_error("EINVAL", "%s", err);
-    policy_get_params(&hv->policy, &after);
-    char *text = json_dumps(policy, JSON_COMPACT);
-    hv_event(hv, SEL_OK, SEL_T_POLICY_CHANGE, NULL, "policy changed: %.200s", text ? text : "?");
-    free(text);
-    /* Protected ranges and the MSR filter live in KVM: re-arm guests that are not running. */
-    if (memcmp(before.protected_ranges, after.protected_ranges, sizeof before.protected_ranges) ||
-        before.nprotected != after.nprotected || before.nmsrs != after.nmsrs ||
-        memcmp(before.msrs, after.msrs, sizeof before.msrs)) {
-        pthread_mutex_lock(&hv->switch_lock);
-        for (uint32_t i = 0; i < hv->nvms; i++) {
-            struct vm *vm = hv->vms[i];
-            /* A requested snapshot's hold keeps it parked: the main loop lets it go on. */
-            bool running = vm_get_state(vm) == VM_RUNNING && !vm->snapshot_hold;
-            if (vm->role != VIGIL_ROLE_GUEST || (running && vm_park(vm, err, sizeof err) < 0))
-                continue;
-            if (vm_arm_protection(vm, &after, err, sizeof err) < 0 ||
-                vm_arm_msr_filter(vm, &after, err, sizeof err) < 0)
-                hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, vm, "re-arming traps failed: %s",
-                         err);
-            if (running)
-                vm_unpark(vm, false, 0, err, sizeof err);
-        }
+    if (policy_draft_json(&hv->policy, policy, &draft, err, sizeof err) < 0) {
         pthread_mutex_unlock(&hv->switch_lock);
+        return ctl_error("EINVAL", "%s", err);
     }
-    return json_pack("{s:b, s:o}", "ok", 1, "policy", policy_to_json(&hv->policy));
+    /* Protected ranges and the MSR filter live in KVM: every guest gets the new ones before
+     * the policy takes effect, so that if KVM refuses, guests and policy stay as they were.
+     * Devirtualized, the guest must run untrapped: the policy is only stored, and the next
+     * service attach arms it. */
+    bool armed = atomic_load(&hv->traps_armed);
+    if (armed && traps_differ(&before, &draft.params) &&
+        traps_rearm_guests(hv, &before, &draft.params, err, sizeof err) < 0) {
+        pthread_mutex_unlock(&hv->switch_lock);
+        hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, NULL, "policy change refused: %s", err);
+        return ctl_error("EIO", "policy not changed: KVM refused the new traps: %s", err);
+    }
+    policy_commit_draft(&hv->policy, &draft);
+    pthread_mutex_unlock(&hv->switch_lock);
+    char *text = json_dumps(policy, JSON_COMPACT);
+    hv_event(hv, SEL_OK, SEL_T_POLICY_CHANGE, NULL, "policy changed%s: %.200s",
+             armed ? "" : " (stored; armed at the next service attach)", text ? text : "?");
+    free(text);
+    json_t *reply = json_pack("{s:b, s:o, s:b}", "ok", 1, "policy", policy_to_json(&hv->policy),
+                              "armed", armed);
+    if (reply && !armed)
+        json_object_set_new(reply, "note",
+                            json_string("devirtualized: no traps are armed while the guest runs "
+                                        "alone; the policy is stored and armed at the next "
+                                        "service attach"));
+    return reply;
 }
 
 json_t *op_trap(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)

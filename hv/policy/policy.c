@@ -5,8 +5,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <vigil/hypercall.h>
 
 static const char *const event_names[POLICY_EV_COUNT] = {
     [POLICY_EV_WRITE_PROTECTED] = "write_protected",
@@ -42,9 +42,12 @@ static const unsigned char default_actions[POLICY_EV_COUNT] = {
     [POLICY_EV_OPERATOR] = POLICY_ACT_FREEZE,
 };
 
-void policy_init_defaults(struct policy *p)
+void policy_init_defaults(struct policy *p, const struct policy_port_owner *reserved,
+                          uint32_t nreserved)
 {
     memset(&p->params, 0, sizeof p->params);
+    p->reserved = reserved;
+    p->nreserved = nreserved;
     pthread_mutex_init(&p->lock, NULL);
     for (int i = 0; i < POLICY_EV_COUNT; i++)
         atomic_init(&p->actions[i], default_actions[i]);
@@ -273,10 +276,12 @@ int policy_assign(struct policy *p, const char *text, char *err, size_t errlen)
     return rc;
 }
 
-bool policy_port_reserved(uint16_t port)
+const char *policy_port_reserved(const struct policy *p, uint16_t port)
 {
-    return (port >= 0x3f8 && port <= 0x3ff) || port == 0x505 ||
-           (port >= VIGIL_HC_PORT_BASE && port <= VIGIL_HC_PORT_END);
+    for (uint32_t i = 0; i < p->nreserved; i++)
+        if (port >= p->reserved[i].first && port <= p->reserved[i].last)
+            return p->reserved[i].owner;
+    return NULL;
 }
 
 bool policy_port_forbidden(const struct policy_params *pp, uint16_t port)
@@ -293,6 +298,33 @@ bool policy_msr_forbidden(const struct policy_params *pp, uint32_t msr)
         if (pp->msrs[i] == msr)
             return true;
     return false;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint32_t policy_msr_windows(const uint32_t *msrs, uint32_t n, struct policy_msr_window *out,
+                            uint32_t max)
+{
+    uint32_t sorted[POLICY_MAX_MSRS], count = 0;
+    if (n > POLICY_MAX_MSRS)
+        n = POLICY_MAX_MSRS;
+    memcpy(sorted, msrs, n * sizeof *msrs);
+    qsort(sorted, n, sizeof *sorted, cmp_u32);
+    /* Greedy from the lowest: each window starts at the first MSR not yet covered and reaches
+     * as far as it may, which needs the fewest windows. */
+    for (uint32_t i = 0; i < n;) {
+        uint32_t base = sorted[i], last = base;
+        while (i < n && sorted[i] - base < POLICY_MSR_WINDOW_SPAN)
+            last = sorted[i++];
+        if (count < max)
+            out[count] = (struct policy_msr_window){base, last - base + 1};
+        count++;
+    }
+    return count;
 }
 
 bool policy_gpa_protected(const struct policy_params *pp, uint64_t gpa, uint64_t len)

@@ -23,3 +23,18 @@ uint64_t hv_event(struct hv *hv, enum sel_severity sev, enum sel_type type, cons
     hv_log(level, "%s%s%s", vm ? vm->name : "", vm ? ": " : "", msg);
     return id;
 }
+
+void hv_sensor_alarm_event(void *hv, const struct sensor *s, enum sensor_health old_h,
+                           enum sensor_health new_h)
+{
+    static const enum sel_type types[] = {
+        [SENSOR_CEL] = SEL_T_SENSOR_TEMP,
+        [SENSOR_VOLTS] = SEL_T_SENSOR_VOLTAGE,
+        [SENSOR_RPM] = SEL_T_SENSOR_FAN,
+        [SENSOR_PERCENT] = SEL_T_SENSOR_OTHER,
+    };
+    char msg[SEL_MSG_MAX];
+    sensor_alarm_message(s, old_h, new_h, msg, sizeof msg);
+    enum sel_type type = (unsigned)s->unit <= SENSOR_PERCENT ? types[s->unit] : SEL_T_SENSOR_OTHER;
+    hv_event(hv, (enum sel_severity)new_h, type, NULL, "%s", msg);
+}

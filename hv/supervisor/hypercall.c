@@ -1,34 +1,13 @@
-/* hypercall.c: the hypercall handlers; every guest address and length is checked before use. */
+/* hypercall.c: the hypercall dispatcher: number, bounds, alignment and caller checks, once. */
 #include "supervisor/hypercall.h"
 
 #include "base/log.h"
-#include "supervisor/switch.h"
-#include "supervisor/trap.h"
 #include "vmm/vm.h"
-#include "x86/elf_loader.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <time.h>
-#include <unistd.h>
 
 #define REJECT_LOG_LIMIT 20 /* per VM; later rejections are only counted */
-
-static const size_t arg_size[VIGIL_HC_COUNT] = {
-    [VIGIL_HC_VERSION] = sizeof(struct vigil_hc_version),
-    [VIGIL_HC_CONSOLE_WRITE] = sizeof(struct vigil_hc_buf),
-    [VIGIL_HC_CONSOLE_READ] = sizeof(struct vigil_hc_buf),
-    [VIGIL_HC_TIME] = sizeof(struct vigil_hc_time),
-    [VIGIL_HC_WAIT] = sizeof(struct vigil_hc_wait),
-    [VIGIL_HC_HALT] = sizeof(struct vigil_hc_halt),
-    [VIGIL_HC_HEARTBEAT] = sizeof(struct vigil_hc_heartbeat),
-    [VIGIL_HC_SWITCH] = sizeof(struct vigil_hc_switch),
-    [VIGIL_HC_PANIC] = sizeof(struct vigil_hc_panic),
-    [VIGIL_HC_SET_FAULT_HANDLER] = sizeof(struct vigil_hc_fault_handler),
-};
 
 static const char *hc_error_text(int64_t ret)
 {
@@ -50,314 +29,70 @@ static const char *hc_error_text(int64_t ret)
     }
 }
 
-static const char *const hc_names[VIGIL_HC_COUNT] = {
-    [VIGIL_HC_VERSION] = "VERSION",
-    [VIGIL_HC_CONSOLE_WRITE] = "CONSOLE_WRITE",
-    [VIGIL_HC_CONSOLE_READ] = "CONSOLE_READ",
-    [VIGIL_HC_TIME] = "TIME",
-    [VIGIL_HC_WAIT] = "WAIT",
-    [VIGIL_HC_HALT] = "HALT",
-    [VIGIL_HC_HEARTBEAT] = "HEARTBEAT",
-    [VIGIL_HC_SWITCH] = "SWITCH",
-    [VIGIL_HC_PANIC] = "PANIC",
-    [VIGIL_HC_SET_FAULT_HANDLER] = "SET_FAULT_HANDLER",
-};
+static const struct hypercall *row(const struct hypercall_table *t, unsigned nr)
+{
+    return nr < t->count && t->calls[nr].fn ? &t->calls[nr] : NULL;
+}
 
-void hypercall_reject(struct vcpu *v, unsigned nr, const char *why)
+void hypercall_reject(const struct hypercall_table *t, struct vcpu *v, unsigned nr, const char *why)
 {
     struct vm *vm = v->vm;
+    const struct hypercall *c = row(t, nr);
     if (atomic_fetch_add(&vm->bad_hypercalls, 1) < REJECT_LOG_LIMIT)
         log_warn("%s/%u: hypercall %u (%s) rejected: %s", vm->name, v->index, nr,
-                 nr < VIGIL_HC_COUNT ? hc_names[nr] : "unknown", why);
+                 c ? c->name : "unknown", why);
 }
 
-/* Writes a result into the `ret` field that ends every argument struct except HALT's. */
-static void set_ret(void *arg, size_t size, int64_t ret)
+bool hypercall_allowed(const struct hypercall *c, const struct vm *vm)
 {
-    memcpy((uint8_t *)arg + size - sizeof ret, &ret, sizeof ret);
+    return (unsigned)vm->role < 32 && (c->callers & (1u << vm->role));
 }
 
-static int64_t hc_version(struct vcpu *v, struct vigil_hc_version *a)
+void hypercall_dispatch(const struct hypercall_table *t, struct vcpu *v, unsigned nr, uint32_t gpa)
 {
-    if (a->guest_abi < 1)
-        return VIGIL_ENOTSUP;
-    a->agreed_abi = VIGIL_ABI_VERSION;
-    a->features = VIGIL_FEAT_UART | VIGIL_FEAT_FAULT |
-                  (v->vm->role == VIGIL_ROLE_SERVICE ? VIGIL_FEAT_SWITCH : 0);
-    return 0;
-}
-
-static int64_t hc_console_write(struct vcpu *v, struct vigil_hc_buf *a)
-{
-    if (a->len > VIGIL_HC_CONSOLE_MAX)
-        return VIGIL_E2BIG;
-    const void *src = vm_gpa(v->vm, a->gpa, a->len);
-    if (!src)
-        return VIGIL_EFAULT;
-    uint8_t copy[VIGIL_HC_CONSOLE_MAX]; /* other vCPUs may change guest memory meanwhile */
-    memcpy(copy, src, a->len);
-    vm_console_out(v->vm, copy, a->len);
-    return (int64_t)a->len;
-}
-
-static int64_t hc_console_read(struct vcpu *v, struct vigil_hc_buf *a)
-{
-    if (a->len > VIGIL_HC_CONSOLE_MAX)
-        return VIGIL_E2BIG;
-    void *dst = vm_gpa(v->vm, a->gpa, a->len);
-    if (!dst)
-        return VIGIL_EFAULT;
-    size_t n = console_input_pop(&v->vm->console, dst, a->len);
-    pthread_mutex_lock(&v->vm->uart_lock);
-    uart_update_irq(&v->vm->uart);
-    pthread_mutex_unlock(&v->vm->uart_lock);
-    return (int64_t)n;
-}
-
-static int64_t hc_time(struct vigil_hc_time *a)
-{
-    a->wall_ns = wall_ns();
-    a->monotonic_ns = now_ns();
-    return 0;
-}
-
-#define KNOWN_EVENTS (VIGIL_EV_CONSOLE_IN | VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY)
-#define EDGE_EVENTS  (VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY)
-
-static uint64_t take_ready(struct vm *vm, uint64_t mask)
-{
-    uint64_t ready = atomic_fetch_and(&vm->events, ~(mask & EDGE_EVENTS)) & mask & EDGE_EVENTS;
-    if ((mask & VIGIL_EV_CONSOLE_IN) && console_input_pending(&vm->console))
-        ready |= VIGIL_EV_CONSOLE_IN;
-    return ready;
-}
-
-static int64_t hc_wait(struct vcpu *v, struct vigil_hc_wait *a)
-{
-    if (a->events & ~KNOWN_EVENTS)
-        return VIGIL_EINVAL;
-    for (;;) {
-        uint64_t drain;
-        ssize_t r = read(v->wake_fd, &drain, sizeof drain);
-        (void)r;
-        a->ready = take_ready(v->vm, a->events);
-        uint64_t now = now_ns();
-        if (a->ready || now >= a->deadline_ns || atomic_load(&v->request) != VCPU_REQ_NONE)
-            return 0;
-        struct pollfd pfd = {.fd = v->wake_fd, .events = POLLIN};
-        struct timespec ts, *tsp = NULL;
-        if (a->deadline_ns != UINT64_MAX) {
-            uint64_t left = a->deadline_ns - now;
-            ts.tv_sec = (time_t)(left / 1000000000ull);
-            ts.tv_nsec = (long)(left % 1000000000ull);
-            tsp = &ts;
-        }
-        if (ppoll(&pfd, 1, tsp, NULL) < 0 && errno != EINTR)
-            return 0;
-    }
-}
-
-/* Copies a guest message (bounded, made printable); "" when absent or out of RAM. */
-static void guest_message(struct vcpu *v, uint64_t gpa, uint64_t len,
-                          char msg[VIGIL_HC_HALT_MSG_MAX + 1])
-{
-    msg[0] = 0;
-    if (len > VIGIL_HC_HALT_MSG_MAX)
-        len = VIGIL_HC_HALT_MSG_MAX;
-    const char *src = len ? vm_gpa(v->vm, gpa, len) : NULL;
-    if (!src)
-        return;
-    memcpy(msg, src, len);
-    msg[len] = 0;
-    for (uint64_t i = 0; i < len; i++)
-        if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
-            msg[i] = '?'; /* keep the log line one printable line */
-}
-
-/* A fault report: the exception stub's frame follows the PANIC structure.  If it
- * is sound, the vCPU's registers become the reported ones once it has parked (see
- * park() in vcpu.c), so that the freeze, the snapshot and the SEL all show where
- * the guest faulted, not the stub.  The vCPU never continues after it. */
-static int64_t hc_fault_report(struct vcpu *v, const struct vigil_hc_panic *a, uint32_t gpa,
-                               const char *msg)
-{
-    struct vigil_fault_frame f;
-    const void *src = vm_gpa(v->vm, (uint64_t)gpa + sizeof *a, sizeof f);
-    char why[128] = "", detail[160];
-    struct kvm_sregs sregs;
-    int64_t ret = 0;
-    if (!src) {
-        snprintf(why, sizeof why, "its frame lies outside guest RAM");
-        ret = VIGIL_EFAULT;
-    } else if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
-        snprintf(why, sizeof why, "KVM_GET_SREGS: %s", strerror(errno));
-        ret = VIGIL_EINVAL;
-    } else {
-        memcpy(&f, src, sizeof f); /* a private copy: other vCPUs may rewrite it */
-        if (fault_frame_check(&f, sregs.cs.selector, why, sizeof why) < 0)
-            ret = VIGIL_EINVAL;
-    }
-    if (ret < 0) {
-        trap_raise_fatal(v->vm, v, POLICY_EV_GUEST_PANIC,
-                         "fault report on vCPU %u rejected (%s); registers are the handler's%s%s",
-                         v->index, why, msg[0] ? ": " : "", msg);
-        return ret;
-    }
-    struct fault_evidence *e = &v->evidence;
-    *e = (struct fault_evidence){.reported = true,
-                                 .apply = true,
-                                 .vector = (uint32_t)f.vector,
-                                 .error_code = f.error_code,
-                                 /* The stub runs at the guest's CPL, which cannot read CR2;
-                                  * nothing between the fault and this exit changed it. */
-                                 .cr2 = f.vector == 14 ? sregs.cr2 : 0};
-    fault_frame_regs(&f, &e->regs);
-    fault_describe(e, detail, sizeof detail);
-    trap_raise_fatal(v->vm, v, POLICY_EV_GUEST_PANIC,
-                     "%s on vCPU %u, registers from the guest's fault report%s%s", detail, v->index,
-                     msg[0] ? ": " : "", msg);
-    return 0;
-}
-
-static int64_t hc_panic(struct vcpu *v, const struct vigil_hc_panic *a, uint32_t gpa)
-{
-    char msg[VIGIL_HC_HALT_MSG_MAX + 1];
-    guest_message(v, a->msg_gpa, a->msg_len, msg);
-    if (a->code & VIGIL_PANIC_F_FAULT)
-        return hc_fault_report(v, a, gpa, msg);
-    trap_raise(v->vm, v, POLICY_EV_GUEST_PANIC, "panic hypercall, code %llu%s%s",
-               (unsigned long long)a->code, msg[0] ? ": " : "", msg);
-    return 0;
-}
-
-/* Arms (or, with entries_gpa 0, disarms) the gates of hv's IDT for the whole VM. */
-static int64_t hc_set_fault_handler(struct vcpu *v, const struct vigil_hc_fault_handler *a)
-{
-    struct vm *vm = v->vm;
-    if (a->reserved)
-        return VIGIL_EINVAL;
-    if (!a->entries_gpa) {
-        pthread_mutex_lock(&vm->lock); /* vCPUs calling at once must not mix their gates */
-        boot_write_idt(vm->mem, &vm->boot, NULL);
-        pthread_mutex_unlock(&vm->lock);
-        log_info("%s: exception handlers removed (vCPU %u)", vm->name, v->index);
-        return 0;
-    }
-    uint64_t entries[VIGIL_FAULT_VECTORS];
-    const void *src = vm_gpa(vm, a->entries_gpa, sizeof entries);
-    if (!src)
-        return VIGIL_EFAULT;
-    memcpy(entries, src, sizeof entries);
-    char why[128];
-    if (fault_check_entries(entries, VIGIL_FAULT_VECTORS, ELF_LOAD_MIN_ADDR, vm->mem_size, why,
-                            sizeof why) < 0) {
-        log_warn("%s/%u: SET_FAULT_HANDLER: %s", vm->name, v->index, why);
-        return VIGIL_EINVAL;
-    }
-    pthread_mutex_lock(&vm->lock);
-    boot_write_idt(vm->mem, &vm->boot, entries);
-    pthread_mutex_unlock(&vm->lock);
-    log_debug("%s: exception handlers armed (vCPU %u)", vm->name, v->index);
-    return 0;
-}
-
-static void hc_halt(struct vcpu *v, const struct vigil_hc_halt *a)
-{
-    char msg[VIGIL_HC_HALT_MSG_MAX + 1];
-    guest_message(v, a->msg_gpa, a->msg_len, msg);
-    vm_stop_from_vcpu(v, VM_HALTED, a->status, "halted with status %llu%s%s",
-                      (unsigned long long)a->status, msg[0] ? ": " : "", msg);
-}
-
-static int64_t hc_heartbeat(struct vcpu *v, const struct vigil_hc_heartbeat *a)
-{
-    (void)a;
-    atomic_fetch_add(&v->vm->heartbeats, 1);
-    atomic_store(&v->vm->last_heartbeat_ns, now_ns());
-    return 0;
-}
-
-static int64_t hc_switch(struct vcpu *v, const struct vigil_hc_switch *a)
-{
-    struct hv *hv = v->vm->hv;
-    if (v->vm->role != VIGIL_ROLE_SERVICE)
-        return VIGIL_EPERM;
-    struct vm *target = a->target == VIGIL_ROLE_SERVICE ? hv->service
-                        : a->target == VIGIL_ROLE_GUEST ? hv->default_guest
-                                                        : NULL;
-    if (!target)
-        return VIGIL_EINVAL;
-    char err[200];
-    if (hv_switch_from_vcpu(hv, v, target, "service VM request", now_ns(), err, sizeof err) < 0) {
-        log_warn("switch requested by the service VM failed: %s", err);
-        return VIGIL_EBUSY;
-    }
-    return 0;
-}
-
-void hypercall_dispatch(struct vcpu *v, unsigned nr, uint32_t gpa)
-{
-    if (nr >= VIGIL_HC_COUNT) {
-        hypercall_reject(v, nr, "unknown hypercall number");
+    const struct hypercall *c = row(t, nr);
+    if (!c) {
+        hypercall_reject(t, v, nr, "unknown hypercall number");
         return;
     }
-    size_t size = arg_size[nr];
+    size_t size = c->arg_size;
+    if (size > HC_ARG_MAX || size < (c->no_ret ? 0 : sizeof(int64_t))) {
+        hypercall_reject(t, v, nr, "hv's table gives it an impossible argument size");
+        return;
+    }
     uint8_t *arg = vm_gpa(v->vm, gpa, size);
     if (!arg || (gpa & 7)) {
         char why[96];
         snprintf(why, sizeof why, "argument at 0x%x is %s", gpa,
                  arg ? "not 8-byte aligned" : "outside guest RAM");
-        hypercall_reject(v, nr, why);
+        hypercall_reject(t, v, nr, why);
         return;
     }
     /* Work on a private copy: the guest's other vCPUs could rewrite it mid-call. */
     union {
-        struct vigil_hc_version version;
-        struct vigil_hc_buf buf;
-        struct vigil_hc_time time;
-        struct vigil_hc_wait wait;
-        struct vigil_hc_halt halt;
-        struct vigil_hc_heartbeat heartbeat;
-        struct vigil_hc_switch sw;
-        struct vigil_hc_panic panic;
-        struct vigil_hc_fault_handler fault_handler;
+        uint64_t align; /* every argument structure is 8-byte aligned */
+        uint8_t bytes[HC_ARG_MAX];
     } a;
-    memcpy(&a, arg, size);
-    int64_t ret = 0;
-    switch (nr) {
-    case VIGIL_HC_VERSION:
-        ret = hc_version(v, &a.version);
-        break;
-    case VIGIL_HC_CONSOLE_WRITE:
-        ret = hc_console_write(v, &a.buf);
-        break;
-    case VIGIL_HC_CONSOLE_READ:
-        ret = hc_console_read(v, &a.buf);
-        break;
-    case VIGIL_HC_TIME:
-        ret = hc_time(&a.time);
-        break;
-    case VIGIL_HC_WAIT:
-        ret = hc_wait(v, &a.wait);
-        break;
-    case VIGIL_HC_HALT:
-        hc_halt(v, &a.halt);
-        return;
-    case VIGIL_HC_HEARTBEAT:
-        ret = hc_heartbeat(v, &a.heartbeat);
-        break;
-    case VIGIL_HC_SWITCH:
-        ret = hc_switch(v, &a.sw);
-        break;
-    case VIGIL_HC_PANIC:
-        ret = hc_panic(v, &a.panic, gpa);
-        break;
-    case VIGIL_HC_SET_FAULT_HANDLER:
-        ret = hc_set_fault_handler(v, &a.fault_handler);
-        break;
-    }
+    memcpy(a.bytes, arg, size);
+    int64_t ret = hypercall_allowed(c, v->vm) ? c->fn(v, a.bytes, gpa) : VIGIL_EPERM;
     if (ret < 0)
-        hypercall_reject(v, nr, hc_error_text(ret));
-    set_ret(&a, size, ret);
-    memcpy(arg, &a, size);
+        hypercall_reject(t, v, nr, hc_error_text(ret));
+    if (c->no_ret)
+        return;
+    memcpy(a.bytes + size - sizeof ret, &ret, sizeof ret); /* `ret` ends the structure */
+    memcpy(arg, a.bytes, size);
+}
+
+void hypercall_port_io(const struct hypercall_table *t, struct vcpu *v, const struct dev_io *io)
+{
+    unsigned nr = (unsigned)(io->addr - VIGIL_HC_PORT_BASE);
+    if (io->write && io->size == 4 && io->count == 1) {
+        uint32_t gpa;
+        memcpy(&gpa, io->data, sizeof gpa);
+        hypercall_dispatch(t, v, nr, gpa);
+        return;
+    }
+    if (!io->write)
+        memset(io->data, 0xff, (size_t)io->size * io->count);
+    hypercall_reject(t, v, nr, "not a 32-bit OUT");
 }

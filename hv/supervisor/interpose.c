@@ -3,39 +3,25 @@
 #include "supervisor/interpose.h"
 
 #include "base/log.h"
+#include "supervisor/board.h"
 #include "supervisor/events.h"
+#include "supervisor/rearm.h"
 #include "supervisor/snapshot.h"
 #include "vmm/vm.h"
 
 #include <stdio.h>
 #include <string.h>
 
-void interpose_rearm_guests(struct hv *hv)
+/* Attach arms the policy's traps on every guest (armed true), detach disarms them. */
+static void set_traps_armed(struct hv *hv, bool armed)
 {
     struct policy_params pp;
-    policy_get_params(&hv->policy, &pp);
-    if (!atomic_load(&hv->traps_armed)) {
-        pp.nprotected = 0;
-        pp.nmsrs = 0;
-    }
     char err[256];
-    for (uint32_t i = 0; i < hv->nvms; i++) {
-        struct vm *vm = hv->vms[i];
-        if (vm->role != VIGIL_ROLE_GUEST || !vm->mem)
-            continue;
-        /* A requested snapshot's hold keeps it parked: the main loop lets it go on. */
-        bool running = vm_get_state(vm) == VM_RUNNING && !vm->snapshot_hold;
-        if (running && vm_park(vm, err, sizeof err) < 0) {
-            log_warn("%s: cannot re-arm traps: %s", vm->name, err);
-            continue;
-        }
-        if (vm_arm_protection(vm, &pp, err, sizeof err) < 0 ||
-            vm_arm_msr_filter(vm, &pp, err, sizeof err) < 0)
-            hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, vm, "re-arming traps failed: %s", err);
-        /* The control structure is untouched: the guest goes on exactly where it was. */
-        if (running)
-            vm_unpark(vm, false, 0, err, sizeof err);
-    }
+    policy_get_params(&hv->policy, &pp);
+    atomic_store(&hv->traps_armed, armed);
+    if (traps_rearm_guests(hv, armed ? NULL : &pp, armed ? &pp : NULL, err, sizeof err) < 0)
+        hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, NULL, "%s traps failed: %s",
+                 armed ? "arming" : "disarming", err);
 }
 
 int interpose_attach(struct hv *hv, const char *image, uint64_t mem_mib, char *err, size_t errlen)
@@ -64,6 +50,7 @@ int interpose_attach(struct hv *hv, const char *image, uint64_t mem_mib, char *e
                             .mem_size = (mem_mib ? mem_mib : 64) << 20};
     snprintf(hv->service_image_buf, sizeof hv->service_image_buf, "%s", image);
     cfg.image = hv->service_image_buf;
+    board_devices(&cfg);
     if (svc) {
         svc->cfg = cfg;
         svc->mem_size = svc->boot.mem_size = cfg.mem_size;
@@ -78,8 +65,7 @@ int interpose_attach(struct hv *hv, const char *image, uint64_t mem_mib, char *e
     hv->service = svc;
     if (vm_start(svc, err, errlen) < 0)
         goto out;
-    atomic_store(&hv->traps_armed, true);
-    interpose_rearm_guests(hv);
+    set_traps_armed(hv, true);
     rc = 0;
 out:
     pthread_mutex_unlock(&hv->switch_lock);
@@ -134,8 +120,7 @@ int interpose_detach(struct hv *hv, char *err, size_t errlen)
     uint64_t mib = svc->mem_size >> 20;
     vm_release(svc);
     svc->reset_pending = svc->snapshot_hold = false; /* a spare now: nothing left to do to it */
-    atomic_store(&hv->traps_armed, false);
-    interpose_rearm_guests(hv);
+    set_traps_armed(hv, false);
     pthread_mutex_unlock(&hv->switch_lock);
     hv_event(hv, SEL_OK, SEL_T_VM_HALT, NULL,
              "service VM detached, %llu MiB returned; traps disarmed", (unsigned long long)mib);

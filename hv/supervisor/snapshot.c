@@ -117,12 +117,14 @@ static void *writer(void *arg)
     json_decref(j->exception);
     json_decref(j->evidence);
     struct hv *hv = j->hv;
+    free(j);
     pthread_mutex_lock(&vm->lock);
     vm->snapshot_busy = false;
+    /* The main loop finishes what waited for the writer (snapshot_hold, reset_pending).  Woken
+     * under the lock: whoever sees the writer done may free hv and the VM (hv's exit). */
+    hv_wake_main_loop(hv);
     pthread_cond_broadcast(&vm->cond);
     pthread_mutex_unlock(&vm->lock);
-    free(j);
-    hv_wake_main_loop(hv); /* it may be holding the VM (snapshot_hold, reset_pending) */
     return NULL;
 }
 
@@ -200,14 +202,9 @@ bool snapshot_busy(struct vm *vm)
 
 bool snapshot_wait(struct vm *vm, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    /* vm->cond runs on CLOCK_MONOTONIC (vm_create). */
+    struct timespec deadline =
+        hv_deadline_ns((uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u);
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
     while (vm->snapshot_busy && rc != ETIMEDOUT)

@@ -1,17 +1,11 @@
 /* trap.c: carries out the policy's action for a guest event, and records both in the SEL. */
 #include "supervisor/trap.h"
 
-#include "base/log.h"
 #include "supervisor/events.h"
 #include "vmm/vm.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/ioctl.h>
-
-#define RFLAGS_IF (1ull << 9)
 
 bool trap_event_is_crash(enum policy_event ev)
 {
@@ -31,22 +25,6 @@ bool trap_event_is_crash(enum policy_event ev)
 static bool cannot_continue(enum policy_event ev)
 {
     return ev == POLICY_EV_TRIPLE_FAULT || ev == POLICY_EV_INTERNAL_ERROR;
-}
-
-void trap_deliver_nmi(struct vcpu *v)
-{
-    struct kvm_regs regs;
-    /* Without an in-kernel LAPIC, KVM exits when the guest opens an interrupt
-     * window; with one it queues the NMI itself, and NMIs ignore RFLAGS.IF. */
-    if (!v->vm->irqchip && ioctl(v->fd, KVM_GET_REGS, &regs) == 0 && (regs.rflags & RFLAGS_IF) &&
-        !v->run->ready_for_interrupt_injection) {
-        v->run->request_interrupt_window = 1;
-        return;
-    }
-    v->run->request_interrupt_window = 0;
-    atomic_store(&v->vm->nmi_pending, false);
-    if (ioctl(v->fd, KVM_NMI) < 0)
-        log_warn("%s/%u: KVM_NMI: %s", v->vm->name, v->index, strerror(errno));
 }
 
 static bool trap_vraise(struct vm *vm, struct vcpu *self, enum policy_event ev, bool fatal,
@@ -89,7 +67,7 @@ static bool trap_vraise(struct vm *vm, struct vcpu *self, enum policy_event ev, 
     case POLICY_ACT_NMI:
         atomic_store(&vm->nmi_pending, true);
         if (self)
-            trap_deliver_nmi(self);
+            vcpu_deliver_nmi(self);
         else
             vcpu_kick(&vm->vcpus[0]); /* vCPU 0 delivers it on its own thread */
         break;
@@ -122,3 +100,11 @@ void trap_raise_fatal(struct vm *vm, struct vcpu *self, enum policy_event ev, co
     trap_vraise(vm, self, ev, true, fmt, ap);
     va_end(ap);
 }
+
+/* vmm's events (vCPU exits, devices) reach the policy through this. */
+static bool trap_hook(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *detail)
+{
+    return trap_raise(vm, self, ev, "%s", detail);
+}
+
+const struct vmm_hooks trap_vmm_hooks = {.trap = trap_hook};

@@ -21,8 +21,7 @@ void trap_raise_fatal(struct vm *vm, struct vcpu *self, enum policy_event ev, co
 /* Whether an event leaves the guest unable to go on (its state after a freeze is crashed). */
 bool trap_event_is_crash(enum policy_event ev);
 
-/* Injects an NMI into vCPU v now if it can take one, else at its next interrupt window.
- * Runs on v's own thread. */
-void trap_deliver_nmi(struct vcpu *v);
+/* What hv gives vmm (hv->hooks): events from vCPU exits and devices go to trap_raise. */
+extern const struct vmm_hooks trap_vmm_hooks;
 
 #endif

@@ -7,8 +7,8 @@
 #include "base/stats.h"
 #include "bmc/sel.h"
 #include "bmc/sensors.h"
-#include "devices/uart.h"
 #include "policy/policy.h"
+#include "vmm/devices.h"
 #include "vmm/kvm_host.h"
 #include "vmm/vcpu_state.h"
 #include "x86/fault.h"
@@ -87,6 +87,9 @@ struct vm_config {
     uint32_t vcpus;
     const char *cmdline;
     bool cpl0;
+    /* The devices vm_create gives the VM (the caller decides: supervisor/board.h). */
+    const struct dev_model *const *devices;
+    uint32_t ndevices;
 };
 
 /* The watchdog's memory of one guest between its ticks; only the watchdog thread touches it. */
@@ -101,6 +104,13 @@ struct vm_watch {
 
 struct hv;
 
+/* One KVM memslot over guest RAM (vm_slot_layout). */
+struct vm_slot {
+    uint64_t gpa, len;
+    bool readonly; /* a protected range: writes exit to hv and never reach memory */
+};
+#define VM_MAX_SLOTS (2 * POLICY_MAX_PROTECTED + 1)
+
 struct vm {
     struct hv *hv;
     struct vm_config cfg;
@@ -112,7 +122,8 @@ struct vm {
     struct boot_params boot;
     bool irqchip;
     bool msr_exits;  /* KVM_CAP_X86_USER_SPACE_MSR enabled */
-    uint32_t nslots; /* memslots laid out by vm_arm_protection */
+    uint32_t nslots; /* memslots laid out by vm_arm_protection: slot i is slots[i] */
+    struct vm_slot slots[VM_MAX_SLOTS];
     uint32_t nvcpus;
     struct vcpu vcpus[HV_MAX_VCPUS];
 
@@ -140,13 +151,18 @@ struct vm {
     bool reset_pending;    /* a policy reset, or a service VM restart, waits for the writer */
     struct vm_watch watch; /* the watchdog thread's own */
 
-    struct console console;    /* its lock inside: "Locks" in docs/hv-layout.md */
-    pthread_mutex_t uart_lock; /* guards uart: "Locks" in docs/hv-layout.md */
-    struct uart uart;
+    struct console console;  /* its lock inside: "Locks" in docs/hv-layout.md */
+    struct devices devices;  /* what its port and MMIO exits reach */
     _Atomic uint64_t events; /* pending VIGIL_EV_* edge events */
     _Atomic uint64_t heartbeats, last_heartbeat_ns;
     _Atomic uint64_t switches_in, switches_out;
     _Atomic uint64_t bad_hypercalls;
+};
+
+/* What vmm asks of the layer above it, which fills this in (supervisor/trap.c). */
+struct vmm_hooks {
+    /* A guest event for the policy (vm_trap); returns whether `self` may continue. */
+    bool (*trap)(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *detail);
 };
 
 struct hv_config {
@@ -159,8 +175,12 @@ struct hv_config {
     bool restore_always; /* write the control structure back on every resume (verification) */
 };
 
+struct platform_ops;
+
 struct hv {
     struct hv_config cfg;
+    const struct platform_ops *platform; /* NULL: KVM (vmm/platform.h); tests set a fake */
+    const struct vmm_hooks *hooks;       /* NULL: every event stops its VM as crashed */
     struct kvm_host kvm;
     /* Changed by the main loop under switch_lock; other threads read them under switch_lock. */
     struct vm *vms[HV_MAX_VMS];
@@ -195,6 +215,7 @@ struct hv {
     _Atomic bool watchdog_started; /* cleared by the main loop to stop the watchdog thread */
 };
 
+/* The VM of that name, or NULL (vm.c). */
 struct vm *hv_find_vm(struct hv *hv, const char *name);
 
 #endif

@@ -1,18 +1,14 @@
 /* vcpu.c: the vCPU thread: KVM_RUN, exit dispatch, and parking at an instruction boundary. */
 #include "base/log.h"
-#include "supervisor/hypercall.h"
-#include "supervisor/trap.h"
+#include "vmm/platform.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
-#define PVPANIC_PORT         0x505u
-#define PVPANIC_PANICKED     0x1u
-#define PVPANIC_CRASH_LOADED 0x2u
+#define RFLAGS_IF (1ull << 9)
 
 static _Thread_local struct kvm_run *kick_run;
 
@@ -37,8 +33,9 @@ void vcpu_kick_locked(struct vcpu *v)
         ssize_t w = write(v->wake_fd, &one, sizeof one);
         (void)w;
     }
-    if (v->thread_started) /* not yet joined: vm_teardown clears this under the lock first */
-        pthread_kill(v->thread, SIGUSR1);
+    /* The platform signals the thread only while thread_started, which vm_teardown clears under
+     * the lock before the join: a kick never reaches a joined thread. */
+    hv_platform(v->vm->hv)->kick(v);
 }
 
 void vcpu_kick(struct vcpu *v)
@@ -53,17 +50,18 @@ void vcpu_kick(struct vcpu *v)
 static void park(struct vcpu *v)
 {
     struct vm *vm = v->vm;
+    const struct platform_ops *p = hv_platform(vm->hv);
     /* KVM finishes an in-flight PIO/MMIO instruction on the next KVM_RUN;
      * with immediate_exit it does so without entering the guest. */
     v->run->immediate_exit = 1;
-    if (ioctl(v->fd, KVM_RUN, 0) == 0 && v->run->exit_reason != KVM_EXIT_INTR)
+    if (p->run(v) == 0 && v->run->exit_reason != KVM_EXIT_INTR)
         log_debug("%s/%u: completion run exited with %u", vm->name, v->index, v->run->exit_reason);
     v->run->immediate_exit = 0;
     /* A fault report's registers go in now that the OUT that carried it has retired:
      * written earlier, KVM's completion of the OUT could step past the reported rip. */
     if (v->evidence.apply) {
         v->evidence.apply = false;
-        if (ioctl(v->fd, KVM_SET_REGS, &v->evidence.regs) < 0) {
+        if (p->set_regs(v, &v->evidence.regs) < 0) {
             log_warn("%s/%u: KVM_SET_REGS (fault report): %s", vm->name, v->index, strerror(errno));
             v->evidence.reported = false;
         }
@@ -79,7 +77,7 @@ static void park(struct vcpu *v)
     pthread_mutex_unlock(&vm->lock);
 
     char why[128] = "";
-    bool ok = vcpu_state_capture(&vm->hv->kvm, v->fd, vm->irqchip, &v->state, why, sizeof why) == 0;
+    bool ok = vcpu_state_capture(&vm->hv->kvm, v, vm->irqchip, &v->state, why, sizeof why) == 0;
 
     pthread_mutex_lock(&vm->lock);
     v->state_valid = ok;
@@ -92,71 +90,35 @@ static void park(struct vcpu *v)
     pthread_mutex_unlock(&vm->lock);
 }
 
-static void io_unknown(struct vcpu *v, struct kvm_run *run, uint8_t *data)
+/* An access no device claims: absent hardware, unless the policy forbids the port. */
+static void io_unknown(struct vcpu *v, const struct dev_io *io)
 {
     static _Atomic unsigned reported;
-    if (run->io.direction == KVM_EXIT_IO_IN)
-        memset(data, 0xff, (size_t)run->io.size * run->io.count);
+    if (!io->write)
+        memset(io->data, 0xff, (size_t)io->size * io->count);
     struct policy_params pp;
     policy_get_params(&v->vm->hv->policy, &pp);
-    if (pp.nports && policy_port_forbidden(&pp, run->io.port)) {
-        trap_raise(v->vm, v, POLICY_EV_FORBIDDEN_PORT, "%s of forbidden port 0x%x on vCPU %u",
-                   run->io.direction == KVM_EXIT_IO_IN ? "read" : "write", run->io.port, v->index);
+    if (pp.nports && policy_port_forbidden(&pp, (uint16_t)io->addr)) {
+        vm_trap(v->vm, v, POLICY_EV_FORBIDDEN_PORT, "%s of forbidden port 0x%x on vCPU %u",
+                io->write ? "write" : "read", (unsigned)io->addr, v->index);
         return;
     }
     if (atomic_fetch_add(&reported, 1) < 16)
         log_warn("%s/%u: %s of unassigned port 0x%x ignored", v->vm->name, v->index,
-                 run->io.direction == KVM_EXIT_IO_IN ? "read" : "write", run->io.port);
-}
-
-static void handle_pvpanic(struct vcpu *v, struct kvm_run *run, uint8_t *data)
-{
-    if (run->io.direction == KVM_EXIT_IO_IN) {
-        memset(data, 0, (size_t)run->io.size * run->io.count);
-        data[0] = PVPANIC_PANICKED | PVPANIC_CRASH_LOADED; /* the events hv understands */
-        return;
-    }
-    if (data[0] & PVPANIC_PANICKED)
-        trap_raise(v->vm, v, POLICY_EV_PVPANIC,
-                   "guest wrote PANICKED (0x%x) to port 0x505 at vCPU %u", data[0], v->index);
-    else if (data[0] & PVPANIC_CRASH_LOADED)
-        log_warn("%s: pvpanic: guest is loading its own crash kernel", v->vm->name);
+                 io->write ? "write" : "read", (unsigned)io->addr);
 }
 
 static void handle_io(struct vcpu *v)
 {
     struct kvm_run *run = v->run;
-    uint8_t *data = (uint8_t *)run + run->io.data_offset;
-    uint16_t port = run->io.port;
-    if (port >= VIGIL_HC_PORT_BASE && port <= VIGIL_HC_PORT_END) {
-        if (run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 4 && run->io.count == 1) {
-            uint32_t gpa;
-            memcpy(&gpa, data, sizeof gpa);
-            hypercall_dispatch(v, port - VIGIL_HC_PORT_BASE, gpa);
-        } else {
-            if (run->io.direction == KVM_EXIT_IO_IN)
-                memset(data, 0xff, (size_t)run->io.size * run->io.count);
-            hypercall_reject(v, port - VIGIL_HC_PORT_BASE, "not a 32-bit OUT");
-        }
-        return;
-    }
-    if (port >= UART_COM1_BASE && port < UART_COM1_BASE + 8) {
-        pthread_mutex_lock(&v->vm->uart_lock);
-        for (uint32_t i = 0; i < run->io.count; i++) {
-            uint8_t *p = data + (size_t)i * run->io.size;
-            if (run->io.direction == KVM_EXIT_IO_IN)
-                *p = uart_read(&v->vm->uart, port - UART_COM1_BASE);
-            else
-                uart_write(&v->vm->uart, port - UART_COM1_BASE, *p);
-        }
-        pthread_mutex_unlock(&v->vm->uart_lock);
-        return;
-    }
-    if (port == PVPANIC_PORT) {
-        handle_pvpanic(v, run, data);
-        return;
-    }
-    io_unknown(v, run, data);
+    struct dev_io io = {.space = DEV_PIO,
+                        .addr = run->io.port,
+                        .size = run->io.size,
+                        .count = run->io.count,
+                        .write = run->io.direction == KVM_EXIT_IO_OUT,
+                        .data = (uint8_t *)run + run->io.data_offset};
+    if (!devices_io(&v->vm->devices, v, &io))
+        io_unknown(v, &io);
 }
 
 static void handle_mmio(struct vcpu *v)
@@ -166,11 +128,18 @@ static void handle_mmio(struct vcpu *v)
     if (run->mmio.is_write && run->mmio.phys_addr < v->vm->mem_size) {
         /* RAM that exits on a write is a read-only slot: a protected range. KVM
          * has dropped the write; the guest goes on past it unless policy stops it. */
-        trap_raise(v->vm, v, POLICY_EV_WRITE_PROTECTED,
-                   "%u-byte write to protected 0x%llx on vCPU %u", run->mmio.len,
-                   (unsigned long long)run->mmio.phys_addr, v->index);
+        vm_trap(v->vm, v, POLICY_EV_WRITE_PROTECTED, "%u-byte write to protected 0x%llx on vCPU %u",
+                run->mmio.len, (unsigned long long)run->mmio.phys_addr, v->index);
         return;
     }
+    struct dev_io io = {.space = DEV_MMIO,
+                        .addr = run->mmio.phys_addr,
+                        .size = run->mmio.len,
+                        .count = 1,
+                        .write = run->mmio.is_write,
+                        .data = run->mmio.data};
+    if (devices_io(&v->vm->devices, v, &io))
+        return;
     if (!run->mmio.is_write)
         memset(run->mmio.data, 0xff, sizeof run->mmio.data);
     if (atomic_fetch_add(&reported, 1) < 16)
@@ -181,9 +150,8 @@ static void handle_mmio(struct vcpu *v)
 static void handle_msr(struct vcpu *v, bool write)
 {
     struct kvm_run *run = v->run;
-    bool go_on =
-        trap_raise(v->vm, v, POLICY_EV_FORBIDDEN_MSR, "%s of forbidden MSR 0x%x on vCPU %u",
-                   write ? "WRMSR" : "RDMSR", run->msr.index, v->index);
+    bool go_on = vm_trap(v->vm, v, POLICY_EV_FORBIDDEN_MSR, "%s of forbidden MSR 0x%x on vCPU %u",
+                         write ? "WRMSR" : "RDMSR", run->msr.index, v->index);
     /* resume: reads give 0 and writes vanish; otherwise the access faults (#GP) as on
      * hardware that lacks the MSR. */
     bool resume =
@@ -192,13 +160,30 @@ static void handle_msr(struct vcpu *v, bool write)
     run->msr.data = 0;
 }
 
+void vcpu_deliver_nmi(struct vcpu *v)
+{
+    const struct platform_ops *p = hv_platform(v->vm->hv);
+    struct kvm_regs regs;
+    /* Without an in-kernel LAPIC, KVM exits when the guest opens an interrupt
+     * window; with one it queues the NMI itself, and NMIs ignore RFLAGS.IF. */
+    if (!v->vm->irqchip && p->get_regs(v, &regs) == 0 && (regs.rflags & RFLAGS_IF) &&
+        !v->run->ready_for_interrupt_injection) {
+        v->run->request_interrupt_window = 1;
+        return;
+    }
+    v->run->request_interrupt_window = 0;
+    atomic_store(&v->vm->nmi_pending, false);
+    if (p->nmi(v) < 0)
+        log_warn("%s/%u: KVM_NMI: %s", v->vm->name, v->index, strerror(errno));
+}
+
 static void handle_hlt(struct vcpu *v)
 {
     struct kvm_regs regs;
-    if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0 && !(regs.rflags & (1u << 9)))
-        trap_raise(v->vm, v, POLICY_EV_HALTED_IRQS_OFF,
-                   "HLT with interrupts off at rip 0x%llx on vCPU %u", (unsigned long long)regs.rip,
-                   v->index);
+    if (hv_platform(v->vm->hv)->get_regs(v, &regs) == 0 && !(regs.rflags & (1u << 9)))
+        vm_trap(v->vm, v, POLICY_EV_HALTED_IRQS_OFF,
+                "HLT with interrupts off at rip 0x%llx on vCPU %u", (unsigned long long)regs.rip,
+                v->index);
     else
         vm_stop_from_vcpu(v, VM_HALTED, 0, "vCPU %u executed HLT with nothing to wake it",
                           v->index);
@@ -214,12 +199,12 @@ static void handle_internal_error(struct vcpu *v)
                       (unsigned long long)run->internal.data[i]);
     /* For KVM_INTERNAL_ERROR_DELIVERY_EV, data[0] is the IDT-vectoring info of the event
      * whose delivery faulted: the evidence of a fault during delivery of another. */
-    trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR,
-               "KVM internal error, suberror %u%s, data%s on vCPU %u", run->internal.suberror,
-               run->internal.suberror == KVM_INTERNAL_ERROR_DELIVERY_EV
-                   ? " (fault during event delivery)"
-                   : "",
-               data[0] ? data : " none", v->index);
+    vm_trap(v->vm, v, POLICY_EV_INTERNAL_ERROR,
+            "KVM internal error, suberror %u%s, data%s on vCPU %u", run->internal.suberror,
+            run->internal.suberror == KVM_INTERNAL_ERROR_DELIVERY_EV
+                ? " (fault during event delivery)"
+                : "",
+            data[0] ? data : " none", v->index);
 }
 
 /* A triple fault.  VT-x and PVM leave the vCPU as it faulted; AMD SVM cannot (the VMCB is
@@ -229,18 +214,19 @@ static void handle_shutdown(struct vcpu *v)
 {
     struct kvm_regs r;
     struct kvm_sregs s;
-    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
-        trap_raise(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u", v->index);
+    const struct platform_ops *p = hv_platform(v->vm->hv);
+    if (p->get_regs(v, &r) < 0 || p->get_sregs(v, &s) < 0) {
+        vm_trap(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u", v->index);
         return;
     }
     if (fault_regs_look_reset(&r, &s)) {
         v->evidence = (struct fault_evidence){.lost = true};
-        trap_raise(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u; registers lost: %s",
-                   v->index, FAULT_LOST_REASON);
+        vm_trap(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u; registers lost: %s",
+                v->index, FAULT_LOST_REASON);
         return;
     }
-    trap_raise(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u at rip 0x%llx", v->index,
-               (unsigned long long)r.rip);
+    vm_trap(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u at rip 0x%llx", v->index,
+            (unsigned long long)r.rip);
 }
 
 static void handle_exit(struct vcpu *v)
@@ -257,7 +243,7 @@ static void handle_exit(struct vcpu *v)
         break;
     case KVM_EXIT_IRQ_WINDOW_OPEN:
         if (atomic_load(&v->vm->nmi_pending))
-            trap_deliver_nmi(v);
+            vcpu_deliver_nmi(v);
         run->request_interrupt_window = 0;
         break;
     case KVM_EXIT_HLT:
@@ -267,8 +253,8 @@ static void handle_exit(struct vcpu *v)
         handle_shutdown(v);
         break;
     case KVM_EXIT_FAIL_ENTRY:
-        trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "VM entry failed on vCPU %u (reason 0x%llx)",
-                   v->index, (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+        vm_trap(v->vm, v, POLICY_EV_INTERNAL_ERROR, "VM entry failed on vCPU %u (reason 0x%llx)",
+                v->index, (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
         break;
     case KVM_EXIT_INTERNAL_ERROR:
         handle_internal_error(v);
@@ -279,15 +265,15 @@ static void handle_exit(struct vcpu *v)
         break;
     case KVM_EXIT_SYSTEM_EVENT:
         if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH)
-            trap_raise(v->vm, v, POLICY_EV_GUEST_PANIC,
-                       "guest reported a crash (system event) on vCPU %u", v->index);
+            vm_trap(v->vm, v, POLICY_EV_GUEST_PANIC,
+                    "guest reported a crash (system event) on vCPU %u", v->index);
         else
             vm_stop_from_vcpu(v, VM_HALTED, 0, "system event %u on vCPU %u", run->system_event.type,
                               v->index);
         break;
     default:
-        trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "unhandled KVM exit %u on vCPU %u",
-                   run->exit_reason, v->index);
+        vm_trap(v->vm, v, POLICY_EV_INTERNAL_ERROR, "unhandled KVM exit %u on vCPU %u",
+                run->exit_reason, v->index);
         break;
     }
 }
@@ -297,9 +283,10 @@ static void take_sample(struct vcpu *v)
 {
     struct kvm_regs r;
     struct kvm_mp_state mp = {0};
-    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+    const struct platform_ops *p = hv_platform(v->vm->hv);
+    if (p->get_regs(v, &r) < 0)
         return;
-    ioctl(v->fd, KVM_GET_MP_STATE, &mp);
+    p->get_mp_state(v, &mp);
     uint64_t h = 1469598103934665603ull;
     const uint64_t *w = (const uint64_t *)&r;
     for (size_t i = 0; i < sizeof r / sizeof *w; i++)
@@ -338,13 +325,13 @@ void *vcpu_thread_main(void *arg)
         if (atomic_exchange(&v->sample_request, false))
             take_sample(v);
         if (v->index == 0 && atomic_load(&v->vm->nmi_pending) && !v->run->request_interrupt_window)
-            trap_deliver_nmi(v);
+            vcpu_deliver_nmi(v);
         record_entry(v);
-        if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+        if (hv_platform(v->vm->hv)->run(v) < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            trap_raise(v->vm, v, POLICY_EV_INTERNAL_ERROR, "KVM_RUN failed on vCPU %u: %s",
-                       v->index, strerror(errno));
+            vm_trap(v->vm, v, POLICY_EV_INTERNAL_ERROR, "KVM_RUN failed on vCPU %u: %s", v->index,
+                    strerror(errno));
             continue;
         }
         atomic_fetch_add(&v->exits, 1);

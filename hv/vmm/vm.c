@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "base/thread.h"
+#include "vmm/platform.h"
 #include "x86/elf_loader.h"
 
 #include <errno.h>
@@ -12,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -24,35 +24,6 @@ const char *vm_state_name(enum vm_state s)
                                         "frozen",  "halted",  "crashed"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
-
-static void uart_tx(void *ctx, uint8_t byte)
-{
-    vm_console_out(ctx, &byte, 1);
-}
-
-static bool uart_rx(void *ctx, uint8_t *byte)
-{
-    struct vm *vm = ctx;
-    return console_input_pop(&vm->console, byte, 1) == 1;
-}
-
-static bool uart_rx_ready(void *ctx)
-{
-    struct vm *vm = ctx;
-    return console_input_pending(&vm->console) > 0;
-}
-
-static void uart_irq(void *ctx, bool level)
-{
-    struct vm *vm = ctx;
-    if (!vm->irqchip)
-        return;
-    struct kvm_irq_level irq = {.irq = UART_COM1_IRQ, .level = level};
-    if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
-        log_warn("%s: KVM_IRQ_LINE: %s", vm->name, strerror(errno));
-}
-
-static const struct uart_ops vm_uart_ops = {uart_tx, uart_rx, uart_rx_ready, uart_irq};
 
 void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len)
 {
@@ -78,11 +49,25 @@ void vm_console_out(struct vm *vm, const void *buf, size_t len)
 size_t vm_console_in(struct vm *vm, const void *buf, size_t len)
 {
     size_t n = console_input_push(&vm->console, buf, len);
-    pthread_mutex_lock(&vm->uart_lock);
-    uart_update_irq(&vm->uart);
-    pthread_mutex_unlock(&vm->uart_lock);
+    devices_console_input(&vm->devices);
     vm_raise_event(vm, 0);
     return n;
+}
+
+size_t vm_console_take(struct vm *vm, void *buf, size_t max)
+{
+    size_t n = console_input_pop(&vm->console, buf, max);
+    devices_console_input(&vm->devices); /* a UART's "data ready" may have gone */
+    return n;
+}
+
+void vm_irq_line(struct vm *vm, uint32_t irq, bool level)
+{
+    if (!vm->irqchip)
+        return;
+    struct kvm_irq_level l = {.irq = irq, .level = level};
+    if (hv_platform(vm->hv)->irq_line(vm, &l) < 0)
+        log_warn("%s: KVM_IRQ_LINE %u: %s", vm->name, irq, strerror(errno));
 }
 
 void vm_raise_event(struct vm *vm, uint64_t events)
@@ -118,22 +103,18 @@ enum vm_state vm_get_state(struct vm *vm)
 
 static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
 {
+    const struct platform_ops *p = hv_platform(vm->hv);
     struct kvm_host *k = &vm->hv->kvm;
     struct vcpu *v = &vm->vcpus[index];
     v->vm = vm;
     v->index = index;
     v->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    v->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)index);
-    if (v->fd < 0 || v->wake_fd < 0) {
-        snprintf(err, errlen, "KVM_CREATE_VCPU %u: %s", index, strerror(errno));
+    if (v->wake_fd < 0) {
+        snprintf(err, errlen, "eventfd for vCPU %u: %s", index, strerror(errno));
         return -1;
     }
-    v->run = mmap(NULL, (size_t)k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
-    if (v->run == MAP_FAILED) {
-        v->run = NULL;
-        snprintf(err, errlen, "mmap kvm_run: %s", strerror(errno));
+    if (p->create_vcpu(v, err, errlen) < 0)
         return -1;
-    }
     /* CPUID as KVM supports it, with this vCPU's APIC ID. */
     size_t cpuid_size = sizeof *k->cpuid + k->cpuid->nent * sizeof(struct kvm_cpuid_entry2);
     struct kvm_cpuid2 *cpuid = malloc(cpuid_size);
@@ -145,7 +126,7 @@ static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
     struct kvm_cpuid_entry2 *leaf1 = cpuid_find(cpuid, 1, 0);
     if (leaf1)
         leaf1->ebx = (leaf1->ebx & 0x00ffffffu) | (index << 24);
-    int rc = ioctl(v->fd, KVM_SET_CPUID2, cpuid);
+    int rc = p->set_cpuid(v, cpuid);
     free(cpuid);
     if (rc < 0) {
         snprintf(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
@@ -153,26 +134,26 @@ static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
     }
     struct kvm_sregs sregs;
     struct kvm_regs regs;
-    if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+    if (p->get_sregs(v, &sregs) < 0) {
         snprintf(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
         return -1;
     }
     boot_vcpu_sregs(&vm->boot, index, k->cpuid, &sregs);
     boot_vcpu_regs(&vm->boot, index, &regs);
-    if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
+    if (p->set_sregs(v, &sregs) < 0 || p->set_regs(v, &regs) < 0) {
         snprintf(err, errlen, "setting the long-mode start state: %s", strerror(errno));
         return -1;
     }
     uint64_t xcr0 = boot_xcr0(k->cpuid);
     if (xcr0 && k->cap_xcrs) {
         struct kvm_xcrs xcrs = {.nr_xcrs = 1, .xcrs[0] = {.xcr = 0, .value = xcr0}};
-        if (ioctl(v->fd, KVM_SET_XCRS, &xcrs) < 0)
+        if (p->set_xcrs(v, &xcrs) < 0)
             log_warn("%s: KVM_SET_XCRS 0x%llx: %s", vm->name, (unsigned long long)xcr0,
                      strerror(errno));
     }
     /* With an in-kernel LAPIC, secondary vCPUs would wait for INIT/SIPI. */
     struct kvm_mp_state mp = {.mp_state = KVM_MP_STATE_RUNNABLE};
-    if (ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0)
+    if (p->set_mp_state(v, &mp) < 0)
         log_debug("%s: KVM_SET_MP_STATE: %s", vm->name, strerror(errno));
     return 0;
 }
@@ -199,20 +180,19 @@ static int load_image(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
+struct vm *hv_find_vm(struct hv *hv, const char *name)
+{
+    for (uint32_t i = 0; i < hv->nvms; i++)
+        if (!strcmp(hv->vms[i]->name, name))
+            return hv->vms[i];
+    return NULL;
+}
+
 static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
 {
     struct hv *hv = vm->hv;
-    vm->fd = ioctl(hv->kvm.fd, KVM_CREATE_VM, 0);
-    if (vm->fd < 0) {
-        snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+    if (hv_platform(hv)->create_vm(vm, err, errlen) < 0)
         return -1;
-    }
-    /* Intel needs these for real-mode emulation; harmless elsewhere. */
-    ioctl(vm->fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
-    uint64_t ident = 0xfeffc000;
-    ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &ident);
-    if (hv->kvm.cap_irqchip && ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) == 0)
-        vm->irqchip = true;
     vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (vm->mem == MAP_FAILED) {
@@ -250,7 +230,7 @@ static int build_machine(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", vm->name, why);
         return -1;
     }
-    int khz = ioctl(vm->fd, KVM_GET_TSC_KHZ, 0);
+    int khz = hv_platform(hv)->get_tsc_khz(vm);
     vm->boot.tsc_hz = khz > 0 ? (uint64_t)khz * 1000 : 0;
     if (boot_write_tables(vm->mem, &vm->boot, why, sizeof why) < 0) {
         snprintf(err, errlen, "%s: %s", vm->name, why);
@@ -262,7 +242,7 @@ static int build_machine(struct vm *vm, char *err, size_t errlen)
             return -1;
         }
         if (i == 0 && hv->kvm.nmsrs)
-            kvm_host_prune_msrs(&hv->kvm, vm->vcpus[0].fd);
+            vcpu_state_prune_msrs(&hv->kvm, &vm->vcpus[0]);
     }
     return 0;
 }
@@ -289,7 +269,10 @@ int vm_reset(struct vm *vm, char *err, size_t errlen)
     pthread_mutex_unlock(&vm->lock);
     atomic_store(&vm->events, 0);
     atomic_store(&vm->nmi_pending, false);
-    return build_machine(vm, err, errlen);
+    if (build_machine(vm, err, errlen) < 0)
+        return -1;
+    devices_reset(&vm->devices);
+    return 0;
 }
 
 int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char *err, size_t errlen)
@@ -314,11 +297,9 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
     vm->state = VM_CREATED;
     vm->state_ns = now_ns();
     pthread_mutex_init(&vm->lock, NULL);
-    pthread_cond_init(&vm->cond, NULL);
-    pthread_mutex_init(&vm->uart_lock, NULL);
+    hv_cond_init_monotonic(&vm->cond);
     console_init(&vm->console);
     vm->console.echo_fd = hv->term_fd;
-    uart_init(&vm->uart, &vm_uart_ops, vm);
     for (uint32_t i = 0; i < HV_MAX_VCPUS; i++) {
         vm->vcpus[i].vm = vm; /* even before a vCPU exists: vcpu_kick finds the lock through it */
         vm->vcpus[i].index = i;
@@ -344,6 +325,13 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
                  "%s: memory size %llu MiB: must be a multiple of 2 MiB in [4 MiB, 64 GiB]",
                  cfg->name, (unsigned long long)(cfg->mem_size >> 20));
         goto fail;
+    }
+    for (uint32_t i = 0; i < cfg->ndevices; i++) {
+        char why[200];
+        if (devices_attach(&vm->devices, cfg->devices[i], vm, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s: %s", cfg->name, why);
+            goto fail;
+        }
     }
     if (build_machine(vm, err, errlen) < 0)
         goto fail;
@@ -399,9 +387,7 @@ int vm_park(struct vm *vm, char *err, size_t errlen)
         atomic_store(&v->request, VCPU_REQ_PARK);
         vcpu_kick(v);
     }
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += PARK_TIMEOUT_NS / 1000000000ull;
+    struct timespec deadline = hv_deadline_ns(PARK_TIMEOUT_NS);
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
     while (!all_parked(vm) && rc != ETIMEDOUT)
@@ -453,7 +439,7 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
              * control structure: writing it back would only cost ~60 us. */
             bool write_back = v->state_dirty || vm->hv->cfg.restore_always;
             if (v->state_valid && write_back &&
-                vcpu_state_restore(v->fd, &v->state, why, sizeof why) < 0) {
+                vcpu_state_restore(v, &v->state, why, sizeof why) < 0) {
                 snprintf(err, errlen, "%s: restoring vCPU %u: %s", vm->name, i, why);
                 return -1;
             }
@@ -508,9 +494,27 @@ void vm_stop_from_vcpu(struct vcpu *v, enum vm_state why, uint64_t status, const
     va_end(ap);
 }
 
+bool vm_trap(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *fmt, ...)
+{
+    char detail[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    const struct vmm_hooks *h = vm->hv->hooks;
+    if (h && h->trap)
+        return h->trap(vm, self, ev, detail);
+    /* No policy to ask (a benchmark driving libhv): keep what evidence there is. */
+    log_warn("%s: %s: %s", vm->name, policy_event_name(ev), detail);
+    vm_request(vm, self, VMREQ_STOP, VM_CRASHED, (int)ev, 0, 0, "%s: %s", policy_event_name(ev),
+               detail);
+    return false;
+}
+
 /* Ends the vCPU threads and frees the KVM objects and RAM; the struct stays. */
 static void vm_teardown(struct vm *vm)
 {
+    const struct platform_ops *p = hv_platform(vm->hv);
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         struct vcpu *v = &vm->vcpus[i];
         pthread_mutex_lock(&vm->lock);
@@ -531,10 +535,8 @@ static void vm_teardown(struct vm *vm)
     pthread_mutex_lock(&vm->lock); /* other threads read vCPU fields under it */
     for (uint32_t i = 0; i < HV_MAX_VCPUS; i++) {
         struct vcpu *v = &vm->vcpus[i];
-        if (v->run)
-            munmap(v->run, (size_t)vm->hv->kvm.run_size);
         if (v->fd >= 0)
-            close(v->fd);
+            p->destroy_vcpu(v);
         if (v->wake_fd >= 0)
             close(v->wake_fd);
         memset(v, 0, sizeof *v);
@@ -544,7 +546,7 @@ static void vm_teardown(struct vm *vm)
     }
     pthread_mutex_unlock(&vm->lock);
     if (vm->fd >= 0)
-        close(vm->fd);
+        p->destroy_vm(vm);
     vm->fd = -1;
     if (vm->mem)
         munmap(vm->mem, vm->mem_size);
@@ -556,8 +558,8 @@ void vm_destroy(struct vm *vm)
     if (!vm)
         return;
     vm_teardown(vm);
+    devices_destroy(&vm->devices);
     console_destroy(&vm->console);
-    pthread_mutex_destroy(&vm->uart_lock);
     pthread_cond_destroy(&vm->cond);
     pthread_mutex_destroy(&vm->lock);
     free(vm);

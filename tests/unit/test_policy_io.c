@@ -11,7 +11,7 @@ static struct policy *fresh(void)
 {
     struct policy *p = calloc(1, sizeof *p);
     assert_non_null(p);
-    policy_init_defaults(p);
+    policy_init_defaults(p, NULL, 0); /* no device ports: the files here forbid none */
     return p;
 }
 

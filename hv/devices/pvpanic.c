@@ -1,0 +1,32 @@
+/* pvpanic.c: the pvpanic port: reads give the events hv understands, PANICKED is a trap. */
+#include "devices/pvpanic.h"
+
+#include "base/log.h"
+#include "vmm/vm.h"
+
+#include <string.h>
+
+#define PVPANIC_PANICKED     0x1u
+#define PVPANIC_CRASH_LOADED 0x2u
+
+static void io(void *ctx, struct vcpu *v, const struct dev_io *io)
+{
+    (void)ctx;
+    if (!io->write) {
+        memset(io->data, 0, (size_t)io->size * io->count);
+        io->data[0] = PVPANIC_PANICKED | PVPANIC_CRASH_LOADED; /* the events hv understands */
+        return;
+    }
+    if (io->data[0] & PVPANIC_PANICKED)
+        vm_trap(v->vm, v, POLICY_EV_PVPANIC, "guest wrote PANICKED (0x%x) to port 0x505 at vCPU %u",
+                io->data[0], v->index);
+    else if (io->data[0] & PVPANIC_CRASH_LOADED)
+        log_warn("%s: pvpanic: guest is loading its own crash kernel", v->vm->name);
+}
+
+const struct dev_model pvpanic_device = {
+    .name = "pvpanic",
+    .ranges = (const struct dev_range[]){{DEV_PIO, PVPANIC_PORT, PVPANIC_PORT}},
+    .nranges = 1,
+    .io = io,
+};
