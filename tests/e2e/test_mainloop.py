@@ -101,7 +101,11 @@ def test_control_goes_on_while_a_crashed_service_vm_waits_for_its_snapshot(start
                 # the guest's console is served meanwhile, and a switch to the dead service VM is refused
                 hv.type("guest", "status\n")
                 r = hv.call("switch", target="service")
-                assert not r["ok"] and "restart" in r["error"], r
+                if r["ok"]:  # the restart came in between (a loaded host): then the guest goes back
+                    assert hv.status()["service_restarts"] == 1, r
+                    hv.ok("switch", target="guest")
+                else:
+                    assert "restart" in r["error"], r
             time.sleep(0.02)
         assert resp["service_restarts"] == 1, hv.output()
         assert slowest < scaled(ANSWER_S), f"a status request took {slowest:.3f} s during the restart"
