@@ -9,12 +9,14 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wstrict-prototypes -Wm
               -Wvla -Wformat=2 -Wno-format-truncation
 CFLAGS     ?= -O2 -g
 HOST_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_CFLAGS) -Iinclude -Ihv -MMD -MP
-HOST_LDLIBS = -lpthread -ljansson -lm -lcrypto
+SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
+SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
+HOST_LDLIBS = -lpthread -ljansson -lm -lcrypto $(SLIRP_LIBS)
 SAN_CFLAGS ?=
 
 # hv's modules form a library shared by hv, hvctl and the unit tests; docs/hv-layout.md
 # says what each folder holds and which folders each may include.
-HV_DIRS     := base x86 bmc policy evidence vmm devices supervisor control
+HV_DIRS     := base x86 bmc policy evidence vmm devices net supervisor control
 HV_LIB_SRCS := $(foreach d,$(HV_DIRS),$(wildcard hv/$(d)/*.c))
 HV_LIB_OBJS := $(HV_LIB_SRCS:%.c=$(O)/obj/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
@@ -44,6 +46,9 @@ guests: $(GUEST_BINS)
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -c $< -o $@
+
+# libslirp's header comes with glib's include paths; only the user-mode backend needs them.
+$(O)/obj/hv/net/slirp_backend.o: HOST_CFLAGS += $(SLIRP_CFLAGS)
 
 $(O)/libhv.a: $(HV_LIB_OBJS)
 	@rm -f $@

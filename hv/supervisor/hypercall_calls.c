@@ -23,7 +23,7 @@ static int64_t hc_version(struct vcpu *v, void *arg, uint32_t gpa)
         return VIGIL_ENOTSUP;
     a->agreed_abi = VIGIL_ABI_VERSION;
     a->features =
-        VIGIL_FEAT_UART | VIGIL_FEAT_FAULT |
+        VIGIL_FEAT_UART | VIGIL_FEAT_FAULT | VIGIL_FEAT_DEVICE |
         (hypercall_allowed(&vigil_hypercalls.calls[VIGIL_HC_SWITCH], v->vm) ? VIGIL_FEAT_SWITCH
                                                                             : 0);
     return 0;
@@ -65,8 +65,8 @@ static int64_t hc_time(struct vcpu *v, void *arg, uint32_t gpa)
     return 0;
 }
 
-#define KNOWN_EVENTS (VIGIL_EV_CONSOLE_IN | VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY)
-#define EDGE_EVENTS  (VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY)
+#define KNOWN_EVENTS (VIGIL_EV_CONSOLE_IN | VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY | VIGIL_EV_DEVICE)
+#define EDGE_EVENTS  (VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY | VIGIL_EV_DEVICE)
 
 static uint64_t take_ready(struct vm *vm, uint64_t mask)
 {

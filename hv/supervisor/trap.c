@@ -107,4 +107,4 @@ static bool trap_hook(struct vm *vm, struct vcpu *self, enum policy_event ev, co
     return trap_raise(vm, self, ev, "%s", detail);
 }
 
-const struct vmm_hooks trap_vmm_hooks = {.trap = trap_hook};
+const struct vmm_hooks trap_vmm_hooks = {.trap = trap_hook, .device_error = events_device_error};

@@ -4,6 +4,7 @@
 
 #include "base/console.h"
 #include "base/jobs.h"
+#include "base/ratelimit.h"
 #include "base/stats.h"
 #include "bmc/sel.h"
 #include "bmc/sensors.h"
@@ -90,6 +91,8 @@ struct vm_config {
     /* The devices vm_create gives the VM (the caller decides: supervisor/board.h). */
     const struct dev_model *const *devices;
     uint32_t ndevices;
+    /* Its network card's host side (--net; devices/nic.h), NULL for none. */
+    const struct nic_config *nic;
 };
 
 /* The watchdog's memory of one guest between its ticks; only the watchdog thread touches it. */
@@ -103,6 +106,7 @@ struct vm_watch {
 };
 
 struct hv;
+struct nic_config;
 
 /* One KVM memslot over guest RAM (vm_slot_layout). */
 struct vm_slot {
@@ -157,12 +161,16 @@ struct vm {
     _Atomic uint64_t heartbeats, last_heartbeat_ns;
     _Atomic uint64_t switches_in, switches_out;
     _Atomic uint64_t bad_hypercalls;
+    struct ratelimit_table sel_limits; /* SEL entries the VM can cause, per source (events.c) */
 };
 
 /* What vmm asks of the layer above it, which fills this in (supervisor/trap.c). */
 struct vmm_hooks {
     /* A guest event for the policy (vm_trap); returns whether `self` may continue. */
     bool (*trap)(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *detail);
+    /* A device refused what the guest did to it and stopped (a malformed virtqueue: NEEDS_RESET);
+     * any thread, possibly with the device's lock held.  The VM runs on. */
+    void (*device_error)(struct vm *vm, const char *device, const char *reason);
 };
 
 struct hv_config {
@@ -173,6 +181,7 @@ struct hv_config {
     bool no_service;
     int pin_cpu;         /* -1: no pinning */
     bool restore_always; /* write the control structure back on every resume (verification) */
+    struct ratelimit_cfg sel_rate; /* SEL entries a VM may cause per source (events.c) */
 };
 
 struct platform_ops;

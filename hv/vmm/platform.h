@@ -33,6 +33,10 @@ struct platform_ops {
     int (*enable_cap)(struct vm *vm, const struct kvm_enable_cap *cap);
     int (*set_msr_filter)(struct vm *vm, const struct kvm_msr_filter *f);
     int (*irq_line)(struct vm *vm, const struct kvm_irq_level *irq);
+    /* KVM_IOEVENTFD, KVM_IRQFD: a device's eventfds bound in the VM (optional: a backend
+     * without them leaves them NULL, and devices fall back to exits and irq_line). */
+    int (*ioeventfd)(struct vm *vm, const struct kvm_ioeventfd *e);
+    int (*irqfd)(struct vm *vm, const struct kvm_irqfd *f);
 
     /* vCPU v->index of v->vm: sets v->fd and v->run. */
     int (*create_vcpu)(struct vcpu *v, char *err, size_t errlen);

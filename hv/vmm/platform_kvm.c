@@ -179,6 +179,16 @@ static int irq_line(struct vm *vm, const struct kvm_irq_level *irq)
     return ioctl(vm->fd, KVM_IRQ_LINE, UNCONST(irq));
 }
 
+static int ioeventfd(struct vm *vm, const struct kvm_ioeventfd *e)
+{
+    return ioctl(vm->fd, KVM_IOEVENTFD, UNCONST(e));
+}
+
+static int irqfd(struct vm *vm, const struct kvm_irqfd *f)
+{
+    return ioctl(vm->fd, KVM_IRQFD, UNCONST(f));
+}
+
 static int create_vcpu(struct vcpu *v, char *err, size_t errlen)
 {
     v->fd = ioctl(v->vm->fd, KVM_CREATE_VCPU, (unsigned long)v->index);
@@ -260,6 +270,8 @@ const struct platform_ops platform_kvm = {
     .enable_cap = enable_cap,
     .set_msr_filter = set_msr_filter,
     .irq_line = irq_line,
+    .ioeventfd = ioeventfd,
+    .irqfd = irqfd,
     .create_vcpu = create_vcpu,
     .destroy_vcpu = destroy_vcpu,
     .set_cpuid = set_cpuid,

@@ -333,8 +333,16 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
             goto fail;
         }
     }
+    uint32_t nboot = devices_boot_info(&vm->devices, vm->boot.devices, VIGIL_BOOT_DEV_MAX);
+    if (nboot > VIGIL_BOOT_DEV_MAX) {
+        snprintf(err, errlen, "%s: %u devices for the boot info, at most %u", cfg->name, nboot,
+                 VIGIL_BOOT_DEV_MAX);
+        goto fail;
+    }
+    vm->boot.ndevices = nboot;
     if (build_machine(vm, err, errlen) < 0)
         goto fail;
+    devices_reset(&vm->devices); /* the machine exists: devices meet their RAM and VM */
     *out = vm;
     return 0;
 fail:
@@ -532,6 +540,7 @@ static void vm_teardown(struct vm *vm)
         if (started)
             pthread_join(thread, NULL);
     }
+    devices_release(&vm->devices); /* no vCPU runs; device threads let go of RAM and VM */
     pthread_mutex_lock(&vm->lock); /* other threads read vCPU fields under it */
     for (uint32_t i = 0; i < HV_MAX_VCPUS; i++) {
         struct vcpu *v = &vm->vcpus[i];

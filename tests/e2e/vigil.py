@@ -74,12 +74,15 @@ def read_response(sock):
 class Hv:
     """One running hv process with its control socket."""
 
-    def __init__(self, tmp_path, args, stdin=subprocess.DEVNULL, env=None):
+    def __init__(self, tmp_path, args, stdin=subprocess.DEVNULL, prefix=(), env=None):
+        """prefix: a command hv runs under (e.g. unshare -n), which must exec it; env: its
+        environment (default: this process's)."""
         self.sock_path = str(tmp_path / "hv.sock")
         self.log_path = tmp_path / "hv.log"
         self.log = open(self.log_path, "wb")
         self.state_dir = tmp_path / "state"
-        self.proc = subprocess.Popen([str(HV), "--control", self.sock_path, "--state-dir", str(self.state_dir)] + args,
+        self.proc = subprocess.Popen([*prefix, str(HV), "--control", self.sock_path, "--state-dir",
+                                      str(self.state_dir)] + args,
                                      stdin=stdin, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.conn = None
         deadline = time.time() + scaled(10)
