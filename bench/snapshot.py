@@ -39,7 +39,7 @@ def hv_capture(tmp, mib, dense):
         else:
             hv.type("guest", f"fill {max(1, mib // 100)}\n")  # mostly empty: ~1% touched
             hv.wait_console("guest", "fill: ", timeout=60)
-        resp = hv.ok("snapshot.take", vm="guest")
+        resp = hv.snapshot("guest", timeout=600)
         snap = resp["snapshot"]
         t = snap.get("timing", {})
         return {"frozen_us": resp["frozen_us"], "core_bytes": snap["core_bytes"],

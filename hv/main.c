@@ -363,9 +363,13 @@ static bool finished(struct hv *hv)
         return true;
     if (!hv->service) {
         struct vm *g = hv->default_guest;
-        if (g->state == VM_HALTED)
-            hv->exit_status = (int)(g->halt_status & 0xff);
-        else if (g->state == VM_CRASHED)
+        pthread_mutex_lock(&g->lock);
+        enum vm_state s = g->state;
+        uint64_t status = g->halt_status;
+        pthread_mutex_unlock(&g->lock);
+        if (s == VM_HALTED)
+            hv->exit_status = (int)(status & 0xff);
+        else if (s == VM_CRASHED)
             hv->exit_status = EXIT_GUEST_CRASHED;
         else
             return false;
@@ -460,7 +464,8 @@ int main(int argc, char **argv)
         .policy = &hv->policy, .snapshot_keep = 16, .snapshot_max_bytes = 8192ull << 20};
     parse_options(argc, argv, &opt);
     hv->cfg = opt.hv;
-    hv->traps_armed = !hv->cfg.no_service;
+    atomic_init(&hv->traps_armed, !hv->cfg.no_service);
+    jobs_init(&hv->jobs);
     hv->start_ns = now_ns();
     hv->term_fd = STDOUT_FILENO;
     pthread_mutex_init(&hv->switch_lock, NULL);

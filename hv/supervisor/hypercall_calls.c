@@ -243,7 +243,7 @@ static int64_t hc_switch(struct vcpu *v, void *arg, uint32_t gpa)
     if (!target)
         return VIGIL_EINVAL;
     char err[200];
-    if (hv_switch_to(hv, target, "service VM request", now_ns(), err, sizeof err) < 0) {
+    if (hv_switch_from_vcpu(hv, v, target, "service VM request", now_ns(), err, sizeof err) < 0) {
         log_warn("switch requested by the service VM failed: %s", err);
         return VIGIL_EBUSY;
     }

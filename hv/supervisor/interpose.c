@@ -6,6 +6,7 @@
 #include "supervisor/board.h"
 #include "supervisor/events.h"
 #include "supervisor/rearm.h"
+#include "supervisor/snapshot.h"
 #include "vmm/vm.h"
 
 #include <stdio.h>
@@ -17,7 +18,7 @@ static void set_traps_armed(struct hv *hv, bool armed)
     struct policy_params pp;
     char err[256];
     policy_get_params(&hv->policy, &pp);
-    hv->traps_armed = armed;
+    atomic_store(&hv->traps_armed, armed);
     if (traps_rearm_guests(hv, armed ? NULL : &pp, armed ? &pp : NULL, err, sizeof err) < 0)
         hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, NULL, "%s traps failed: %s",
                  armed ? "arming" : "disarming", err);
@@ -85,13 +86,26 @@ int interpose_detach(struct hv *hv, char *err, size_t errlen)
         return -1;
     }
     struct vm *g = hv->default_guest;
-    if (atomic_load(&hv->foreground) == svc) {
+    bool to_guest = atomic_load(&hv->foreground) == svc;
+    /* A writer reads the RAM of the one (to be released) or the other (to run on). */
+    struct vm *busy = snapshot_busy(svc) ? svc : to_guest && g && snapshot_busy(g) ? g : NULL;
+    if (busy || (to_guest && !g)) {
+        pthread_mutex_unlock(&hv->switch_lock);
+        if (busy)
+            snprintf(err, errlen, "a snapshot of %s is being written: detach once it is done",
+                     busy->name);
+        else
+            snprintf(err, errlen, "there is no guest to take the machine back");
+        return -1;
+    }
+    if (to_guest) {
         /* The guest takes the machine back: resume it if a switch froze it. */
-        if (g->state == VM_FROZEN && vm_unpark(g, true, 0, err, errlen) < 0) {
+        bool frozen = vm_get_state(g) == VM_FROZEN;
+        if (frozen && vm_unpark(g, true, 0, err, errlen) < 0) {
             pthread_mutex_unlock(&hv->switch_lock);
             return -1;
         }
-        if (g->state == VM_FROZEN) {
+        if (frozen) {
             pthread_mutex_lock(&g->lock);
             g->state = VM_RUNNING;
             pthread_mutex_unlock(&g->lock);
@@ -105,6 +119,7 @@ int interpose_detach(struct hv *hv, char *err, size_t errlen)
     hv->nvms--;
     uint64_t mib = svc->mem_size >> 20;
     vm_release(svc);
+    svc->reset_pending = svc->snapshot_hold = false; /* a spare now: nothing left to do to it */
     set_traps_armed(hv, false);
     pthread_mutex_unlock(&hv->switch_lock);
     hv_event(hv, SEL_OK, SEL_T_VM_HALT, NULL,

@@ -8,7 +8,8 @@
 /* Arms one guest for pp, parked for the moment it takes if it runs. */
 static int rearm_guest(struct vm *vm, const struct policy_params *pp, char *err, size_t errlen)
 {
-    bool running = vm->state == VM_RUNNING;
+    /* A requested snapshot's hold keeps it parked: the main loop lets it go on after. */
+    bool running = vm_get_state(vm) == VM_RUNNING && !vm->snapshot_hold;
     if (running && vm_park(vm, err, errlen) < 0)
         return -1;
     int rc =

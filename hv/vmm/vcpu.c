@@ -26,7 +26,7 @@ void vcpu_signals_init(void)
     sigaction(SIGUSR1, &sa, NULL);
 }
 
-void vcpu_kick(struct vcpu *v)
+void vcpu_kick_locked(struct vcpu *v)
 {
     /* One wake-up, the one the thread listens for: a WAIT polls wake_fd, KVM_RUN and the
      * rest of the loop see the platform's kick (or the request the caller stored first).
@@ -35,11 +35,22 @@ void vcpu_kick(struct vcpu *v)
      * seq_cst). */
     if (atomic_load(&v->waiting)) {
         uint64_t one = 1;
-        ssize_t w = write(v->wake_fd, &one, sizeof one);
-        (void)w;
-    } else {
-        hv_platform(v->vm->hv)->kick(v);
+        if (v->wake_fd >= 0) { /* a reset closes it (under the lock), and its number is reused */
+            ssize_t w = write(v->wake_fd, &one, sizeof one);
+            (void)w;
+        }
+        return;
     }
+    /* The platform signals the thread only while thread_started, which vm_teardown clears under
+     * the lock before the join: a kick never reaches a joined thread. */
+    hv_platform(v->vm->hv)->kick(v);
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+    pthread_mutex_lock(&v->vm->lock);
+    vcpu_kick_locked(v);
+    pthread_mutex_unlock(&v->vm->lock);
 }
 
 /* Reports the vCPU stopped, completes any pending I/O, captures the control structure,

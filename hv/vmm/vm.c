@@ -73,11 +73,32 @@ void vm_irq_line(struct vm *vm, uint32_t irq, bool level)
 void vm_raise_event(struct vm *vm, uint64_t events)
 {
     atomic_fetch_or(&vm->events, events);
+    /* Under the lock: a reset of this VM (e.g. the service VM's restart) closes the eventfds,
+     * and the main loop may reuse their numbers at once. */
+    pthread_mutex_lock(&vm->lock);
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         uint64_t one = 1;
-        ssize_t w = write(vm->vcpus[i].wake_fd, &one, sizeof one);
-        (void)w;
+        if (vm->vcpus[i].wake_fd >= 0) {
+            ssize_t w = write(vm->vcpus[i].wake_fd, &one, sizeof one);
+            (void)w;
+        }
     }
+    pthread_mutex_unlock(&vm->lock);
+}
+
+void hv_wake_main_loop(struct hv *hv)
+{
+    uint64_t one = 1;
+    ssize_t w = write(hv->work_fd, &one, sizeof one);
+    (void)w;
+}
+
+enum vm_state vm_get_state(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    enum vm_state s = vm->state;
+    pthread_mutex_unlock(&vm->lock);
+    return s;
 }
 
 static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
@@ -183,7 +204,7 @@ static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
     madvise(vm->mem, vm->mem_size, MADV_DONTDUMP);
     struct policy_params pp;
     policy_get_params(&hv->policy, &pp);
-    if (!hv->traps_armed)
+    if (!atomic_load(&hv->traps_armed))
         pp.nprotected = pp.nmsrs = 0;
     vm->nslots = 0;
     vm->msr_exits = false;
@@ -279,8 +300,11 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
     hv_cond_init_monotonic(&vm->cond);
     console_init(&vm->console);
     vm->console.echo_fd = hv->term_fd;
-    for (uint32_t i = 0; i < HV_MAX_VCPUS; i++)
+    for (uint32_t i = 0; i < HV_MAX_VCPUS; i++) {
+        vm->vcpus[i].vm = vm; /* even before a vCPU exists: vcpu_kick finds the lock through it */
+        vm->vcpus[i].index = i;
         vm->vcpus[i].fd = vm->vcpus[i].wake_fd = -1;
+    }
 
     vm->boot = (struct boot_params){
         .mem_size = cfg->mem_size,
@@ -328,18 +352,21 @@ fail:
 
 int vm_start(struct vm *vm, char *err, size_t errlen)
 {
+    /* thread and thread_started change under the lock that kickers hold (vcpu_kick). */
     pthread_mutex_lock(&vm->lock);
     vm->state = VM_RUNNING;
     vm->boot_ns = vm->state_ns = vm->running_since_ns = now_ns();
-    pthread_mutex_unlock(&vm->lock);
-    for (uint32_t i = 0; i < vm->nvcpus; i++) {
+    int rc = 0;
+    uint32_t i;
+    for (i = 0; i < vm->nvcpus && !rc; i++) {
         struct vcpu *v = &vm->vcpus[i];
-        int rc = hv_thread_create(&v->thread, vcpu_thread_main, v);
-        if (rc) {
-            snprintf(err, errlen, "%s: cannot start vCPU %u: %s", vm->name, i, strerror(rc));
-            return -1; /* already-started vCPUs run on; the VM is reported as running */
-        }
-        v->thread_started = true;
+        rc = hv_thread_create(&v->thread, vcpu_thread_main, v);
+        v->thread_started = rc == 0;
+    }
+    pthread_mutex_unlock(&vm->lock);
+    if (rc) {
+        snprintf(err, errlen, "%s: cannot start vCPU %u: %s", vm->name, i - 1, strerror(rc));
+        return -1; /* already-started vCPUs run on; the VM is reported as running */
     }
     return 0;
 }
@@ -463,15 +490,13 @@ static void vm_vrequest(struct vm *vm, struct vcpu *self, enum vm_request req, e
         vm->halt_status = status;
         vsnprintf(vm->stop_reason, sizeof vm->stop_reason, fmt, ap);
     }
-    pthread_mutex_unlock(&vm->lock);
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         atomic_store(&vm->vcpus[i].request, VCPU_REQ_PARK);
         if (&vm->vcpus[i] != self)
-            vcpu_kick(&vm->vcpus[i]);
+            vcpu_kick_locked(&vm->vcpus[i]);
     }
-    uint64_t one = 1;
-    ssize_t w = write(vm->hv->work_fd, &one, sizeof one);
-    (void)w;
+    pthread_mutex_unlock(&vm->lock);
+    hv_wake_main_loop(vm->hv);
 }
 
 void vm_request(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result,
@@ -514,17 +539,23 @@ static void vm_teardown(struct vm *vm)
     const struct platform_ops *p = hv_platform(vm->hv);
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         struct vcpu *v = &vm->vcpus[i];
-        if (!v->thread_started)
-            continue;
         pthread_mutex_lock(&vm->lock);
-        atomic_store(&v->request, VCPU_REQ_EXIT);
-        pthread_cond_broadcast(&vm->cond);
+        bool started = v->thread_started;
+        pthread_t thread = v->thread;
+        if (started) {
+            atomic_store(&v->request, VCPU_REQ_EXIT);
+            vcpu_kick_locked(v);
+            /* Cleared before the join, under the lock every kicker holds: no kick (the
+             * watchdog's, an event's) can reach the thread once it is joined. */
+            v->thread_started = false;
+            pthread_cond_broadcast(&vm->cond);
+        }
         pthread_mutex_unlock(&vm->lock);
-        vcpu_kick(v);
-        pthread_join(v->thread, NULL);
-        v->thread_started = false;
+        if (started)
+            pthread_join(thread, NULL);
     }
     devices_release(&vm->devices); /* no vCPU runs; device threads let go of RAM and VM */
+    pthread_mutex_lock(&vm->lock); /* other threads read vCPU fields under it */
     for (uint32_t i = 0; i < HV_MAX_VCPUS; i++) {
         struct vcpu *v = &vm->vcpus[i];
         if (v->fd >= 0)
@@ -532,8 +563,11 @@ static void vm_teardown(struct vm *vm)
         if (v->wake_fd >= 0)
             close(v->wake_fd);
         memset(v, 0, sizeof *v);
+        v->vm = vm;
+        v->index = i;
         v->fd = v->wake_fd = -1;
     }
+    pthread_mutex_unlock(&vm->lock);
     if (vm->fd >= 0)
         p->destroy_vm(vm);
     vm->fd = -1;

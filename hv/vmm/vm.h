@@ -14,6 +14,9 @@ void vm_destroy(struct vm *vm);
 /* Starts the vCPU threads (boots the VM). */
 int vm_start(struct vm *vm, char *err, size_t errlen);
 
+/* vm->state read under vm->lock: for threads that hold neither it nor switch_lock. */
+enum vm_state vm_get_state(struct vm *vm);
+
 /* Stops every vCPU at an instruction boundary; each then captures its state
  * into the control structure (vm_wait_captured waits for that).  On failure
  * every vCPU runs on as before. */
@@ -30,11 +33,16 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
 
 /* Marks events pending and wakes any vCPU waiting in the WAIT hypercall. */
 void vm_raise_event(struct vm *vm, uint64_t events);
-/* Interrupts vCPU v: KVM_RUN returns, a WAIT hypercall returns early. */
+/* Interrupts vCPU v: KVM_RUN returns, a WAIT hypercall returns early.  Takes vm->lock, so that
+ * the thread it signals cannot have been joined (vm_teardown); vcpu_kick_locked if held. */
 void vcpu_kick(struct vcpu *v);
+void vcpu_kick_locked(struct vcpu *v);
 /* Injects an NMI into vCPU v now if it can take one, else at its next interrupt window.
  * Runs on v's own thread. */
 void vcpu_deliver_nmi(struct vcpu *v);
+
+/* Wakes the main loop (its work eventfd): a request, a finished job, quit. */
+void hv_wake_main_loop(struct hv *hv);
 
 /* Asks the main loop to act on the VM (stop, freeze, reset) and parks its
  * vCPUs meanwhile.  `self` is the calling vCPU (NULL from other threads).  The

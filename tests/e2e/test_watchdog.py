@@ -3,7 +3,7 @@ import re
 import time
 
 import checksum_guest
-from vigil import SLOWDOWN, guest, scaled
+from vigil import SLOWDOWN, guest, kickcheck_env, scaled
 
 DEMO = guest("demo.elf")
 
@@ -29,7 +29,7 @@ def start(start_hv, period, *extra):
     return hv
 
 
-def test_no_heartbeat_is_detected_within_the_period_plus_10ms(start_hv):
+def test_no_heartbeat_is_detected_soon_after_the_period(start_hv):
     period = period_ms(100)
     hv = start(start_hv, period, "--policy-set", "watchdog_heartbeat=log")
     time.sleep(0.5)
@@ -39,8 +39,9 @@ def test_no_heartbeat_is_detected_within_the_period_plus_10ms(start_hv):
     msg = watchdog_entries(hv)[0]["Message"]
     assert "watchdog_heartbeat" in msg
     silent_ms = float(re.search(r"no heartbeat for ([\d.]+) ms", msg).group(1))
-    # the watchdog's thread notices within a tick (5 ms) natively; an emulated CPU runs it late
-    assert period < silent_ms <= period + 10 * SLOWDOWN, msg
+    # The watchdog's thread notices within a tick (5 ms) on an idle host; the bound leaves room
+    # for a loaded CI host (ASan and a second suite beside it) and an emulated CPU.
+    assert period < silent_ms <= period + 50 * SLOWDOWN, msg
     assert hv.vm("guest")["state"] == "running"  # action log
 
 
@@ -83,3 +84,19 @@ def test_watchdog_period_changes_at_runtime(start_hv):
     assert watchdog_entries(hv) == []  # off
     hv.ok("policy.set", policy={"watchdog_ms": 30, "events": {"watchdog_heartbeat": "log"}})
     hv.wait_for(lambda: watchdog_entries(hv), what="watchdog after enabling")
+
+
+def test_no_kick_reaches_a_vcpu_thread_that_a_reset_has_joined(start_hv, tmp_path):
+    # The watchdog kicks vCPU 0 every tick while the main loop resets the guest over and over
+    # (no heartbeats, action reset); kickcheck.so aborts hv on a pthread_kill of a joined thread,
+    # and delays every kick so that one not ordered before the join by a lock lands after it.
+    env = kickcheck_env(tmp_path)
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--mem", "16", "--autostart-guest",
+                  "--cmdline", "heartbeat_ms=0", "--watchdog-ms", "5", "--policy-set", "watchdog_heartbeat=reset",
+                  env=env)
+    deadline = time.time() + scaled(3)
+    while time.time() < deadline and hv.proc.poll() is None:
+        time.sleep(0.05)
+    out = hv.output()
+    assert hv.proc.poll() is None and "kickcheck" not in out, out[-2000:]
+    assert out.count("reset by policy") >= 10, out[-2000:]

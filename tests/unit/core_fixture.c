@@ -75,7 +75,7 @@ struct core *core_new(const struct fake_host *host)
     assert_non_null(hv);
     hv->platform = fake_ops(c->fake);
     hv->cfg.state_dir = c->dir;
-    hv->traps_armed = true;
+    atomic_init(&hv->traps_armed, true);
     hv->term_fd = -1;
     hv->start_ns = now_ns();
     static struct policy_port_owner reserved[32];
@@ -88,6 +88,7 @@ struct core *core_new(const struct fake_host *host)
     stats_init(&hv->switch_to_service);
     stats_init(&hv->freeze_latency);
     stats_init(&hv->trap_freeze);
+    jobs_init(&hv->jobs);
     hv->work_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert_true(hv->work_fd >= 0);
     char err[256], path[128];
@@ -116,6 +117,7 @@ void core_free(struct core *c)
     sel_close(hv->sel);
     policy_destroy(&hv->policy);
     pthread_mutex_destroy(&hv->switch_lock);
+    jobs_destroy(&hv->jobs);
     close(hv->work_fd);
     free(hv);
     fake_free(c->fake);

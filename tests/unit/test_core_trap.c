@@ -90,7 +90,7 @@ static void test_triple_fault_freezes_as_crashed_with_a_snapshot(void **state)
     assert_int_equal(t->guest->vcpus[1].state.regs.rip, 0x1234560);
     assert_true(snapshot_wait(t->guest, CORE_TIMEOUT_MS));
     assert_int_equal(core_sel_count(c, SEL_T_SNAPSHOT, "written"), 1);
-    assert_int_equal(c->hv->trap_freeze.count, 1);
+    assert_int_equal(stats_count(&c->hv->trap_freeze), 1);
 
     /* A crashed guest cannot be switched to. */
     char err[256];
@@ -385,6 +385,12 @@ static void test_service_vm_crash_is_contained(void **state)
     struct core *c = t->c;
     fake_exit(c->fake, vcpu(t->svc, 0), KVM_EXIT_SHUTDOWN);
     assert_true(core_wait_request(t->svc));
+    core_settle(c);
+    /* Its RAM is the evidence until the core is written: no restart while the writer reads it,
+     * and no one waits for the writer either; its end wakes the main loop, which restarts it. */
+    if (snapshot_busy(t->svc))
+        assert_int_equal(atomic_load(&c->hv->service_restarts), 0);
+    assert_true(snapshot_wait(t->svc, CORE_TIMEOUT_MS));
     core_settle(c);
     assert_int_equal(atomic_load(&c->hv->service_restarts), 1);
     assert_int_equal(core_state(t->svc), VM_RUNNING);
