@@ -18,6 +18,12 @@ static const char *const granted[] = {
     "nv.list",       "events",
 };
 
+const char *const *svc_granted_ops(size_t *n)
+{
+    *n = sizeof granted / sizeof granted[0];
+    return granted;
+}
+
 bool svc_op_granted(const char *op)
 {
     for (size_t i = 0; op && i < sizeof granted / sizeof granted[0]; i++)

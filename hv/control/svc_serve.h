@@ -11,6 +11,8 @@
 
 /* Whether the channel grants operation `op` to the service VM. */
 bool svc_op_granted(const char *op);
+/* The granted operations' names (*n of them), for tests and documentation. */
+const char *const *svc_granted_ops(size_t *n);
 
 /* Answers the service VM's queued call, if there is one (the main loop, every iteration). */
 void svc_serve(struct hv *hv);

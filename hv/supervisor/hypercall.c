@@ -81,7 +81,7 @@ void hypercall_dispatch(const struct hypercall_table *t, struct vcpu *v, unsigne
     memcpy(a.bytes, arg, size);
     bool allowed = hypercall_allowed(c, v->vm);
     int64_t ret = allowed ? c->fn(v, a.bytes, gpa) : VIGIL_EPERM;
-    if (!allowed) /* a guest reaching for the service VM's calls: worth a (bounded) record */
+    if (!allowed && v->vm->hv) /* a guest reaching for the service VM's calls: a bounded record */
         hv_event_limited(v->vm->hv, v->vm, "forbidden hypercalls", SEL_WARNING, SEL_T_OTHER,
                          "hypercall %s refused: only the service VM may make it", c->name);
     /* EAGAIN is an answer, not a fault: "not yet" (SVC_CALL's queued request). */

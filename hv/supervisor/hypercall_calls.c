@@ -27,9 +27,8 @@ static int64_t hc_version(struct vcpu *v, void *arg, uint32_t gpa)
         VIGIL_FEAT_UART | VIGIL_FEAT_FAULT | VIGIL_FEAT_DEVICE |
         (hypercall_allowed(&vigil_hypercalls.calls[VIGIL_HC_SWITCH], v->vm) ? VIGIL_FEAT_SWITCH
                                                                             : 0) |
-        (hypercall_allowed(&vigil_hypercalls.calls[VIGIL_HC_SVC_CALL], v->vm) && v->vm->hv->chan
-             ? VIGIL_FEAT_SVCCHAN
-             : 0);
+        (hypercall_allowed(&vigil_hypercalls.calls[VIGIL_HC_SVC_CALL], v->vm) ? VIGIL_FEAT_SVCCHAN
+                                                                              : 0);
     return 0;
 }
 
