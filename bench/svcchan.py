@@ -66,7 +66,7 @@ def main():
         sock_path = os.path.join(tmp, "hv.sock")
         log = open(os.path.join(tmp, "hv.log"), "w+")
         hv = subprocess.Popen([str(HV), "--control", sock_path, "--state-dir", os.path.join(tmp, "state"),
-                               "--service", str(IMAGE), "--mem", "128", "--cmdline", "--mode svcchan",
+                               "--service", str(IMAGE), "--mem", "128", "--cmdline", "--bench 3 --mode svcchan",
                                "--guest", str(DEMO), "--mem", "256"],
                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         try:

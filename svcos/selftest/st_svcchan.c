@@ -84,11 +84,11 @@ static void nv_round_trip(void)
 }
 
 /* MB/s of reading the core `id` (size bytes) through the channel, nothing else done with it:
- * the best of three passes. */
+ * the best of --bench passes (one by default). */
 static double read_rate(const char *id, uint64_t size)
 {
     double best = 0;
-    for (int pass = 0; pass < 3; pass++) {
+    for (int pass = 0; pass < (st_bench > 0 ? st_bench : 1); pass++) {
         double t0 = now_ms();
         uint64_t off = 0;
         while (off < size) {
