@@ -101,31 +101,45 @@ def durable_s(timing):
     return timing["durable_s"] if "durable_s" in timing else timing.get("dump_s", 0) + timing.get("fsync_s", 0)
 
 
-def hv_capture(tmp, mib, dense, repeat):
-    d = Path(tempfile.mkdtemp(dir=tmp))
-    hv = Hv(d, ["--no-service", "--guest", guest("demo.elf"), "--mem", str(mib), "--cmdline", "heartbeat_ms=0",
-                "--snapshot-keep", "1"])
-    try:
-        hv.wait_console("guest", "demo>")
-        hv.type("guest", f"fill {mib if dense else max(1, mib // 100)}\n")  # mostly empty: ~1% touched
-        hv.wait_console("guest", "fill: ", timeout=600 if dense else 60)
-        runs = []
-        for _ in range(repeat):
-            resp = hv.ok("snapshot.take", vm="guest")
-            snap = resp["snapshot"]
-            durable = durable_s(snap.get("timing", {}))
-            meta = wait_digest(hv, snap["id"], timeout=max(600, mib * 2))
-            t = meta.get("timing", {})
-            runs.append({"frozen_us": resp["frozen_us"], "core_bytes": meta["core_bytes"],
-                         "on_disk_bytes": meta["core_allocated_bytes"], "durable_s": durable,
-                         "complete_s": t.get("total_s", 0), "hash_s": t.get("hash_s", 0),
-                         "digest": "ok" if meta.get("sha256") != PENDING else "still pending", "timing": t})
-        return {"runs": runs, "durable_s": statistics.median(r["durable_s"] for r in runs),
-                "complete_s": statistics.median(r["complete_s"] for r in runs),
-                **{k: runs[-1][k] for k in ("frozen_us", "core_bytes", "on_disk_bytes")}}
-    finally:
-        hv.stop()
-        shutil.rmtree(d, ignore_errors=True)
+class HvGuest:
+    """hv with the demo guest filled dense (all of RAM) or mostly empty (~1 % touched)."""
+
+    def __init__(self, tmp, mib, dense):
+        self.mib, self.dense, self.runs = mib, dense, []
+        self.dir = Path(tempfile.mkdtemp(dir=tmp))
+        self.hv = Hv(self.dir, ["--no-service", "--guest", guest("demo.elf"), "--mem", str(mib),
+                                "--cmdline", "heartbeat_ms=0", "--snapshot-keep", "1"])
+        try:
+            self.hv.wait_console("guest", "demo>")
+            self.hv.type("guest", f"fill {mib if dense else max(1, mib // 100)}\n")
+            self.hv.wait_console("guest", "fill: ", timeout=600 if dense else 60)
+        except BaseException:
+            self.close()
+            raise
+
+    def take(self):
+        """One snapshot; returns once its digest is written too, so nothing hashes during the next
+        measurement (of hv or of QEMU)."""
+        resp = self.hv.ok("snapshot.take", vm="guest")
+        snap = resp["snapshot"]
+        durable = durable_s(snap.get("timing", {}))
+        meta = wait_digest(self.hv, snap["id"], timeout=max(600, self.mib * 2))
+        t = meta.get("timing", {})
+        self.runs.append({"frozen_us": resp["frozen_us"], "core_bytes": meta["core_bytes"],
+                          "on_disk_bytes": meta["core_allocated_bytes"], "durable_s": durable,
+                          "complete_s": t.get("total_s", 0), "hash_s": t.get("hash_s", 0),
+                          "digest": "ok" if meta.get("sha256") != PENDING else "still pending", "timing": t,
+                          "coredump": meta.get("coredump", {})})
+
+    def result(self):
+        return {"runs": self.runs, "durable_s": statistics.median(r["durable_s"] for r in self.runs),
+                "complete_s": statistics.median(r["complete_s"] for r in self.runs),
+                "mib": self.mib, "shape": "dense" if self.dense else "mostly empty",
+                **{k: self.runs[-1][k] for k in ("frozen_us", "core_bytes", "on_disk_bytes")}}
+
+    def close(self):
+        self.hv.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def trap_latency(tmp, count):
@@ -166,45 +180,69 @@ def qmp(sock, cmd, **args):
         buf = buf[buf.rfind(b"\n") + 1:] if b"\n" in buf else buf
 
 
-def qemu_dump(tmp, mib, repeat=1):
-    """QEMU's dump of an idle guest, then an fsync of the file: QEMU returns before its data is durable."""
-    qemu = shutil.which("qemu-system-x86_64")
-    if not qemu:
-        return None
-    d = Path(tempfile.mkdtemp(dir=tmp))
-    qs = d / "qmp.sock"
-    p = subprocess.Popen([qemu, "-accel", "kvm", "-machine", "q35", "-m", str(mib), "-nodefaults", "-display", "none",
-                          "-qmp", f"unix:{qs},server=on,wait=off", "-S"], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
+class Qemu:
+    """An idle QEMU guest of the same size; dump() is `dump-guest-memory` then an fsync of the file:
+    QEMU returns before its data is durable."""
+
+    def __init__(self, tmp, mib):
+        self.mib, self.runs = mib, []
+        self.dir = Path(tempfile.mkdtemp(dir=tmp))
+        qs = self.dir / "qmp.sock"
+        self.p = subprocess.Popen([shutil.which("qemu-system-x86_64"), "-accel", "kvm", "-machine", "q35",
+                                   "-m", str(mib), "-nodefaults", "-display", "none",
+                                   "-qmp", f"unix:{qs},server=on,wait=off", "-S"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(400):
             if qs.exists():
                 break
             time.sleep(0.05)
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(str(qs))
-        s.recv(65536)
-        qmp(s, "qmp_capabilities")
-        runs = []
-        for _ in range(repeat):
-            out = d / "qemu.core"
-            t0 = time.perf_counter()
-            r = qmp(s, "dump-guest-memory", paging=False, protocol=f"file:{out}")
-            t1 = time.perf_counter()
-            fd = os.open(out, os.O_RDONLY)
-            os.fsync(fd)
-            os.close(fd)
-            t2 = time.perf_counter()
-            runs.append({"dump_s": t1 - t0, "fsync_s": t2 - t1, "seconds": t2 - t0, "ok": "return" in r,
-                         "bytes": out.stat().st_size, "on_disk_bytes": out.stat().st_blocks * 512})
-            out.unlink()
-        return {"runs": runs, "seconds": statistics.median(r["seconds"] for r in runs),
-                "dump_s": statistics.median(r["dump_s"] for r in runs),
-                "fsync_s": statistics.median(r["fsync_s"] for r in runs), "ok": all(r["ok"] for r in runs)}
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.connect(str(qs))
+        self.s.recv(65536)
+        qmp(self.s, "qmp_capabilities")
+
+    def dump(self):
+        out = self.dir / "qemu.core"
+        t0 = time.perf_counter()
+        r = qmp(self.s, "dump-guest-memory", paging=False, protocol=f"file:{out}")
+        t1 = time.perf_counter()
+        fd = os.open(out, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+        t2 = time.perf_counter()
+        self.runs.append({"dump_s": t1 - t0, "fsync_s": t2 - t1, "seconds": t2 - t0, "ok": "return" in r,
+                          "bytes": out.stat().st_size, "on_disk_bytes": out.stat().st_blocks * 512})
+        out.unlink()
+
+    def result(self):
+        return {"runs": self.runs, "mib": self.mib, "ok": all(r["ok"] for r in self.runs),
+                **{k: statistics.median(r[k] for r in self.runs) for k in ("seconds", "dump_s", "fsync_s")}}
+
+    def close(self):
+        self.p.kill()
+        self.p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def measure(tmp, mib, repeat, with_qemu):
+    """hv (dense, then mostly empty) and QEMU take turns, so that a change in the machine's load (the
+    nested machine shares two host CPUs with other work) hits both sides alike."""
+    caps, q = [], Qemu(tmp, mib) if with_qemu else None
+    try:
+        for dense in (True, False):
+            h = HvGuest(tmp, mib, dense)
+            try:
+                for i in range(repeat):
+                    h.take()
+                    if q and (dense or i >= len(q.runs)):
+                        q.dump()
+            finally:
+                h.close()
+            caps.append(h.result())
+        return caps, q.result() if q else None
     finally:
-        p.kill()
-        p.wait()
-        shutil.rmtree(d, ignore_errors=True)
+        if q:
+            q.close()
 
 
 def main():
@@ -215,7 +253,8 @@ def main():
                                    "folder and $VIGIL_SCRATCH, the nested machine's ext4 scratch disk, else /var/tmp)")
     ap.add_argument("--dir", help="one folder only (same as --dirs DIR)")
     ap.add_argument("--repeat", type=int, default=1,
-                    help="snapshots (and QEMU dumps) per guest; the tables show medians")
+                    help="snapshots per guest (and QEMU dumps, taking turns with the dense ones); the tables "
+                         "show medians")
     ap.add_argument("--no-warm", action="store_true", help="skip warming the machine's memory first")
     a = ap.parse_args()
     sizes = [int(x) for x in a.sizes.split(",")]
@@ -229,16 +268,13 @@ def main():
     result = {"machine": platform_info.describe(), "media": media, "repeat": a.repeat,
               "warm": None if a.no_warm else warm_memory(dirs, 3 * max(sizes))}
     result["trap_freeze"] = trap_latency(dirs[0], a.traps) if a.traps > 0 else None
+    with_qemu = shutil.which("qemu-system-x86_64") is not None
     for m in media:
         m["capture"], m["qemu"] = [], []
         for mib in sizes:
-            for dense in (True, False):
-                r = hv_capture(m["dir"], mib, dense, a.repeat)
-                r.update(mib=mib, shape="dense" if dense else "mostly empty")
-                m["capture"].append(r)
-            q = qemu_dump(m["dir"], mib, a.repeat)
+            caps, q = measure(m["dir"], mib, a.repeat, with_qemu)
+            m["capture"] += caps
             if q:
-                q["mib"] = mib
                 m["qemu"].append(q)
     tf = result["trap_freeze"]
     if tf:
