@@ -252,7 +252,7 @@ def main():
     ap.add_argument("--dirs", help="comma-separated folders to write cores in, one run each (default: a tmpfs "
                                    "folder and $VIGIL_SCRATCH, the nested machine's ext4 scratch disk, else /var/tmp)")
     ap.add_argument("--dir", help="one folder only (same as --dirs DIR)")
-    ap.add_argument("--repeat", type=int, default=1,
+    ap.add_argument("--repeat", type=int, default=3,
                     help="snapshots per guest (and QEMU dumps, taking turns with the dense ones); the tables "
                          "show medians")
     ap.add_argument("--no-warm", action="store_true", help="skip warming the machine's memory first")
