@@ -10,11 +10,14 @@ Not a test: prints a table per storage medium and a JSON result (build/bench/sna
                     may be computed after the snapshot is durable, and this waits for it
   QEMU            : `dump-guest-memory` (QMP, paging=false) of an idle guest of the same size into the same
                     folder, plus an fsync of its file (QEMU's dump alone is not durable), timed apart
+  floor           : the medium's own cost for the dense data: a new file, written with one pwrite per 64 MiB
+                    from a dense anonymous mapping (O_DIRECT where the file system allows it), then fsync
 Every medium (--dirs; default: a tmpfs folder and the scratch disk) gets the same runs, so each ratio
 compares hv and QEMU on the same file system in the same run.
 """
 import argparse
 import json
+import mmap
 import os
 import shutil
 import socket
@@ -224,23 +227,63 @@ class Qemu:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class Floor:
+    """What any writer pays the medium for mib MiB of dense data: pwrite from a shared anonymous mapping
+    (as guest RAM is mapped) into a new file, 64 MiB per call, O_DIRECT where allowed, then fsync."""
+
+    def __init__(self, tmp, mib):
+        self.tmp, self.len, self.runs = tmp, (mib - 4) << 20, []
+        self.mem = mmap.mmap(-1, self.len)
+        block = bytes(range(1, 256)) * 4113
+        for off in range(0, self.len, 1 << 20):
+            self.mem[off:off + (1 << 20)] = block[:1 << 20]
+
+    def write(self):
+        path = Path(self.tmp) / f"floor.{os.getpid()}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        try:
+            fd = os.open(path, flags | os.O_DIRECT, 0o600)
+        except OSError:
+            fd = os.open(path, flags, 0o600)  # tmpfs before Linux 6.6
+        view = memoryview(self.mem)
+        t0 = time.perf_counter()
+        for off in range(0, self.len, 64 << 20):
+            os.pwrite(fd, view[off:off + (64 << 20)], off + 4096)
+        t1 = time.perf_counter()
+        os.fsync(fd)
+        t2 = time.perf_counter()
+        os.close(fd)
+        view.release()
+        path.unlink()
+        self.runs.append({"write_s": t1 - t0, "fsync_s": t2 - t1, "seconds": t2 - t0})
+
+    def result(self):
+        return {"runs": self.runs, "bytes": self.len, "seconds": statistics.median(r["seconds"] for r in self.runs)}
+
+    def close(self):
+        self.mem.close()
+
+
 def measure(tmp, mib, repeat, with_qemu):
     """hv (dense, then mostly empty) and QEMU take turns, so that a change in the machine's load (the
     nested machine shares two host CPUs with other work) hits both sides alike."""
-    caps, q = [], Qemu(tmp, mib) if with_qemu else None
+    caps, q, f = [], Qemu(tmp, mib) if with_qemu else None, Floor(tmp, mib)
     try:
         for dense in (True, False):
             h = HvGuest(tmp, mib, dense)
             try:
                 for i in range(repeat):
                     h.take()
+                    if dense:
+                        f.write()
                     if q and (dense or i >= len(q.runs)):
                         q.dump()
             finally:
                 h.close()
             caps.append(h.result())
-        return caps, q.result() if q else None
+        return caps, q.result() if q else None, f.result()
     finally:
+        f.close()
         if q:
             q.close()
 
@@ -270,10 +313,12 @@ def main():
     result["trap_freeze"] = trap_latency(dirs[0], a.traps) if a.traps > 0 else None
     with_qemu = shutil.which("qemu-system-x86_64") is not None
     for m in media:
-        m["capture"], m["qemu"] = [], []
+        m["capture"], m["qemu"], m["floor"] = [], [], []
         for mib in sizes:
-            caps, q = measure(m["dir"], mib, a.repeat, with_qemu)
+            caps, q, f = measure(m["dir"], mib, a.repeat, with_qemu)
             m["capture"] += caps
+            f["mib"] = mib
+            m["floor"].append(f)
             if q:
                 m["qemu"].append(q)
     tf = result["trap_freeze"]
@@ -281,10 +326,12 @@ def main():
         print(f"\nevent -> frozen (write to a protected page, {tf['count']} traps): "
               f"p50 {tf['p50_us']:.0f} us, p99 {tf['p99_us']:.0f} us, max {tf['max_us']:.0f} us  (target <= 1000 us)")
     for m in media:
-        print(f"\ncores in {m['dir']} ({m['fs']}), median of {a.repeat}; ratio = QEMU (dump + fsync) / hv durable")
+        print(f"\ncores in {m['dir']} ({m['fs']}), median of {a.repeat}; ratio = QEMU (dump + fsync) / hv durable; "
+              f"floor = the same dense data written plainly")
         print(f"{'guest':>8} {'shape':>13} {'on disk':>9} {'frozen':>8} {'durable':>9} {'+sha256':>9} "
-              f"{'QEMU dump':>10} {'+fsync':>8} {'ratio':>7}")
+              f"{'QEMU dump':>10} {'+fsync':>8} {'ratio':>7} {'floor':>8}")
         qemu = {q["mib"]: q for q in m["qemu"]}
+        floor = {f["mib"]: f for f in m["floor"]}
         for r in m["capture"]:
             q = qemu.get(r["mib"])
             r["ratio"] = q["seconds"] / r["durable_s"] if q and r["durable_s"] else None
@@ -292,7 +339,7 @@ def main():
             print(f"{r['mib']:>6}Mi {r['shape']:>13} {r['on_disk_bytes'] / 2**20:>7.0f}Mi {r['frozen_us']:>6}us "
                   f"{r['durable_s']:>8.3f}s {r['complete_s']:>8.3f}s "
                   f"{q['dump_s'] if q else float('nan'):>9.3f}s {q['fsync_s'] if q else float('nan'):>7.3f}s "
-                  f"{ratio:>7}")
+                  f"{ratio:>7} " + (f"{floor[r['mib']]['seconds']:>7.3f}s" if r["shape"] == "dense" else ""))
     print("goals: dense >= 4x QEMU (dump + fsync), mostly empty >= 20x, on each medium; frozen p50 <= 1 ms")
     out = ROOT / "build" / "bench" / "snapshot.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ struct coredump_stats {
     uint64_t zero_pages_skipped; /* pages left as holes */
     uint64_t pages_total;        /* guest pages considered */
     uint64_t flushes_behind;     /* COREDUMP_DURABLE: fdatasyncs issued while writing */
+    double write_seconds;        /* in the writes of guest memory (the rest: finding the runs) */
     double fsync_seconds;        /* COREDUMP_DURABLE: the final fsync (part of seconds) */
     double seconds;              /* wall time inside coredump_write */
 };

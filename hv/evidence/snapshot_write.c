@@ -119,7 +119,7 @@ static json_t *build_meta(const struct snapshot_request *req, const struct writt
     /* The digest comes later (snapshot_digest.c), with timing.hash_s and total_s. */
     m = json_pack(
         "{s:i, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:o?, s:o?, s:o?, s:s, s:I, s:I, s:s,"
-        " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:f}, s:{s:f, s:f}}",
+        " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}, s:{s:f, s:f}}",
         "format", SNAP_FORMAT, "id", w->id, "seq", (json_int_t)w->seq, "vm", req->vm, "trigger",
         req->trigger, "time", when, "time_ns", (json_int_t)w->time_ns, "sel_id",
         (json_int_t)req->sel_id, "vcpus", (json_int_t)req->nvcpus, "rip",
@@ -129,8 +129,8 @@ static json_t *build_meta(const struct snapshot_request *req, const struct writt
         (json_int_t)w->st.file_bytes, "data_bytes", (json_int_t)w->st.data_bytes, "direct_bytes",
         (json_int_t)w->st.direct_bytes, "zero_pages_skipped", (json_int_t)w->st.zero_pages_skipped,
         "pages_total", (json_int_t)w->st.pages_total, "flushes_behind",
-        (json_int_t)w->st.flushes_behind, "seconds", w->st.seconds, "timing", "dump_s", w->dump_s,
-        "fsync_s", w->fsync_s);
+        (json_int_t)w->st.flushes_behind, "write_seconds", w->st.write_seconds, "seconds",
+        w->st.seconds, "timing", "dump_s", w->dump_s, "fsync_s", w->fsync_s);
     if (m && req->evidence) {
         json_t *ev = json_deep_copy(req->evidence);
         if (!ev || json_object_update(m, ev) < 0) {
