@@ -9,16 +9,21 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wstrict-prototypes -Wm
               -Wvla -Wformat=2 -Wno-format-truncation
 CFLAGS     ?= -O2 -g
 HOST_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_CFLAGS) -Iinclude -Ihv -MMD -MP
-HOST_LDLIBS = -lpthread -ljansson -lm -lcrypto
+SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
+SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
+HOST_LDLIBS = -lpthread -ljansson -lm -lcrypto $(SLIRP_LIBS)
 SAN_CFLAGS ?=
 
 # hv's modules form a library shared by hv, hvctl and the unit tests; docs/hv-layout.md
 # says what each folder holds and which folders each may include.
-HV_DIRS     := base x86 bmc policy evidence vmm devices supervisor control
+HV_DIRS     := base x86 bmc policy evidence vmm devices net supervisor control
 HV_LIB_SRCS := $(foreach d,$(HV_DIRS),$(wildcard hv/$(d)/*.c))
 HV_LIB_OBJS := $(HV_LIB_SRCS:%.c=$(O)/obj/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
+# The C benchmarks are built with everything else, so that they cannot rot unnoticed.
+BENCH_SRCS  := $(wildcard bench/*.c)
+BENCH_BINS  := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 
 # Guests: freestanding ELF64 executables at CPL 3 over the hypercall ABI.
 GUEST_CFLAGS = -std=c11 $(WARN) -O2 -g -ffreestanding -fno-builtin -nostdlib -static \
@@ -31,9 +36,9 @@ GUEST_NAMES   := demo service-stub
 TEST_GUESTS   := $(patsubst tests/guests/%.c,%,$(wildcard tests/guests/*.c))
 GUEST_BINS    := $(GUEST_NAMES:%=$(GUEST_O)/%.elf) $(TEST_GUESTS:%=$(GUEST_O)/test-%.elf)
 
-.PHONY: all host guests unit asan fuzz deps run test e2e platform-test bench clean format format-check \
-        layout-check
-all: host guests
+.PHONY: all host guests bench-bins unit asan fuzz deps run test e2e platform-test bench clean format \
+        format-check layout-check
+all: host guests bench-bins
 
 host: $(O)/hv $(O)/hvctl $(UNIT_BINS)
 guests: $(GUEST_BINS)
@@ -41,6 +46,9 @@ guests: $(GUEST_BINS)
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -c $< -o $@
+
+# libslirp's header comes with glib's include paths; only the user-mode backend needs them.
+$(O)/obj/hv/net/slirp_backend.o: HOST_CFLAGS += $(SLIRP_CFLAGS)
 
 $(O)/libhv.a: $(HV_LIB_OBJS)
 	@rm -f $@
@@ -52,7 +60,21 @@ $(O)/hv: $(O)/obj/hv/main.o $(O)/libhv.a
 $(O)/hvctl: $(O)/obj/hv/cli/hvctl.o $(O)/libhv.a
 	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
+bench-bins: $(BENCH_BINS)
+$(O)/bench/%: $(O)/obj/bench/%.o $(O)/libhv.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
+
 $(O)/tests/%: $(O)/obj/tests/unit/%.o $(O)/libhv.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_CFLAGS) $(TEST_LDFLAGS) -o $@ $^ -lcmocka $(HOST_LDLIBS)
+# test_vm_traps stands in for KVM: hv's ioctl calls reach the test's fake.
+$(O)/tests/test_vm_traps: TEST_LDFLAGS := -Wl,--wrap=ioctl
+
+# The core's tests (vmm, supervisor) run hv over the fake platform backend, no /dev/kvm.
+CORE_TEST_OBJS = $(O)/obj/tests/unit/platform_fake.o $(O)/obj/tests/unit/core_fixture.o
+$(filter $(O)/tests/test_core_%,$(UNIT_BINS)): $(O)/tests/test_core_%: \
+    $(O)/obj/tests/unit/test_core_%.o $(CORE_TEST_OBJS) $(O)/libhv.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ -lcmocka $(HOST_LDLIBS)
 
@@ -147,7 +169,7 @@ clean:
 
 # The service OS: its target sysroot (musl, OpenSSL, libmicrohttpd, Jansson, lwIP from Debian
 # source packages, cached outside the tree) and svcos with its self-test image.
--include svcos/sysroot.mk svcos/svcos.mk
+-include svcos/sysroot.mk netstack/netstack.mk svcos/svcos.mk
 all: svcos-selftest
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

@@ -15,9 +15,7 @@
  *   6. models of a freeze + resume with hv's protocol and with cheaper variants, and hv's own
  *      vm_park()/vm_unpark() on its own vCPU thread.
  *
- *   make all
- *   cc -O2 -g -std=c11 -D_GNU_SOURCE -Iinclude -Ihv bench/kvm_ioctl_cost.c build/libhv.a \
- *      -lpthread -ljansson -lm -o build/bench/kvm_ioctl_cost
+ *   make all      (builds it into build/bench/ with the other C benchmarks)
  *   build/bench/kvm_ioctl_cost [build/guests/test-spin.elf] [iterations]
  */
 #include "base/log.h"
@@ -43,15 +41,6 @@ static struct vm *VM;
 static struct vcpu *V;
 static int ITER = 2000;
 static int NCPU;
-
-/* libhv's control handlers refer to this (it lives in hv/main.c). */
-struct vm *hv_find_vm(struct hv *hv, const char *name)
-{
-    for (uint32_t i = 0; i < hv->nvms; i++)
-        if (!strcmp(hv->vms[i]->name, name))
-            return hv->vms[i];
-    return NULL;
-}
 
 /* ------------------------------------------------------------------ samples */
 
@@ -337,12 +326,12 @@ static void bench_ioctls(void *arg)
             timed(&r->s[S_DEBUG], KVM_SET_DEBUGREGS, &ST.debugregs, "SET_DEBUGREGS");
 
         uint64_t t0 = now_ns();
-        if (vcpu_state_capture(k, V->fd, VM->irqchip, &t, err, sizeof err) < 0) {
+        if (vcpu_state_capture(k, V, VM->irqchip, &t, err, sizeof err) < 0) {
             fprintf(stderr, "capture: %s\n", err);
             exit(1);
         }
         uint64_t t1 = now_ns();
-        if (vcpu_state_restore(V->fd, &ST, err, sizeof err) < 0) {
+        if (vcpu_state_restore(V, &ST, err, sizeof err) < 0) {
             fprintf(stderr, "restore: %s\n", err);
             exit(1);
         }
@@ -568,7 +557,7 @@ static void model_worker(void *arg)
             ioctl(V->fd, KVM_RUN, 0);
             V->run->immediate_exit = 0;
             if (m->var != V_LAZY &&
-                vcpu_state_capture(&H.kvm, V->fd, VM->irqchip, &m->st, err, sizeof err) < 0) {
+                vcpu_state_capture(&H.kvm, V, VM->irqchip, &m->st, err, sizeof err) < 0) {
                 fprintf(stderr, "capture: %s\n", err);
                 exit(1);
             }
@@ -579,7 +568,7 @@ static void model_worker(void *arg)
                 pthread_cond_wait(&m->cond, &m->lock);
             pthread_mutex_unlock(&m->lock);
             if (m->var == V_RESTORE_ON_VCPU && atomic_load(&m->req) != 2 &&
-                vcpu_state_restore(V->fd, &m->st, err, sizeof err) < 0) {
+                vcpu_state_restore(V, &m->st, err, sizeof err) < 0) {
                 fprintf(stderr, "restore: %s\n", err);
                 exit(1);
             }
@@ -624,7 +613,7 @@ static void run_model(enum variant var, const char *where, int main_cpu, int wcp
         add(&freeze, now_ns() - t0);
         sleep_us(jitter_us(500)); /* frozen */
         uint64_t t1 = now_ns();
-        if (var == V_HV && vcpu_state_restore(V->fd, &m.st, err, sizeof err) < 0) {
+        if (var == V_HV && vcpu_state_restore(V, &m.st, err, sizeof err) < 0) {
             fprintf(stderr, "restore: %s\n", err);
             exit(1);
         }
@@ -732,7 +721,7 @@ int main(int argc, char **argv)
     pthread_kill(worker, SIGUSR1);
     wait_worker(t);
     V->run->immediate_exit = 0;
-    if (vcpu_state_capture(&H.kvm, V->fd, VM->irqchip, &ST, err, sizeof err) < 0) {
+    if (vcpu_state_capture(&H.kvm, V, VM->irqchip, &ST, err, sizeof err) < 0) {
         fprintf(stderr, "capture: %s\n", err);
         return 1;
     }

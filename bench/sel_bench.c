@@ -1,9 +1,5 @@
 /* SEL append throughput: durable (1 and N threads, group commit) vs page-cache-only appends. */
-/*
- * Build and run (not part of `make`):
- *   make build/libhv.a && cc -O2 -std=c11 -D_GNU_SOURCE -Ihv bench/sel_bench.c build/libhv.a \
- *       -lpthread -ljansson -o build/sel_bench && build/sel_bench [dir]
- */
+/* Built by `make all` into build/bench/; run: build/bench/sel_bench [dir] */
 #include "bmc/sel.h"
 
 #include <pthread.h>

@@ -123,7 +123,7 @@ class HvGuest:
     def take(self):
         """One snapshot; returns once its digest is written too, so nothing hashes during the next
         measurement (of hv or of QEMU)."""
-        resp = self.hv.ok("snapshot.take", vm="guest")
+        resp = self.hv.snapshot("guest", timeout=max(600, self.mib))  # the take answers with a job
         snap = resp["snapshot"]
         durable = durable_s(snap.get("timing", {}))
         meta = wait_digest(self.hv, snap["id"], timeout=max(600, self.mib * 2))

@@ -5,12 +5,14 @@
 #include "control/ctl_server.h"
 #include "control/term.h"
 #include "evidence/snapshot_store.h"
+#include "net/nic_config.h"
 #include "supervisor/board.h"
 #include "supervisor/events.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/switch.h"
 #include "supervisor/trap.h"
 #include "supervisor/watchdog.h"
+#include "vmm/platform.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -42,6 +44,11 @@ static const char usage[] =
     "    --vcpus N          its vCPUs (default 1, at most 16)\n"
     "    --cmdline STR      its command line (in the boot info)\n"
     "    --cpl0             start it at CPL 0 instead of CPL 3 (tests of kernel mode)\n"
+    "    --net SPEC         its network card (virtio-net; docs/virtio-net.md): none,\n"
+    "                       user[,restrict=on|off][,hostfwd=[tcp|udp]:[ADDR]:PORT-[ADDR]:PORT]\n"
+    "                       [,guestfwd=tcp:ADDR:PORT-HOST:PORT][,mtu=N][,mac=M], or\n"
+    "                       tap,ifname=NAME[,mtu=N][,mac=M]; default: the service VM user,\n"
+    "                       restricted (restrict=on), guests none\n"
     "  --autostart-guest    the service VM boots the guest by a switch as soon as it is up\n"
     "  --no-service         devirtualized: run the guest alone, no service VM and no traps; hv\n"
     "                       exits with the guest's halt status (3 if it crashed) unless a\n"
@@ -59,12 +66,15 @@ static const char usage[] =
     "  --watchdog-ms N      watchdog period for guests (1..60000; 0 = off)\n"
     "  --snapshot-keep N    keep at most N crash snapshots (default 16)\n"
     "  --snapshot-max-mib N keep at most N MiB of snapshots on disk (default 8192)\n"
+    "  --sel-rate-limit B:S SEL entries a VM can cause, per source (a malformed virtqueue):\n"
+    "                       at most B at once, then one per S seconds (default 10:60)\n"
     "  --log-level LEVEL    error, warn, info (default) or debug\n"
     "  --help               this text\n"
     "Local console hotkeys: Ctrl-A h lists them (Ctrl-A s switches VMs).\n";
 
 struct options {
     struct vm_config vms[HV_MAX_VMS];
+    struct nic_config nics[HV_MAX_VMS]; /* --net of vms[i], where given */
     uint32_t nvms;
     struct hv_config hv;
     struct policy *policy;
@@ -108,7 +118,21 @@ static void add_vm(struct options *o, enum vigil_vm_role role, const char *image
         snprintf(c->name, sizeof c->name, "guest");
     else
         snprintf(c->name, sizeof c->name, "guest%u", guests + 1);
-    board_devices(c);
+}
+
+/* --sel-rate-limit BURST:SECONDS */
+static void parse_rate(const char *s, struct ratelimit_cfg *c)
+{
+    char burst[16];
+    const char *colon = strchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= sizeof burst)
+        hv_die("--sel-rate-limit: \"%s\": want BURST:SECONDS, e.g. 10:60", s);
+    memcpy(burst, s, (size_t)(colon - s));
+    burst[colon - s] = 0;
+    c->burst = (uint32_t)parse_num(burst, "--sel-rate-limit burst", 100000);
+    c->period_ns = parse_num(colon + 1, "--sel-rate-limit seconds", 86400) * 1000000000ull;
+    if (!c->period_ns)
+        hv_die("--sel-rate-limit: SECONDS must be at least 1");
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
@@ -134,7 +158,9 @@ static void parse_options(int argc, char **argv, struct options *o)
         O_SNAP_KEEP,
         O_SNAP_MAX,
         O_SERVICE_IMAGE,
-        O_RESTORE
+        O_RESTORE,
+        O_NET,
+        O_SEL_RATE
     };
     static const struct option longopts[] = {
         {"service", required_argument, 0, O_SERVICE},
@@ -158,11 +184,14 @@ static void parse_options(int argc, char **argv, struct options *o)
         {"snapshot-max-mib", required_argument, 0, O_SNAP_MAX},
         {"service-image", required_argument, 0, O_SERVICE_IMAGE},
         {"restore-always", no_argument, 0, O_RESTORE},
+        {"net", required_argument, 0, O_NET},
+        {"sel-rate-limit", required_argument, 0, O_SEL_RATE},
         {0, 0, 0, 0}};
-    o->hv = (struct hv_config){.control_path = "/tmp/vigil-hv.sock",
-                               .pin_cpu = -1,
-                               .state_dir = getenv("VIGIL_STATE_DIR") ? getenv("VIGIL_STATE_DIR")
-                                                                      : "/var/tmp/vigil"};
+    o->hv = (struct hv_config){
+        .control_path = "/tmp/vigil-hv.sock",
+        .pin_cpu = -1,
+        .sel_rate = {EVENTS_RATE_BURST, EVENTS_RATE_PERIOD_S * 1000000000ull},
+        .state_dir = getenv("VIGIL_STATE_DIR") ? getenv("VIGIL_STATE_DIR") : "/var/tmp/vigil"};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -192,6 +221,18 @@ static void parse_options(int argc, char **argv, struct options *o)
             break;
         case O_CPL0:
             last_vm(o, "--cpl0")->cpl0 = true;
+            break;
+        case O_NET: {
+            struct vm_config *vc = last_vm(o, "--net");
+            struct nic_config *nc = &o->nics[vc - o->vms];
+            char err[512];
+            if (nic_config_parse(nc, optarg, vc->role == VIGIL_ROLE_SERVICE, err, sizeof err) < 0)
+                hv_die("--net %s: %s", optarg, err);
+            vc->nic = nc;
+            break;
+        }
+        case O_SEL_RATE:
+            parse_rate(optarg, &o->hv.sel_rate);
             break;
         case O_AUTOSTART:
             o->hv.autostart_guest = true;
@@ -272,20 +313,14 @@ static void parse_options(int argc, char **argv, struct options *o)
             if (!strcmp(o->vms[i].name, o->vms[j].name))
                 hv_die("two VMs are named \"%s\"", o->vms[i].name);
     }
+    for (uint32_t i = 0; i < o->nvms; i++)
+        board_devices(&o->vms[i]); /* after --net: the card is the board's to give */
     if (o->hv.no_service && has_service)
         hv_die("--no-service and --service exclude each other");
     if (o->hv.no_service && !has_guest)
         hv_die("--no-service needs a --guest");
     if (!o->hv.no_service && !has_service)
         hv_die("no service VM: give --service IMG, or --no-service to run a guest alone");
-}
-
-struct vm *hv_find_vm(struct hv *hv, const char *name)
-{
-    for (uint32_t i = 0; i < hv->nvms; i++)
-        if (!strcmp(hv->vms[i]->name, name))
-            return hv->vms[i];
-    return NULL;
 }
 
 struct work_handler {
@@ -327,9 +362,13 @@ static bool finished(struct hv *hv)
         return true;
     if (!hv->service) {
         struct vm *g = hv->default_guest;
-        if (g->state == VM_HALTED)
-            hv->exit_status = (int)(g->halt_status & 0xff);
-        else if (g->state == VM_CRASHED)
+        pthread_mutex_lock(&g->lock);
+        enum vm_state s = g->state;
+        uint64_t status = g->halt_status;
+        pthread_mutex_unlock(&g->lock);
+        if (s == VM_HALTED)
+            hv->exit_status = (int)(status & 0xff);
+        else if (s == VM_CRASHED)
             hv->exit_status = EXIT_GUEST_CRASHED;
         else
             return false;
@@ -348,16 +387,6 @@ static void pin_cpu(int cpu)
     log_info("all VMs confined to host CPU %d", cpu);
 }
 
-static void on_sensor_alarm(void *ctx, const struct sensor *s, enum sensor_health old_h,
-                            enum sensor_health new_h)
-{
-    static const enum sel_type types[] = {SEL_T_SENSOR_TEMP, SEL_T_SENSOR_VOLTAGE, SEL_T_SENSOR_FAN,
-                                          SEL_T_SENSOR_OTHER};
-    char msg[SEL_MSG_MAX];
-    sensor_alarm_message(s, old_h, new_h, msg, sizeof msg);
-    hv_event(ctx, (enum sel_severity)new_h, types[s->unit], NULL, "%s", msg);
-}
-
 /* The state directory, the system event log in it, and the sensors that feed the log. */
 static void open_state(struct hv *hv, const struct options *opt)
 {
@@ -373,8 +402,10 @@ static void open_state(struct hv *hv, const struct options *opt)
     if (snapshot_store_open(&hv->snapshots, hv->cfg.state_dir, opt->snapshot_keep,
                             opt->snapshot_max_bytes, err, sizeof err) < 0)
         hv_die("snapshot store in %s: %s", hv->cfg.state_dir, err);
-    struct sensors_config sc = {
-        .mode = SENSORS_AUTO, .seed = (uint64_t)now_ns(), .on_alarm = on_sensor_alarm, .ctx = hv};
+    struct sensors_config sc = {.mode = SENSORS_AUTO,
+                                .seed = (uint64_t)now_ns(),
+                                .on_alarm = hv_sensor_alarm_event,
+                                .ctx = hv};
     if (sensors_open(&hv->sensors, &sc, err, sizeof err) < 0)
         log_warn("sensors unavailable: %s", err);
 }
@@ -387,6 +418,8 @@ static void housekeeping(struct hv *hv, uint64_t *next_sensor_ns)
         sensors_poll(hv->sensors);
         *next_sensor_ns = now + SENSOR_POLL_MS * 1000000ull;
     }
+    for (uint32_t i = 0; i < hv->nvms; i++)
+        hv_event_flush_suppressed(hv, hv->vms[i]);
     uint64_t last = sel_last_id(hv->sel);
     if (last != hv->sel_synced_id && sel_sync(hv->sel) == 0)
         hv->sel_synced_id = last;
@@ -409,7 +442,8 @@ int main(int argc, char **argv)
         .policy = &hv->policy, .snapshot_keep = 16, .snapshot_max_bytes = 8192ull << 20};
     parse_options(argc, argv, &opt);
     hv->cfg = opt.hv;
-    hv->traps_armed = !hv->cfg.no_service;
+    atomic_init(&hv->traps_armed, !hv->cfg.no_service);
+    jobs_init(&hv->jobs);
     hv->start_ns = now_ns();
     hv->term_fd = STDOUT_FILENO;
     pthread_mutex_init(&hv->switch_lock, NULL);
@@ -418,7 +452,7 @@ int main(int argc, char **argv)
     stats_init(&hv->freeze_latency);
     stats_init(&hv->trap_freeze);
     char err[512];
-    if (kvm_host_open(&hv->kvm, err, sizeof err) < 0)
+    if (hv_platform(hv)->open(hv, err, sizeof err) < 0)
         hv_die("%s", err);
     open_state(hv, &opt);
     /* Seed 000 claim 24: the operator may edit the policy before anything boots. */
@@ -503,7 +537,7 @@ int main(int argc, char **argv)
         else
             vm_destroy(hv->vms[i]);
     }
-    kvm_host_close(&hv->kvm);
+    hv_platform(hv)->close(hv);
     hv_event(hv, SEL_OK, SEL_T_HV_STOP, NULL, "hv stopped (exit status %d)", hv->exit_status);
     sensors_close(hv->sensors);
     snapshot_store_close(hv->snapshots);

@@ -203,6 +203,7 @@ static long ep_wait(int epfd, struct epoll_event *out, int max, uint64_t deadlin
     if (ef->ops != &epoll_ops || max <= 0)
         return -EINVAL;
     struct ep *ep = ef->priv;
+    loop_poll_sources(); /* as in poll: input that arrived meanwhile counts */
     for (;;) {
         uint64_t wake = 0;
         int n = collect(ep, out, max, &wake);

@@ -146,6 +146,10 @@ long sys_readv(int fd, const struct iovec *iov, int cnt)
     GET(fd);
     if (cnt < 0 || cnt > 1024)
         return -EINVAL;
+    if (f->ops->sock && f->ops->sock->recvmsg) { /* one datagram, scattered */
+        struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)cnt};
+        return sys_recvmsg(fd, &m, 0);
+    }
     long total = 0;
     int saved = f->flags;
     for (int i = 0; i < cnt; i++) {
@@ -170,6 +174,10 @@ long sys_writev(int fd, const struct iovec *iov, int cnt)
     GET(fd);
     if (cnt < 0 || cnt > 1024)
         return -EINVAL;
+    if (f->ops->sock && f->ops->sock->sendmsg) { /* one datagram, gathered */
+        struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)cnt};
+        return sys_sendmsg(fd, &m, 0);
+    }
     long total = 0;
     for (int i = 0; i < cnt; i++) {
         if (!iov[i].iov_len)

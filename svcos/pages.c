@@ -30,7 +30,7 @@ static void set_bits(uint64_t *map, size_t i, size_t n, int value)
         map[i / 64] = value ? map[i / 64] | (1ull << (i % 64)) : map[i / 64] & ~(1ull << (i % 64));
 }
 
-void mem_init(const struct vigil_boot_info *bi)
+void mem_setup(const struct vigil_boot_info *bi)
 {
     npages_ram = bi->mem_size / PAGE_SIZE;
     nwords = (npages_ram + 63) / 64;

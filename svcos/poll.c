@@ -64,6 +64,9 @@ long poll_block(struct file *f, unsigned events, uint64_t deadline_ns)
 
 static long wait_pollfds(struct pollfd *p, unsigned long n, uint64_t deadline)
 {
+    /* Input that arrived since the program last waited (NIC frames, loopback packets, due
+     * network timers) counts, even for a poll that does not wait. */
+    loop_poll_sources();
     for (;;) {
         long count = 0;
         uint64_t wake = 0;

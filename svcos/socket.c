@@ -87,12 +87,30 @@ static int nonblocking(struct file *f, int flags)
     return (f->flags & O_NONBLOCK) || (flags & MSG_DONTWAIT);
 }
 
-/* Blocking stream semantics: everything is sent unless non-blocking. */
+/* When a blocking call on `f` gives up: its SO_SNDTIMEO/SO_RCVTIMEO from now, or never. */
+static uint64_t deadline_of(struct file *f, int sending)
+{
+    const struct sock_ops *so = f->ops->sock;
+    uint64_t t = so->timeout ? so->timeout(f, sending) : 0;
+    if (!t)
+        return UINT64_MAX;
+    uint64_t now = time_mono_ns();
+    return t >= UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + t;
+}
+
+/* Waits for `events`: 0, or -EAGAIN once the deadline passed (Linux's timeout result). */
+static long wait_for(struct file *f, unsigned events, uint64_t deadline)
+{
+    return poll_block(f, events, deadline) == -ETIMEDOUT ? -EAGAIN : 0;
+}
+
+/* Blocking stream semantics: everything is sent unless non-blocking or timed out. */
 static long send_all(struct file *f, const void *buf, size_t len, int flags)
 {
     const struct sock_ops *so = f->ops->sock;
     size_t done = 0;
-    for (;;) {
+    uint64_t deadline = UINT64_MAX;
+    for (int waited = 0;; waited = 1) {
         long r = so->send(f, (const char *)buf + done, len - done, flags);
         if (r > 0)
             done += (size_t)r;
@@ -100,7 +118,10 @@ static long send_all(struct file *f, const void *buf, size_t len, int flags)
             return (long)done;
         if (r < 0 && (r != -EAGAIN || nonblocking(f, flags)))
             return done ? (long)done : r;
-        poll_block(f, POLLOUT, UINT64_MAX);
+        if (!waited)
+            deadline = deadline_of(f, 1);
+        if (wait_for(f, POLLOUT, deadline) < 0)
+            return done ? (long)done : -EAGAIN;
     }
 }
 
@@ -108,7 +129,8 @@ static long recv_some(struct file *f, void *buf, size_t len, int flags)
 {
     const struct sock_ops *so = f->ops->sock;
     size_t done = 0;
-    for (;;) {
+    uint64_t deadline = UINT64_MAX;
+    for (int waited = 0;; waited = 1) {
         long r = so->recv(f, (char *)buf + done, len - done, flags);
         if (r > 0)
             done += (size_t)r;
@@ -116,8 +138,39 @@ static long recv_some(struct file *f, void *buf, size_t len, int flags)
             return (long)done;
         if (r < 0 && (r != -EAGAIN || nonblocking(f, flags)))
             return done ? (long)done : r;
-        if (r < 0)
-            poll_block(f, POLLIN, UINT64_MAX);
+        if (!waited)
+            deadline = deadline_of(f, 0);
+        if (r < 0 && wait_for(f, POLLIN, deadline) < 0)
+            return done ? (long)done : -EAGAIN;
+    }
+}
+
+/* Datagram sockets: one whole datagram per call, waiting as the socket's mode says. */
+static long dgram_send(struct file *f, const struct msghdr *m, int flags)
+{
+    uint64_t deadline = UINT64_MAX;
+    for (int waited = 0;; waited = 1) {
+        long r = f->ops->sock->sendmsg(f, m, flags);
+        if (r != -EAGAIN || nonblocking(f, flags))
+            return r;
+        if (!waited)
+            deadline = deadline_of(f, 1);
+        if (wait_for(f, POLLOUT, deadline) < 0)
+            return -EAGAIN;
+    }
+}
+
+static long dgram_recv(struct file *f, struct msghdr *m, int flags)
+{
+    uint64_t deadline = UINT64_MAX;
+    for (int waited = 0;; waited = 1) {
+        long r = f->ops->sock->recvmsg(f, m, flags);
+        if (r != -EAGAIN || nonblocking(f, flags))
+            return r;
+        if (!waited)
+            deadline = deadline_of(f, 0);
+        if (wait_for(f, POLLIN, deadline) < 0)
+            return -EAGAIN;
     }
 }
 
@@ -125,16 +178,33 @@ long sys_sendto(int fd, const void *buf, size_t len, int flags, const struct soc
                 unsigned salen)
 {
     SOCK(fd);
-    (void)so;
+    if (so->sendmsg) {
+        struct iovec v = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+        struct msghdr m = {.msg_name = (void *)(uintptr_t)sa,
+                           .msg_namelen = sa ? salen : 0,
+                           .msg_iov = &v,
+                           .msg_iovlen = 1};
+        return dgram_send(f, &m, flags);
+    }
     if (sa && salen)
-        return -EISCONN; /* only connected stream sockets so far: Linux ignores it there, we refuse
-                            to guess */
+        return -EISCONN; /* connected stream sockets: Linux ignores it there, we refuse to guess */
     return send_all(f, buf, len, flags);
 }
 
 long sys_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *sa, unsigned *salen)
 {
     SOCK(fd);
+    if (so->recvmsg) {
+        struct iovec v = {.iov_base = buf, .iov_len = len};
+        struct msghdr m = {.msg_name = salen ? sa : NULL,
+                           .msg_namelen = salen ? *salen : 0,
+                           .msg_iov = &v,
+                           .msg_iovlen = 1};
+        long r = dgram_recv(f, &m, flags);
+        if (r >= 0 && salen)
+            *salen = m.msg_namelen;
+        return r;
+    }
     long r = recv_some(f, buf, len, flags);
     if (r >= 0 && sa && salen && so->getpeername && so->getpeername(f, sa, salen) < 0)
         *salen = 0;
@@ -144,6 +214,8 @@ long sys_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *sa,
 long sys_sendmsg(int fd, const struct msghdr *m, int flags)
 {
     SOCK(fd);
+    if (so->sendmsg)
+        return dgram_send(f, m, flags);
     long total = 0;
     for (size_t i = 0; i < (size_t)m->msg_iovlen; i++) {
         const struct iovec *v = &m->msg_iov[i];
@@ -162,6 +234,12 @@ long sys_sendmsg(int fd, const struct msghdr *m, int flags)
 long sys_recvmsg(int fd, struct msghdr *m, int flags)
 {
     SOCK(fd);
+    if (so->recvmsg) {
+        long r = dgram_recv(f, m, flags);
+        if (r >= 0)
+            m->msg_controllen = 0;
+        return r;
+    }
     long total = 0;
     for (size_t i = 0; i < (size_t)m->msg_iovlen; i++) {
         const struct iovec *v = &m->msg_iov[i];
@@ -234,7 +312,8 @@ long sys_connect(int fd, const struct sockaddr *sa, unsigned len)
     long r = so->connect(f, sa, len);
     if (r != -EINPROGRESS || (f->flags & O_NONBLOCK))
         return r;
-    poll_block(f, POLLOUT, UINT64_MAX);
+    if (wait_for(f, POLLOUT, deadline_of(f, 1)) < 0)
+        return -EINPROGRESS; /* SO_SNDTIMEO passed: Linux leaves the connect running */
     int err = 0;
     unsigned elen = sizeof err;
     if (so->getsockopt)
@@ -249,7 +328,8 @@ long sys_accept4(int fd, struct sockaddr *sa, unsigned *len, int flags)
         return -EOPNOTSUPP;
     if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
         return -EINVAL;
-    for (;;) {
+    uint64_t deadline = UINT64_MAX;
+    for (int waited = 0;; waited = 1) {
         struct file *nf = NULL;
         long r = so->accept(f, &nf, sa, len);
         if (r == 0) {
@@ -259,6 +339,9 @@ long sys_accept4(int fd, struct sockaddr *sa, unsigned *len, int flags)
         }
         if (r != -EAGAIN || (f->flags & O_NONBLOCK))
             return r;
-        poll_block(f, POLLIN, UINT64_MAX);
+        if (!waited)
+            deadline = deadline_of(f, 0);
+        if (wait_for(f, POLLIN, deadline) < 0)
+            return -EAGAIN;
     }
 }

@@ -189,7 +189,7 @@ void svcos_boot(const struct vigil_boot_info *bi, uint64_t index)
     svcos_boot_info = bi;
     svcos_entry_tsc = entry_tsc;
     cpu_init();
-    mem_init(bi);
+    mem_setup(bi);
     console_init();
     time_init(bi);
     random_init();
@@ -199,6 +199,8 @@ void svcos_boot(const struct vigil_boot_info *bi, uint64_t index)
     if (cpio_a && cpio_b > cpio_a)
         cpio_load(svcos_cpio_start, cpio_b - cpio_a);
     std_fds();
+    if (netstack_init) /* programs linked with the netstack: lwIP, its sockets, the NICs */
+        netstack_init();
 
     size_t stack_bytes = PAGE_UP(svcos_cmdline_u64("svcos.stack_kib", 1024) * 1024);
     stack_bottom = pages_alloc(stack_bytes / PAGE_SIZE);

@@ -63,7 +63,7 @@ static inline uint64_t rdtsc(void)
 }
 
 /* ---- mem.c / kheap.c ---- */
-void mem_init(const struct vigil_boot_info *bi);
+void mem_setup(const struct vigil_boot_info *bi);
 void *pages_alloc(size_t npages); /* zeroed; NULL when out of memory */
 void pages_free(void *p, size_t npages);
 int pages_claim(uintptr_t addr, size_t npages);   /* zeroed; 0 or -ENOMEM/-EINVAL */
@@ -152,6 +152,7 @@ long fd_write_file(struct file *f, const void *buf, size_t len);
 
 /* ---- socket.c: the socket system calls over per-family operations ---- */
 struct sockaddr;
+struct msghdr;
 struct sock_ops {
     /* Never block: -EAGAIN when nothing can move now. */
     long (*send)(struct file *f, const void *buf, size_t len, int flags);
@@ -167,6 +168,15 @@ struct sock_ops {
     long (*listen)(struct file *f, int backlog);
     long (*accept)(struct file *f, struct file **out, struct sockaddr *sa,
                    unsigned *len); /* -EAGAIN */
+    /* Datagram sockets (optional; when set they serve every send and receive call): one
+     * datagram per call, gathered from / scattered into m->msg_iov, the peer's address in
+     * m->msg_name; recvmsg sets MSG_TRUNC in m->msg_flags and returns the datagram's length
+     * when the caller passed MSG_TRUNC. */
+    long (*sendmsg)(struct file *f, const struct msghdr *m, int flags);
+    long (*recvmsg)(struct file *f, struct msghdr *m, int flags);
+    /* SO_SNDTIMEO / SO_RCVTIMEO (optional): how long a blocking call may wait, in ns; 0 is
+     * forever. */
+    uint64_t (*timeout)(struct file *f, int sending);
 };
 /* A protocol family (the netstack registers AF_INET/AF_INET6). */
 typedef long (*socket_create_fn)(int type, int proto, struct file **out);
@@ -174,6 +184,10 @@ int socket_register_family(int domain, socket_create_fn create);
 /* Copies a socket address out the way the kernel does (truncating, full length in *len). */
 void sockaddr_out(struct sockaddr *dst, unsigned *dstlen, const void *src, unsigned srclen);
 long unix_socketpair(int type, int proto, struct file *out[2]);
+
+/* ---- the netstack (netstack/, linked into programs that want TCP/IP) ---- */
+/* Brings up lwIP and registers AF_INET/AF_INET6; called at boot when linked in. */
+void netstack_init(void) __attribute__((weak));
 
 /* ---- poll.c: readiness and blocking ---- */
 /* Blocks until `f` has one of `events` or `deadline_ns` passes: 0, or -ETIMEDOUT. */

@@ -35,7 +35,8 @@ static void cmd_help(void)
         "                  opcode, which the exception handlers report), stack (a stack\n"
         "                  overflow into an unmapped page, reported from an IST stack),\n"
         "                  triple (handlers removed first: a genuine triple fault),\n"
-        "                  write (wild write into this guest's own code: a protected range),\n"
+        "                  write [ADDR] (wild write into this guest's own code, or to ADDR:\n"
+        "                  a protected range),\n"
         "                  hang (spin, no heartbeat), silence (no heartbeat, console alive),\n"
         "                  hang-cli (CPL 0: cli; hlt), double (CPL 0: a double fault),\n"
         "                  port (read port 0x60), msr (CPL 0: rdmsr 0x1a0)\n"
@@ -98,11 +99,13 @@ static void cmd_crash(const char *mode)
         rt_puts("crash: triple fault (exception handlers removed)\n");
         rt_fault_handlers(0);
         __asm__ volatile("ud2");
-    } else if (!strncmp(mode, "write", 6)) {
+    } else if (!strncmp(mode, "write", 5) && (!mode[5] || mode[5] == ' ')) {
         uint64_t image = 0x100000;
         for (uint32_t i = 0; i < rt_boot->mmap_count; i++)
             if (rt_boot->mmap[i].type == VIGIL_MEM_IMAGE)
                 image = rt_boot->mmap[i].base;
+        if (mode[5]) /* "write ADDR": any range a test declared protected */
+            image = rt_parse_u64(mode + 6, strlen(mode + 6));
         volatile uint8_t *code = (volatile uint8_t *)(uintptr_t)image;
         rt_printf("crash: wild write to 0x%lx\n", (uint64_t)(uintptr_t)code);
         *code = 0xcc;

@@ -176,6 +176,15 @@ const char *rt_cmdline_get(const char *key, size_t *len)
 uint64_t rt_parse_u64(const char *s, size_t n)
 {
     uint64_t v = 0;
+    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        for (size_t i = 2; i < n; i++) {
+            char c = s[i] | 0x20; /* lower case */
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+                break;
+            v = v * 16 + (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+        }
+        return v;
+    }
     for (size_t i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++)
         v = v * 10 + (uint64_t)(s[i] - '0');
     return v;

@@ -66,6 +66,7 @@ extern const uint64_t vigil_fault_entries[VIGIL_FAULT_VECTORS];
 size_t rt_readline(char *buf, size_t size);
 /* Returns the value of `key=...` from the command line, or NULL; *len gets its length. */
 const char *rt_cmdline_get(const char *key, size_t *len);
+/* Decimal, or hexadecimal after "0x"; stops at the first character that is not a digit. */
 uint64_t rt_parse_u64(const char *s, size_t n);
 
 /* The compiler may emit calls to these. */

@@ -60,6 +60,14 @@ size_t console_read_output(struct console *c, uint64_t from, void *buf, size_t m
     return n;
 }
 
+uint64_t console_output_total(struct console *c)
+{
+    pthread_mutex_lock(&c->lock);
+    uint64_t total = c->total;
+    pthread_mutex_unlock(&c->lock);
+    return total;
+}
+
 size_t console_input_push(struct console *c, const void *buf, size_t len)
 {
     const uint8_t *p = buf;

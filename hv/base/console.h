@@ -32,6 +32,8 @@ void console_output(struct console *c, const void *buf, size_t len, bool echo);
  * used and *next the offset to ask for next time. */
 size_t console_read_output(struct console *c, uint64_t from, void *buf, size_t max, uint64_t *start,
                            uint64_t *next);
+/* Bytes ever written (the offset the next output byte gets). */
+uint64_t console_output_total(struct console *c);
 
 /* Queues input; returns the bytes accepted (the rest is counted as dropped). */
 size_t console_input_push(struct console *c, const void *buf, size_t len);

@@ -26,6 +26,14 @@ void stats_reset(struct latency_stats *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+uint64_t stats_count(struct latency_stats *s)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t n = s->count;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

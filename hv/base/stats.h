@@ -17,6 +17,8 @@ struct latency_stats {
 void stats_init(struct latency_stats *s);
 void stats_add(struct latency_stats *s, uint64_t ns);
 void stats_reset(struct latency_stats *s);
+/* Samples ever recorded (since the last reset). */
+uint64_t stats_count(struct latency_stats *s);
 
 struct latency_summary {
     uint64_t count, min, p50, p90, p99, max;

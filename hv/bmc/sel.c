@@ -1,5 +1,6 @@
 /* System event log: thread-safe appends with group-committed fdatasync, reads, waits, clear. */
 #include "bmc/sel.h"
+#include "base/thread.h"
 #include "bmc/sel_int.h"
 
 #include <errno.h>
@@ -263,14 +264,8 @@ uint64_t sel_clear(struct sel *s, const char *who)
 
 uint64_t sel_wait(struct sel *s, uint64_t after_id, int timeout_ms)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    if (timeout_ms > 0) {
-        dl.tv_sec += timeout_ms / 1000;
-        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-        if (dl.tv_nsec >= 1000000000)
-            dl.tv_sec++, dl.tv_nsec -= 1000000000;
-    }
+    /* s->cond runs on CLOCK_MONOTONIC (sel_open). */
+    struct timespec dl = hv_deadline_ns((uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u);
     pthread_mutex_lock(&s->mu);
     while (s->visible_id <= after_id && timeout_ms != 0) {
         int rc = timeout_ms < 0 ? pthread_cond_wait(&s->cond, &s->mu)

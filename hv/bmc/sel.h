@@ -46,6 +46,7 @@ enum sel_type {
     SEL_T_SENSOR_FAN = 18,
     SEL_T_SENSOR_OTHER = 19,
     SEL_T_LOG_CLEARED = 20,
+    SEL_T_DEVICE = 21, /* a device refused what a guest did to it (a malformed virtqueue) */
     SEL_T_COUNT
 };
 

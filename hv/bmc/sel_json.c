@@ -33,6 +33,7 @@ static const struct {
     [SEL_T_SENSOR_FAN] = {"sensor_fan", "Fan"},
     [SEL_T_SENSOR_OTHER] = {"sensor_other", "Other Units-based Sensor"},
     [SEL_T_LOG_CLEARED] = {"log_cleared", "Event Logging Disabled"},
+    [SEL_T_DEVICE] = {"device", "Add-in Card"},
 };
 
 const char *sel_severity_name(enum sel_severity sev)

@@ -1,4 +1,5 @@
 /* SEL open and close: create, lock, recover after a crash, migrate to a new capacity. */
+#include "base/thread.h"
 #include "bmc/sel.h"
 #include "bmc/sel_int.h"
 
@@ -96,7 +97,6 @@ static int load(struct sel *s, uint32_t capacity, char *aside, size_t asidelen, 
 int sel_open(struct sel **out, const char *path, uint32_t capacity, char *err, size_t errlen)
 {
     char aside[PATH_MAX + 32] = "";
-    pthread_condattr_t ca;
     int rc;
 
     *out = NULL;
@@ -109,10 +109,7 @@ int sel_open(struct sel **out, const char *path, uint32_t capacity, char *err, s
     }
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->sync_mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    hv_cond_init_monotonic(&s->cond);
     s->durable = true;
     s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     s->fd = open(path, O_RDWR | O_CLOEXEC);

@@ -43,6 +43,48 @@ struct sensor_slot *sensors_add(struct sensors *s, const struct sensor *pub)
     return slot;
 }
 
+/* NULL when `which` is out of range. */
+static double *threshold_field(struct sensor_thresholds *th, enum sensor_threshold which)
+{
+    switch (which) {
+    case SENSOR_TH_LOWER_CRITICAL:
+        return &th->lower_critical;
+    case SENSOR_TH_LOWER_CAUTION:
+        return &th->lower_caution;
+    case SENSOR_TH_UPPER_CAUTION:
+        return &th->upper_caution;
+    case SENSOR_TH_UPPER_CRITICAL:
+        return &th->upper_critical;
+    default:
+        return NULL;
+    }
+}
+
+double sensor_threshold_get(const struct sensor_thresholds *th, enum sensor_threshold which)
+{
+    struct sensor_thresholds copy = *th;
+    const double *f = threshold_field(&copy, which);
+    return f ? *f : NAN;
+}
+
+void sensor_threshold_set(struct sensor_thresholds *th, enum sensor_threshold which, double v)
+{
+    double *f = threshold_field(th, which);
+    if (f)
+        *f = v;
+}
+
+const char *sensor_threshold_name(enum sensor_threshold which)
+{
+    static const char *const names[SENSOR_TH_COUNT] = {
+        [SENSOR_TH_LOWER_CRITICAL] = "LowerCritical",
+        [SENSOR_TH_LOWER_CAUTION] = "LowerCaution",
+        [SENSOR_TH_UPPER_CAUTION] = "UpperCaution",
+        [SENSOR_TH_UPPER_CRITICAL] = "UpperCritical",
+    };
+    return (unsigned)which < SENSOR_TH_COUNT ? names[which] : "?";
+}
+
 /* Level of v against thresholds pulled `shift` towards the normal range. */
 static enum sensor_health level(double v, const struct sensor_thresholds *t, double shift)
 {

@@ -19,6 +19,20 @@ struct sensor_thresholds {
     double lower_critical, lower_caution, upper_caution, upper_critical;
 };
 
+/* The thresholds by number, low to high, for code that walks all four (the struct's fields
+ * are separate objects: indexing from one to the next is undefined behaviour). */
+enum sensor_threshold {
+    SENSOR_TH_LOWER_CRITICAL,
+    SENSOR_TH_LOWER_CAUTION,
+    SENSOR_TH_UPPER_CAUTION,
+    SENSOR_TH_UPPER_CRITICAL,
+    SENSOR_TH_COUNT
+};
+double sensor_threshold_get(const struct sensor_thresholds *th, enum sensor_threshold which);
+void sensor_threshold_set(struct sensor_thresholds *th, enum sensor_threshold which, double v);
+/* Its Redfish name: "LowerCritical", "LowerCaution", "UpperCaution", "UpperCritical". */
+const char *sensor_threshold_name(enum sensor_threshold which);
+
 /* A snapshot: sensors_get/find and the alarm callback hand out copies. */
 struct sensor {
     char name[SENSOR_NAME_MAX];  /* unique id: "cpu_temp", "platform_coretemp_0_temp1" */

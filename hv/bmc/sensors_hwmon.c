@@ -105,8 +105,8 @@ static const struct hw_kind {
     const char *prefix;
     enum sensor_unit unit;
     double scale;
-    /* sysfs limit attribute for LowerCritical, LowerCaution, UpperCaution, UpperCritical */
-    const char *limits[4];
+    /* the sysfs limit attribute of each threshold, by enum sensor_threshold */
+    const char *limits[SENSOR_TH_COUNT];
 } kinds[] = {
     {"temp", SENSOR_CEL, 0.001, {"lcrit", "min", "max", "crit"}},
     {"in", SENSOR_VOLTS, 0.001, {"lcrit", "min", "max", "crit"}},
@@ -128,10 +128,9 @@ static double limit(const char *attrdir, const char *stem, const char *attr, dou
 
 static double default_hysteresis(const struct sensor *pub)
 {
-    const double *t = &pub->th.lower_critical;
-    double ref = NAN;
-    for (int i = 0; i < 4 && isnan(ref); i++)
-        ref = t[i];
+    double ref = NAN; /* the lowest threshold the sensor has */
+    for (int i = 0; i < SENSOR_TH_COUNT && isnan(ref); i++)
+        ref = sensor_threshold_get(&pub->th, (enum sensor_threshold)i);
     if (pub->unit == SENSOR_CEL)
         return 2.0;
     if (pub->unit == SENSOR_RPM)
@@ -172,10 +171,9 @@ static int scan_attrs(struct sensors *s, const char *attrdir, const char *chip)
                      : cpu                      ? "CPU"
                                                 : "SystemBoard");
             bool zero_unset = kd->unit != SENSOR_CEL;
-            pub.th.lower_critical = limit(attrdir, stem, kd->limits[0], kd->scale, zero_unset);
-            pub.th.lower_caution = limit(attrdir, stem, kd->limits[1], kd->scale, zero_unset);
-            pub.th.upper_caution = limit(attrdir, stem, kd->limits[2], kd->scale, zero_unset);
-            pub.th.upper_critical = limit(attrdir, stem, kd->limits[3], kd->scale, zero_unset);
+            for (int t = 0; t < SENSOR_TH_COUNT; t++)
+                sensor_threshold_set(&pub.th, (enum sensor_threshold)t,
+                                     limit(attrdir, stem, kd->limits[t], kd->scale, zero_unset));
             pub.hysteresis = default_hysteresis(&pub);
             if (!pathf(p, sizeof(p), "%s/%s", attrdir, f))
                 continue;

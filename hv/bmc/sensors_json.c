@@ -24,14 +24,14 @@ static json_t *number(double v)
 
 json_t *sensor_json(const struct sensor *s)
 {
-    static const char *const keys[] = {"LowerCritical", "LowerCaution", "UpperCaution",
-                                       "UpperCritical"};
-    const double *t = &s->th.lower_critical;
     json_t *th = json_object();
 
-    for (int i = 0; th && i < 4; i++)
-        if (!isnan(t[i]))
-            json_object_set_new(th, keys[i], json_pack("{s:f}", "Reading", t[i]));
+    for (int i = 0; th && i < SENSOR_TH_COUNT; i++) {
+        double v = sensor_threshold_get(&s->th, (enum sensor_threshold)i);
+        if (!isnan(v))
+            json_object_set_new(th, sensor_threshold_name((enum sensor_threshold)i),
+                                json_pack("{s:f}", "Reading", v));
+    }
     return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:{s:s, s:s},"
                      " s:{s:{s:b, s:s, s:s, s:s, s:b, s:f}}}",
                      "Id", s->name, "Name", s->label, "ReadingType", reading_type(s->unit),

@@ -32,9 +32,11 @@ static const char usage[] =
     "  policy set EVENT ACTION | policy set JSON   change it (e.g. policy set triple_fault reset)\n"
     "  service attach [IMG] | service detach   interpose / devirtualize a running guest\n"
     "  trap VM                 raise the operator event on VM (default action: freeze)\n"
-    "  snapshot take VM        freeze VM, write a crash snapshot, let it run again\n"
+    "  snapshot take VM        freeze VM, write a crash snapshot, let it run again (waits for\n"
+    "                          the write; --no-wait prints the job at once)\n"
     "  snapshot list | show ID | delete ID   (sha256 is \"pending\" until computed)\n"
     "  snapshot export ID FILE copy a snapshot's core (sparse) to FILE\n"
+    "  job ID                  a job's state (a snapshot being written), and its result\n"
     "  peek VM ADDR [LEN] [--virt] [--out FILE]  guest memory, hex dump (or raw to FILE)\n"
     "  metrics                 sensors in Prometheus text format\n"
     "  call JSON               send one raw request, print the response\n"
@@ -313,6 +315,44 @@ static int copy_sparse(const char *from, const char *to)
     return rc;
 }
 
+/* hv answers a take at once with a job and writes the core meanwhile (its main loop never
+ * waits for it): hvctl waits here, asking after the job, and prints what a take gives. */
+static int snapshot_take(const char *vm, bool wait)
+{
+    json_t *resp =
+        request(json_pack("{s:s, s:s}", "op", "snapshot.take", "vm", vm), NULL, 0, NULL, NULL);
+    if (!wait || !json_is_true(json_object_get(resp, "ok")))
+        return report(resp);
+    json_int_t id = json_integer_value(json_object_get(json_object_get(resp, "job"), "id"));
+    for (;;) {
+        json_t *jr = request(json_pack("{s:s, s:I}", "op", "job", "id", id), NULL, 0, NULL, NULL);
+        json_t *job = json_object_get(jr, "job");
+        const char *state = json_string_value(json_object_get(job, "state"));
+        if (!json_is_true(json_object_get(jr, "ok")) || !state) {
+            json_decref(resp);
+            return report(jr);
+        }
+        if (strcmp(state, "running")) {
+            json_t *snap = json_object_get(job, "snapshot");
+            if (!snap) {
+                fprintf(stderr, "hvctl: the snapshot of %s %s: %s\n", vm,
+                        strcmp(state, "done") ? "failed" : "is gone already (retention)",
+                        json_string_value(json_object_get(job, "error")));
+                json_decref(jr);
+                json_decref(resp);
+                return 1;
+            }
+            json_object_set(resp, "snapshot", snap);
+            json_object_del(resp, "job");
+            json_decref(jr);
+            return report(resp);
+        }
+        json_decref(jr);
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int snapshot_command(int argc, char **argv, int i)
 {
     const char *sub = i < argc ? argv[i] : "";
@@ -320,7 +360,7 @@ static int snapshot_command(int argc, char **argv, int i)
     if (!strcmp(sub, "list"))
         return simple("snapshot.list", NULL, NULL);
     if (!strcmp(sub, "take") && arg)
-        return simple("snapshot.take", "vm", arg);
+        return snapshot_take(arg, !(i + 2 < argc && !strcmp(argv[i + 2], "--no-wait")));
     if (!strcmp(sub, "show") && arg)
         return simple("snapshot.show", "id", arg);
     if (!strcmp(sub, "delete") && arg)
@@ -344,7 +384,8 @@ static int snapshot_command(int argc, char **argv, int i)
         json_decref(resp);
         return rc;
     }
-    fputs("hvctl: snapshot take VM | list | show ID | export ID FILE | delete ID\n", stderr);
+    fputs("hvctl: snapshot take VM [--no-wait] | list | show ID | export ID FILE | delete ID\n",
+          stderr);
     return 2;
 }
 
@@ -435,6 +476,9 @@ int main(int argc, char **argv)
         return snapshot_command(argc, argv, i);
     if (!strcmp(cmd, "peek"))
         return peek_command(argc, argv, i);
+    if (!strcmp(cmd, "job") && arg)
+        return report(request(json_pack("{s:s, s:I}", "op", "job", "id", (json_int_t)atoll(arg)),
+                              NULL, 0, NULL, NULL));
     if (!strcmp(cmd, "service") && arg && !strcmp(arg, "attach")) {
         json_t *req = json_pack("{s:s}", "op", "service.attach");
         if (i + 1 < argc)

@@ -46,6 +46,8 @@ static json_t *ok(void)
 static json_t *vm_json(struct hv *hv, struct vm *vm)
 {
     uint64_t now = now_ns();
+    /* Under the console's own lock, not vm->lock: the vCPUs write it. */
+    uint64_t console_out_total = console_output_total(&vm->console);
     pthread_mutex_lock(&vm->lock);
     json_t *j =
         json_pack("{s:s, s:s, s:s, s:i, s:I, s:b, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
@@ -58,7 +60,8 @@ static json_t *vm_json(struct hv *hv, struct vm *vm)
                   "switches_out", (json_int_t)atomic_load(&vm->switches_out), "heartbeats",
                   (json_int_t)atomic_load(&vm->heartbeats), "bad_hypercalls",
                   (json_int_t)atomic_load(&vm->bad_hypercalls), "console_bytes",
-                  (json_int_t)vm->console.total);
+                  (json_int_t)console_out_total);
+    json_object_set_new(j, "snapshot_writing", json_boolean(vm->snapshot_busy));
     if (vm->state == VM_HALTED || vm->state == VM_CRASHED) {
         json_object_set_new(j, "stop_reason", json_string(vm->stop_reason));
         json_object_set_new(j, "halt_status", json_integer((json_int_t)vm->halt_status));
@@ -84,13 +87,13 @@ static json_t *op_status(struct hv *hv, const struct ctl_msg *req, struct ctl_re
     for (uint32_t i = 0; i < hv->nvms; i++)
         json_array_append_new(vms, vm_json(hv, hv->vms[i]));
     struct vm *fg = atomic_load(&hv->foreground);
-    return json_pack("{s:b, s:I, s:s, s:b, s:s, s:f, s:o, s:{s:I, s:I}}", "ok", 1,
-                     "service_restarts", (json_int_t)atomic_load(&hv->service_restarts), "mode",
-                     hv->service ? "normal" : "devirtualized", "traps_armed", hv->traps_armed,
-                     "foreground", fg ? fg->name : "", "uptime_seconds",
-                     (double)(now_ns() - hv->start_ns) / 1e9, "vms", vms, "switches", "to_guest",
-                     (json_int_t)hv->switch_to_guest.count, "to_service",
-                     (json_int_t)(hv->service ? atomic_load(&hv->service->switches_in) : 0));
+    return json_pack(
+        "{s:b, s:I, s:s, s:b, s:s, s:f, s:o, s:{s:I, s:I}}", "ok", 1, "service_restarts",
+        (json_int_t)atomic_load(&hv->service_restarts), "mode",
+        hv->service ? "normal" : "devirtualized", "traps_armed", atomic_load(&hv->traps_armed),
+        "foreground", fg ? fg->name : "", "uptime_seconds", (double)(now_ns() - hv->start_ns) / 1e9,
+        "vms", vms, "switches", "to_guest", (json_int_t)stats_count(&hv->switch_to_guest),
+        "to_service", (json_int_t)(hv->service ? atomic_load(&hv->service->switches_in) : 0));
 }
 
 static json_t *op_switch(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
@@ -127,7 +130,7 @@ static json_t *vm_op(struct hv *hv, const struct ctl_msg *req,
     char why[256];
     if (fn(hv, vm, why, sizeof why) < 0)
         return ctl_error("EBUSY", "%s", why);
-    return json_pack("{s:b, s:s}", "ok", 1, "state", vm_state_name(vm->state));
+    return json_pack("{s:b, s:s}", "ok", 1, "state", vm_state_name(vm_get_state(vm)));
 }
 
 static json_t *op_pause(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
@@ -275,9 +278,7 @@ static json_t *op_quit(struct hv *hv, const struct ctl_msg *req, struct ctl_repl
     (void)req, (void)out;
     log_info("quit requested over the control socket");
     atomic_store(&hv->quit, true);
-    uint64_t one = 1;
-    ssize_t w = write(hv->work_fd, &one, sizeof one);
-    (void)w;
+    hv_wake_main_loop(hv);
     return ok();
 }
 
@@ -308,6 +309,7 @@ static const struct {
     {"snapshot.list", op_snapshot_list},
     {"snapshot.show", op_snapshot_show},
     {"snapshot.delete", op_snapshot_delete},
+    {"job", op_job},
     {"peek", op_peek},
     {"service.attach", op_service_attach},
     {"service.detach", op_service_detach},

@@ -26,6 +26,7 @@ json_t *op_snapshot_take(struct hv *hv, const struct ctl_msg *req, struct ctl_re
 json_t *op_snapshot_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_show(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_job(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_service_attach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_service_detach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);

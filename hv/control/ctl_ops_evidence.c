@@ -6,6 +6,7 @@
 #include "evidence/snapshot_store.h"
 #include "supervisor/events.h"
 #include "supervisor/interpose.h"
+#include "supervisor/rearm.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/switch.h"
 #include "supervisor/trap.h"
@@ -15,13 +16,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PEEK_MAX         (1u << 20)
-#define SNAPSHOT_WAIT_MS 120000
+#define PEEK_MAX (1u << 20)
 
 json_t *op_policy_get(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)req, (void)out;
     return json_pack("{s:b, s:o}", "ok", 1, "policy", policy_to_json(&hv->policy));
+}
+
+/* Whether the change touches what lives in KVM: protected ranges and forbidden MSRs. */
+static bool traps_differ(const struct policy_params *a, const struct policy_params *b)
+{
+    return a->nprotected != b->nprotected || a->nmsrs != b->nmsrs ||
+           memcmp(a->protected_ranges, b->protected_ranges,
+                  a->nprotected * sizeof a->protected_ranges[0]) ||
+           memcmp(a->msrs, b->msrs, a->nmsrs * sizeof a->msrs[0]);
 }
 
 json_t *op_policy_set(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
@@ -31,34 +40,39 @@ json_t *op_policy_set(struct hv *hv, const struct ctl_msg *req, struct ctl_reply
     char err[512];
     if (!json_is_object(policy))
         return ctl_error("EINVAL", "field \"policy\" must be an object (see docs/policy.md)");
-    struct policy_params before, after;
+    struct policy_params before;
+    struct policy_draft draft;
+    pthread_mutex_lock(&hv->switch_lock);
     policy_get_params(&hv->policy, &before);
-    if (policy_apply_json(&hv->policy, policy, err, sizeof err) < 0)
-        return ctl_error("EINVAL", "%s", err);
-    policy_get_params(&hv->policy, &after);
-    char *text = json_dumps(policy, JSON_COMPACT);
-    hv_event(hv, SEL_OK, SEL_T_POLICY_CHANGE, NULL, "policy changed: %.200s", text ? text : "?");
-    free(text);
-    /* Protected ranges and the MSR filter live in KVM: re-arm guests that are not running. */
-    if (memcmp(before.protected_ranges, after.protected_ranges, sizeof before.protected_ranges) ||
-        before.nprotected != after.nprotected || before.nmsrs != after.nmsrs ||
-        memcmp(before.msrs, after.msrs, sizeof before.msrs)) {
-        pthread_mutex_lock(&hv->switch_lock);
-        for (uint32_t i = 0; i < hv->nvms; i++) {
-            struct vm *vm = hv->vms[i];
-            bool running = vm->state == VM_RUNNING;
-            if (vm->role != VIGIL_ROLE_GUEST || (running && vm_park(vm, err, sizeof err) < 0))
-                continue;
-            if (vm_arm_protection(vm, &after, err, sizeof err) < 0 ||
-                vm_arm_msr_filter(vm, &after, err, sizeof err) < 0)
-                hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, vm, "re-arming traps failed: %s",
-                         err);
-            if (running)
-                vm_unpark(vm, false, 0, err, sizeof err);
-        }
+    if (policy_draft_json(&hv->policy, policy, &draft, err, sizeof err) < 0) {
         pthread_mutex_unlock(&hv->switch_lock);
+        return ctl_error("EINVAL", "%s", err);
     }
-    return json_pack("{s:b, s:o}", "ok", 1, "policy", policy_to_json(&hv->policy));
+    /* Protected ranges and the MSR filter live in KVM: every guest gets the new ones before
+     * the policy takes effect, so that if KVM refuses, guests and policy stay as they were.
+     * Devirtualized, the guest must run untrapped: the policy is only stored, and the next
+     * service attach arms it. */
+    bool armed = atomic_load(&hv->traps_armed);
+    if (armed && traps_differ(&before, &draft.params) &&
+        traps_rearm_guests(hv, &before, &draft.params, err, sizeof err) < 0) {
+        pthread_mutex_unlock(&hv->switch_lock);
+        hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, NULL, "policy change refused: %s", err);
+        return ctl_error("EIO", "policy not changed: KVM refused the new traps: %s", err);
+    }
+    policy_commit_draft(&hv->policy, &draft);
+    pthread_mutex_unlock(&hv->switch_lock);
+    char *text = json_dumps(policy, JSON_COMPACT);
+    hv_event(hv, SEL_OK, SEL_T_POLICY_CHANGE, NULL, "policy changed%s: %.200s",
+             armed ? "" : " (stored; armed at the next service attach)", text ? text : "?");
+    free(text);
+    json_t *reply = json_pack("{s:b, s:o, s:b}", "ok", 1, "policy", policy_to_json(&hv->policy),
+                              "armed", armed);
+    if (reply && !armed)
+        json_object_set_new(reply, "note",
+                            json_string("devirtualized: no traps are armed while the guest runs "
+                                        "alone; the policy is stored and armed at the next "
+                                        "service attach"));
+    return reply;
 }
 
 json_t *op_trap(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
@@ -68,12 +82,31 @@ json_t *op_trap(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
     struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
     if (!vm)
         return err;
-    if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
+    enum vm_state st = vm_get_state(vm);
+    if (st != VM_RUNNING && st != VM_PAUSED)
         return ctl_error("EBUSY", "%s is %s: an operator trap needs a running or paused VM",
-                         vm->name, vm_state_name(vm->state));
+                         vm->name, vm_state_name(st));
     trap_raise(vm, NULL, POLICY_EV_OPERATOR, "operator request over the control socket");
     return json_pack("{s:b, s:s}", "ok", 1, "action",
                      policy_action_name(policy_action_for(&hv->policy, POLICY_EV_OPERATOR)));
+}
+
+/* A job as clients see it; a finished snapshot's metadata comes along while the store has it. */
+static json_t *job_json(struct hv *hv, const struct hv_job *j)
+{
+    uint64_t end = j->state == JOB_RUNNING ? now_ns() : j->end_ns;
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:f}", "id", (json_int_t)j->id, "kind", j->kind,
+                          "vm", j->subject, "state", job_state_name(j->state), "seconds",
+                          (double)(end - j->start_ns) / 1e9);
+    if (o && j->state == JOB_DONE) {
+        json_object_set_new(o, "snapshot_id", json_string(j->result));
+        json_t *meta = snapshot_store_show(hv->snapshots, j->result);
+        if (meta)
+            json_object_set_new(o, "snapshot", meta);
+    }
+    if (o && j->state == JOB_FAILED)
+        json_object_set_new(o, "error", json_string(j->error));
+    return o;
 }
 
 json_t *op_snapshot_take(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
@@ -85,11 +118,15 @@ json_t *op_snapshot_take(struct hv *hv, const struct ctl_msg *req, struct ctl_re
         return err;
     char why[256];
     pthread_mutex_lock(&hv->switch_lock);
-    bool was_running = vm->state == VM_RUNNING;
-    if (vm->state == VM_CREATED) {
+    enum vm_state st = vm_get_state(vm);
+    const char *refusal = st == VM_CREATED    ? "has not booted: there is nothing to capture"
+                          : snapshot_busy(vm) ? "is being captured already: wait for that job"
+                                              : NULL;
+    if (refusal) {
         pthread_mutex_unlock(&hv->switch_lock);
-        return ctl_error("EBUSY", "%s has not booted: there is nothing to capture", vm->name);
+        return ctl_error("EBUSY", "%s %s", vm->name, refusal);
     }
+    bool was_running = st == VM_RUNNING;
     uint64_t t0 = now_ns();
     if (was_running && vm_park(vm, why, sizeof why) < 0) {
         pthread_mutex_unlock(&hv->switch_lock);
@@ -97,22 +134,35 @@ json_t *op_snapshot_take(struct hv *hv, const struct ctl_msg *req, struct ctl_re
     }
     uint64_t frozen_us = (now_ns() - t0) / 1000;
     uint64_t sel_id = hv_event(hv, SEL_OK, SEL_T_SNAPSHOT, vm, "snapshot requested by an operator");
-    int rc = snapshot_begin(hv, vm, "request", sel_id, why, sizeof why);
-    /* The core is read from RAM while it is written: the VM runs again only after. */
-    bool done = rc == 0 && snapshot_wait(vm, SNAPSHOT_WAIT_MS);
-    if (was_running)
-        vm_unpark(vm, false, 0, why, sizeof why);
+    uint64_t job_id = 0;
+    int rc = snapshot_begin(hv, vm, "request", sel_id, &job_id, why, sizeof why);
+    /* The core is read from RAM while it is written: the VM stays parked, and the main loop lets
+     * it run again when the writer is done (settle_deferred).  Nobody waits here. */
+    if (rc == 0 && was_running)
+        vm->snapshot_hold = true;
+    else if (was_running) {
+        char ignored[160]; /* it was running a moment ago; why it cannot is in the SEL */
+        vm_unpark(vm, false, 0, ignored, sizeof ignored);
+    }
     pthread_mutex_unlock(&hv->switch_lock);
-    if (rc < 0)
-        return ctl_error("EBUSY", "%s", why);
-    if (!done)
-        return ctl_error("ETIMEDOUT", "the snapshot of %s is still being written", vm->name);
-    json_t *meta =
-        vm->last_snapshot[0] ? snapshot_store_show(hv->snapshots, vm->last_snapshot) : NULL;
-    if (!meta)
-        return ctl_error("EIO", "the snapshot of %s failed; see the SEL", vm->name);
-    return json_pack("{s:b, s:I, s:o}", "ok", 1, "frozen_us", (json_int_t)frozen_us, "snapshot",
-                     meta);
+    struct hv_job j;
+    if (rc < 0 || !jobs_get(&hv->jobs, job_id, &j))
+        return ctl_error("EBUSY", "%s", rc < 0 ? why : "the snapshot job is gone");
+    return json_pack("{s:b, s:I, s:o}", "ok", 1, "frozen_us", (json_int_t)frozen_us, "job",
+                     job_json(hv, &j));
+}
+
+json_t *op_job(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    json_t *err = NULL;
+    int64_t id = ctl_arg_uint(req, "id", -1, &err);
+    if (err)
+        return err;
+    struct hv_job j;
+    if (id < 0 || !jobs_get(&hv->jobs, (uint64_t)id, &j))
+        return ctl_error("ENOENT", "no job %lld (hv keeps the last %d)", (long long)id, JOBS_KEPT);
+    return json_pack("{s:b, s:o}", "ok", 1, "job", job_json(hv, &j));
 }
 
 json_t *op_snapshot_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
@@ -201,7 +251,7 @@ json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
             "EBUSY",
             "%s is %s: virtual addresses are translated with the registers of a stopped "
             "VM (pause it or switch away from it)",
-            vm->name, vm_state_name(vm->state));
+            vm->name, vm_state_name(vm_get_state(vm)));
     struct pagewalk_ctx c = {.cr0 = sr.cr0,
                              .cr3 = sr.cr3,
                              .cr4 = sr.cr4,

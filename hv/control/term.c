@@ -36,10 +36,10 @@ static void do_pause(struct term *t)
 {
     struct vm *fg = atomic_load(&t->hv->foreground);
     char err[256], line[400];
-    int rc = fg->state == VM_PAUSED ? hv_resume(t->hv, fg, err, sizeof err)
-                                    : hv_pause(t->hv, fg, err, sizeof err);
+    int rc = vm_get_state(fg) == VM_PAUSED ? hv_resume(t->hv, fg, err, sizeof err)
+                                           : hv_pause(t->hv, fg, err, sizeof err);
     snprintf(line, sizeof line, "\r\n[vigil] %s: %s\r\n", fg->name,
-             rc < 0 ? err : vm_state_name(fg->state));
+             rc < 0 ? err : vm_state_name(vm_get_state(fg)));
     say(t, line);
 }
 
@@ -51,7 +51,7 @@ static void do_status(struct term *t)
         struct vm *vm = t->hv->vms[i];
         n += snprintf(line + n, sizeof line - (size_t)n, " %s%s=%s",
                       vm == atomic_load(&t->hv->foreground) ? "*" : "", vm->name,
-                      vm_state_name(vm->state));
+                      vm_state_name(vm_get_state(vm)));
     }
     snprintf(line + n, sizeof line - (size_t)n, "\r\n");
     say(t, line);

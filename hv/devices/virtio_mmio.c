@@ -20,6 +20,8 @@ static void mmio_used_notify(void *ctx, unsigned q)
     struct virtio_mmio *m = ctx;
     m->interrupt_status |= VIRTIO_MMIO_INT_VRING;
     update_irq(m);
+    if (m->notify)
+        m->notify(m->irq_ctx);
 }
 
 static void mmio_config_notify(void *ctx)
@@ -27,6 +29,8 @@ static void mmio_config_notify(void *ctx)
     struct virtio_mmio *m = ctx;
     m->interrupt_status |= VIRTIO_MMIO_INT_CONFIG;
     update_irq(m);
+    if (m->notify)
+        m->notify(m->irq_ctx);
 }
 
 static const struct virtio_transport_ops mmio_transport = {

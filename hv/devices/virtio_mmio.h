@@ -54,6 +54,10 @@ struct virtio_mmio {
     /* The owner's interrupt line (KVM_IRQ_LINE, or an irqfd it raises on a rising edge). */
     void (*irq)(void *ctx, bool level);
     void *irq_ctx;
+    /* Optional, set after init: every interrupt the device asks for (used buffers, config
+     * change), even while the line is already high, with irq_ctx.  A driver that does not take
+     * interrupts but sleeps until the device has news (hv's WAIT hypercall) needs each one. */
+    void (*notify)(void *ctx);
 };
 
 /* Puts the register file in front of dev (and becomes dev's transport). */

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const event_names[POLICY_EV_COUNT] = {
@@ -297,6 +298,33 @@ bool policy_msr_forbidden(const struct policy_params *pp, uint32_t msr)
         if (pp->msrs[i] == msr)
             return true;
     return false;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint32_t policy_msr_windows(const uint32_t *msrs, uint32_t n, struct policy_msr_window *out,
+                            uint32_t max)
+{
+    uint32_t sorted[POLICY_MAX_MSRS], count = 0;
+    if (n > POLICY_MAX_MSRS)
+        n = POLICY_MAX_MSRS;
+    memcpy(sorted, msrs, n * sizeof *msrs);
+    qsort(sorted, n, sizeof *sorted, cmp_u32);
+    /* Greedy from the lowest: each window starts at the first MSR not yet covered and reaches
+     * as far as it may, which needs the fewest windows. */
+    for (uint32_t i = 0; i < n;) {
+        uint32_t base = sorted[i], last = base;
+        while (i < n && sorted[i] - base < POLICY_MSR_WINDOW_SPAN)
+            last = sorted[i++];
+        if (count < max)
+            out[count] = (struct policy_msr_window){base, last - base + 1};
+        count++;
+    }
+    return count;
 }
 
 bool policy_gpa_protected(const struct policy_params *pp, uint64_t gpa, uint64_t len)

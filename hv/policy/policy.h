@@ -61,9 +61,14 @@ enum policy_action {
     POLICY_ACT_COUNT
 };
 
-#define POLICY_MAX_PROTECTED    16
-#define POLICY_MAX_PORT_RANGES  32
-#define POLICY_MAX_MSRS         32
+#define POLICY_MAX_PROTECTED   16
+#define POLICY_MAX_PORT_RANGES 32
+#define POLICY_MAX_MSRS        32
+/* hv traps forbidden MSRs with KVM's MSR filter: at most 16 ranges, each a bitmap over at most
+ * 0x3000 consecutive indices (KVM_MSR_FILTER_MAX_RANGES, KVM_MSR_FILTER_MAX_BITMAP_SIZE * 8).
+ * A list is accepted only if that many such windows cover it (policy_msr_windows). */
+#define POLICY_MSR_WINDOWS      16
+#define POLICY_MSR_WINDOW_SPAN  0x3000u
 #define POLICY_PAGE_SIZE        4096u
 #define POLICY_GPA_LIMIT        (1ull << 52) /* the architectural MAXPHYADDR ceiling */
 #define POLICY_WATCHDOG_MIN_MS  1u
@@ -90,7 +95,7 @@ struct policy_params {
     uint32_t watchdog_ms;            /* 0 = off, else POLICY_WATCHDOG_MIN_MS..MAX_MS; per guest */
     uint32_t preboot_prompt_seconds; /* 0 = no pre-boot prompt, else up to POLICY_PROMPT_MAX_S */
     uint32_t nprotected;
-    struct policy_range protected_ranges[POLICY_MAX_PROTECTED]; /* no two overlap */
+    struct policy_range protected_ranges[POLICY_MAX_PROTECTED]; /* by address; none overlap */
     uint32_t nports;
     struct policy_port_range ports[POLICY_MAX_PORT_RANGES]; /* never cover a reserved port */
     uint32_t nmsrs;
@@ -178,6 +183,22 @@ int policy_assign(struct policy *p, const char *text, char *err, size_t errlen);
  * Returns 0 or -EINVAL.
  */
 int policy_apply_json(struct policy *p, const json_t *obj, char *err, size_t errlen);
+
+/*
+ * policy_apply_json in two steps, for a caller that must act on the new parameters before they
+ * take effect and may then refuse the change (hv arms protected ranges and the MSR filter in
+ * KVM first): policy_draft_json checks obj against the current table and returns the result
+ * in *d without changing p (0, or -EINVAL with err as policy_apply_json); policy_commit_draft
+ * publishes it.  A change made to p between the two is overwritten: the caller serialises
+ * changes (hv: the control thread, under switch_lock).
+ */
+struct policy_draft {
+    unsigned char actions[POLICY_EV_COUNT]; /* enum policy_action */
+    struct policy_params params;
+};
+int policy_draft_json(struct policy *p, const json_t *obj, struct policy_draft *d, char *err,
+                      size_t errlen);
+void policy_commit_draft(struct policy *p, const struct policy_draft *d);
 /* Apply a JSON file the same way; errors are prefixed with the path. Returns 0 or -errno. */
 int policy_load_file(struct policy *p, const char *path, char *err, size_t errlen);
 /* The full table and every parameter, in the shape policy_apply_json takes.  NULL on ENOMEM. */
@@ -190,6 +211,18 @@ bool policy_msr_forbidden(const struct policy_params *pp, uint32_t msr);
 bool policy_gpa_protected(const struct policy_params *pp, uint64_t gpa, uint64_t len);
 /* The device owning a port no policy may forbid (policy_init_defaults), or NULL. */
 const char *policy_port_reserved(const struct policy *p, uint16_t port);
+
+/* A run of MSR indices [base, base + nmsrs), nmsrs <= POLICY_MSR_WINDOW_SPAN. */
+struct policy_msr_window {
+    uint32_t base, nmsrs;
+};
+/*
+ * Covers msrs[0..n) (any order, duplicates allowed, n <= POLICY_MAX_MSRS) with the fewest
+ * windows, in ascending order, each starting at an MSR of the list.  Writes at most max of them
+ * to out and returns how many the list needs (more than max: the rest are not written).
+ */
+uint32_t policy_msr_windows(const uint32_t *msrs, uint32_t n, struct policy_msr_window *out,
+                            uint32_t max);
 
 /*
  * The pre-boot prompt (seed 000, claim 24).  Prints the table and "press e within N s to

@@ -168,10 +168,16 @@ static int check_list(const json_t *v, const char *field, size_t max, const char
     return 0;
 }
 
+static int cmp_range(const void *a, const void *b)
+{
+    uint64_t x = ((const struct policy_range *)a)->gpa, y = ((const struct policy_range *)b)->gpa;
+    return x < y ? -1 : x > y;
+}
+
 static int apply_protected(const json_t *arr, struct policy_params *pp, char *err, size_t errlen)
 {
     static const char *const keys[] = {"gpa", "len"};
-    char field[FIELD_MAX], sub[FIELD_MAX], msg[96];
+    char field[FIELD_MAX], sub[FIELD_MAX], msg[128];
     uint64_t gpa, len;
     int rc = check_list(arr, "protected", POLICY_MAX_PROTECTED, "{\"gpa\", \"len\"}", err, errlen);
 
@@ -204,15 +210,22 @@ static int apply_protected(const json_t *arr, struct policy_params *pp, char *er
         for (size_t j = 0; j < i; j++) {
             const struct policy_range *r = &pp->protected_ranges[j];
             if (gpa < r->gpa + r->len && r->gpa < gpa + len) {
-                snprintf(msg, sizeof msg, "overlaps protected[%zu]", j);
+                snprintf(msg, sizeof msg,
+                         "0x%" PRIx64 "-0x%" PRIx64 " overlaps protected[%zu] 0x%" PRIx64
+                         "-0x%" PRIx64,
+                         gpa, gpa + len - 1, j, r->gpa, r->gpa + r->len - 1);
                 return fail(err, errlen, field, msg);
             }
         }
         pp->protected_ranges[i] = (struct policy_range){gpa, len};
     }
-    if (!rc)
-        pp->nprotected = (uint32_t)json_array_size(arr);
-    return rc;
+    if (rc)
+        return rc;
+    /* Stored in address order, whatever the order given: memslots are laid out that way, and
+     * `policy get` shows what is in force.  (Errors above name the entries as given.) */
+    pp->nprotected = (uint32_t)json_array_size(arr);
+    qsort(pp->protected_ranges, pp->nprotected, sizeof pp->protected_ranges[0], cmp_range);
+    return 0;
 }
 
 static int apply_ports(const struct policy *p, const json_t *arr, struct policy_params *pp,
@@ -276,9 +289,20 @@ static int apply_msrs(const json_t *arr, struct policy_params *pp, char *err, si
             return rc;
         pp->msrs[i] = (uint32_t)msr;
     }
-    if (!rc)
-        pp->nmsrs = (uint32_t)json_array_size(arr);
-    return rc;
+    if (rc)
+        return rc;
+    uint32_t n = (uint32_t)json_array_size(arr);
+    uint32_t windows = policy_msr_windows(pp->msrs, n, NULL, 0);
+    if (windows > POLICY_MSR_WINDOWS) {
+        char msg[192];
+        snprintf(msg, sizeof msg,
+                 "these %u MSRs are spread over %u runs of 0x%x indices; KVM's MSR filter "
+                 "traps at most %u such runs",
+                 n, windows, POLICY_MSR_WINDOW_SPAN, POLICY_MSR_WINDOWS);
+        return fail(err, errlen, "forbidden_msrs", msg);
+    }
+    pp->nmsrs = n;
+    return 0;
 }
 
 /* Applies obj to the copies (p only for its fixed reserved ports); touches nothing shared. */
@@ -319,20 +343,41 @@ static int apply_all(const struct policy *p, const json_t *obj, unsigned char *a
     return 0;
 }
 
+/* The table obj would make of p's current one; the caller holds p->lock. */
+static int draft_locked(struct policy *p, const json_t *obj, struct policy_draft *d, char *err,
+                        size_t errlen)
+{
+    for (int i = 0; i < POLICY_EV_COUNT; i++)
+        d->actions[i] = atomic_load_explicit(&p->actions[i], memory_order_relaxed);
+    d->params = p->params;
+    return apply_all(p, obj, d->actions, &d->params, err, errlen);
+}
+
 int policy_apply_json(struct policy *p, const json_t *obj, char *err, size_t errlen)
 {
-    unsigned char actions[POLICY_EV_COUNT];
-    struct policy_params pp;
-
+    struct policy_draft d;
     pthread_mutex_lock(&p->lock);
-    for (int i = 0; i < POLICY_EV_COUNT; i++)
-        actions[i] = atomic_load_explicit(&p->actions[i], memory_order_relaxed);
-    pp = p->params;
-    int rc = apply_all(p, obj, actions, &pp, err, errlen);
+    int rc = draft_locked(p, obj, &d, err, errlen);
     if (!rc)
-        policy_commit_locked(p, actions, &pp);
+        policy_commit_locked(p, d.actions, &d.params);
     pthread_mutex_unlock(&p->lock);
     return rc;
+}
+
+int policy_draft_json(struct policy *p, const json_t *obj, struct policy_draft *d, char *err,
+                      size_t errlen)
+{
+    pthread_mutex_lock(&p->lock);
+    int rc = draft_locked(p, obj, d, err, errlen);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void policy_commit_draft(struct policy *p, const struct policy_draft *d)
+{
+    pthread_mutex_lock(&p->lock);
+    policy_commit_locked(p, d->actions, &d->params);
+    pthread_mutex_unlock(&p->lock);
 }
 
 int policy_load_file(struct policy *p, const char *path, char *err, size_t errlen)

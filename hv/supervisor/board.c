@@ -1,8 +1,11 @@
-/* board.c: every VM has COM1, pvpanic and the hypercall ports; the policy may forbid none. */
+/* board.c: every VM has COM1, pvpanic and the hypercall ports, the policy may forbid none; a VM
+ * with a network (the service VM by default) also has a virtio-net card. */
 #include "supervisor/board.h"
 
 #include "devices/pvpanic.h"
 #include "devices/uart_dev.h"
+#include "devices/virtio_net_mmio.h"
+#include "net/nic_config.h"
 #include "supervisor/hypercall.h"
 
 /* A new device for every VM is a line here (its model in devices/). The hypercall ports come
@@ -14,10 +17,22 @@ static const struct dev_model *const devices[] = {
 };
 #define NDEVICES (uint32_t)(sizeof devices / sizeof devices[0])
 
+/* The same and the card: it has no ports, so the policy's reserved list is the same too. */
+static const struct dev_model *const devices_nic[] = {
+    &hypercall_device,
+    &uart_com1_device,
+    &pvpanic_device,
+    &virtio_net_mmio_device,
+};
+#define NDEVICES_NIC (uint32_t)(sizeof devices_nic / sizeof devices_nic[0])
+
 void board_devices(struct vm_config *cfg)
 {
-    cfg->devices = devices;
-    cfg->ndevices = NDEVICES;
+    if (!cfg->nic && cfg->role == VIGIL_ROLE_SERVICE)
+        cfg->nic = nic_config_service_default();
+    bool nic = cfg->nic && cfg->nic->kind != NIC_NONE;
+    cfg->devices = nic ? devices_nic : devices;
+    cfg->ndevices = nic ? NDEVICES_NIC : NDEVICES;
 }
 
 uint32_t board_reserved_ports(struct policy_port_owner *out, uint32_t max)

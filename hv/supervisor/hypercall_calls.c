@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "supervisor/switch.h"
 #include "supervisor/trap.h"
+#include "vmm/platform.h"
 #include "vmm/vm.h"
 #include "x86/elf_loader.h"
 
@@ -11,7 +12,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,7 +23,7 @@ static int64_t hc_version(struct vcpu *v, void *arg, uint32_t gpa)
         return VIGIL_ENOTSUP;
     a->agreed_abi = VIGIL_ABI_VERSION;
     a->features =
-        VIGIL_FEAT_UART | VIGIL_FEAT_FAULT |
+        VIGIL_FEAT_UART | VIGIL_FEAT_FAULT | VIGIL_FEAT_DEVICE |
         (hypercall_allowed(&vigil_hypercalls.calls[VIGIL_HC_SWITCH], v->vm) ? VIGIL_FEAT_SWITCH
                                                                             : 0);
     return 0;
@@ -65,8 +65,8 @@ static int64_t hc_time(struct vcpu *v, void *arg, uint32_t gpa)
     return 0;
 }
 
-#define KNOWN_EVENTS (VIGIL_EV_CONSOLE_IN | VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY)
-#define EDGE_EVENTS  (VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY)
+#define KNOWN_EVENTS (VIGIL_EV_CONSOLE_IN | VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY | VIGIL_EV_DEVICE)
+#define EDGE_EVENTS  (VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY | VIGIL_EV_DEVICE)
 
 static uint64_t take_ready(struct vm *vm, uint64_t mask)
 {
@@ -135,7 +135,7 @@ static int64_t hc_fault_report(struct vcpu *v, const struct vigil_hc_panic *a, u
     if (!src) {
         snprintf(why, sizeof why, "its frame lies outside guest RAM");
         ret = VIGIL_EFAULT;
-    } else if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+    } else if (hv_platform(v->vm->hv)->get_sregs(v, &sregs) < 0) {
         snprintf(why, sizeof why, "KVM_GET_SREGS: %s", strerror(errno));
         ret = VIGIL_EINVAL;
     } else {
@@ -240,7 +240,7 @@ static int64_t hc_switch(struct vcpu *v, void *arg, uint32_t gpa)
     if (!target)
         return VIGIL_EINVAL;
     char err[200];
-    if (hv_switch_to(hv, target, "service VM request", now_ns(), err, sizeof err) < 0) {
+    if (hv_switch_from_vcpu(hv, v, target, "service VM request", now_ns(), err, sizeof err) < 0) {
         log_warn("switch requested by the service VM failed: %s", err);
         return VIGIL_EBUSY;
     }

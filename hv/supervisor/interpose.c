@@ -5,36 +5,23 @@
 #include "base/log.h"
 #include "supervisor/board.h"
 #include "supervisor/events.h"
+#include "supervisor/rearm.h"
+#include "supervisor/snapshot.h"
 #include "vmm/vm.h"
 
 #include <stdio.h>
 #include <string.h>
 
-void interpose_rearm_guests(struct hv *hv)
+/* Attach arms the policy's traps on every guest (armed true), detach disarms them. */
+static void set_traps_armed(struct hv *hv, bool armed)
 {
     struct policy_params pp;
-    policy_get_params(&hv->policy, &pp);
-    if (!hv->traps_armed) {
-        pp.nprotected = 0;
-        pp.nmsrs = 0;
-    }
     char err[256];
-    for (uint32_t i = 0; i < hv->nvms; i++) {
-        struct vm *vm = hv->vms[i];
-        if (vm->role != VIGIL_ROLE_GUEST || !vm->mem)
-            continue;
-        bool running = vm->state == VM_RUNNING;
-        if (running && vm_park(vm, err, sizeof err) < 0) {
-            log_warn("%s: cannot re-arm traps: %s", vm->name, err);
-            continue;
-        }
-        if (vm_arm_protection(vm, &pp, err, sizeof err) < 0 ||
-            vm_arm_msr_filter(vm, &pp, err, sizeof err) < 0)
-            hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, vm, "re-arming traps failed: %s", err);
-        /* The control structure is untouched: the guest goes on exactly where it was. */
-        if (running)
-            vm_unpark(vm, false, 0, err, sizeof err);
-    }
+    policy_get_params(&hv->policy, &pp);
+    atomic_store(&hv->traps_armed, armed);
+    if (traps_rearm_guests(hv, armed ? NULL : &pp, armed ? &pp : NULL, err, sizeof err) < 0)
+        hv_event(hv, SEL_WARNING, SEL_T_POLICY_CHANGE, NULL, "%s traps failed: %s",
+                 armed ? "arming" : "disarming", err);
 }
 
 int interpose_attach(struct hv *hv, const char *image, uint64_t mem_mib, char *err, size_t errlen)
@@ -78,8 +65,7 @@ int interpose_attach(struct hv *hv, const char *image, uint64_t mem_mib, char *e
     hv->service = svc;
     if (vm_start(svc, err, errlen) < 0)
         goto out;
-    hv->traps_armed = true;
-    interpose_rearm_guests(hv);
+    set_traps_armed(hv, true);
     rc = 0;
 out:
     pthread_mutex_unlock(&hv->switch_lock);
@@ -100,13 +86,26 @@ int interpose_detach(struct hv *hv, char *err, size_t errlen)
         return -1;
     }
     struct vm *g = hv->default_guest;
-    if (atomic_load(&hv->foreground) == svc) {
+    bool to_guest = atomic_load(&hv->foreground) == svc;
+    /* A writer reads the RAM of the one (to be released) or the other (to run on). */
+    struct vm *busy = snapshot_busy(svc) ? svc : to_guest && g && snapshot_busy(g) ? g : NULL;
+    if (busy || (to_guest && !g)) {
+        pthread_mutex_unlock(&hv->switch_lock);
+        if (busy)
+            snprintf(err, errlen, "a snapshot of %s is being written: detach once it is done",
+                     busy->name);
+        else
+            snprintf(err, errlen, "there is no guest to take the machine back");
+        return -1;
+    }
+    if (to_guest) {
         /* The guest takes the machine back: resume it if a switch froze it. */
-        if (g->state == VM_FROZEN && vm_unpark(g, true, 0, err, errlen) < 0) {
+        bool frozen = vm_get_state(g) == VM_FROZEN;
+        if (frozen && vm_unpark(g, true, 0, err, errlen) < 0) {
             pthread_mutex_unlock(&hv->switch_lock);
             return -1;
         }
-        if (g->state == VM_FROZEN) {
+        if (frozen) {
             pthread_mutex_lock(&g->lock);
             g->state = VM_RUNNING;
             pthread_mutex_unlock(&g->lock);
@@ -120,8 +119,8 @@ int interpose_detach(struct hv *hv, char *err, size_t errlen)
     hv->nvms--;
     uint64_t mib = svc->mem_size >> 20;
     vm_release(svc);
-    hv->traps_armed = false;
-    interpose_rearm_guests(hv);
+    svc->reset_pending = svc->snapshot_hold = false; /* a spare now: nothing left to do to it */
+    set_traps_armed(hv, false);
     pthread_mutex_unlock(&hv->switch_lock);
     hv_event(hv, SEL_OK, SEL_T_VM_HALT, NULL,
              "service VM detached, %llu MiB returned; traps disarmed", (unsigned long long)mib);

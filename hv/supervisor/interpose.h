@@ -14,8 +14,4 @@ int interpose_attach(struct hv *hv, const char *image, uint64_t mem_mib, char *e
  * traps; the guest keeps running, alone again (devirtualized). */
 int interpose_detach(struct hv *hv, char *err, size_t errlen);
 
-/* Puts every guest's memslots and MSR filter in line with hv->traps_armed
- * and the policy.  Call with switch_lock held. */
-void interpose_rearm_guests(struct hv *hv);
-
 #endif

@@ -20,6 +20,7 @@ struct job {
     struct vm *vm;
     char trigger[64];
     uint64_t sel_id;
+    uint64_t job_id; /* in hv->jobs: how clients learn the outcome */
     int64_t frozen_ns;
     struct core_vcpu vcpus[HV_MAX_VCPUS];
     json_t *exception;
@@ -101,6 +102,7 @@ static void *writer(void *arg)
     char err[256];
     if (snapshot_store_write(j->hv->snapshots, &req, &info, err, sizeof err) < 0) {
         hv_event(j->hv, SEL_WARNING, SEL_T_SNAPSHOT, vm, "snapshot failed: %s", err);
+        jobs_finish(&j->hv->jobs, j->job_id, NULL, err, now_ns());
     } else {
         pthread_mutex_lock(&vm->lock);
         snprintf(vm->last_snapshot, sizeof vm->last_snapshot, "%s", info.id);
@@ -111,14 +113,19 @@ static void *writer(void *arg)
                  info.id, (unsigned long long)(info.core_bytes >> 20),
                  (unsigned long long)(info.core_allocated_bytes >> 20), info.durable_seconds,
                  info.sha256);
+        jobs_finish(&j->hv->jobs, j->job_id, info.id, NULL, now_ns());
     }
     json_decref(j->exception);
     json_decref(j->evidence);
+    struct hv *hv = j->hv;
+    free(j);
     pthread_mutex_lock(&vm->lock);
     vm->snapshot_busy = false;
+    /* The main loop finishes what waited for the writer (snapshot_hold, reset_pending).  Woken
+     * under the lock: whoever sees the writer done may free hv and the VM (hv's exit). */
+    hv_wake_main_loop(hv);
     pthread_cond_broadcast(&vm->cond);
     pthread_mutex_unlock(&vm->lock);
-    free(j);
     return NULL;
 }
 
@@ -131,8 +138,8 @@ static void digest_event(void *ctx, const char *id, const char *vm, const char *
              sha256, hash_seconds);
 }
 
-int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t sel_id, char *err,
-                   size_t errlen)
+int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t sel_id,
+                   uint64_t *job_id, char *err, size_t errlen)
 {
     if (!hv->snapshots) {
         snprintf(err, errlen, "no snapshot store is open");
@@ -162,6 +169,13 @@ int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t s
         j->vcpus[i] = (struct core_vcpu){
             .regs = s->regs, .sregs = s->sregs, .kernel_gs_base = msr_value(s, MSR_KERNEL_GS_BASE)};
     }
+    j->job_id = jobs_start(&hv->jobs, "snapshot", vm->name, now_ns());
+    if (!j->job_id) { /* cannot happen: a VM has one writer at most, and JOBS_KEPT > HV_MAX_VMS */
+        pthread_mutex_unlock(&vm->lock);
+        free(j);
+        snprintf(err, errlen, "too many jobs running");
+        return -1;
+    }
     vm->snapshot_busy = true;
     pthread_mutex_unlock(&vm->lock);
     j->hv = hv;
@@ -177,27 +191,33 @@ int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t s
     if (rc) {
         json_decref(j->exception);
         json_decref(j->evidence);
+        snprintf(err, errlen, "cannot start the snapshot writer: %s", strerror(rc));
+        jobs_finish(&hv->jobs, j->job_id, NULL, err, now_ns());
         free(j);
         pthread_mutex_lock(&vm->lock);
         vm->snapshot_busy = false;
         pthread_mutex_unlock(&vm->lock);
-        snprintf(err, errlen, "cannot start the snapshot writer: %s", strerror(rc));
         return -1;
     }
     pthread_detach(t);
+    if (job_id)
+        *job_id = j->job_id;
     return 0;
+}
+
+bool snapshot_busy(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    bool busy = vm->snapshot_busy;
+    pthread_mutex_unlock(&vm->lock);
+    return busy;
 }
 
 bool snapshot_wait(struct vm *vm, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    /* vm->cond runs on CLOCK_MONOTONIC (vm_create). */
+    struct timespec deadline =
+        hv_deadline_ns((uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u);
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
     while (vm->snapshot_busy && rc != ETIMEDOUT)

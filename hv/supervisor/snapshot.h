@@ -6,11 +6,16 @@
 
 /* Starts writing a snapshot of `vm`, which must be parked (frozen, paused,
  * crashed, halted) and must stay so until the write ends (hv refuses to run it
- * meanwhile).  Returns 0 once the writer has started, -1 with err otherwise. */
-int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t sel_id, char *err,
-                   size_t errlen);
+ * meanwhile).  Returns 0 once the writer has started, with its job in hv->jobs
+ * (*job_id, if not NULL), -1 with err otherwise.  The writer wakes the main loop
+ * when it is done. */
+int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t sel_id,
+                   uint64_t *job_id, char *err, size_t errlen);
 
-/* Waits up to timeout_ms for vm's snapshot writer; returns false if still busy. */
+/* Whether a writer is reading vm's RAM now (the VM may not run, nor be reset). */
+bool snapshot_busy(struct vm *vm);
+/* Waits up to timeout_ms for vm's snapshot writer; returns false if still busy.  Blocks: for
+ * hv's exit, never for the main loop while it serves. */
 bool snapshot_wait(struct vm *vm, int timeout_ms);
 
 /* The exception and interrupt state of the crashed vCPU's control structure (vCPU 0's

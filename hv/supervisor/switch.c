@@ -9,7 +9,14 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* A vCPU waiting for switch_lock tries again this often: briefly at first (a switch holds it for
+ * microseconds), then every millisecond (a park that waits for a stuck vCPU holds it longer). */
+#define VCPU_LOCK_SPINS    50
+#define VCPU_LOCK_SHORT_NS 20000L
+#define VCPU_LOCK_LONG_NS  1000000L
 
 static void set_state(struct vm *vm, enum vm_state s)
 {
@@ -65,7 +72,7 @@ static int enter_guest(struct vm *target, uint64_t t0, char *err, size_t errlen)
                  pending ? "stopping" : vm_state_name(s), target->stop_reason);
         return -1;
     }
-    if (!snapshot_wait(target, 0)) {
+    if (snapshot_busy(target)) {
         snprintf(err, errlen, "a snapshot of %s is being written; it runs again once that is done",
                  target->name);
         return -1;
@@ -85,18 +92,36 @@ static int enter_guest(struct vm *target, uint64_t t0, char *err, size_t errlen)
     return 0; /* RUNNING (devirtualized) or PAUSED: it stays as it is */
 }
 
-int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t t0, char *err,
-                 size_t errlen)
+/* A service VM that stopped is restarted by the main loop (at once, or once its snapshot is
+ * written): until then there is nothing to hand the machine to. */
+static int service_ready(struct vm *svc, char *err, size_t errlen)
+{
+    bool pending;
+    enum vm_state s = get_state(svc, &pending);
+    if (!pending && s != VM_HALTED && s != VM_CRASHED)
+        return 0;
+    snprintf(err, errlen, "%s has stopped (%s); hv is restarting it", svc->name,
+             pending ? "stopping" : vm_state_name(s));
+    return -1;
+}
+
+/* The switch proper: the caller holds switch_lock, which this releases. */
+static int switch_and_unlock(struct hv *hv, struct vm *target, const char *trigger, uint64_t t0,
+                             char *err, size_t errlen)
 {
     if (!hv->service) {
+        pthread_mutex_unlock(&hv->switch_lock);
         snprintf(err, errlen, "there is no service VM (devirtualized mode): nothing to switch");
         return -1;
     }
-    pthread_mutex_lock(&hv->switch_lock);
     struct vm *cur = atomic_load(&hv->foreground);
     if (cur == target) {
         pthread_mutex_unlock(&hv->switch_lock);
         return 0;
+    }
+    if (target->role == VIGIL_ROLE_SERVICE && service_ready(target, err, errlen) < 0) {
+        pthread_mutex_unlock(&hv->switch_lock);
+        return -1;
     }
     bool froze;
     if (freeze_guest(hv, cur, &froze, t0, err, errlen) < 0) {
@@ -106,7 +131,8 @@ int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t
     if (target->role != VIGIL_ROLE_SERVICE && enter_guest(target, t0, err, errlen) < 0) {
         if (froze) { /* undo: the old foreground runs on from where it was */
             char why[160];
-            if (vm_unpark(cur, false, 0, why, sizeof why) == 0)
+            /* (unless a requested snapshot holds it: it runs on once that is written) */
+            if (cur->snapshot_hold || vm_unpark(cur, false, 0, why, sizeof why) == 0)
                 set_state(cur, VM_RUNNING);
         }
         pthread_mutex_unlock(&hv->switch_lock);
@@ -128,6 +154,30 @@ int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t
              cur ? cur->name : "none", trigger, froze ? "; guest frozen" : "");
     announce(hv, target, trigger);
     return 0;
+}
+
+int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t t0, char *err,
+                 size_t errlen)
+{
+    pthread_mutex_lock(&hv->switch_lock);
+    return switch_and_unlock(hv, target, trigger, t0, err, errlen);
+}
+
+int hv_switch_from_vcpu(struct hv *hv, struct vcpu *self, struct vm *target, const char *trigger,
+                        uint64_t t0, char *err, size_t errlen)
+{
+    /* Whoever holds switch_lock may be waiting for this very vCPU to park or exit (a pause or a
+     * detach of its VM): wait for the lock only while hv asks nothing of the vCPU.  A try and a
+     * short sleep, not a timed lock: the sanitizers know these calls. */
+    for (unsigned tries = 0; pthread_mutex_trylock(&hv->switch_lock) != 0; tries++) {
+        if (atomic_load(&self->request) != VCPU_REQ_NONE) {
+            snprintf(err, errlen, "hv is stopping %s", self->vm->name);
+            return -1;
+        }
+        struct timespec ts = {0, tries < VCPU_LOCK_SPINS ? VCPU_LOCK_SHORT_NS : VCPU_LOCK_LONG_NS};
+        nanosleep(&ts, NULL);
+    }
+    return switch_and_unlock(hv, target, trigger, t0, err, errlen);
 }
 
 int hv_pause(struct hv *hv, struct vm *vm, char *err, size_t errlen)
@@ -154,6 +204,9 @@ int hv_resume(struct hv *hv, struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "%s is %s, not paused", vm->name, vm_state_name(s));
     else if (vm->role == VIGIL_ROLE_GUEST && hv->service && atomic_load(&hv->foreground) != vm)
         snprintf(err, errlen, "%s is not in the foreground: switch to it instead", vm->name);
+    else if (snapshot_busy(vm))
+        snprintf(err, errlen, "a snapshot of %s is being written; it runs again once that is done",
+                 vm->name);
     else if ((rc = vm_unpark(vm, true, 0, err, errlen)) == 0)
         set_state(vm, VM_RUNNING);
     pthread_mutex_unlock(&hv->switch_lock);
@@ -165,13 +218,16 @@ int hv_resume(struct hv *hv, struct vm *vm, char *err, size_t errlen)
 int hv_boot(struct hv *hv, struct vm *vm, char *err, size_t errlen)
 {
     enum vm_state s = get_state(vm, NULL);
-    if (s != VM_CREATED) {
-        snprintf(err, errlen, "%s has already booted (it is %s)", vm->name, vm_state_name(s));
-        return -1;
-    }
-    if (vm->role == VIGIL_ROLE_GUEST && hv->service)
+    if (s == VM_CREATED && vm->role == VIGIL_ROLE_GUEST && hv->service)
         return hv_switch_to(hv, vm, "boot request", now_ns(), err, errlen);
-    return vm_start(vm, err, errlen);
+    pthread_mutex_lock(&hv->switch_lock); /* a settle may be resetting it */
+    int rc = -1;
+    if ((s = get_state(vm, NULL)) != VM_CREATED)
+        snprintf(err, errlen, "%s has already booted (it is %s)", vm->name, vm_state_name(s));
+    else
+        rc = vm_start(vm, err, errlen);
+    pthread_mutex_unlock(&hv->switch_lock);
+    return rc;
 }
 
 struct vm *hv_other_vm(struct hv *hv)
@@ -217,9 +273,6 @@ static void settle_reset(struct hv *hv, struct vm *vm)
 static void restart_service(struct hv *hv, struct vm *vm)
 {
     char err[256];
-    if (!snapshot_wait(vm, 60000)) /* its RAM is the evidence until the core is written */
-        hv_event(hv, SEL_WARNING, SEL_T_SNAPSHOT, vm,
-                 "snapshot still being written; restarting anyway");
     if (vm_reset(vm, err, sizeof err) < 0 || vm_start(vm, err, sizeof err) < 0) {
         hv_event(hv, SEL_CRITICAL, SEL_T_VM_RESET, vm, "service VM restart failed: %s", err);
         return;
@@ -229,55 +282,91 @@ static void restart_service(struct hv *hv, struct vm *vm)
              (unsigned long long)atomic_load(&hv->service_restarts));
 }
 
+/* Records a VM's request; a reset (or a service VM's restart) is left to settle_deferred, which
+ * does it once no snapshot writer reads the VM's RAM. */
 static void settle(struct hv *hv, struct vm *vm)
 {
     char err[200];
+    bool captured = false;
     if (vm_park(vm, err, sizeof err) < 0)
         log_warn("%s: %s", vm->name, err); /* the VM still stops; its state may be incomplete */
     else if (vm_wait_captured(vm, err, sizeof err) < 0)
         log_warn("%s", err);
-    else if (vm->req == VMREQ_FREEZE)
-        stats_add(&hv->trap_freeze, now_ns() - vm->req_ns); /* frozen with the state captured */
+    else
+        captured = true;
+    /* What the request says is copied under the lock: the watchdog and the vCPUs write it. */
     pthread_mutex_lock(&vm->lock);
     enum vm_request req = vm->req;
     vm->state = req == VMREQ_RESET ? vm->state : vm->stop_state;
     vm->state_ns = now_ns();
     vm->stop_pending = false;
+    enum vm_state state = vm->state;
+    uint64_t req_ns = vm->req_ns, sel_id = vm->req_sel_id, halt_status = vm->halt_status;
+    int event = vm->req_event;
+    char reason[sizeof vm->stop_reason];
+    memcpy(reason, vm->stop_reason, sizeof reason);
     pthread_mutex_unlock(&vm->lock);
+    if (captured && req == VMREQ_FREEZE)
+        stats_add(&hv->trap_freeze, now_ns() - req_ns); /* frozen with the state captured */
+    vm->snapshot_hold = false; /* the request decides what becomes of it now */
     if (req == VMREQ_RESET) {
-        settle_reset(hv, vm);
+        vm->reset_pending = true;
         return;
     }
     const struct vcpu *c = &vm->vcpus[vm_crashed_vcpu(vm)];
     const struct kvm_regs *r = &c->state.regs;
-    if (vm->state == VM_CRASHED && c->evidence.lost)
+    if (state == VM_CRASHED && c->evidence.lost)
         hv_event(hv, SEL_CRITICAL, SEL_T_VM_CRASH, vm, "crashed: %s (vCPU %u: registers lost)",
-                 vm->stop_reason, c->index);
-    else if (vm->state == VM_CRASHED)
+                 reason, c->index);
+    else if (state == VM_CRASHED)
         hv_event(hv, SEL_CRITICAL, SEL_T_VM_CRASH, vm,
-                 "crashed: %s (vCPU %u: rip 0x%llx rsp 0x%llx)", vm->stop_reason, c->index,
+                 "crashed: %s (vCPU %u: rip 0x%llx rsp 0x%llx)", reason, c->index,
                  (unsigned long long)r->rip, (unsigned long long)r->rsp);
-    else if (vm->state == VM_FROZEN)
-        hv_event(hv, SEL_WARNING, SEL_T_TRAP, vm, "frozen: %s (rip 0x%llx)", vm->stop_reason,
+    else if (state == VM_FROZEN)
+        hv_event(hv, SEL_WARNING, SEL_T_TRAP, vm, "frozen: %s (rip 0x%llx)", reason,
                  (unsigned long long)r->rip);
     else
-        hv_event(hv, vm->halt_status ? SEL_WARNING : SEL_OK, SEL_T_VM_HALT, vm, "%s",
-                 vm->stop_reason);
+        hv_event(hv, halt_status ? SEL_WARNING : SEL_OK, SEL_T_VM_HALT, vm, "%s", reason);
     if (req == VMREQ_FREEZE) {
         char trigger[64];
         snprintf(trigger, sizeof trigger, "trap:%s",
-                 vm->req_event >= 0 ? policy_event_name((enum policy_event)vm->req_event) : "?");
-        if (snapshot_begin(hv, vm, trigger, vm->req_sel_id, err, sizeof err) < 0)
+                 event >= 0 ? policy_event_name((enum policy_event)event) : "?");
+        if (snapshot_begin(hv, vm, trigger, sel_id, NULL, err, sizeof err) < 0)
             hv_event(hv, SEL_WARNING, SEL_T_SNAPSHOT, vm, "no snapshot: %s", err);
     }
     if (vm == hv->service) {
-        restart_service(hv, vm);
+        vm->reset_pending = true;
+        if (snapshot_busy(vm)) /* its RAM is the evidence until the core is written */
+            log_info("%s: restarts once its snapshot is written", vm->name);
         return;
     }
     hand_to_service(hv, vm,
-                    vm->state == VM_CRASHED  ? "the guest crashed"
-                    : vm->state == VM_FROZEN ? "a trap froze the guest"
-                                             : "the guest halted");
+                    state == VM_CRASHED  ? "the guest crashed"
+                    : state == VM_FROZEN ? "a trap froze the guest"
+                                         : "the guest halted");
+}
+
+/* What waited for a snapshot writer: a requested snapshot's VM runs on, a reset or a service
+ * VM's restart goes ahead.  The writer wakes the main loop when it ends, which comes here; no
+ * one waits for it meanwhile. */
+static void settle_deferred(struct hv *hv, struct vm *vm)
+{
+    if ((!vm->snapshot_hold && !vm->reset_pending) || snapshot_busy(vm))
+        return;
+    if (vm->snapshot_hold) {
+        char err[200];
+        vm->snapshot_hold = false;
+        /* Unless a switch, a pause or a trap has stopped it since, it was running. */
+        if (get_state(vm, NULL) == VM_RUNNING && vm_unpark(vm, false, 0, err, sizeof err) < 0)
+            log_warn("%s: %s", vm->name, err);
+    }
+    if (vm->reset_pending) {
+        vm->reset_pending = false;
+        if (vm == hv->service)
+            restart_service(hv, vm);
+        else
+            settle_reset(hv, vm);
+    }
 }
 
 void hv_settle_stopped_vms(struct hv *hv)
@@ -290,5 +379,7 @@ void hv_settle_stopped_vms(struct hv *hv)
         if (pending)
             settle(hv, vm);
     }
+    for (uint32_t i = 0; i < hv->nvms; i++)
+        settle_deferred(hv, hv->vms[i]);
     pthread_mutex_unlock(&hv->switch_lock);
 }

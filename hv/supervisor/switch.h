@@ -13,6 +13,10 @@
  * (CLOCK_MONOTONIC ns) for the latency statistics. */
 int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t t0, char *err,
                  size_t errlen);
+/* The same, asked by the vCPU `self` (the service VM's SWITCH hypercall): it gives up, rather
+ * than wait for switch_lock, when hv asks the vCPU to park or exit meanwhile. */
+int hv_switch_from_vcpu(struct hv *hv, struct vcpu *self, struct vm *target, const char *trigger,
+                        uint64_t t0, char *err, size_t errlen);
 
 /* Stops a running VM without changing the foreground, and lets it go on. */
 int hv_pause(struct hv *hv, struct vm *vm, char *err, size_t errlen);
@@ -22,7 +26,9 @@ int hv_resume(struct hv *hv, struct vm *vm, char *err, size_t errlen);
 int hv_boot(struct hv *hv, struct vm *vm, char *err, size_t errlen);
 
 /* Main loop: records VMs that halted or crashed since the last call, and
- * moves the foreground to the service VM if the foreground guest stopped. */
+ * moves the foreground to the service VM if the foreground guest stopped; then
+ * finishes what waited for a snapshot writer that has ended (a requested
+ * snapshot's VM runs on; a reset, a service VM restart).  Never waits for one. */
 void hv_settle_stopped_vms(struct hv *hv);
 
 /* The VM the hotkey's "switch" goes to from the current foreground. */

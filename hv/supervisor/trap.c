@@ -34,7 +34,8 @@ static bool trap_vraise(struct vm *vm, struct vcpu *self, enum policy_event ev, 
     char detail[160];
     vsnprintf(detail, sizeof detail, fmt, ap);
     /* Devirtualized (no service VM, traps disarmed): hv only records what happens. */
-    enum policy_action act = hv->traps_armed ? policy_action_for(&hv->policy, ev) : POLICY_ACT_LOG;
+    enum policy_action act =
+        atomic_load(&hv->traps_armed) ? policy_action_for(&hv->policy, ev) : POLICY_ACT_LOG;
     /* The policy guards guests.  A crash of the service VM is contained instead:
      * hv keeps its evidence and boots it again (the settle step restarts it). */
     if (vm->role == VIGIL_ROLE_SERVICE)
@@ -57,10 +58,12 @@ static bool trap_vraise(struct vm *vm, struct vcpu *self, enum policy_event ev, 
         vm_request(vm, self, VMREQ_RESET, VM_CREATED, (int)ev, sel_id, 0, "%s: %s",
                    policy_event_name(ev), detail);
         return false;
-    case POLICY_ACT_NOTIFY:
-        if (hv->service && hv->service != vm)
-            vm_raise_event(hv->service, VIGIL_EV_NOTIFY);
+    case POLICY_ACT_NOTIFY: {
+        struct vm *svc = atomic_load(&hv->service); /* one load: a detach may clear it */
+        if (svc && svc != vm)
+            vm_raise_event(svc, VIGIL_EV_NOTIFY);
         break;
+    }
     case POLICY_ACT_NMI:
         atomic_store(&vm->nmi_pending, true);
         if (self)
@@ -104,4 +107,4 @@ static bool trap_hook(struct vm *vm, struct vcpu *self, enum policy_event ev, co
     return trap_raise(vm, self, ev, "%s", detail);
 }
 
-const struct vmm_hooks trap_vmm_hooks = {.trap = trap_hook};
+const struct vmm_hooks trap_vmm_hooks = {.trap = trap_hook, .device_error = events_device_error};

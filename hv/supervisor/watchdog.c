@@ -6,7 +6,7 @@
 #include "supervisor/trap.h"
 #include "vmm/vm.h"
 
-#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,23 +14,35 @@
 #define TICK_MAX_NS (5ull * 1000000ull) /* detection latency <= period + one tick */
 #define TICK_MIN_NS (1ull * 1000000ull)
 
-/* Per-guest memory between ticks. */
-struct wd_guest {
-    uint64_t hb_count;         /* heartbeats counted at the last tick */
-    uint64_t sample_seq, hash; /* last progress sample */
-    uint64_t same_since_ns;    /* first sample of an unchanged run, 0 if none */
-    uint64_t exits;            /* vCPU 0 exits at that sample */
-    bool fired_hb, fired_progress, fired_halt;
-};
-
-static struct wd_guest state[HV_MAX_VMS];
-
-static void reset_guest(struct wd_guest *g)
+static void reset_watch(struct vm_watch *g)
 {
     memset(g, 0, sizeof *g);
 }
 
-static void check_heartbeat(struct vm *vm, struct wd_guest *g, uint64_t now, uint64_t period)
+/* The alarms a tick found (a heartbeat's, a progress one's), raised once the VM's lock is
+ * dropped: trap_raise takes it. */
+struct alarms {
+    unsigned n;
+    struct {
+        enum policy_event ev;
+        char detail[96];
+    } a[2];
+};
+
+static void add_alarm(struct alarms *al, enum policy_event ev, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void add_alarm(struct alarms *al, enum policy_event ev, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(al->a[al->n].detail, sizeof al->a[al->n].detail, fmt, ap);
+    va_end(ap);
+    al->a[al->n++].ev = ev; /* at most one from each check */
+}
+
+/* Caller holds vm->lock. */
+static void check_heartbeat(struct vm *vm, struct vm_watch *g, uint64_t now, uint64_t period,
+                            struct alarms *al)
 {
     uint64_t hb = atomic_load(&vm->heartbeats);
     uint64_t since = vm->running_since_ns; /* time spent frozen is not silence */
@@ -43,13 +55,14 @@ static void check_heartbeat(struct vm *vm, struct wd_guest *g, uint64_t now, uin
     uint64_t quiet_from = last > since ? last : since;
     if (!g->fired_hb && now > quiet_from && now - quiet_from > period) {
         g->fired_hb = true;
-        trap_raise(vm, NULL, POLICY_EV_WATCHDOG_HEARTBEAT,
-                   "no heartbeat for %.3f ms (period %llu ms)", (double)(now - quiet_from) / 1e6,
-                   (unsigned long long)(period / 1000000));
+        add_alarm(al, POLICY_EV_WATCHDOG_HEARTBEAT, "no heartbeat for %.3f ms (period %llu ms)",
+                  (double)(now - quiet_from) / 1e6, (unsigned long long)(period / 1000000));
     }
 }
 
-static void check_progress(struct vm *vm, struct wd_guest *g, uint64_t now, uint64_t period)
+/* Caller holds vm->lock, so vCPU 0's thread is not joined while it is kicked. */
+static void check_progress(struct vm *vm, struct vm_watch *g, uint64_t now, uint64_t period,
+                           struct alarms *al)
 {
     struct vcpu *v = &vm->vcpus[0];
     uint64_t seq = atomic_load(&v->sample_seq), exits = atomic_load(&v->exits);
@@ -58,7 +71,7 @@ static void check_progress(struct vm *vm, struct wd_guest *g, uint64_t now, uint
         g->sample_seq = seq;
         if (v->sample_halted_irqs_off && !g->fired_halt) {
             g->fired_halt = true;
-            trap_raise(vm, NULL, POLICY_EV_HALTED_IRQS_OFF, "vCPU 0 halted with interrupts off");
+            add_alarm(al, POLICY_EV_HALTED_IRQS_OFF, "vCPU 0 halted with interrupts off");
             return;
         }
         if (v->sample_hash == g->hash && exits == g->exits) {
@@ -77,19 +90,60 @@ static void check_progress(struct vm *vm, struct wd_guest *g, uint64_t now, uint
     }
     if (g->same_since_ns && !g->fired_progress && now - g->same_since_ns >= period) {
         g->fired_progress = true;
-        trap_raise(vm, NULL, POLICY_EV_WATCHDOG_PROGRESS, "vCPU 0 state unchanged for %llu ms",
-                   (unsigned long long)((now - g->same_since_ns) / 1000000));
+        add_alarm(al, POLICY_EV_WATCHDOG_PROGRESS, "vCPU 0 state unchanged for %llu ms",
+                  (unsigned long long)((now - g->same_since_ns) / 1000000));
     }
     atomic_store(&v->sample_request, true);
-    pthread_kill(v->thread, SIGUSR1); /* the vCPU samples itself when KVM_RUN returns */
+    vcpu_kick_locked(v); /* the vCPU samples itself when KVM_RUN returns */
+}
+
+/* Under switch_lock no reset or switch can come between the check and the trap; run_ns tells
+ * whether the VM still runs the run the alarms are about (the main loop may have reset, frozen
+ * or resumed it since the tick). */
+static void raise_alarms(struct hv *hv, struct vm *vm, uint64_t run_ns, const struct alarms *al)
+{
+    pthread_mutex_lock(&hv->switch_lock);
+    for (unsigned i = 0; i < al->n; i++) {
+        pthread_mutex_lock(&vm->lock);
+        bool same = vm->running_since_ns == run_ns && vm->state == VM_RUNNING && !vm->stop_pending;
+        pthread_mutex_unlock(&vm->lock);
+        if (same)
+            trap_raise(vm, NULL, al->a[i].ev, "%s", al->a[i].detail);
+    }
+    pthread_mutex_unlock(&hv->switch_lock);
+}
+
+static void watch_vm(struct hv *hv, struct vm *vm, uint64_t now, uint64_t period)
+{
+    struct vm_watch *g = &vm->watch;
+    struct alarms al = {0};
+    pthread_mutex_lock(&vm->lock);
+    /* Parked vCPUs (a switch, a snapshot being written, a settle) are not a silent guest. */
+    bool watch = period && atomic_load(&hv->traps_armed) && vm->role == VIGIL_ROLE_GUEST &&
+                 vm->state == VM_RUNNING && !vm->stop_pending && !vm->snapshot_busy &&
+                 vm->vcpus[0].thread_started && !vm->vcpus[0].parked;
+    uint64_t run_ns = vm->running_since_ns;
+    if (watch && g->run_ns != run_ns) {
+        /* A boot or a resume since the last tick (it may have come and gone between two ticks,
+         * above all while this thread waited for switch_lock): a fresh start. */
+        reset_watch(g);
+        g->run_ns = run_ns;
+    }
+    if (watch) {
+        check_heartbeat(vm, g, now, period, &al);
+        check_progress(vm, g, now, period, &al);
+    }
+    pthread_mutex_unlock(&vm->lock);
+    if (!watch)
+        reset_watch(g);
+    else if (al.n)
+        raise_alarms(hv, vm, run_ns, &al);
 }
 
 static void *watchdog_main(void *arg)
 {
     struct hv *hv = arg;
-    for (uint32_t i = 0; i < hv->nvms; i++)
-        reset_guest(&state[i]);
-    while (!atomic_load(&hv->quit) && hv->watchdog_started) {
+    while (!atomic_load(&hv->quit) && atomic_load(&hv->watchdog_started)) {
         struct policy_params pp;
         policy_get_params(&hv->policy, &pp);
         uint64_t period = (uint64_t)pp.watchdog_ms * 1000000ull;
@@ -98,30 +152,25 @@ static void *watchdog_main(void *arg)
         struct timespec ts = {(time_t)(tick / 1000000000ull), (long)(tick % 1000000000ull)};
         nanosleep(&ts, NULL);
         uint64_t now = now_ns();
-        for (uint32_t i = 0; i < hv->nvms; i++) {
-            struct vm *vm = hv->vms[i];
-            pthread_mutex_lock(&vm->lock);
-            bool watch = period && hv->traps_armed && vm->role == VIGIL_ROLE_GUEST &&
-                         vm->state == VM_RUNNING && !vm->stop_pending &&
-                         vm->vcpus[0].thread_started;
-            pthread_mutex_unlock(&vm->lock);
-            if (!watch) {
-                reset_guest(&state[i]);
-                continue;
-            }
-            check_heartbeat(vm, &state[i], now, period);
-            check_progress(vm, &state[i], now, period);
-        }
+        /* The list as it is now: an attach or a detach changes it under switch_lock.  The VMs
+         * themselves stay allocated until hv exits (a detached service VM is kept as a spare). */
+        struct vm *vms[HV_MAX_VMS];
+        pthread_mutex_lock(&hv->switch_lock);
+        uint32_t n = hv->nvms;
+        memcpy(vms, hv->vms, n * sizeof vms[0]);
+        pthread_mutex_unlock(&hv->switch_lock);
+        for (uint32_t i = 0; i < n; i++)
+            watch_vm(hv, vms[i], now, period);
     }
     return NULL;
 }
 
 int watchdog_start(struct hv *hv, char *err, size_t errlen)
 {
-    hv->watchdog_started = true;
+    atomic_store(&hv->watchdog_started, true);
     int rc = hv_thread_create(&hv->watchdog, watchdog_main, hv);
     if (rc) {
-        hv->watchdog_started = false;
+        atomic_store(&hv->watchdog_started, false);
         snprintf(err, errlen, "cannot start the watchdog: %s", strerror(rc));
         return -1;
     }
@@ -130,8 +179,7 @@ int watchdog_start(struct hv *hv, char *err, size_t errlen)
 
 void watchdog_stop(struct hv *hv)
 {
-    if (!hv->watchdog_started)
+    if (!atomic_exchange(&hv->watchdog_started, false))
         return;
-    hv->watchdog_started = false;
     pthread_join(hv->watchdog, NULL);
 }

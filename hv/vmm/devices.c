@@ -99,6 +99,27 @@ void devices_reset(const struct devices *t)
             t->slot[i].model->reset(t->slot[i].ctx);
 }
 
+void devices_release(const struct devices *t)
+{
+    for (uint32_t i = t->n; i-- > 0;)
+        if (t->slot[i].model->release)
+            t->slot[i].model->release(t->slot[i].ctx);
+}
+
+uint32_t devices_boot_info(const struct devices *t, struct vigil_boot_device *out, uint32_t max)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < t->n; i++) {
+        const struct vigil_boot_device *b = t->slot[i].model->boot;
+        if (!b)
+            continue;
+        if (count < max)
+            out[count] = *b;
+        count++;
+    }
+    return count;
+}
+
 void devices_console_input(const struct devices *t)
 {
     for (uint32_t i = 0; i < t->n; i++)

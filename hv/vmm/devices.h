@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <vigil/hypercall.h>
 
 #define DEVICES_MAX 16 /* devices per VM */
 
@@ -46,10 +47,16 @@ struct dev_model {
     int (*create)(struct vm *vm, void **ctx, char *err, size_t errlen);
     void (*destroy)(void *ctx);
     void (*io)(void *ctx, struct vcpu *v, const struct dev_io *io);
-    /* The VM was reset (its machine is built afresh, no vCPU runs): back to power-on state. */
+    /* The VM's machine (RAM, KVM VM) was built, at creation or afresh by a reset, and no
+     * vCPU runs yet: back to power-on state, on the new RAM. */
     void (*reset)(void *ctx);
+    /* The VM's RAM and KVM VM are about to go (reset, release, destroy; no vCPU runs):
+     * stop using them until the next reset. */
+    void (*release)(void *ctx);
     /* The VM's console input changed (bytes arrived, or another reader took some). */
     void (*console_input)(void *ctx);
+    /* What the guest's boot info says of it (a device it must find), or NULL. */
+    const struct vigil_boot_device *boot;
 };
 
 struct dev_slot {
@@ -76,6 +83,10 @@ const struct dev_slot *devices_find(const struct devices *t, enum dev_space spac
 /* Hands an access to the device that owns io->addr; false when none does. */
 bool devices_io(const struct devices *t, struct vcpu *v, const struct dev_io *io);
 void devices_reset(const struct devices *t);
+void devices_release(const struct devices *t);
+/* The boot info entries of the table's devices, in table order; at most max.  Returns how
+ * many there are (more than max if they did not fit). */
+uint32_t devices_boot_info(const struct devices *t, struct vigil_boot_device *out, uint32_t max);
 void devices_console_input(const struct devices *t);
 /* Destroys every instance; the table is empty afterwards. */
 void devices_destroy(struct devices *t);

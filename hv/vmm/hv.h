@@ -3,6 +3,8 @@
 #define HV_HV_H
 
 #include "base/console.h"
+#include "base/jobs.h"
+#include "base/ratelimit.h"
 #include "base/stats.h"
 #include "bmc/sel.h"
 #include "bmc/sensors.h"
@@ -50,16 +52,19 @@ enum vm_request {
 
 struct vm;
 
+/* Its own thread runs a vCPU; any other thread reaches it only under vm->lock (a kick, an
+ * event), which vm_teardown also holds while it closes and clears the vCPU ("Locks" in
+ * docs/hv-layout.md). */
 struct vcpu {
     struct vm *vm;
     uint32_t index;
     int fd;
     struct kvm_run *run;
-    pthread_t thread;
-    bool thread_started;
+    pthread_t thread;        /* under vm->lock while thread_started */
+    bool thread_started;     /* under vm->lock: cleared before the join, so no kick finds it */
     _Atomic int request;     /* enum vcpu_request */
     bool parked;             /* under vm->lock */
-    int wake_fd;             /* eventfd: ends a WAIT hypercall early */
+    int wake_fd;             /* eventfd: ends a WAIT hypercall early (written under vm->lock) */
     struct vcpu_state state; /* the control structure, valid while parked */
     bool state_valid;
     bool capturing;        /* under vm->lock: parked, state being read (see vm_wait_captured) */
@@ -86,9 +91,29 @@ struct vm_config {
     /* The devices vm_create gives the VM (the caller decides: supervisor/board.h). */
     const struct dev_model *const *devices;
     uint32_t ndevices;
+    /* Its network card's host side (--net; devices/nic.h), NULL for none. */
+    const struct nic_config *nic;
+};
+
+/* The watchdog's memory of one guest between its ticks; only the watchdog thread touches it. */
+struct vm_watch {
+    uint64_t run_ns;           /* the run it is about: vm->running_since_ns */
+    uint64_t hb_count;         /* heartbeats counted at the last tick */
+    uint64_t sample_seq, hash; /* last progress sample */
+    uint64_t same_since_ns;    /* first sample of an unchanged run, 0 if none */
+    uint64_t exits;            /* vCPU 0 exits at that sample */
+    bool fired_hb, fired_progress, fired_halt;
 };
 
 struct hv;
+struct nic_config;
+
+/* One KVM memslot over guest RAM (vm_slot_layout). */
+struct vm_slot {
+    uint64_t gpa, len;
+    bool readonly; /* a protected range: writes exit to hv and never reach memory */
+};
+#define VM_MAX_SLOTS (2 * POLICY_MAX_PROTECTED + 1)
 
 struct vm {
     struct hv *hv;
@@ -101,11 +126,14 @@ struct vm {
     struct boot_params boot;
     bool irqchip;
     bool msr_exits;  /* KVM_CAP_X86_USER_SPACE_MSR enabled */
-    uint32_t nslots; /* memslots laid out by vm_arm_protection */
+    uint32_t nslots; /* memslots laid out by vm_arm_protection: slot i is slots[i] */
+    struct vm_slot slots[VM_MAX_SLOTS];
     uint32_t nvcpus;
     struct vcpu vcpus[HV_MAX_VCPUS];
 
-    pthread_mutex_t lock; /* guards state, parked flags, crash info */
+    /* lock guards the fields from state to snapshot_busy; state changes under switch_lock too,
+     * so either lock reads it (vm_get_state() outside both). */
+    pthread_mutex_t lock; /* "Locks" in docs/hv-layout.md */
     pthread_cond_t cond;
     enum vm_state state;
     bool stop_pending;         /* a request below waits for the main loop */
@@ -120,20 +148,29 @@ struct vm {
     bool snapshot_busy;        /* under lock: a writer thread is reading its RAM */
     char last_snapshot[64];    /* id of the last snapshot written */
     uint64_t halt_status;
-    uint64_t boot_ns, state_ns; /* when booted, when the state last changed */
+    uint64_t boot_ns, state_ns; /* when booted (names the boot), when the state last changed */
 
-    struct console console;
+    /* Under hv->switch_lock: what the main loop does once the snapshot writer is done. */
+    bool snapshot_hold;    /* a requested snapshot stopped it: it runs on after the write */
+    bool reset_pending;    /* a policy reset, or a service VM restart, waits for the writer */
+    struct vm_watch watch; /* the watchdog thread's own */
+
+    struct console console;  /* its lock inside: "Locks" in docs/hv-layout.md */
     struct devices devices;  /* what its port and MMIO exits reach */
     _Atomic uint64_t events; /* pending VIGIL_EV_* edge events */
     _Atomic uint64_t heartbeats, last_heartbeat_ns;
     _Atomic uint64_t switches_in, switches_out;
     _Atomic uint64_t bad_hypercalls;
+    struct ratelimit_table sel_limits; /* SEL entries the VM can cause, per source (events.c) */
 };
 
 /* What vmm asks of the layer above it, which fills this in (supervisor/trap.c). */
 struct vmm_hooks {
     /* A guest event for the policy (vm_trap); returns whether `self` may continue. */
     bool (*trap)(struct vm *vm, struct vcpu *self, enum policy_event ev, const char *detail);
+    /* A device refused what the guest did to it and stopped (a malformed virtqueue: NEEDS_RESET);
+     * any thread, possibly with the device's lock held.  The VM runs on. */
+    void (*device_error)(struct vm *vm, const char *device, const char *reason);
 };
 
 struct hv_config {
@@ -144,41 +181,50 @@ struct hv_config {
     bool no_service;
     int pin_cpu;         /* -1: no pinning */
     bool restore_always; /* write the control structure back on every resume (verification) */
+    struct ratelimit_cfg sel_rate; /* SEL entries a VM may cause per source (events.c) */
 };
+
+struct platform_ops;
 
 struct hv {
     struct hv_config cfg;
-    const struct vmm_hooks *hooks; /* NULL: every event stops its VM as crashed */
+    const struct platform_ops *platform; /* NULL: KVM (vmm/platform.h); tests set a fake */
+    const struct vmm_hooks *hooks;       /* NULL: every event stops its VM as crashed */
     struct kvm_host kvm;
+    /* Changed by the main loop under switch_lock; other threads read them under switch_lock. */
     struct vm *vms[HV_MAX_VMS];
     uint32_t nvms;
-    struct vm *service;       /* NULL in devirtualized mode */
-    struct vm *default_guest; /* the target of "switch guest" */
+    _Atomic(struct vm *) service; /* NULL in devirtualized mode; changed under switch_lock */
+    struct vm *default_guest;     /* the target of "switch guest"; set before threads start */
     _Atomic(struct vm *) foreground;
-    pthread_mutex_t switch_lock; /* one switch, pause, resume or boot at a time */
+    /* One switch, pause, resume, boot, snapshot start or settle at a time; the outermost lock. */
+    pthread_mutex_t switch_lock; /* "Locks" in docs/hv-layout.md */
     uint64_t start_ns;
     int work_fd; /* eventfd: vCPU threads wake the main loop */
     _Atomic bool quit;
     int exit_status;
     int term_fd; /* the local terminal's output, or -1 */
+    /* Each has its lock inside ("Locks", docs/hv-layout.md). */
     struct latency_stats switch_to_guest, switch_to_service, freeze_latency;
     struct latency_stats
         trap_freeze; /* policy event -> every vCPU parked with its state captured */
     _Atomic uint64_t service_restarts; /* service VM crashes contained */
     _Atomic uint64_t
         entry_misses;        /* switches whose target had not entered KVM_RUN before the next one */
-    struct sel *sel;         /* the system event log, in state_dir */
+    struct sel *sel;         /* the system event log, in state_dir; locks inside */
     uint64_t sel_synced_id;  /* main loop: last SEL id known to be on disk */
-    struct sensors *sensors; /* virtual BMC sensors */
-    struct policy policy;    /* trap policy: event -> action, and its parameters */
-    struct snapshot_store *snapshots; /* crash snapshots, in state_dir */
-    bool traps_armed;         /* false while devirtualized: the guest runs alone, untrapped */
+    struct sensors *sensors; /* virtual BMC sensors; lock inside */
+    struct policy policy;    /* trap policy: event -> action, and its parameters; lock inside */
+    struct snapshot_store *snapshots; /* crash snapshots, in state_dir; lock inside */
+    struct job_table jobs;            /* snapshot writes under way; lock inside ("Locks") */
+    _Atomic bool traps_armed; /* false while devirtualized: the guest runs alone, untrapped */
     struct vm *spare_service; /* a detached service VM's struct, kept for the next attach */
     char service_image_buf[4096];
     pthread_t watchdog;
-    bool watchdog_started;
+    _Atomic bool watchdog_started; /* cleared by the main loop to stop the watchdog thread */
 };
 
+/* The VM of that name, or NULL (vm.c). */
 struct vm *hv_find_vm(struct hv *hv, const char *name);
 
 #endif

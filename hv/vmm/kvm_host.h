@@ -20,10 +20,8 @@ struct kvm_host {
 };
 
 /* Opens /dev/kvm and checks what hv needs; returns -1 with a message naming
- * what is missing. */
+ * what is missing.  (The KVM backend's host probe, in platform_kvm.c.) */
 int kvm_host_open(struct kvm_host *k, char *err, size_t errlen);
-/* Drops MSRs from k->msrs that vcpu_fd cannot read back. */
-void kvm_host_prune_msrs(struct kvm_host *k, int vcpu_fd);
 void kvm_host_close(struct kvm_host *k);
 
 #endif

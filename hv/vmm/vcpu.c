@@ -1,11 +1,11 @@
 /* vcpu.c: the vCPU thread: KVM_RUN, exit dispatch, and parking at an instruction boundary. */
 #include "base/log.h"
+#include "vmm/platform.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define RFLAGS_IF (1ull << 9)
@@ -26,13 +26,23 @@ void vcpu_signals_init(void)
     sigaction(SIGUSR1, &sa, NULL);
 }
 
-void vcpu_kick(struct vcpu *v)
+void vcpu_kick_locked(struct vcpu *v)
 {
     uint64_t one = 1;
-    ssize_t w = write(v->wake_fd, &one, sizeof one);
-    (void)w;
-    if (v->thread_started)
-        pthread_kill(v->thread, SIGUSR1);
+    if (v->wake_fd >= 0) { /* a reset closes it (under the lock), and its number is reused */
+        ssize_t w = write(v->wake_fd, &one, sizeof one);
+        (void)w;
+    }
+    /* The platform signals the thread only while thread_started, which vm_teardown clears under
+     * the lock before the join: a kick never reaches a joined thread. */
+    hv_platform(v->vm->hv)->kick(v);
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+    pthread_mutex_lock(&v->vm->lock);
+    vcpu_kick_locked(v);
+    pthread_mutex_unlock(&v->vm->lock);
 }
 
 /* Completes any pending I/O, captures the control structure, then waits
@@ -40,17 +50,18 @@ void vcpu_kick(struct vcpu *v)
 static void park(struct vcpu *v)
 {
     struct vm *vm = v->vm;
+    const struct platform_ops *p = hv_platform(vm->hv);
     /* KVM finishes an in-flight PIO/MMIO instruction on the next KVM_RUN;
      * with immediate_exit it does so without entering the guest. */
     v->run->immediate_exit = 1;
-    if (ioctl(v->fd, KVM_RUN, 0) == 0 && v->run->exit_reason != KVM_EXIT_INTR)
+    if (p->run(v) == 0 && v->run->exit_reason != KVM_EXIT_INTR)
         log_debug("%s/%u: completion run exited with %u", vm->name, v->index, v->run->exit_reason);
     v->run->immediate_exit = 0;
     /* A fault report's registers go in now that the OUT that carried it has retired:
      * written earlier, KVM's completion of the OUT could step past the reported rip. */
     if (v->evidence.apply) {
         v->evidence.apply = false;
-        if (ioctl(v->fd, KVM_SET_REGS, &v->evidence.regs) < 0) {
+        if (p->set_regs(v, &v->evidence.regs) < 0) {
             log_warn("%s/%u: KVM_SET_REGS (fault report): %s", vm->name, v->index, strerror(errno));
             v->evidence.reported = false;
         }
@@ -66,7 +77,7 @@ static void park(struct vcpu *v)
     pthread_mutex_unlock(&vm->lock);
 
     char why[128] = "";
-    bool ok = vcpu_state_capture(&vm->hv->kvm, v->fd, vm->irqchip, &v->state, why, sizeof why) == 0;
+    bool ok = vcpu_state_capture(&vm->hv->kvm, v, vm->irqchip, &v->state, why, sizeof why) == 0;
 
     pthread_mutex_lock(&vm->lock);
     v->state_valid = ok;
@@ -151,24 +162,25 @@ static void handle_msr(struct vcpu *v, bool write)
 
 void vcpu_deliver_nmi(struct vcpu *v)
 {
+    const struct platform_ops *p = hv_platform(v->vm->hv);
     struct kvm_regs regs;
     /* Without an in-kernel LAPIC, KVM exits when the guest opens an interrupt
      * window; with one it queues the NMI itself, and NMIs ignore RFLAGS.IF. */
-    if (!v->vm->irqchip && ioctl(v->fd, KVM_GET_REGS, &regs) == 0 && (regs.rflags & RFLAGS_IF) &&
+    if (!v->vm->irqchip && p->get_regs(v, &regs) == 0 && (regs.rflags & RFLAGS_IF) &&
         !v->run->ready_for_interrupt_injection) {
         v->run->request_interrupt_window = 1;
         return;
     }
     v->run->request_interrupt_window = 0;
     atomic_store(&v->vm->nmi_pending, false);
-    if (ioctl(v->fd, KVM_NMI) < 0)
+    if (p->nmi(v) < 0)
         log_warn("%s/%u: KVM_NMI: %s", v->vm->name, v->index, strerror(errno));
 }
 
 static void handle_hlt(struct vcpu *v)
 {
     struct kvm_regs regs;
-    if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0 && !(regs.rflags & (1u << 9)))
+    if (hv_platform(v->vm->hv)->get_regs(v, &regs) == 0 && !(regs.rflags & (1u << 9)))
         vm_trap(v->vm, v, POLICY_EV_HALTED_IRQS_OFF,
                 "HLT with interrupts off at rip 0x%llx on vCPU %u", (unsigned long long)regs.rip,
                 v->index);
@@ -202,7 +214,8 @@ static void handle_shutdown(struct vcpu *v)
 {
     struct kvm_regs r;
     struct kvm_sregs s;
-    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
+    const struct platform_ops *p = hv_platform(v->vm->hv);
+    if (p->get_regs(v, &r) < 0 || p->get_sregs(v, &s) < 0) {
         vm_trap(v->vm, v, POLICY_EV_TRIPLE_FAULT, "triple fault on vCPU %u", v->index);
         return;
     }
@@ -270,9 +283,10 @@ static void take_sample(struct vcpu *v)
 {
     struct kvm_regs r;
     struct kvm_mp_state mp = {0};
-    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+    const struct platform_ops *p = hv_platform(v->vm->hv);
+    if (p->get_regs(v, &r) < 0)
         return;
-    ioctl(v->fd, KVM_GET_MP_STATE, &mp);
+    p->get_mp_state(v, &mp);
     uint64_t h = 1469598103934665603ull;
     const uint64_t *w = (const uint64_t *)&r;
     for (size_t i = 0; i < sizeof r / sizeof *w; i++)
@@ -313,7 +327,7 @@ void *vcpu_thread_main(void *arg)
         if (v->index == 0 && atomic_load(&v->vm->nmi_pending) && !v->run->request_interrupt_window)
             vcpu_deliver_nmi(v);
         record_entry(v);
-        if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+        if (hv_platform(v->vm->hv)->run(v) < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
             vm_trap(v->vm, v, POLICY_EV_INTERNAL_ERROR, "KVM_RUN failed on vCPU %u: %s", v->index,

@@ -2,50 +2,48 @@
 #include "vmm/vcpu_state.h"
 
 #include "base/log.h"
+#include "vmm/platform.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #define MSR_IA32_TSC 0x10u
 
-static int ioctl_ok(int fd, unsigned long req, void *arg, const char *name, char *err,
-                    size_t errlen)
+static int call_ok(int rc, const char *name, char *err, size_t errlen)
 {
-    if (ioctl(fd, req, arg) < 0) {
+    if (rc < 0) {
         snprintf(err, errlen, "%s: %s", name, strerror(errno));
         return -1;
     }
     return 0;
 }
 
-int vcpu_state_capture(const struct kvm_host *k, int fd, bool irqchip, struct vcpu_state *s,
+int vcpu_state_capture(const struct kvm_host *k, struct vcpu *v, bool irqchip, struct vcpu_state *s,
                        char *err, size_t errlen)
 {
+    const struct platform_ops *p = hv_platform(v->vm->hv);
     s->has_xsave = k->cap_xsave;
     s->has_xcrs = k->cap_xcrs;
     s->has_lapic = irqchip;
     s->has_events = k->cap_vcpu_events;
     s->has_debugregs = k->cap_debugregs;
-    if (ioctl_ok(fd, KVM_GET_REGS, &s->regs, "KVM_GET_REGS", err, errlen) < 0 ||
-        ioctl_ok(fd, KVM_GET_SREGS, &s->sregs, "KVM_GET_SREGS", err, errlen) < 0 ||
-        ioctl_ok(fd, KVM_GET_FPU, &s->fpu, "KVM_GET_FPU", err, errlen) < 0 ||
-        (s->has_xsave &&
-         ioctl_ok(fd, KVM_GET_XSAVE, &s->xsave, "KVM_GET_XSAVE", err, errlen) < 0) ||
-        (s->has_xcrs && ioctl_ok(fd, KVM_GET_XCRS, &s->xcrs, "KVM_GET_XCRS", err, errlen) < 0) ||
-        ioctl_ok(fd, KVM_GET_MP_STATE, &s->mp_state, "KVM_GET_MP_STATE", err, errlen) < 0 ||
-        (s->has_lapic &&
-         ioctl_ok(fd, KVM_GET_LAPIC, &s->lapic, "KVM_GET_LAPIC", err, errlen) < 0) ||
+    if (call_ok(p->get_regs(v, &s->regs), "KVM_GET_REGS", err, errlen) < 0 ||
+        call_ok(p->get_sregs(v, &s->sregs), "KVM_GET_SREGS", err, errlen) < 0 ||
+        call_ok(p->get_fpu(v, &s->fpu), "KVM_GET_FPU", err, errlen) < 0 ||
+        (s->has_xsave && call_ok(p->get_xsave(v, &s->xsave), "KVM_GET_XSAVE", err, errlen) < 0) ||
+        (s->has_xcrs && call_ok(p->get_xcrs(v, &s->xcrs), "KVM_GET_XCRS", err, errlen) < 0) ||
+        call_ok(p->get_mp_state(v, &s->mp_state), "KVM_GET_MP_STATE", err, errlen) < 0 ||
+        (s->has_lapic && call_ok(p->get_lapic(v, &s->lapic), "KVM_GET_LAPIC", err, errlen) < 0) ||
         (s->has_events &&
-         ioctl_ok(fd, KVM_GET_VCPU_EVENTS, &s->events, "KVM_GET_VCPU_EVENTS", err, errlen) < 0) ||
+         call_ok(p->get_events(v, &s->events), "KVM_GET_VCPU_EVENTS", err, errlen) < 0) ||
         (s->has_debugregs &&
-         ioctl_ok(fd, KVM_GET_DEBUGREGS, &s->debugregs, "KVM_GET_DEBUGREGS", err, errlen) < 0))
+         call_ok(p->get_debugregs(v, &s->debugregs), "KVM_GET_DEBUGREGS", err, errlen) < 0))
         return -1;
     s->msrs.hdr.nmsrs = k->nmsrs;
     for (uint32_t i = 0; i < k->nmsrs; i++)
         s->msrs.e[i] = (struct kvm_msr_entry){.index = k->msrs[i]};
-    int got = ioctl(fd, KVM_GET_MSRS, &s->msrs);
+    int got = p->get_msrs(v, &s->msrs.hdr);
     if (got != (int)k->nmsrs) {
         snprintf(err, errlen, "KVM_GET_MSRS read %d of %u MSRs", got, k->nmsrs);
         return -1;
@@ -54,8 +52,9 @@ int vcpu_state_capture(const struct kvm_host *k, int fd, bool irqchip, struct vc
     return 0;
 }
 
-int vcpu_state_restore(int fd, const struct vcpu_state *s, char *err, size_t errlen)
+int vcpu_state_restore(struct vcpu *v, const struct vcpu_state *s, char *err, size_t errlen)
 {
+    const struct platform_ops *p = hv_platform(v->vm->hv);
     struct {
         struct kvm_msrs hdr;
         struct kvm_msr_entry e[KVM_HOST_MAX_MSRS];
@@ -64,32 +63,44 @@ int vcpu_state_restore(int fd, const struct vcpu_state *s, char *err, size_t err
         if (s->msrs.e[i].index != MSR_IA32_TSC)
             msrs.e[msrs.hdr.nmsrs++] = s->msrs.e[i];
 
-    /* KVM's setters take non-const pointers but do not write through them. */
-    struct vcpu_state *w = (struct vcpu_state *)(uintptr_t)s;
-    if (ioctl_ok(fd, KVM_SET_REGS, &w->regs, "KVM_SET_REGS", err, errlen) < 0)
+    if (call_ok(p->set_regs(v, &s->regs), "KVM_SET_REGS", err, errlen) < 0)
         return -1;
     if (s->has_xsave) {
-        if (ioctl_ok(fd, KVM_SET_XSAVE, &w->xsave, "KVM_SET_XSAVE", err, errlen) < 0)
+        if (call_ok(p->set_xsave(v, &s->xsave), "KVM_SET_XSAVE", err, errlen) < 0)
             return -1;
-    } else if (ioctl_ok(fd, KVM_SET_FPU, &w->fpu, "KVM_SET_FPU", err, errlen) < 0) {
+    } else if (call_ok(p->set_fpu(v, &s->fpu), "KVM_SET_FPU", err, errlen) < 0) {
         return -1;
     }
-    if (s->has_xcrs && ioctl_ok(fd, KVM_SET_XCRS, &w->xcrs, "KVM_SET_XCRS", err, errlen) < 0)
+    if (s->has_xcrs && call_ok(p->set_xcrs(v, &s->xcrs), "KVM_SET_XCRS", err, errlen) < 0)
         return -1;
-    if (ioctl_ok(fd, KVM_SET_SREGS, &w->sregs, "KVM_SET_SREGS", err, errlen) < 0)
+    if (call_ok(p->set_sregs(v, &s->sregs), "KVM_SET_SREGS", err, errlen) < 0)
         return -1;
-    int set = ioctl(fd, KVM_SET_MSRS, &msrs);
+    int set = p->set_msrs(v, &msrs.hdr);
     if (set != (int)msrs.hdr.nmsrs) {
         snprintf(err, errlen, "KVM_SET_MSRS wrote %d of %u MSRs", set, msrs.hdr.nmsrs);
         return -1;
     }
-    if (ioctl_ok(fd, KVM_SET_MP_STATE, &w->mp_state, "KVM_SET_MP_STATE", err, errlen) < 0 ||
-        (s->has_lapic &&
-         ioctl_ok(fd, KVM_SET_LAPIC, &w->lapic, "KVM_SET_LAPIC", err, errlen) < 0) ||
+    if (call_ok(p->set_mp_state(v, &s->mp_state), "KVM_SET_MP_STATE", err, errlen) < 0 ||
+        (s->has_lapic && call_ok(p->set_lapic(v, &s->lapic), "KVM_SET_LAPIC", err, errlen) < 0) ||
         (s->has_events &&
-         ioctl_ok(fd, KVM_SET_VCPU_EVENTS, &w->events, "KVM_SET_VCPU_EVENTS", err, errlen) < 0) ||
+         call_ok(p->set_events(v, &s->events), "KVM_SET_VCPU_EVENTS", err, errlen) < 0) ||
         (s->has_debugregs &&
-         ioctl_ok(fd, KVM_SET_DEBUGREGS, &w->debugregs, "KVM_SET_DEBUGREGS", err, errlen) < 0))
+         call_ok(p->set_debugregs(v, &s->debugregs), "KVM_SET_DEBUGREGS", err, errlen) < 0))
         return -1;
     return 0;
+}
+
+void vcpu_state_prune_msrs(struct kvm_host *k, struct vcpu *v)
+{
+    const struct platform_ops *p = hv_platform(v->vm->hv);
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < k->nmsrs; i++) {
+        struct {
+            struct kvm_msrs hdr;
+            struct kvm_msr_entry e;
+        } one = {.hdr.nmsrs = 1, .e.index = k->msrs[i]};
+        if (p->get_msrs(v, &one.hdr) == 1)
+            k->msrs[kept++] = k->msrs[i];
+    }
+    k->nmsrs = kept;
 }

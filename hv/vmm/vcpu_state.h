@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct vcpu;
+
 struct vcpu_state {
     struct kvm_regs regs;
     struct kvm_sregs sregs;
@@ -27,15 +29,18 @@ struct vcpu_state {
     uint64_t captured_ns; /* CLOCK_MONOTONIC when captured */
 };
 
-/* Reads every piece of vcpu_fd's state into s; the vCPU must not be running.
+/* Reads every piece of vCPU v's state into s; the vCPU must not be running.
  * Returns 0, or -1 with the failing ioctl named in err. */
-int vcpu_state_capture(const struct kvm_host *k, int vcpu_fd, bool irqchip, struct vcpu_state *s,
+int vcpu_state_capture(const struct kvm_host *k, struct vcpu *v, bool irqchip, struct vcpu_state *s,
                        char *err, size_t errlen);
 
-/* Writes s back into vcpu_fd, in the order KVM needs (regs, xsave, xcrs,
+/* Writes s back into vCPU v, in the order KVM needs (regs, xsave, xcrs,
  * sregs, MSRs, MP state, LAPIC, events, debug registers).  The TSC MSR is
  * not written back: guest time keeps running while the guest is frozen, as
  * the wall clock does. */
-int vcpu_state_restore(int vcpu_fd, const struct vcpu_state *s, char *err, size_t errlen);
+int vcpu_state_restore(struct vcpu *v, const struct vcpu_state *s, char *err, size_t errlen);
+
+/* Drops MSRs from k->msrs that vCPU v cannot read back. */
+void vcpu_state_prune_msrs(struct kvm_host *k, struct vcpu *v);
 
 #endif

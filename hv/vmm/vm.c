@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "base/thread.h"
+#include "vmm/platform.h"
 #include "x86/elf_loader.h"
 
 #include <errno.h>
@@ -12,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -66,38 +66,55 @@ void vm_irq_line(struct vm *vm, uint32_t irq, bool level)
     if (!vm->irqchip)
         return;
     struct kvm_irq_level l = {.irq = irq, .level = level};
-    if (ioctl(vm->fd, KVM_IRQ_LINE, &l) < 0)
+    if (hv_platform(vm->hv)->irq_line(vm, &l) < 0)
         log_warn("%s: KVM_IRQ_LINE %u: %s", vm->name, irq, strerror(errno));
 }
 
 void vm_raise_event(struct vm *vm, uint64_t events)
 {
     atomic_fetch_or(&vm->events, events);
+    /* Under the lock: a reset of this VM (e.g. the service VM's restart) closes the eventfds,
+     * and the main loop may reuse their numbers at once. */
+    pthread_mutex_lock(&vm->lock);
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         uint64_t one = 1;
-        ssize_t w = write(vm->vcpus[i].wake_fd, &one, sizeof one);
-        (void)w;
+        if (vm->vcpus[i].wake_fd >= 0) {
+            ssize_t w = write(vm->vcpus[i].wake_fd, &one, sizeof one);
+            (void)w;
+        }
     }
+    pthread_mutex_unlock(&vm->lock);
+}
+
+void hv_wake_main_loop(struct hv *hv)
+{
+    uint64_t one = 1;
+    ssize_t w = write(hv->work_fd, &one, sizeof one);
+    (void)w;
+}
+
+enum vm_state vm_get_state(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    enum vm_state s = vm->state;
+    pthread_mutex_unlock(&vm->lock);
+    return s;
 }
 
 static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
 {
+    const struct platform_ops *p = hv_platform(vm->hv);
     struct kvm_host *k = &vm->hv->kvm;
     struct vcpu *v = &vm->vcpus[index];
     v->vm = vm;
     v->index = index;
     v->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    v->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)index);
-    if (v->fd < 0 || v->wake_fd < 0) {
-        snprintf(err, errlen, "KVM_CREATE_VCPU %u: %s", index, strerror(errno));
+    if (v->wake_fd < 0) {
+        snprintf(err, errlen, "eventfd for vCPU %u: %s", index, strerror(errno));
         return -1;
     }
-    v->run = mmap(NULL, (size_t)k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
-    if (v->run == MAP_FAILED) {
-        v->run = NULL;
-        snprintf(err, errlen, "mmap kvm_run: %s", strerror(errno));
+    if (p->create_vcpu(v, err, errlen) < 0)
         return -1;
-    }
     /* CPUID as KVM supports it, with this vCPU's APIC ID. */
     size_t cpuid_size = sizeof *k->cpuid + k->cpuid->nent * sizeof(struct kvm_cpuid_entry2);
     struct kvm_cpuid2 *cpuid = malloc(cpuid_size);
@@ -109,7 +126,7 @@ static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
     struct kvm_cpuid_entry2 *leaf1 = cpuid_find(cpuid, 1, 0);
     if (leaf1)
         leaf1->ebx = (leaf1->ebx & 0x00ffffffu) | (index << 24);
-    int rc = ioctl(v->fd, KVM_SET_CPUID2, cpuid);
+    int rc = p->set_cpuid(v, cpuid);
     free(cpuid);
     if (rc < 0) {
         snprintf(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
@@ -117,26 +134,26 @@ static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
     }
     struct kvm_sregs sregs;
     struct kvm_regs regs;
-    if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+    if (p->get_sregs(v, &sregs) < 0) {
         snprintf(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
         return -1;
     }
     boot_vcpu_sregs(&vm->boot, index, k->cpuid, &sregs);
     boot_vcpu_regs(&vm->boot, index, &regs);
-    if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
+    if (p->set_sregs(v, &sregs) < 0 || p->set_regs(v, &regs) < 0) {
         snprintf(err, errlen, "setting the long-mode start state: %s", strerror(errno));
         return -1;
     }
     uint64_t xcr0 = boot_xcr0(k->cpuid);
     if (xcr0 && k->cap_xcrs) {
         struct kvm_xcrs xcrs = {.nr_xcrs = 1, .xcrs[0] = {.xcr = 0, .value = xcr0}};
-        if (ioctl(v->fd, KVM_SET_XCRS, &xcrs) < 0)
+        if (p->set_xcrs(v, &xcrs) < 0)
             log_warn("%s: KVM_SET_XCRS 0x%llx: %s", vm->name, (unsigned long long)xcr0,
                      strerror(errno));
     }
     /* With an in-kernel LAPIC, secondary vCPUs would wait for INIT/SIPI. */
     struct kvm_mp_state mp = {.mp_state = KVM_MP_STATE_RUNNABLE};
-    if (ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0)
+    if (p->set_mp_state(v, &mp) < 0)
         log_debug("%s: KVM_SET_MP_STATE: %s", vm->name, strerror(errno));
     return 0;
 }
@@ -163,20 +180,19 @@ static int load_image(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
+struct vm *hv_find_vm(struct hv *hv, const char *name)
+{
+    for (uint32_t i = 0; i < hv->nvms; i++)
+        if (!strcmp(hv->vms[i]->name, name))
+            return hv->vms[i];
+    return NULL;
+}
+
 static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
 {
     struct hv *hv = vm->hv;
-    vm->fd = ioctl(hv->kvm.fd, KVM_CREATE_VM, 0);
-    if (vm->fd < 0) {
-        snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+    if (hv_platform(hv)->create_vm(vm, err, errlen) < 0)
         return -1;
-    }
-    /* Intel needs these for real-mode emulation; harmless elsewhere. */
-    ioctl(vm->fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
-    uint64_t ident = 0xfeffc000;
-    ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &ident);
-    if (hv->kvm.cap_irqchip && ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) == 0)
-        vm->irqchip = true;
     vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (vm->mem == MAP_FAILED) {
@@ -188,7 +204,7 @@ static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
     madvise(vm->mem, vm->mem_size, MADV_DONTDUMP);
     struct policy_params pp;
     policy_get_params(&hv->policy, &pp);
-    if (!hv->traps_armed)
+    if (!atomic_load(&hv->traps_armed))
         pp.nprotected = pp.nmsrs = 0;
     vm->nslots = 0;
     vm->msr_exits = false;
@@ -214,7 +230,7 @@ static int build_machine(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", vm->name, why);
         return -1;
     }
-    int khz = ioctl(vm->fd, KVM_GET_TSC_KHZ, 0);
+    int khz = hv_platform(hv)->get_tsc_khz(vm);
     vm->boot.tsc_hz = khz > 0 ? (uint64_t)khz * 1000 : 0;
     if (boot_write_tables(vm->mem, &vm->boot, why, sizeof why) < 0) {
         snprintf(err, errlen, "%s: %s", vm->name, why);
@@ -226,7 +242,7 @@ static int build_machine(struct vm *vm, char *err, size_t errlen)
             return -1;
         }
         if (i == 0 && hv->kvm.nmsrs)
-            kvm_host_prune_msrs(&hv->kvm, vm->vcpus[0].fd);
+            vcpu_state_prune_msrs(&hv->kvm, &vm->vcpus[0]);
     }
     return 0;
 }
@@ -281,11 +297,14 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
     vm->state = VM_CREATED;
     vm->state_ns = now_ns();
     pthread_mutex_init(&vm->lock, NULL);
-    pthread_cond_init(&vm->cond, NULL);
+    hv_cond_init_monotonic(&vm->cond);
     console_init(&vm->console);
     vm->console.echo_fd = hv->term_fd;
-    for (uint32_t i = 0; i < HV_MAX_VCPUS; i++)
+    for (uint32_t i = 0; i < HV_MAX_VCPUS; i++) {
+        vm->vcpus[i].vm = vm; /* even before a vCPU exists: vcpu_kick finds the lock through it */
+        vm->vcpus[i].index = i;
         vm->vcpus[i].fd = vm->vcpus[i].wake_fd = -1;
+    }
 
     vm->boot = (struct boot_params){
         .mem_size = cfg->mem_size,
@@ -314,8 +333,16 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
             goto fail;
         }
     }
+    uint32_t nboot = devices_boot_info(&vm->devices, vm->boot.devices, VIGIL_BOOT_DEV_MAX);
+    if (nboot > VIGIL_BOOT_DEV_MAX) {
+        snprintf(err, errlen, "%s: %u devices for the boot info, at most %u", cfg->name, nboot,
+                 VIGIL_BOOT_DEV_MAX);
+        goto fail;
+    }
+    vm->boot.ndevices = nboot;
     if (build_machine(vm, err, errlen) < 0)
         goto fail;
+    devices_reset(&vm->devices); /* the machine exists: devices meet their RAM and VM */
     *out = vm;
     return 0;
 fail:
@@ -325,18 +352,21 @@ fail:
 
 int vm_start(struct vm *vm, char *err, size_t errlen)
 {
+    /* thread and thread_started change under the lock that kickers hold (vcpu_kick). */
     pthread_mutex_lock(&vm->lock);
     vm->state = VM_RUNNING;
     vm->boot_ns = vm->state_ns = vm->running_since_ns = now_ns();
-    pthread_mutex_unlock(&vm->lock);
-    for (uint32_t i = 0; i < vm->nvcpus; i++) {
+    int rc = 0;
+    uint32_t i;
+    for (i = 0; i < vm->nvcpus && !rc; i++) {
         struct vcpu *v = &vm->vcpus[i];
-        int rc = hv_thread_create(&v->thread, vcpu_thread_main, v);
-        if (rc) {
-            snprintf(err, errlen, "%s: cannot start vCPU %u: %s", vm->name, i, strerror(rc));
-            return -1; /* already-started vCPUs run on; the VM is reported as running */
-        }
-        v->thread_started = true;
+        rc = hv_thread_create(&v->thread, vcpu_thread_main, v);
+        v->thread_started = rc == 0;
+    }
+    pthread_mutex_unlock(&vm->lock);
+    if (rc) {
+        snprintf(err, errlen, "%s: cannot start vCPU %u: %s", vm->name, i - 1, strerror(rc));
+        return -1; /* already-started vCPUs run on; the VM is reported as running */
     }
     return 0;
 }
@@ -365,9 +395,7 @@ int vm_park(struct vm *vm, char *err, size_t errlen)
         atomic_store(&v->request, VCPU_REQ_PARK);
         vcpu_kick(v);
     }
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += PARK_TIMEOUT_NS / 1000000000ull;
+    struct timespec deadline = hv_deadline_ns(PARK_TIMEOUT_NS);
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
     while (!all_parked(vm) && rc != ETIMEDOUT)
@@ -419,7 +447,7 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
              * control structure: writing it back would only cost ~60 us. */
             bool write_back = v->state_dirty || vm->hv->cfg.restore_always;
             if (v->state_valid && write_back &&
-                vcpu_state_restore(v->fd, &v->state, why, sizeof why) < 0) {
+                vcpu_state_restore(v, &v->state, why, sizeof why) < 0) {
                 snprintf(err, errlen, "%s: restoring vCPU %u: %s", vm->name, i, why);
                 return -1;
             }
@@ -448,15 +476,13 @@ static void vm_vrequest(struct vm *vm, struct vcpu *self, enum vm_request req, e
         vm->halt_status = status;
         vsnprintf(vm->stop_reason, sizeof vm->stop_reason, fmt, ap);
     }
-    pthread_mutex_unlock(&vm->lock);
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         atomic_store(&vm->vcpus[i].request, VCPU_REQ_PARK);
         if (&vm->vcpus[i] != self)
-            vcpu_kick(&vm->vcpus[i]);
+            vcpu_kick_locked(&vm->vcpus[i]);
     }
-    uint64_t one = 1;
-    ssize_t w = write(vm->hv->work_fd, &one, sizeof one);
-    (void)w;
+    pthread_mutex_unlock(&vm->lock);
+    hv_wake_main_loop(vm->hv);
 }
 
 void vm_request(struct vm *vm, struct vcpu *self, enum vm_request req, enum vm_state result,
@@ -496,31 +522,40 @@ bool vm_trap(struct vm *vm, struct vcpu *self, enum policy_event ev, const char 
 /* Ends the vCPU threads and frees the KVM objects and RAM; the struct stays. */
 static void vm_teardown(struct vm *vm)
 {
+    const struct platform_ops *p = hv_platform(vm->hv);
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         struct vcpu *v = &vm->vcpus[i];
-        if (!v->thread_started)
-            continue;
         pthread_mutex_lock(&vm->lock);
-        atomic_store(&v->request, VCPU_REQ_EXIT);
-        pthread_cond_broadcast(&vm->cond);
+        bool started = v->thread_started;
+        pthread_t thread = v->thread;
+        if (started) {
+            atomic_store(&v->request, VCPU_REQ_EXIT);
+            vcpu_kick_locked(v);
+            /* Cleared before the join, under the lock every kicker holds: no kick (the
+             * watchdog's, an event's) can reach the thread once it is joined. */
+            v->thread_started = false;
+            pthread_cond_broadcast(&vm->cond);
+        }
         pthread_mutex_unlock(&vm->lock);
-        vcpu_kick(v);
-        pthread_join(v->thread, NULL);
-        v->thread_started = false;
+        if (started)
+            pthread_join(thread, NULL);
     }
+    devices_release(&vm->devices); /* no vCPU runs; device threads let go of RAM and VM */
+    pthread_mutex_lock(&vm->lock); /* other threads read vCPU fields under it */
     for (uint32_t i = 0; i < HV_MAX_VCPUS; i++) {
         struct vcpu *v = &vm->vcpus[i];
-        if (v->run)
-            munmap(v->run, (size_t)vm->hv->kvm.run_size);
         if (v->fd >= 0)
-            close(v->fd);
+            p->destroy_vcpu(v);
         if (v->wake_fd >= 0)
             close(v->wake_fd);
         memset(v, 0, sizeof *v);
+        v->vm = vm;
+        v->index = i;
         v->fd = v->wake_fd = -1;
     }
+    pthread_mutex_unlock(&vm->lock);
     if (vm->fd >= 0)
-        close(vm->fd);
+        p->destroy_vm(vm);
     vm->fd = -1;
     if (vm->mem)
         munmap(vm->mem, vm->mem_size);

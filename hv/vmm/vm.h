@@ -14,6 +14,9 @@ void vm_destroy(struct vm *vm);
 /* Starts the vCPU threads (boots the VM). */
 int vm_start(struct vm *vm, char *err, size_t errlen);
 
+/* vm->state read under vm->lock: for threads that hold neither it nor switch_lock. */
+enum vm_state vm_get_state(struct vm *vm);
+
 /* Stops every vCPU at an instruction boundary; each then captures its state
  * into the control structure (vm_wait_captured waits for that).  On failure
  * every vCPU runs on as before. */
@@ -29,11 +32,16 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
 
 /* Marks events pending and wakes any vCPU waiting in the WAIT hypercall. */
 void vm_raise_event(struct vm *vm, uint64_t events);
-/* Interrupts vCPU v: KVM_RUN returns, a WAIT hypercall returns early. */
+/* Interrupts vCPU v: KVM_RUN returns, a WAIT hypercall returns early.  Takes vm->lock, so that
+ * the thread it signals cannot have been joined (vm_teardown); vcpu_kick_locked if held. */
 void vcpu_kick(struct vcpu *v);
+void vcpu_kick_locked(struct vcpu *v);
 /* Injects an NMI into vCPU v now if it can take one, else at its next interrupt window.
  * Runs on v's own thread. */
 void vcpu_deliver_nmi(struct vcpu *v);
+
+/* Wakes the main loop (its work eventfd): a request, a finished job, quit. */
+void hv_wake_main_loop(struct hv *hv);
 
 /* Asks the main loop to act on the VM (stop, freeze, reset) and parks its
  * vCPUs meanwhile.  `self` is the calling vCPU (NULL from other threads).  The
@@ -56,15 +64,29 @@ int vm_reset(struct vm *vm, char *err, size_t errlen);
  * allocated (pointers to it remain valid) in state VM_CREATED. */
 void vm_release(struct vm *vm);
 
+/* The memslots over RAM [0, mem_size) with ranges[0..n) read-only: in address order, whatever
+ * the order of the ranges (overlapping or touching ones make one slot; parts beyond RAM are
+ * dropped).  Writes the slots to out and returns their number, or -1 if more than max (or
+ * n > POLICY_MAX_PROTECTED).  Pure: no KVM. */
+int vm_slot_layout(uint64_t mem_size, const struct policy_range *ranges, uint32_t n,
+                   struct vm_slot *out, uint32_t max);
 /* Lays RAM out in memslots with the policy's protected ranges read-only
  * (writes there exit as MMIO and never reach memory).  The VM must not be
- * running.  The service VM is not protected. */
+ * running.  The service VM is not protected.  If KVM refuses, the VM gets its
+ * previous layout back (or, failing that, one read-write slot: never RAM
+ * unmapped, unless KVM refuses even that, when vm->nslots is 0) and err says
+ * which. */
 int vm_arm_protection(struct vm *vm, const struct policy_params *pp, char *err, size_t errlen);
 /* One read-write memslot over all of RAM. */
 int vm_arm_protection_plain(struct vm *vm, char *err, size_t errlen);
-/* Makes RDMSR/WRMSR of the policy's forbidden MSRs exit to hv. */
+/* The KVM MSR filter refusing pp's forbidden MSRs: one range per policy_msr_windows window,
+ * its bitmap in bitmaps[i].  Returns the number of ranges (0: the filter lifts any other), or
+ * -1 if the list needs more than KVM_MSR_FILTER_MAX_RANGES.  Pure: no KVM. */
+int vm_msr_filter_build(const struct policy_params *pp, struct kvm_msr_filter *f,
+                        uint8_t (*bitmaps)[KVM_MSR_FILTER_MAX_BITMAP_SIZE]);
+/* Makes RDMSR/WRMSR of the policy's forbidden MSRs exit to hv, and only those: an empty list
+ * lifts the filter. */
 int vm_arm_msr_filter(struct vm *vm, const struct policy_params *pp, char *err, size_t errlen);
-
 /* The vCPU a crash happened on: the first with fault evidence (a report or lost
  * registers), else 0.  The VM must be parked. */
 uint32_t vm_crashed_vcpu(const struct vm *vm);

@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PTE_P  0x1ull
-#define PTE_RW 0x2ull
-#define PTE_US 0x4ull
-#define PTE_PS 0x80ull
+#define PTE_P   0x1ull
+#define PTE_RW  0x2ull
+#define PTE_US  0x4ull
+#define PTE_PWT 0x8ull
+#define PTE_PCD 0x10ull
+#define PTE_PS  0x80ull
+#define PAGE_2M (2ull << 20)
 
 #define CR0_PE (1ull << 0)
 #define CR0_MP (1ull << 1)
@@ -36,6 +39,7 @@ _Static_assert(BOOT_PD_GPA + (BOOT_MAX_MEM >> 30) * 0x1000 <= BOOT_IST_GPA, "pag
 _Static_assert(BOOT_IST_GPA + BOOT_MAX_VCPUS * BOOT_IST_PER_VCPU * BOOT_IST_SIZE <= 0x100000,
                "IST stacks");
 _Static_assert(SEL_TSS + 16 * BOOT_MAX_VCPUS <= 0x1000, "GDT");
+_Static_assert(BOOT_INFO_GPA + sizeof(struct vigil_boot_info) <= BOOT_CMDLINE_GPA, "boot info");
 
 #define EFER_LME (1ull << 8)
 #define EFER_LMA (1ull << 10)
@@ -57,6 +61,34 @@ static void write_page_tables(uint8_t *mem, uint64_t mem_size)
         put64(mem, BOOT_PT0_GPA + i * 8, (i << 12) | PTE_P | PTE_RW | PTE_US);
     for (uint64_t addr = 2ull << 20; addr < mem_size; addr += 2ull << 20)
         put64(mem, BOOT_PD_GPA + (addr >> 21) * 8, addr | PTE_P | PTE_RW | PTE_US | PTE_PS);
+}
+
+/* A device's window gets the 2 MiB pages that cover it, uncached (device registers), in the
+ * page directories RAM's tables already reserve up to BOOT_MAX_MEM. */
+static int check_device(const struct vigil_boot_device *d, uint64_t mem_size, char *err,
+                        size_t errlen)
+{
+    uint64_t end;
+    if (!d->size || __builtin_add_overflow(d->base, d->size, &end) || end > BOOT_MAX_MEM ||
+        (d->base & ~(PAGE_2M - 1)) < mem_size) {
+        snprintf(err, errlen,
+                 "device window 0x%llx + 0x%llx must lie above RAM (%llu MiB, rounded to 2 MiB) "
+                 "and below %llu GiB",
+                 (unsigned long long)d->base, (unsigned long long)d->size,
+                 (unsigned long long)(mem_size >> 20), BOOT_MAX_MEM >> 30);
+        return -1;
+    }
+    return 0;
+}
+
+static void map_device(uint8_t *mem, const struct vigil_boot_device *d)
+{
+    for (uint64_t a = d->base & ~(PAGE_2M - 1); a < d->base + d->size; a += PAGE_2M) {
+        uint64_t g = a >> 30;
+        put64(mem, BOOT_PDPT_GPA + g * 8, (BOOT_PD_GPA + g * 0x1000) | PTE_P | PTE_RW | PTE_US);
+        put64(mem, BOOT_PD_GPA + (a >> 21) * 8,
+              a | PTE_P | PTE_RW | PTE_US | PTE_PS | PTE_PCD | PTE_PWT);
+    }
 }
 
 /* vCPU i's TSS: its own IST stacks (so that vCPUs faulting at once do not
@@ -191,7 +223,17 @@ int boot_write_tables(uint8_t *mem, const struct boot_params *p, char *err, size
         snprintf(err, errlen, "%u vCPUs: 1 to %u are supported", p->vcpus, BOOT_MAX_VCPUS);
         return -1;
     }
+    if (p->ndevices > VIGIL_BOOT_DEV_MAX) {
+        snprintf(err, errlen, "%u devices: the boot info lists at most %u", p->ndevices,
+                 VIGIL_BOOT_DEV_MAX);
+        return -1;
+    }
+    for (uint32_t i = 0; i < p->ndevices; i++)
+        if (check_device(&p->devices[i], p->mem_size, err, errlen) < 0)
+            return -1;
     write_page_tables(mem, p->mem_size);
+    for (uint32_t i = 0; i < p->ndevices; i++)
+        map_device(mem, &p->devices[i]);
     write_gdt(mem, p->vcpus);
     boot_write_idt(mem, p, NULL);
     memcpy(mem + BOOT_CMDLINE_GPA, p->cmdline ? p->cmdline : "", cmdlen + 1);
@@ -207,7 +249,9 @@ int boot_write_tables(uint8_t *mem, const struct boot_params *p, char *err, size
         .cmdline_len = cmdlen,
         .stack_size = BOOT_STACK_SIZE,
         .tsc_hz = p->tsc_hz,
+        .device_count = p->ndevices,
     };
+    memcpy(bi.devices, p->devices, p->ndevices * sizeof bi.devices[0]);
     snprintf(bi.vm_name, sizeof bi.vm_name, "%s", p->name ? p->name : "");
     add_region(&bi, 0, ELF_LOAD_MIN_ADDR, VIGIL_MEM_RESERVED);
     add_region(&bi, ELF_LOAD_MIN_ADDR, p->image_start, VIGIL_MEM_FREE);

@@ -51,10 +51,15 @@ struct boot_params {
     uint64_t tsc_hz;
     const char *cmdline;
     const char *name;
+    /* Device windows the boot info lists and the page tables map (outside RAM, below
+     * BOOT_MAX_MEM). */
+    uint32_t ndevices;
+    struct vigil_boot_device devices[VIGIL_BOOT_DEV_MAX];
 };
 
 /* Writes page tables, GDT, one TSS per vCPU, an IDT without gates, command
- * line and boot info into guest memory.  Returns 0 or -1 with a message in err. */
+ * line and boot info into guest memory; device windows are mapped uncached.
+ * Returns 0 or -1 with a message in err. */
 int boot_write_tables(uint8_t *mem, const struct boot_params *p, char *err, size_t errlen);
 
 /* The top of vCPU `index`'s IST stack `ist` (BOOT_IST_*). */

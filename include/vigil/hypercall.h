@@ -89,6 +89,7 @@ struct vigil_hc_version {
 #define VIGIL_FEAT_UART   (1ull << 0) /* 16550 UART at 0x3f8 */
 #define VIGIL_FEAT_SWITCH (1ull << 1) /* VIGIL_HC_SWITCH available to this VM */
 #define VIGIL_FEAT_FAULT  (1ull << 2) /* SET_FAULT_HANDLER and PANIC fault reports */
+#define VIGIL_FEAT_DEVICE (1ull << 3) /* WAIT takes VIGIL_EV_DEVICE; boot info lists devices */
 
 /* CONSOLE_WRITE / CONSOLE_READ: ret = bytes moved (READ: 0 when none). */
 struct vigil_hc_buf {
@@ -119,6 +120,7 @@ struct vigil_hc_wait {
 #define VIGIL_EV_CONSOLE_IN (1ull << 0) /* console input is waiting */
 #define VIGIL_EV_FOREGROUND (1ull << 1) /* the foreground VM changed */
 #define VIGIL_EV_NOTIFY     (1ull << 2) /* service VM: a guest event whose policy says "notify" */
+#define VIGIL_EV_DEVICE     (1ull << 3) /* a device of this VM asked for an interrupt */
 
 /* HALT: the VM stops for good with `status` (0 = clean); the optional
  * message (at most VIGIL_HC_HALT_MSG_MAX bytes) is logged by hv. */
@@ -228,6 +230,24 @@ struct vigil_mem_region {
 #define VIGIL_BOOT_F_CPL0      (1u << 2) /* started at CPL 0 (tests of kernel mode) */
 #define VIGIL_BOOT_F_ALONE     (1u << 3) /* devirtualized: no service VM exists */
 
+/* Devices a VM has beyond the fixed ports (the UART, pvpanic, the hypercalls). */
+#define VIGIL_BOOT_DEV_MAX 4u
+
+enum vigil_dev_type {
+    VIGIL_DEV_VIRTIO_MMIO = 1, /* a virtio-mmio (version 2) register window */
+};
+
+/* One device: where its registers are and which interrupt it raises.  The MMIO window is
+ * identity mapped like RAM (user-accessible, uncached) and lies outside RAM. */
+struct vigil_boot_device {
+    uint32_t type;     /* enum vigil_dev_type */
+    uint32_t id;       /* VIRTIO_MMIO: the virtio device ID (1 = network) */
+    uint64_t base;     /* guest-physical address of the window */
+    uint64_t size;     /* its length in bytes */
+    uint32_t irq;      /* its line (GSI) on the in-kernel irqchip, where the VM has one */
+    uint32_t reserved; /* 0 */
+};
+
 struct vigil_boot_info {
     uint32_t magic;       /* VIGIL_BOOT_MAGIC */
     uint32_t abi_version; /* VIGIL_ABI_VERSION */
@@ -242,7 +262,17 @@ struct vigil_boot_info {
     uint64_t tsc_hz;      /* host TSC frequency if known, else 0 */
     char vm_name[VIGIL_BOOT_VM_NAME_MAX];
     struct vigil_mem_region mmap[VIGIL_BOOT_MMAP_MAX];
+    /* Added to ABI v1 compatibly: present when `size` covers them (VIGIL_BOOT_HAS_DEVICES);
+     * an older hv's boot info ends above. */
+    uint32_t device_count; /* entries of devices[] in use */
+    uint32_t reserved2;
+    struct vigil_boot_device devices[VIGIL_BOOT_DEV_MAX];
 };
+
+/* Whether boot info `bi` carries the device list (hv's that predate it do not). */
+#define VIGIL_BOOT_HAS_DEVICES(bi)                                                                 \
+    ((bi)->size >= __builtin_offsetof(struct vigil_boot_info, devices) +                           \
+                       VIGIL_BOOT_DEV_MAX * sizeof(struct vigil_boot_device))
 
 #endif /* __ASSEMBLER__ */
 #endif /* VIGIL_HYPERCALL_H */

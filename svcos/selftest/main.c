@@ -16,9 +16,11 @@ static const struct {
     const char *name;
     int (*fn)(struct st_ctx *, char *);
 } checks[] = {
-    {"malloc", check_malloc}, {"cpio", check_cpio},   {"ramfs", check_ramfs},
-    {"fds", check_fds},       {"clock", check_clock}, {"random", check_random},
-    {"jansson", check_json},  {"tls", check_tls},     {"http", check_http},
+    {"malloc", check_malloc}, {"cpio", check_cpio},         {"ramfs", check_ramfs},
+    {"fds", check_fds},       {"clock", check_clock},       {"random", check_random},
+    {"jansson", check_json},  {"tls", check_tls},           {"http", check_http},
+    {"tcp", check_tcp},       {"tcp_bulk", check_tcp_bulk}, {"tcp_edge", check_tcp_edge},
+    {"udp", check_udp},       {"http_tcp", check_http_tcp}, {"nic", check_nic},
 };
 #define NCHECKS (sizeof checks / sizeof checks[0])
 
@@ -112,13 +114,13 @@ int main(int argc, char **argv)
              "{\"ok\":%s,\"checks\":{%s},\"ms\":{%s%s\"total\":%.1f},\"stats\":{\"tls_handshake_"
              "ms\":%.2f,"
              "\"tls_echo_1mib_ms\":%.2f,\"tls_handshakes_per_s\":%.1f,\"clock_skew_ms\":%.3f,"
-             "\"boot_to_main_ms\":%.2f,"
+             "\"boot_to_main_ms\":%.2f,\"tcp_conn_ms\":%.3f,\"tcp_mb_per_s\":%.1f,"
              "\"peak_mem_kib\":%llu,"
              "\"svcos\":%s},\"errors\":{%s}}",
              ok_all ? "true" : "false", checks_json, ms_json, mj ? "," : "", now_ms() - t_start,
              c.tls_handshake_ms, c.tls_echo_ms, c.tls_handshakes_per_s, c.clock_skew_ms,
-             c.boot_to_main_ms, (unsigned long long)peak * 4, svcos_mem_usage ? "true" : "false",
-             errs);
+             c.boot_to_main_ms, c.tcp_seq_conn_ms, c.tcp_mb_per_s, (unsigned long long)peak * 4,
+             svcos_mem_usage ? "true" : "false", errs);
     puts(line);
     fflush(stdout);
     return ok_all ? 0 : 1;

@@ -14,6 +14,8 @@ struct st_ctx {
     double tls_handshake_ms, tls_echo_ms, tls_handshakes_per_s;
     double clock_skew_ms;
     double boot_to_main_ms; /* svcos entry to main(), inside the VM */
+    double tcp_seq_conn_ms; /* one sequential loopback connection with its echo */
+    double tcp_mb_per_s;    /* one-way loopback TCP throughput */
 };
 
 int fail(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -28,6 +30,13 @@ int check_random(struct st_ctx *c, char *why);
 int check_json(struct st_ctx *c, char *why);
 int check_tls(struct st_ctx *c, char *why);
 int check_http(struct st_ctx *c, char *why);
+int check_tcp(struct st_ctx *c, char *why);
+int check_tcp_bulk(struct st_ctx *c, char *why);
+int check_tcp_edge(struct st_ctx *c, char *why);
+int check_udp(struct st_ctx *c, char *why);
+int check_http_tcp(struct st_ctx *c, char *why);
+int check_nic(struct st_ctx *c, char *why);
 int run_mode(const char *mode);
+int run_serve(void);
 
 #endif

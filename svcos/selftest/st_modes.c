@@ -1,5 +1,6 @@
 /* st_modes.c: the self-test's single-purpose modes for end-to-end tests of svcos's edges: console
- * input, abort, deadlock, a fault, unknown calls. */
+ * input, abort, deadlock, a fault, unknown calls, the network configuration files, an HTTP
+ * server over the network card. */
 #define _GNU_SOURCE
 #include "selftest.h"
 #include <stdio.h>
@@ -44,6 +45,21 @@ int run_mode(const char *mode)
         long a = syscall(333), b = syscall(333), c = syscall(100000);
         printf("enosys: %ld %ld %ld\n", a, b, c);
         return a == -1 && b == -1 && c == -1 ? 0 : 1;
+    }
+    if (!strcmp(mode, "serve")) /* HTTP over hv's network card (st_serve.c) */
+        return run_serve();
+    if (!strcmp(mode, "netinfo")) { /* what the netstack wrote for musl's resolver */
+        static const char *const files[] = {"/etc/resolv.conf", "/etc/hosts"};
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+            char buf[512];
+            FILE *f = fopen(files[i], "r");
+            size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+            buf[n] = 0;
+            printf("netinfo: %s: %s\n", files[i], f ? buf : "(none)");
+            if (f)
+                fclose(f);
+        }
+        return 0;
     }
     return -1;
 }

@@ -1,4 +1,5 @@
 """test_evidence.py: crash snapshots open in gdb and readelf, survive kill -9, and peek reads the frozen guest."""
+import json
 import os
 import re
 import signal
@@ -85,7 +86,7 @@ def test_kill_9_during_a_snapshot_leaves_only_complete_snapshots(tmp_path):
         hv.wait_console("guest", "demo>")
         hv.type("guest", f"fill {fill}\n")
         hv.wait_console("guest", "fill: ", timeout=60)
-        hv.ok("snapshot.take", vm="guest")  # one complete snapshot first
+        hv.snapshot("guest")  # one complete snapshot first
         complete = hv.ok("snapshot.list")["snapshots"]
         assert len(complete) == 1
         hv.conn.sendall(__import__("vigil").frame({"op": "snapshot.take", "vm": "guest"}))
@@ -115,7 +116,7 @@ def test_kill_9_during_a_snapshot_leaves_only_complete_snapshots(tmp_path):
 def test_digest_follows_the_durable_snapshot(start_hv):
     hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--mem", "64", "--autostart-guest")
     hv.wait_console("guest", "demo>")
-    snap = hv.ok("snapshot.take", vm="guest")["snapshot"]
+    snap = hv.snapshot("guest")["snapshot"]
     # Listed and durable at once; the digest may still be pending (it is computed afterwards).
     assert snap["sha256"] == PENDING or len(snap["sha256"]) == 64
     assert snap["timing"]["durable_s"] > 0
@@ -138,10 +139,34 @@ def test_snapshot_retention_and_delete(start_hv):
     hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--mem", "64", "--autostart-guest",
                   "--snapshot-keep", "2")
     hv.wait_console("guest", "demo>")
-    ids = [hv.ok("snapshot.take", vm="guest")["snapshot"]["id"] for _ in range(3)]
+    ids = [hv.snapshot("guest")["snapshot"]["id"] for _ in range(3)]
     listed = [s["id"] for s in hv.ok("snapshot.list")["snapshots"]]
     assert listed == ids[1:]
     hv.ok("snapshot.delete", id=ids[1])
     assert [s["id"] for s in hv.ok("snapshot.list")["snapshots"]] == ids[2:]
     assert not hv.call("snapshot.delete", id="../../etc/passwd")["ok"]
     assert hv.vm("guest")["state"] == "running"  # a requested snapshot lets the guest run on
+
+
+def test_hvctl_snapshot_take_waits_for_the_written_snapshot(start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--mem", "64", "--autostart-guest")
+    hv.wait_console("guest", "demo>")
+
+    def hvctl(*args):
+        return subprocess.run([str(HVCTL), "--socket", hv.sock_path, *args], capture_output=True, text=True,
+                              timeout=scaled(60))
+
+    p = hvctl("snapshot", "take", "guest")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["ok"] and out["frozen_us"] >= 0 and "job" not in out
+    assert out["snapshot"]["id"] == hv.ok("snapshot.list")["snapshots"][-1]["id"]
+    p = hvctl("snapshot", "take", "guest", "--no-wait")
+    assert p.returncode == 0, p.stderr
+    job = json.loads(p.stdout)["job"]
+    assert job["vm"] == "guest" and job["state"] in ("running", "done")
+    hv.wait_job(job["id"])
+    p = hvctl("job", str(job["id"]))
+    assert p.returncode == 0 and json.loads(p.stdout)["job"]["state"] == "done", p.stdout + p.stderr
+    p = hvctl("snapshot", "take", "nosuchvm")
+    assert p.returncode == 1 and "no VM" in p.stderr

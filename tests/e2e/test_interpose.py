@@ -1,4 +1,6 @@
 """test_interpose.py: seed 003: attach the service VM and traps to a running guest, detach them, guest undisturbed."""
+import re
+
 import checksum_guest
 from vigil import guest, scaled
 
@@ -52,3 +54,28 @@ def test_devirtualized_guest_is_not_trapped(start_hv):
     hv.ok("service.attach", image=guest("service-stub.elf"))
     hv.wait_for(lambda: [e for e in hv.ok("sel")["entries"] if e["Oem"]["Vigil"]["EventType"] == "watchdog"],
                 what="watchdog armed after attach")
+
+
+def test_policy_set_while_devirtualized_is_stored_and_armed_at_attach(start_hv):
+    # Devirtualized, the guest runs untrapped: a policy change must not arm read-only slots or
+    # the MSR filter under it (its writes would be dropped, its MSR accesses refused), only be
+    # kept for the next attach.
+    hv = start_hv("--no-service", "--guest", guest("demo.elf"), "--cpl0",
+                  "--service-image", guest("service-stub.elf"))
+    hv.wait_console("guest", "demo>")
+    r = hv.ok("policy.set", policy={"protected": [{"gpa": "0x100000", "len": 4096}],
+                                    "forbidden_msrs": ["0x1a0"]})
+    hv.type("guest", "crash write\n")
+    hv.wait_console("guest", "the write returned")
+    assert "byte now 0xcc" in hv.console("guest")  # the write reached memory
+    hv.type("guest", "crash msr\n")
+    hv.wait_console("guest", "crash: rdmsr 0x1a0 = ")  # no #GP from a filter
+    assert hv.vm("guest")["state"] == "running"
+    assert not [e for e in hv.ok("sel")["entries"] if e["Oem"]["Vigil"]["EventType"] == "trap"]
+    assert r["armed"] is False and "attach" in r["note"], r
+    assert hv.ok("policy.get")["policy"]["protected"] == [{"gpa": "0x100000", "len": 4096}]
+    # the stored policy is armed by the next attach
+    hv.ok("service.attach")
+    hv.type("guest", "crash write 0x100040\n")
+    hv.wait_for(lambda: [e for e in hv.ok("sel")["entries"] if e["Oem"]["Vigil"]["EventType"] == "trap"
+                         and "write to protected 0x100040" in e["Message"]], what="the trap after attach")

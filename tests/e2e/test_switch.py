@@ -4,7 +4,7 @@ import time
 import pytest
 
 import checksum_guest
-from vigil import HVCTL, guest, scaled
+from vigil import HVCTL, guest, kickcheck_env, scaled
 
 
 @pytest.mark.parametrize("vcpus,mode", [("1", []), ("2", []), ("2", ["--restore-always"])],
@@ -81,6 +81,23 @@ def test_pause_and_resume_keep_the_foreground(start_hv):
     hv.ok("resume", vm="service")
     hv.type("service", "ping\n")
     hv.wait_console("service", "pong")
+
+
+def test_the_service_vms_switch_requests_do_not_hold_up_a_pause_of_it(start_hv, tmp_path):
+    # The main loop holds switch_lock while it parks the service VM; a SWITCH hypercall that
+    # waited for that lock would keep the vCPU from parking (the pause timed out after 2 s).
+    # kickcheck.so delays each kick by 2 ms, with the lock held, so requests land meanwhile.
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--autostart-guest",
+                  env=kickcheck_env(tmp_path))
+    hv.wait_console("guest", "demo>")
+    for _ in range(20):
+        hv.type("service", "switch guest\n" * 300)  # back-to-back SWITCH hypercalls (a no-op each)
+        t0 = time.monotonic()
+        resp = hv.call("pause", vm="service")
+        took = time.monotonic() - t0
+        assert resp["ok"] and took < scaled(1), (resp, took)
+        hv.ok("resume", vm="service")
+    assert hv.status()["foreground"] == "guest" and hv.proc.poll() is None
 
 
 def test_switch_to_a_crashed_guest_is_refused_and_nothing_changes(start_hv):

@@ -3,7 +3,7 @@ import re
 import time
 
 import checksum_guest
-from vigil import SLOWDOWN, guest, scaled
+from vigil import SLOWDOWN, guest, kickcheck_env, scaled
 
 DEMO = guest("demo.elf")
 
@@ -83,3 +83,19 @@ def test_watchdog_period_changes_at_runtime(start_hv):
     assert watchdog_entries(hv) == []  # off
     hv.ok("policy.set", policy={"watchdog_ms": 30, "events": {"watchdog_heartbeat": "log"}})
     hv.wait_for(lambda: watchdog_entries(hv), what="watchdog after enabling")
+
+
+def test_no_kick_reaches_a_vcpu_thread_that_a_reset_has_joined(start_hv, tmp_path):
+    # The watchdog kicks vCPU 0 every tick while the main loop resets the guest over and over
+    # (no heartbeats, action reset); kickcheck.so aborts hv on a pthread_kill of a joined thread,
+    # and delays every kick so that one not ordered before the join by a lock lands after it.
+    env = kickcheck_env(tmp_path)
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--mem", "16", "--autostart-guest",
+                  "--cmdline", "heartbeat_ms=0", "--watchdog-ms", "5", "--policy-set", "watchdog_heartbeat=reset",
+                  env=env)
+    deadline = time.time() + scaled(3)
+    while time.time() < deadline and hv.proc.poll() is None:
+        time.sleep(0.05)
+    out = hv.output()
+    assert hv.proc.poll() is None and "kickcheck" not in out, out[-2000:]
+    assert out.count("reset by policy") >= 10, out[-2000:]

@@ -74,13 +74,16 @@ def read_response(sock):
 class Hv:
     """One running hv process with its control socket."""
 
-    def __init__(self, tmp_path, args, stdin=subprocess.DEVNULL):
+    def __init__(self, tmp_path, args, stdin=subprocess.DEVNULL, prefix=(), env=None):
+        """prefix: a command hv runs under (e.g. unshare -n), which must exec it; env: its
+        environment (default: this process's)."""
         self.sock_path = str(tmp_path / "hv.sock")
         self.log_path = tmp_path / "hv.log"
         self.log = open(self.log_path, "wb")
         self.state_dir = tmp_path / "state"
-        self.proc = subprocess.Popen([str(HV), "--control", self.sock_path, "--state-dir", str(self.state_dir)] + args,
-                                     stdin=stdin, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([*prefix, str(HV), "--control", self.sock_path, "--state-dir",
+                                      str(self.state_dir)] + args,
+                                     stdin=stdin, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.conn = None
         deadline = time.time() + scaled(10)
         while time.time() < deadline:
@@ -111,6 +114,27 @@ class Hv:
 
     def status(self):
         return self.ok("status")
+
+    def connect(self):
+        """A second control connection: requests on it are not queued behind this one's."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.sock_path)
+        return s
+
+    def wait_job(self, job_id, timeout=60):
+        """Polls the job until it has finished; returns it (state done or failed)."""
+        def finished():
+            job = self.ok("job", id=job_id)["job"]
+            return job if job["state"] != "running" else None
+        return self.wait_for(finished, timeout, f"job {job_id}")
+
+    def snapshot(self, vm, timeout=60):
+        """snapshot.take, then the wait `hvctl snapshot take` does: the take's answer with the
+        finished snapshot's metadata added (as "snapshot")."""
+        resp = self.ok("snapshot.take", vm=vm)
+        job = self.wait_job(resp["job"]["id"], timeout)
+        assert job["state"] == "done", job
+        return dict(resp, snapshot=job["snapshot"])
 
     def vm(self, name):
         return next(v for v in self.status()["vms"] if v["name"] == name)
@@ -153,6 +177,16 @@ class Hv:
             self.conn.close()
         self.log.close()
         return self.proc.returncode
+
+
+def kickcheck_env(tmp_path):
+    """The environment for an hv under kickcheck.so (built here): it aborts hv if a vCPU kick
+    reaches a joined thread, and delays every kick by 2 ms, widening the races around them."""
+    shim = tmp_path / "kickcheck.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(Path(__file__).with_name("kickcheck.c")),
+                    "-ldl", "-lpthread"], check=True)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return dict(os.environ, LD_PRELOAD=str(shim), ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
 
 
 def run_alone(tmp_path, image, *args, timeout=60):

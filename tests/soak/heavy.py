@@ -28,7 +28,7 @@ def one_run(mib):
             hv.type("guest", f"fill {mib}\n")
             hv.wait_console("guest", "fill: ", timeout=120)
             t_fill = time.monotonic() - t0
-            hv.ok("snapshot.take", vm="guest")
+            hv.snapshot("guest", timeout=120)
             t_snap = time.monotonic() - t0 - t_fill
             hv.type("guest", "status\n")
             hv.wait_console("guest", "demo: heartbeats")

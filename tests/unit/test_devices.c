@@ -13,7 +13,7 @@
 
 /* A fake device's instance: what the table did to it. */
 struct fake {
-    unsigned ios, resets, inputs, destroyed;
+    unsigned ios, resets, inputs, destroyed, releases;
     struct dev_io last;
     uint8_t seen[8];
 };
@@ -35,6 +35,11 @@ static void fake_io(void *ctx, struct vcpu *v, const struct dev_io *io)
 static void fake_reset(void *ctx)
 {
     ((struct fake *)ctx)->resets++;
+}
+
+static void fake_release(void *ctx)
+{
+    ((struct fake *)ctx)->releases++;
 }
 
 static void fake_input(void *ctx)
@@ -200,6 +205,35 @@ static void test_reset_input_destroy(void **state)
     assert_false(devices_io(&t, NULL, &(struct dev_io){DEV_PIO, 0x3f8, 1, 1, true, a.seen}));
 }
 
+static const struct vigil_boot_device nic_boot = {
+    .type = VIGIL_DEV_VIRTIO_MMIO, .id = 1, .base = 0xd0000000, .size = 0x200, .irq = 5};
+
+/* release reaches the devices that have it; the boot info lists those that describe
+ * themselves, in table order. */
+static void test_release_and_boot_info(void **state)
+{
+    (void)state;
+    struct dev_model com2 = com, nic2 = nic, nic3 = nic;
+    com2.release = fake_release;
+    nic2.boot = &nic_boot;
+    nic3.boot = &nic_boot;
+    nic3.ranges = (const struct dev_range[]){{DEV_MMIO, 0xd0001000, 0xd00011ff}};
+    nic3.nranges = 1;
+    struct devices t = {0};
+    struct fake a = {0}, b = {0}, c = {0};
+    char err[256];
+    assert_int_equal(devices_register(&t, &com2, &a, err, sizeof err), 0);
+    assert_int_equal(devices_register(&t, &nic2, &b, err, sizeof err), 0);
+    devices_release(&t);
+    assert_int_equal(a.releases, 1);
+    assert_int_equal(b.releases, 0);
+    struct vigil_boot_device out[2];
+    assert_int_equal(devices_boot_info(&t, out, 2), 1);
+    assert_memory_equal(&out[0], &nic_boot, sizeof nic_boot);
+    assert_int_equal(devices_register(&t, &nic3, &c, err, sizeof err), 0);
+    assert_int_equal(devices_boot_info(&t, out, 1), 2); /* counted, not written */
+}
+
 static struct fake created;
 
 static int fake_create(struct vm *vm, void **ctx, char *err, size_t errlen)
@@ -271,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_attach_creates_and_cleans_up),
         cmocka_unit_test(test_model_ports),
         cmocka_unit_test(test_board),
+        cmocka_unit_test(test_release_and_boot_info),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,7 +198,7 @@ static const struct refusal refusals[] = {
     {"{\"protected\": [{\"gpa\": 0, \"len\": 4096, \"size\": 1}]}",
      "\"protected[0].size\": unknown field"},
     {"{\"protected\": [{\"gpa\": 0, \"len\": 8192}, {\"gpa\": 4096, \"len\": 4096}]}",
-     "\"protected[1]\": overlaps protected[0]"},
+     "\"protected[1]\": 0x1000-0x1fff overlaps protected[0] 0x0-0x1fff"},
     {"{\"protected\": [{\"gpa\": \"0x10000000000000\", \"len\": 4096}]}",
      "\"protected[0].gpa\": 0x10000000000000 is above the maximum"},
     {"{\"protected\": [{\"gpa\": \"0xfffffffff000\", \"len\": \"0xfff000000000000\"}]}",
@@ -282,6 +282,71 @@ static void test_refusals_name_the_field(void **state)
     drop(p);
 }
 
+/* Overlap is refused naming both entries as given (not as sorted) and both extents. */
+static void test_protected_ranges_sorted_overlap_named(void **state)
+{
+    (void)state;
+    struct policy *p = fresh();
+    struct policy_params pp;
+    char err[512];
+    json_t *j = json_loads("{\"protected\": [{\"gpa\": \"0x300000\", \"len\": 4096},"
+                           " {\"gpa\": \"0x100000\", \"len\": 4096},"
+                           " {\"gpa\": \"0x200000\", \"len\": 4096}]}",
+                           0, NULL);
+    assert_int_equal(policy_apply_json(p, j, err, sizeof err), 0);
+    policy_get_params(p, &pp);
+    assert_int_equal(pp.nprotected, 3);
+    for (uint32_t i = 0; i < 3; i++)
+        assert_int_equal(pp.protected_ranges[i].gpa, (i + 1) * 0x100000ull);
+    json_decref(j);
+    assert_refused(p,
+                   "{\"protected\": [{\"gpa\": \"0x300000\", \"len\": 8192},"
+                   " {\"gpa\": \"0x100000\", \"len\": 4096},"
+                   " {\"gpa\": \"0x301000\", \"len\": 4096}]}",
+                   "\"protected[2]\": 0x301000-0x301fff overlaps protected[0] 0x300000-0x301fff");
+    drop(p);
+}
+
+/* The fewest windows of POLICY_MSR_WINDOW_SPAN indices, in order, from any order of MSRs. */
+static void test_msr_windows(void **state)
+{
+    (void)state;
+    struct policy_msr_window w[POLICY_MAX_MSRS];
+    const uint32_t msrs[] = {0xc0000080, 0x1b, 0x10, 0x1b, 0x300f, 0x3010, 0xffffffff};
+    assert_int_equal(policy_msr_windows(msrs, 7, w, POLICY_MAX_MSRS), 4);
+    const struct policy_msr_window want[] = {
+        {0x10, 0x3000}, {0x3010, 1}, {0xc0000080, 1}, {0xffffffff, 1}};
+    assert_memory_equal(w, want, sizeof want);
+    assert_int_equal(policy_msr_windows(msrs, 7, w, 2), 4); /* counts past max */
+    assert_int_equal(policy_msr_windows(msrs, 0, w, POLICY_MAX_MSRS), 0);
+}
+
+/* 32 MSRs in 16 windows are accepted; in 17 they are refused, naming the filter's limit. */
+static void test_msr_list_limited_to_what_the_filter_holds(void **state)
+{
+    (void)state;
+    struct policy *p = fresh();
+    char err[512];
+    json_t *list = json_array();
+    for (uint32_t i = 0; i < 32; i++)
+        json_array_append_new(list, json_integer((json_int_t)(i / 2) * 0x10000 + i % 2));
+    json_t *j = json_pack("{s:O}", "forbidden_msrs", list);
+    assert_int_equal(policy_apply_json(p, j, err, sizeof err), 0);
+    json_decref(j);
+    json_array_set_new(list, 31, json_integer(0x100000));
+    j = json_pack("{s:o}", "forbidden_msrs", list);
+    char *text = json_dumps(j, 0);
+    json_decref(j);
+    assert_refused(p, text,
+                   "\"forbidden_msrs\": these 32 MSRs are spread over 17 runs of 0x3000 "
+                   "indices; KVM's MSR filter traps at most 16 such runs");
+    free(text);
+    struct policy_params pp;
+    policy_get_params(p, &pp);
+    assert_int_equal(pp.nmsrs, 32);
+    drop(p);
+}
+
 static void test_all_or_nothing(void **state)
 {
     (void)state;
@@ -354,9 +419,13 @@ static void test_json_round_trip(void **state)
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(out, "events"), "forbidden_port")),
         "log");
+    /* Ranges are stored in address order, whatever the order given. */
     json_t *r0 = json_array_get(json_object_get(out, "protected"), 0);
-    assert_string_equal(json_string_value(json_object_get(r0, "gpa")), "0x100000");
-    assert_int_equal(json_integer_value(json_object_get(r0, "len")), 8192);
+    json_t *r1 = json_array_get(json_object_get(out, "protected"), 1);
+    assert_string_equal(json_string_value(json_object_get(r0, "gpa")), "0x0");
+    assert_int_equal(json_integer_value(json_object_get(r0, "len")), 4096);
+    assert_string_equal(json_string_value(json_object_get(r1, "gpa")), "0x100000");
+    assert_int_equal(json_integer_value(json_object_get(r1, "len")), 8192);
     assert_string_equal(
         json_string_value(json_array_get(json_object_get(out, "forbidden_msrs"), 1)), "0xc0000080");
 
@@ -455,6 +524,9 @@ int main(void)
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_concurrent_reads),
         cmocka_unit_test(test_reserved_ports_come_from_the_caller),
+        cmocka_unit_test(test_protected_ranges_sorted_overlap_named),
+        cmocka_unit_test(test_msr_windows),
+        cmocka_unit_test(test_msr_list_limited_to_what_the_filter_holds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -239,6 +239,38 @@ static void test_json_and_prometheus(void **state)
     sensors_close(s);
 }
 
+/* Each threshold field is reached by its own index and name, in both directions, and lands in
+ * the JSON under its own Redfish key: no field is reached by indexing past another. */
+static void test_threshold_fields_round_trip(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"LowerCritical", "LowerCaution", "UpperCaution",
+                                       "UpperCritical"};
+    for (int i = 0; i < SENSOR_TH_COUNT; i++) {
+        enum sensor_threshold which = (enum sensor_threshold)i;
+        struct sensor x = {.name = "t", .label = "T", .th = {NAN, NAN, NAN, NAN}};
+        double *named[] = {&x.th.lower_critical, &x.th.lower_caution, &x.th.upper_caution,
+                           &x.th.upper_critical};
+        *named[i] = 10.0 + i;
+        for (int j = 0; j < SENSOR_TH_COUNT; j++)
+            assert_true(j == i ? sensor_threshold_get(&x.th, (enum sensor_threshold)j) == 10.0 + i
+                               : isnan(sensor_threshold_get(&x.th, (enum sensor_threshold)j)));
+        sensor_threshold_set(&x.th, which, 20.0 + i);
+        assert_true(*named[i] == 20.0 + i);
+        for (int j = 0; j < SENSOR_TH_COUNT; j++)
+            assert_true(j == i || isnan(*named[j]));
+        assert_string_equal(sensor_threshold_name(which), keys[i]);
+        json_t *j = sensor_json(&x), *th = json_object_get(j, "Thresholds");
+        assert_int_equal(json_object_size(th), 1);
+        assert_true(json_real_value(json_object_get(json_object_get(th, keys[i]), "Reading")) ==
+                    20.0 + i);
+        json_decref(j);
+    }
+    assert_true(
+        isnan(sensor_threshold_get(&(struct sensor_thresholds){0, 0, 0, 0}, SENSOR_TH_COUNT)));
+    assert_string_equal(sensor_threshold_name(SENSOR_TH_COUNT), "?");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +279,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_thermal_only_host, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_auto_falls_back_to_sim, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_json_and_prometheus, fx_setup, fx_teardown),
+        cmocka_unit_test(test_threshold_fields_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,7 @@ struct t {
     struct virtio_net n;
     struct virtio_mmio mmio;
     bool level;
-    unsigned raises, frames, errors;
+    unsigned raises, frames, errors, notifies;
     size_t sent_len;
 };
 
@@ -33,6 +33,11 @@ static void irq(void *ctx, bool level)
     assert_int_not_equal(level, t->level); /* only edges are reported */
     t->level = level;
     t->raises += level;
+}
+
+static void notify(void *ctx)
+{
+    ((struct t *)ctx)->notifies++;
 }
 
 static void on_error(void *ctx, const char *reason)
@@ -161,6 +166,27 @@ static void test_driver_sequence(void **state)
     assert_int_equal(t->errors, 0);
 }
 
+/* notify reports every interrupt the device asks for, also while the line stays high (the
+ * driver has not acknowledged the first): a WAITing driver needs each one to wake. */
+static void test_notify_every_interrupt(void **state)
+{
+    struct t *t = *state;
+    t->mmio.notify = notify;
+    driver_probe(t);
+    send_frame(t, 0, 12 + 64);
+    wr(t, VIRTIO_MMIO_QUEUE_NOTIFY, VNET_TXQ);
+    assert_int_equal(t->notifies, 1);
+    set_used_event(&t->q[1], 1); /* the driver asks for the next one */
+    send_frame(t, 1, 12 + 64);
+    wr(t, VIRTIO_MMIO_QUEUE_NOTIFY, VNET_TXQ);
+    assert_int_equal(t->notifies, 2);
+    assert_int_equal(t->raises, 1); /* one edge: the line never fell */
+    virtio_net_set_link(&t->n, false);
+    assert_int_equal(t->notifies, 3); /* config change */
+    assert_int_equal(rd(t, VIRTIO_MMIO_INTERRUPT_STATUS),
+                     VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
+}
+
 static void test_config_space(void **state)
 {
     struct t *t = *state;
@@ -281,6 +307,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_driver_sequence),
+        T(test_notify_every_interrupt),
         T(test_config_space),
         T(test_odd_accesses),
         T(test_live_queue_layout_is_fixed),

@@ -351,6 +351,50 @@ static void test_boot_info(void **state)
     assert_true(BOOT_INFO_GPA + sizeof bi <= BOOT_CMDLINE_GPA);
 }
 
+/* A device window is listed in the boot info and mapped, uncached, in its own 2 MiB page(s)
+ * above RAM, even in a GiB RAM does not reach; RAM's mapping is unchanged. */
+static void test_device_window(void **state)
+{
+    uint8_t *mem = *state;
+    struct boot_params p = params();
+    p.ndevices = 1;
+    p.devices[0] = (struct vigil_boot_device){
+        .type = VIGIL_DEV_VIRTIO_MMIO, .id = 1, .base = 0xd0000000ull, .size = 0x200, .irq = 5};
+    char err[256] = "";
+    assert_int_equal(boot_write_tables(mem, &p, err, sizeof err), 0);
+    struct vigil_boot_info bi = boot_info(mem);
+    assert_true(VIGIL_BOOT_HAS_DEVICES(&bi));
+    assert_int_equal(bi.device_count, 1);
+    assert_memory_equal(&bi.devices[0], &p.devices[0], sizeof bi.devices[0]);
+    assert_int_equal(walk(mem, MEM_SIZE, 0xd0000000ull + 0x50), 0xd0000050ull);
+    uint64_t pde = get64(mem, BOOT_PD_GPA + (0xd0000000ull >> 21) * 8);
+    assert_int_equal(pde & 0x18, 0x18); /* PCD | PWT: device registers are not cached */
+    assert_int_equal(walk(mem, MEM_SIZE, 0xd0000000ull + 2 * MIB), UINT64_MAX);
+    assert_int_equal(walk(mem, MEM_SIZE, 0xd0000000ull - 8), UINT64_MAX);
+    assert_int_equal(walk(mem, MEM_SIZE, MEM_SIZE - 8), MEM_SIZE - 8);
+}
+
+static void test_device_window_refused(void **state)
+{
+    uint8_t *mem = *state;
+    struct boot_params p = params();
+    char err[256] = "";
+    p.ndevices = 1;
+    p.devices[0] = (struct vigil_boot_device){
+        .type = VIGIL_DEV_VIRTIO_MMIO, .base = MEM_SIZE - 4096, .size = 0x200};
+    assert_int_equal(boot_write_tables(mem, &p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "above RAM"));
+    p.devices[0].base = BOOT_MAX_MEM - 0x100; /* runs past the page directories hv keeps */
+    assert_int_equal(boot_write_tables(mem, &p, err, sizeof err), -1);
+    p.devices[0].base = UINT64_MAX - 0x100; /* wraps */
+    assert_int_equal(boot_write_tables(mem, &p, err, sizeof err), -1);
+    p.devices[0] = (struct vigil_boot_device){.base = 0xd0000000ull, .size = 0};
+    assert_int_equal(boot_write_tables(mem, &p, err, sizeof err), -1);
+    p.ndevices = VIGIL_BOOT_DEV_MAX + 1;
+    assert_int_equal(boot_write_tables(mem, &p, err, sizeof err), -1);
+    assert_all_zero(mem, MEM_SIZE);
+}
+
 /* Checks that the memory map is sorted, contiguous, covers [0, mem_size) and matches `want`. */
 static void check_mmap(const struct vigil_boot_info *bi, const struct vigil_mem_region *want,
                        uint32_t n)
@@ -721,6 +765,8 @@ int main(void)
         cmocka_unit_test(test_vcpu_sregs_cpl0),
         cmocka_unit_test(test_vcpu_sregs_minimal_cpu),
         cmocka_unit_test(test_xcr0_and_cpuid_find),
+        cmocka_unit_test_setup_teardown(test_device_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_window_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

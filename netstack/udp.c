@@ -1,0 +1,414 @@
+/* udp.c: UDP sockets over lwIP's raw API: datagrams queued per socket up to SO_RCVBUF,
+ * sendto/recvfrom with addresses, connected UDP, broadcast only with SO_BROADCAST. */
+#include "ns.h"
+
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/udp.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+struct dgram {
+    struct dgram *next;
+    struct pbuf *p;
+    ip_addr_t from;
+    u16_t port;
+};
+
+struct usock {
+    struct nsock s; /* first: f->priv is also a struct nsock */
+    struct udp_pcb *pcb;
+    struct dgram *head, *tail;
+    size_t queued; /* bytes in the queue, against SO_RCVBUF */
+    unsigned connected : 1, rd_shut : 1, wr_shut : 1;
+    ip_addr_t src; /* connected: the source address the route gives (Linux's getsockname) */
+};
+
+/* The largest payload one datagram carries (65535 minus the IP and UDP headers). */
+#define UDP_MAX4 65507u
+#define UDP_MAX6 65527u
+
+static u8_t ip_type(const struct usock *u)
+{
+    if (u->s.family == AF_INET)
+        return IPADDR_TYPE_V4;
+    return u->s.v6only ? IPADDR_TYPE_V6 : IPADDR_TYPE_ANY;
+}
+
+static void on_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
+                    u16_t port)
+{
+    (void)pcb;
+    struct usock *u = arg;
+    struct dgram *d = NULL;
+    /* A full queue drops, as Linux's does. */
+    if (u->rd_shut || u->queued + p->tot_len > (size_t)u->s.rcvbuf || !(d = kmalloc(sizeof *d))) {
+        pbuf_free(p);
+        return;
+    }
+    d->next = NULL;
+    d->p = p;
+    ip_addr_copy(d->from, *addr);
+    d->port = port;
+    if (u->tail)
+        u->tail->next = d;
+    else
+        u->head = d;
+    u->tail = d;
+    u->queued += p->tot_len;
+    ns_changed(u->s.file);
+}
+
+static void drop_first(struct usock *u)
+{
+    struct dgram *d = u->head;
+    u->head = d->next;
+    if (!u->head)
+        u->tail = NULL;
+    u->queued -= d->p->tot_len;
+    pbuf_free(d->p);
+    kfree(d);
+}
+
+static long u_recvmsg(struct file *f, struct msghdr *m, int flags)
+{
+    struct usock *u = f->priv;
+    if (flags & MSG_OOB)
+        return -EOPNOTSUPP;
+    int e = nsock_take_err(&u->s);
+    if (e)
+        return -e;
+    if (!u->head)
+        netstack_pump();
+    struct dgram *d = u->head;
+    if (!d)
+        return u->rd_shut ? 0 : -EAGAIN;
+    size_t total = d->p->tot_len, done = 0;
+    for (size_t i = 0; i < (size_t)m->msg_iovlen && done < total; i++) {
+        size_t n = m->msg_iov[i].iov_len < total - done ? m->msg_iov[i].iov_len : total - done;
+        pbuf_copy_partial(d->p, m->msg_iov[i].iov_base, (u16_t)n, (u16_t)done);
+        done += n;
+    }
+    if (m->msg_name) {
+        struct sockaddr_storage ss;
+        unsigned alen = ns_addr_out(u->s.family, &d->from, d->port, &ss);
+        sockaddr_out(m->msg_name, &m->msg_namelen, &ss, alen);
+    } else {
+        m->msg_namelen = 0;
+    }
+    m->msg_flags = done < total ? MSG_TRUNC : 0;
+    if (!(flags & MSG_PEEK))
+        drop_first(u);
+    return (long)((flags & MSG_TRUNC) ? total : done);
+}
+
+/* Linux refuses to send to a broadcast address without SO_BROADCAST. */
+static int is_broadcast(const ip_addr_t *ip)
+{
+    if (!IP_IS_V4(ip))
+        return 0;
+    if (ip4_addr_get_u32(ip_2_ip4(ip)) == IPADDR_BROADCAST)
+        return 1;
+    struct netif *n;
+    NETIF_FOREACH(n)
+    {
+        if (ip4_addr_isbroadcast(ip_2_ip4(ip), n))
+            return 1;
+    }
+    return 0;
+}
+
+static long u_sendmsg(struct file *f, const struct msghdr *m, int flags)
+{
+    struct usock *u = f->priv;
+    if (flags & MSG_OOB)
+        return -EOPNOTSUPP;
+    int e = nsock_take_err(&u->s);
+    if (e)
+        return -e;
+    if (u->wr_shut)
+        return -EPIPE;
+    ip_addr_t ip;
+    u16_t port = 0;
+    int to = m->msg_name && m->msg_namelen;
+    if (to) {
+        long r = ns_addr_in(u->s.family, m->msg_name, m->msg_namelen, &ip, &port);
+        if (r < 0)
+            return r;
+        if (port == 0)
+            return -EINVAL;
+        if (u->s.family == AF_INET6 && u->s.v6only && IP_IS_V4(&ip))
+            return -ENETUNREACH;
+        if (ip_addr_isany(&ip))
+            ip_addr_set_loopback(IP_IS_V6(&ip), &ip); /* "this host", as Linux */
+    } else if (!u->connected) {
+        return -EDESTADDRREQ;
+    } else {
+        ip_addr_copy(ip, u->pcb->remote_ip);
+    }
+    if (is_broadcast(&ip) && !u->s.broadcast)
+        return -EACCES;
+    size_t total = 0;
+    for (size_t i = 0; i < (size_t)m->msg_iovlen; i++)
+        total += m->msg_iov[i].iov_len;
+    if (total > (IP_IS_V6(&ip) ? UDP_MAX6 : UDP_MAX4))
+        return -EMSGSIZE;
+    struct pbuf *p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)total, PBUF_RAM);
+    if (!p)
+        return -ENOBUFS;
+    size_t done = 0;
+    for (size_t i = 0; i < (size_t)m->msg_iovlen; i++) {
+        size_t n = m->msg_iov[i].iov_len;
+        if (n)
+            pbuf_take_at(p, m->msg_iov[i].iov_base, (u16_t)n, (u16_t)done);
+        done += n;
+    }
+    u->pcb->tos = (u8_t)u->s.tos;
+    u->pcb->ttl = (u8_t)u->s.ttl;
+    if (u->s.broadcast)
+        ip_set_option(u->pcb, SOF_BROADCAST);
+    else
+        ip_reset_option(u->pcb, SOF_BROADCAST);
+    err_t err = to ? udp_sendto(u->pcb, p, &ip, port) : udp_send(u->pcb, p);
+    pbuf_free(p);
+    nic_flush_all();
+    return err == ERR_OK ? (long)total : -ns_errno(err);
+}
+
+static const ip_addr_t *bind_addr(const struct usock *u, const ip_addr_t *ip)
+{
+    if (u->s.family == AF_INET6 && !u->s.v6only && IP_IS_V6(ip) && ip_addr_isany(ip))
+        return IP_ANY_TYPE;
+    return ip;
+}
+
+static long u_bind(struct file *f, const struct sockaddr *sa, unsigned len)
+{
+    struct usock *u = f->priv;
+    ip_addr_t ip;
+    u16_t port;
+    long r = ns_addr_in(u->s.family, sa, len, &ip, &port);
+    if (r < 0)
+        return r;
+    if (u->pcb->local_port)
+        return -EINVAL; /* already bound (explicitly or by a send) */
+    if (u->s.family == AF_INET6 && u->s.v6only && IP_IS_V4(&ip))
+        return -EINVAL;
+    if (!ns_addr_bindable(&ip))
+        return -EADDRNOTAVAIL;
+    if (u->s.reuseaddr)
+        ip_set_option(u->pcb, SOF_REUSEADDR);
+    err_t err = udp_bind(u->pcb, bind_addr(u, &ip), port);
+    return err == ERR_OK ? 0 : -ns_errno(err);
+}
+
+static long u_connect(struct file *f, const struct sockaddr *sa, unsigned len)
+{
+    struct usock *u = f->priv;
+    if (sa && len >= sizeof(sa_family_t) && sa->sa_family == AF_UNSPEC) {
+        udp_disconnect(u->pcb);
+        u->connected = 0;
+        return 0;
+    }
+    ip_addr_t ip;
+    u16_t port;
+    long r = ns_addr_in(u->s.family, sa, len, &ip, &port);
+    if (r < 0)
+        return r;
+    if (u->s.family == AF_INET6 && u->s.v6only && IP_IS_V4(&ip))
+        return -ENETUNREACH;
+    if (ip_addr_isany(&ip))
+        ip_addr_set_loopback(IP_IS_V6(&ip), &ip);
+    /* Linux checks the route at connect time (getaddrinfo's AI_ADDRCONFIG relies on it) and
+     * getsockname then shows the source address it implies. */
+    struct netif *out = ip_route(IP_IS_V6(&ip) ? IP6_ADDR_ANY : IP4_ADDR_ANY, &ip);
+    const ip_addr_t *src = out ? ip_netif_get_local_ip(out, &ip) : NULL;
+    if (!src)
+        return -ENETUNREACH;
+    err_t err = udp_connect(u->pcb, &ip, port);
+    if (err != ERR_OK)
+        return -ns_errno(err);
+    ip_addr_copy(u->src, *src);
+    u->connected = 1;
+    return 0;
+}
+
+static long u_shutdown(struct file *f, int how)
+{
+    struct usock *u = f->priv;
+    if (how < SHUT_RD || how > SHUT_RDWR)
+        return -EINVAL;
+    if (how != SHUT_WR)
+        u->rd_shut = 1;
+    if (how != SHUT_RD)
+        u->wr_shut = 1;
+    ns_changed(f);
+    return u->connected ? 0 : -ENOTCONN; /* Linux applies it anyway */
+}
+
+static long u_name(struct file *f, struct sockaddr *sa, unsigned *len, int peer)
+{
+    struct usock *u = f->priv;
+    if (peer && !u->connected)
+        return -ENOTCONN;
+    struct sockaddr_storage ss;
+    const ip_addr_t *local =
+        u->connected && ip_addr_isany(&u->pcb->local_ip) ? &u->src : &u->pcb->local_ip;
+    unsigned alen = peer ? ns_addr_out(u->s.family, &u->pcb->remote_ip, u->pcb->remote_port, &ss)
+                         : ns_addr_out(u->s.family, local, u->pcb->local_port, &ss);
+    sockaddr_out(sa, len, &ss, alen);
+    return 0;
+}
+
+static long u_getsockname(struct file *f, struct sockaddr *sa, unsigned *len)
+{
+    return u_name(f, sa, len, 0);
+}
+
+static long u_getpeername(struct file *f, struct sockaddr *sa, unsigned *len)
+{
+    return u_name(f, sa, len, 1);
+}
+
+static long u_getsockopt(struct file *f, int level, int opt, void *val, unsigned *len)
+{
+    struct usock *u = f->priv;
+    int id = ns_opt_lookup(level, opt, SOCK_DGRAM, u->s.family);
+    if (id < 0)
+        return id;
+    if (!val || !len)
+        return -EFAULT;
+    if (id == NSO_ACCEPTCONN) {
+        ns_opt_put_int(val, len, 0);
+        return 0;
+    }
+    return nsock_getopt(&u->s, id, val, len);
+}
+
+static long u_setsockopt(struct file *f, int level, int opt, const void *val, unsigned len)
+{
+    struct usock *u = f->priv;
+    int id = ns_opt_lookup(level, opt, SOCK_DGRAM, u->s.family);
+    if (id < 0)
+        return id;
+    if (id == NSO_IPV6_V6ONLY) {
+        int v;
+        long r = ns_opt_get_int(val, len, &v);
+        if (r < 0)
+            return r;
+        if (u->pcb->local_port || u->connected)
+            return -EINVAL;
+        u->s.v6only = !!v;
+        IP_SET_TYPE_VAL(u->pcb->local_ip, ip_type(u));
+        IP_SET_TYPE_VAL(u->pcb->remote_ip, ip_type(u));
+        return 0;
+    }
+    /* SO_RCVBUF bounds the queue, as Linux's (doubled) value bounds its own. */
+    return nsock_setopt(&u->s, id, val, len);
+}
+
+static long u_read(struct file *f, void *buf, size_t len)
+{
+    struct iovec v = {.iov_base = buf, .iov_len = len};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+    return u_recvmsg(f, &m, 0);
+}
+
+static long u_write(struct file *f, const void *buf, size_t len)
+{
+    struct iovec v = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+    return u_sendmsg(f, &m, 0);
+}
+
+static unsigned u_poll(struct file *f)
+{
+    struct usock *u = f->priv;
+    unsigned r = POLLOUT; /* lwIP sends at once: there is no send queue to fill */
+    if (u->s.err)
+        r |= POLLERR;
+    if (u->head || u->rd_shut)
+        r |= POLLIN;
+    if (u->rd_shut)
+        r |= POLLRDHUP;
+    if (u->rd_shut && u->wr_shut)
+        r |= POLLHUP;
+    return r;
+}
+
+static long u_ioctl(struct file *f, unsigned long req, void *arg)
+{
+    struct usock *u = f->priv;
+    switch (req) {
+    case FIONREAD: /* Linux: the size of the next datagram */
+        netstack_pump();
+        *(int *)arg = u->head ? (int)u->head->p->tot_len : 0;
+        return 0;
+    case TIOCOUTQ:
+        *(int *)arg = 0;
+        return 0;
+    default:
+        return -ENOTTY;
+    }
+}
+
+static void u_release(struct file *f)
+{
+    struct usock *u = f->priv;
+    udp_remove(u->pcb);
+    while (u->head)
+        drop_first(u);
+    nsock_count--;
+    kfree(u);
+}
+
+static const struct sock_ops udp_sock_ops = {
+    .shutdown = u_shutdown,
+    .getsockopt = u_getsockopt,
+    .setsockopt = u_setsockopt,
+    .getsockname = u_getsockname,
+    .getpeername = u_getpeername,
+    .bind = u_bind,
+    .connect = u_connect,
+    .sendmsg = u_sendmsg,
+    .recvmsg = u_recvmsg,
+    .timeout = nsock_timeout,
+};
+
+static const struct file_ops udp_file_ops = {
+    .kind = "udp socket",
+    .read = u_read,
+    .write = u_write,
+    .stat = nsock_stat,
+    .ioctl = u_ioctl,
+    .poll = u_poll,
+    .wake_events = nsock_wake,
+    .release = u_release,
+    .sock = &udp_sock_ops,
+};
+
+long udp_sock_create(int family, struct file **out)
+{
+    struct usock *u = kzalloc(sizeof *u);
+    if (!u)
+        return -ENOMEM;
+    nsock_init(&u->s, family, SOCK_DGRAM);
+    u->s.rcvbuf = 212992; /* Linux's default rmem */
+    u->pcb = udp_new_ip_type(ip_type(u));
+    struct file *f = u->pcb ? file_new(&udp_file_ops, O_RDWR, u) : NULL;
+    if (!f) {
+        if (u->pcb)
+            udp_remove(u->pcb);
+        nsock_count--;
+        kfree(u);
+        return -ENOBUFS;
+    }
+    u->s.file = f;
+    udp_recv(u->pcb, on_recv, u);
+    *out = f;
+    return 0;
+}
