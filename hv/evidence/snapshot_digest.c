@@ -114,8 +114,9 @@ static json_t *digest_meta(const struct snap_ent *e, const char *hex, int rc, do
     return m;
 }
 
-/* Writes the digest into id's metadata if id is still listed.  Caller holds mu. */
-static void publish(struct snapshot_store *s, const char *id, const char *hex, int rc,
+/* Writes the digest (or its error) into id's metadata if id is still listed; true if written.
+ * Caller holds mu. */
+static bool publish(struct snapshot_store *s, const char *id, const char *hex, int rc,
                     double hash_s, uint64_t read_bytes)
 {
     struct snap_ent *e = find_ent(s, id);
@@ -123,19 +124,21 @@ static void publish(struct snapshot_store *s, const char *id, const char *hex, i
     json_t *m;
 
     if (e == NULL)
-        return; /* deleted meanwhile (retention or an operator): nothing to update */
+        return false; /* deleted meanwhile (retention or an operator): nothing to update */
     if ((m = digest_meta(e, hex, rc, hash_s, read_bytes)) == NULL) {
         log_warn("snapshots: %s: no memory for its digest", id);
-        return;
+        return false;
     }
     if (snap_write_meta(s, id, m, err, sizeof(err)) < 0 || fsync(s->dirfd) < 0) {
-        log_warn("snapshots: %s: writing its digest: %s", id, err[0] ? err : strerror(errno));
+        log_warn("snapshots: %s: writing its digest: %s (computed again at the next open)", id,
+                 err[0] ? err : strerror(errno));
         json_decref(m);
-        return;
+        return false;
     }
     json_decref(e->meta);
     e->meta = m;
     e->bytes = snap_ent_bytes(s, id);
+    return true;
 }
 
 static void hash_one(struct snapshot_store *s, const char *id)
@@ -165,9 +168,8 @@ static void hash_one(struct snapshot_store *s, const char *id)
         pthread_mutex_unlock(&s->mu);
         return; /* deleted before we got to it */
     }
-    publish(s, id, hex, rc, hash_s, read_bytes);
+    bool published = publish(s, id, hex, rc, hash_s, read_bytes);
     struct snap_ent *e = find_ent(s, id);
-    bool listed = e != NULL;
     const char *name_vm = e ? json_string_value(json_object_get(e->meta, "vm")) : NULL;
     snprintf(vm, sizeof(vm), "%s", name_vm ? name_vm : "");
     fn = s->on_digest;
@@ -181,7 +183,7 @@ static void hash_one(struct snapshot_store *s, const char *id)
     }
     log_info("snapshots: %s: sha256 %s (%.3f s, %llu bytes read)", id, hex, hash_s,
              (unsigned long long)read_bytes);
-    if (fn && listed)
+    if (fn && published)
         fn(ctx, id, vm, hex, hash_s);
 }
 
