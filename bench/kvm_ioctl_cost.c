@@ -326,7 +326,7 @@ static void bench_ioctls(void *arg)
             timed(&r->s[S_DEBUG], KVM_SET_DEBUGREGS, &ST.debugregs, "SET_DEBUGREGS");
 
         uint64_t t0 = now_ns();
-        if (vcpu_state_capture(k, V, VM->irqchip, &t, err, sizeof err) < 0) {
+        if (vcpu_state_capture(k, V, VM->irqchip, NULL, &t, err, sizeof err) < 0) {
             fprintf(stderr, "capture: %s\n", err);
             exit(1);
         }
@@ -557,7 +557,7 @@ static void model_worker(void *arg)
             ioctl(V->fd, KVM_RUN, 0);
             V->run->immediate_exit = 0;
             if (m->var != V_LAZY &&
-                vcpu_state_capture(&H.kvm, V, VM->irqchip, &m->st, err, sizeof err) < 0) {
+                vcpu_state_capture(&H.kvm, V, VM->irqchip, NULL, &m->st, err, sizeof err) < 0) {
                 fprintf(stderr, "capture: %s\n", err);
                 exit(1);
             }
@@ -721,7 +721,7 @@ int main(int argc, char **argv)
     pthread_kill(worker, SIGUSR1);
     wait_worker(t);
     V->run->immediate_exit = 0;
-    if (vcpu_state_capture(&H.kvm, V, VM->irqchip, &ST, err, sizeof err) < 0) {
+    if (vcpu_state_capture(&H.kvm, V, VM->irqchip, NULL, &ST, err, sizeof err) < 0) {
         fprintf(stderr, "capture: %s\n", err);
         return 1;
     }

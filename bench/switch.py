@@ -18,6 +18,9 @@ What is timed (all in microseconds):
                it to exit (fork+exec, dynamic loading, connect, request, response, exit).
   QEMU         qemu-system-x86_64 -accel kvm on a QMP unix socket: one client times the
                {"execute":"stop"} and {"execute":"cont"} round trips the same way.
+  C client     the same socket and QMP loops again from build/bench/switch_client (C, jansson):
+               what the Python client itself costs (~1 ms a request in the nested machine)
+               drops out of both sides alike.
 """
 import argparse
 import json
@@ -39,7 +42,8 @@ import platform_info
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / os.environ.get("VIGIL_BUILD", "build")
-GUESTS = ROOT / "build" / "guests"
+GUESTS = ROOT / os.environ.get("VIGIL_GUESTS", "build/guests")  # another tree's, to compare builds
+C_CLIENT = BUILD / "bench" / "switch_client"
 
 MAGIC = 0x4C544356
 HEADER = struct.Struct("<IHHII")
@@ -103,7 +107,9 @@ class HvClient:
 
 
 class Hv:
-    def __init__(self, guest_image, sock_path, log_path, pin_cpu=None):
+    """hv with its output in log_path, copied to keep_log (if given) when it stops or fails to start."""
+
+    def __init__(self, guest_image, sock_path, log_path, pin_cpu=None, keep_log=None):
         args = [str(BUILD / "hv"), "--control", sock_path, "--service", str(GUESTS / "service-stub.elf"),
                 "--guest", str(guest_image), "--autostart-guest"]
         if pin_cpu is not None:
@@ -111,9 +117,28 @@ class Hv:
         self.args = args
         self.sock_path = sock_path
         self.log_path = log_path
+        self.keep_log = keep_log
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         self.client = None
+        try:
+            self._wait_up()
+        except Exception:
+            if self.client:
+                self.client.close()
+            self.proc.kill()
+            self.proc.wait()
+            self._close_log()
+            raise
+
+    def _close_log(self):
+        self.log.close()
+        if self.keep_log:
+            shutil.copyfile(self.log_path, self.keep_log)
+
+    def _wait_up(self):
+        log_path = self.keep_log or self.log_path
+        sock_path = self.sock_path
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -160,7 +185,7 @@ class Hv:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.log.close()
+        self._close_log()
 
 
 def proc_cpu_seconds(pid):
@@ -183,13 +208,27 @@ def gap(rng, gap_ms):
         time.sleep(rng.uniform(0.5, 1.5) * gap_ms / 1e3)
 
 
+def run_c_client(args):
+    """build/bench/switch_client's samples (ns), or None when it was not built."""
+    if not C_CLIENT.exists():
+        return None
+    p = subprocess.run([str(C_CLIENT)] + [str(a) for a in args], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"switch_client {' '.join(map(str, args))}: {p.stderr.strip()}")
+    return json.loads(p.stdout)
+
+
 def run_hv_scenario(name, image, n, n_hvctl, warmup, gap_ms, pin_cpu, workdir, rng):
     print(f"[{name}] hv --guest {image.name}{f' --pin-cpu {pin_cpu}' if pin_cpu is not None else ''}: "
           f"{warmup} warm-up pairs, {n} socket switches each way, {n_hvctl} hvctl switches each way",
           file=sys.stderr, flush=True)
     sock_path = str(Path(workdir) / f"hv-{name}.sock")
-    log_path = BUILD / "bench" / f"hv-{name}.log"
-    hv = Hv(image, sock_path, log_path, pin_cpu)
+    # hv's terminal (its switch banners) goes to a file in the work folder, copied to build/bench
+    # after: in the nested machine build/ is a 9p share, where each write is a round trip to the
+    # host (~3 ms), which a real terminal is not.
+    log_path = Path(workdir) / f"hv-{name}.log"
+    hv = Hv(image, sock_path, log_path, pin_cpu, keep_log=BUILD / "bench" / f"hv-{name}.log")
     try:
         busy = busy_fraction(hv.proc.pid)
         for _ in range(warmup):
@@ -223,7 +262,11 @@ def run_hv_scenario(name, image, n, n_hvctl, warmup, gap_ms, pin_cpu, workdir, r
             hello.append(time.perf_counter_ns() - t0)
             gap(rng, gap_ms / 4)
 
-        # 2. The real hvctl binary, one process per switch.
+        # 2. The same from the C client, on a connection of its own.
+        c = run_c_client(["hv", sock_path, n, max(n // 5, 50), gap_ms, rng.randrange(1 << 32)])
+        internal_c = hv.stats(reset=True)
+
+        # 3. The real hvctl binary, one process per switch.
         hvctl = {"service": [], "guest": []}
         for _ in range(n_hvctl):
             for target in ("service", "guest"):
@@ -243,6 +286,13 @@ def run_hv_scenario(name, image, n, n_hvctl, warmup, gap_ms, pin_cpu, workdir, r
         "hv_process_cpu_fraction_before": round(busy, 3),
         "internal": internal_socket,
         "internal_during_hvctl": internal_hvctl,
+        "internal_during_c_client": internal_c if c else None,
+        "e2e_socket_c": None if not c else {
+            "to_service": summary_us(c["to_service"]), "to_guest": summary_us(c["to_guest"]),
+            "pair": summary_us([a + b for a, b in zip(c["to_service"], c["to_guest"])]),
+            "hello_baseline": summary_us(c["hello"]),
+            "handler_to_service": summary_us(c["handler_to_service"]),
+            "handler_to_guest": summary_us(c["handler_to_guest"])},
         "e2e_socket": {"to_service": summary_us(e2e["service"]), "to_guest": summary_us(e2e["guest"]),
                        "all": summary_us(e2e["service"] + e2e["guest"]), "pair": summary_us(pairs),
                        "hello_baseline": summary_us(hello)},
@@ -296,14 +346,31 @@ def qemu_binary():
     return shutil.which("qemu-system-x86_64")
 
 
+# Some PVM hosts' KVM refuses the IA32_ARCH_CAPABILITIES value QEMU derives for `-cpu host`
+# ("failed to set MSR 0x10a"), and QEMU then aborts; without that one feature it runs.
+ARCH_CAP_REFUSED = b"failed to set MSR 0x10a"
+CPU_FALLBACK = "host,-arch-capabilities"
+
+
 def run_qemu_scenario(name, spin, n, warmup, gap_ms, pin_cpu, workdir, rng):
+    try:
+        return qemu_scenario(name, spin, n, warmup, gap_ms, pin_cpu, workdir, rng, "host")
+    except (RuntimeError, OSError):
+        if ARCH_CAP_REFUSED not in (BUILD / "bench" / f"{name}.log").read_bytes():
+            raise
+    print(f"[{name}] KVM refused QEMU's ARCH_CAPABILITIES MSR: again with -cpu {CPU_FALLBACK}",
+          file=sys.stderr, flush=True)
+    return qemu_scenario(name, spin, n, warmup, gap_ms, pin_cpu, workdir, rng, CPU_FALLBACK)
+
+
+def qemu_scenario(name, spin, n, warmup, gap_ms, pin_cpu, workdir, rng, cpu):
     qemu = qemu_binary()
     print(f"[{name}] {qemu} ({'spinning' if spin else 'halted'} vCPU"
           f"{f', taskset to CPU {pin_cpu}' if pin_cpu is not None else ''}): {n} stop+cont",
           file=sys.stderr, flush=True)
     fw = firmware(Path(workdir) / f"{name}.bin", b"\xeb\xfe" if spin else b"\xf4\xeb\xfd")
     qmp_path = str(Path(workdir) / f"{name}.qmp")
-    args = [qemu, "-accel", "kvm", "-machine", "q35", "-cpu", "host", "-m", "256", "-smp", "1",
+    args = [qemu, "-accel", "kvm", "-machine", "q35", "-cpu", cpu, "-m", "256", "-smp", "1",
             "-nodefaults", "-no-user-config", "-display", "none", "-S", "-bios", str(fw),
             "-qmp", f"unix:{qmp_path},server=on,wait=off"]
     log = open(BUILD / "bench" / f"{name}.log", "wb")
@@ -343,6 +410,12 @@ def run_qemu_scenario(name, spin, n, warmup, gap_ms, pin_cpu, workdir, rng):
             stops.append(t1 - t0)
             conts.append(t3 - t2)
             pairs.append(t1 - t0 + t3 - t2)
+        # The same from the C client: QMP takes one client at a time, so this one steps aside.
+        qmp.close()
+        qmp = None
+        c = run_c_client(["qmp", qmp_path, warmup, n, gap_ms, rng.randrange(1 << 32)])
+        qmp = Qmp(qmp_path)
+        qmp.call("qmp_capabilities")
         status = qmp.call("query-status")
         if status.get("status") != "running":
             raise RuntimeError(f"QEMU ended in state {status}")
@@ -362,7 +435,8 @@ def run_qemu_scenario(name, spin, n, warmup, gap_ms, pin_cpu, workdir, rng):
     return {"kind": "qemu", "vcpu": "spin" if spin else "halted", "pin_cpu": pin_cpu, "args": args[1:],
             "version": subprocess.run([qemu, "--version"], capture_output=True, text=True).stdout.splitlines()[0],
             "process_cpu_fraction_before": round(busy, 3),
-            "stop": summary_us(stops), "cont": summary_us(conts), "stop_cont": summary_us(pairs)}
+            "stop": summary_us(stops), "cont": summary_us(conts), "stop_cont": summary_us(pairs),
+            "c_client": None if not c else {k: summary_us(v) for k, v in c.items()}}
 
 
 # ---------------------------------------------------------------- report
@@ -419,12 +493,25 @@ def build_rows(result):
         add(f"{name}: e2e socket ->guest", sc["e2e_socket"]["to_guest"], TARGET_E2E_P99_US)
         add(f"{name}: e2e socket pair (->service + ->guest)", sc["e2e_socket"]["pair"])
         add(f"{name}: e2e socket 'hello' (no switch, baseline)", sc["e2e_socket"]["hello_baseline"])
+        c = sc.get("e2e_socket_c")
+        if c:
+            ic = sc["internal_during_c_client"]
+            add(f"{name}: hv internal switch_to_service (C client)", ic["switch_to_service"])
+            add(f"{name}: hv internal switch_to_guest (C client)", ic["switch_to_guest"])
+            add(f"{name}: e2e C client ->service", c["to_service"], TARGET_E2E_P99_US)
+            add(f"{name}: e2e C client ->guest", c["to_guest"], TARGET_E2E_P99_US)
+            add(f"{name}: e2e C client pair", c["pair"])
+            add(f"{name}: e2e C client 'hello' (baseline)", c["hello_baseline"])
         add(f"{name}: hvctl incl. process spawn ->service", sc["hvctl_spawn"]["to_service"], TARGET_E2E_P99_US)
         add(f"{name}: hvctl incl. process spawn ->guest", sc["hvctl_spawn"]["to_guest"], TARGET_E2E_P99_US)
     for name, sc in result["qemu"].items():
         add(f"{name}: QMP stop", sc["stop"])
         add(f"{name}: QMP cont", sc["cont"])
         add(f"{name}: QMP stop+cont", sc["stop_cont"])
+        if sc.get("c_client"):
+            add(f"{name}: QMP C client stop", sc["c_client"]["stop"])
+            add(f"{name}: QMP C client cont", sc["c_client"]["cont"])
+            add(f"{name}: QMP C client stop+cont", sc["c_client"]["stop_cont"])
     return rows, checks
 
 
@@ -451,6 +538,18 @@ def ratios(result):
             "to_guest_vs_cont_p50": r(e["to_guest"]["p50_us"], q["cont"]["p50_us"]),
             "to_guest_vs_cont_p99": r(e["to_guest"]["p99_us"], q["cont"]["p99_us"]),
         }
+        c, qc = h.get("e2e_socket_c"), q.get("c_client")
+        if c and qc:
+            i = h["internal_during_c_client"]
+            for pct in ("p50", "p99"):
+                out[hname][f"c_pair_{pct}"] = r(c["pair"][f"{pct}_us"], qc["stop_cont"][f"{pct}_us"])
+                out[hname][f"c_to_service_vs_stop_{pct}"] = r(c["to_service"][f"{pct}_us"], qc["stop"][f"{pct}_us"])
+                out[hname][f"c_to_guest_vs_cont_{pct}"] = r(c["to_guest"][f"{pct}_us"], qc["cont"][f"{pct}_us"])
+                # hv's in-process trigger -> target executing against QEMU's fastest observable stop/cont
+                out[hname][f"internal_to_service_vs_c_stop_{pct}"] = r(i["switch_to_service"].get(f"{pct}_us"),
+                                                                       qc["stop"][f"{pct}_us"])
+                out[hname][f"internal_to_guest_vs_c_cont_{pct}"] = r(i["switch_to_guest"].get(f"{pct}_us"),
+                                                                     qc["cont"][f"{pct}_us"])
     return out
 
 
@@ -474,6 +573,22 @@ def print_table(rows, ratio):
                     "to_guest_vs_cont_p50", "to_guest_vs_cont_p99")
             w = (9, 9, 15, 15, 15, 15)
             print(f"{n:<14} {r['peer']:<14} " + " ".join(f"{fmt(r[k], 2):>{wi}}" for k, wi in zip(keys, w)))
+        if any("c_pair_p50" in r for r in ratio.values()):
+            print()
+            print("The same with the C client on both sides, and hv internal (trigger -> target executing,"
+                  " during the C client) / QEMU C client stop (->service) and cont (->guest):")
+            print(f"{'scenario':<14} {'peer':<14} {'pair p50':>9} {'pair p99':>9} "
+                  f"{'->svc/stop p50':>15} {'->svc/stop p99':>15} {'->gst/cont p50':>15} {'->gst/cont p99':>15}"
+                  f" {'int svc p50':>12} {'int svc p99':>12} {'int gst p50':>12} {'int gst p99':>12}")
+            for n, r in ratio.items():
+                if "c_pair_p50" not in r:
+                    continue
+                keys = ("c_pair_p50", "c_pair_p99", "c_to_service_vs_stop_p50", "c_to_service_vs_stop_p99",
+                        "c_to_guest_vs_cont_p50", "c_to_guest_vs_cont_p99",
+                        "internal_to_service_vs_c_stop_p50", "internal_to_service_vs_c_stop_p99",
+                        "internal_to_guest_vs_c_cont_p50", "internal_to_guest_vs_c_cont_p99")
+                w = (9, 9, 15, 15, 15, 15, 12, 12, 12, 12)
+                print(f"{n:<14} {r['peer']:<14} " + " ".join(f"{fmt(r[k], 2):>{wi}}" for k, wi in zip(keys, w)))
 
 
 def main():

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -396,8 +397,8 @@ static void open_state(struct hv *hv, const struct options *opt)
     snprintf(path, sizeof path, "%s/sel.bin", hv->cfg.state_dir);
     if (sel_open(&hv->sel, path, 0, err, sizeof err) < 0)
         hv_die("system event log %s: %s", path, err);
-    /* Appends reach the page cache at once (a kill -9 loses nothing) and the main loop
-     * syncs them within SEL_SYNC_MS, so no VM switch waits for the disk. */
+    /* Appends reach the page cache at once (a kill -9 loses nothing) and the SEL syncer
+     * thread syncs them within SEL_SYNC_MS, so no VM switch waits for the disk. */
     sel_set_durable(hv->sel, false);
     if (snapshot_store_open(&hv->snapshots, hv->cfg.state_dir, opt->snapshot_keep,
                             opt->snapshot_max_bytes, err, sizeof err) < 0)
@@ -410,7 +411,7 @@ static void open_state(struct hv *hv, const struct options *opt)
         log_warn("sensors unavailable: %s", err);
 }
 
-/* Periodic main-loop work: sensor polling and SEL durability. */
+/* Periodic main-loop work: sensor polling, and the SEL records of events it held back. */
 static void housekeeping(struct hv *hv, uint64_t *next_sensor_ns)
 {
     uint64_t now = now_ns();
@@ -420,9 +421,30 @@ static void housekeeping(struct hv *hv, uint64_t *next_sensor_ns)
     }
     for (uint32_t i = 0; i < hv->nvms; i++)
         hv_event_flush_suppressed(hv, hv->vms[i]);
-    uint64_t last = sel_last_id(hv->sel);
-    if (last != hv->sel_synced_id && sel_sync(hv->sel) == 0)
-        hv->sel_synced_id = last;
+}
+
+/* SEL durability from a thread of its own: an fdatasync takes 0.4-6 ms on a disk, which the
+ * main loop, and with it the next control request, would otherwise wait for after every
+ * switch. */
+struct sel_syncer {
+    struct hv *hv;
+    int stop_fd; /* eventfd: readable when the thread is to end */
+    pthread_t thread;
+};
+
+static void *sel_syncer_main(void *arg)
+{
+    struct sel_syncer *s = arg;
+    struct pollfd pfd = {.fd = s->stop_fd, .events = POLLIN};
+    for (;;) {
+        int r = poll(&pfd, 1, SEL_SYNC_MS);
+        if (r > 0 || (r < 0 && errno != EINTR))
+            break;
+        uint64_t last = sel_last_id(s->hv->sel);
+        if (r == 0 && last != s->hv->sel_synced_id && sel_sync(s->hv->sel) == 0)
+            s->hv->sel_synced_id = last;
+    }
+    return NULL; /* sel_close syncs the rest */
 }
 
 static struct hv hv_ctx;
@@ -499,6 +521,14 @@ int main(int argc, char **argv)
     struct term term;
     term_open(&term, hv, epfd, STDIN_FILENO);
 
+    /* Switch banners reach the terminal through a writer thread, and switches made here leave
+     * their SEL records and banners until the requester has its answer (hv_switch_flush). */
+    int wrc = awriter_open(&hv->term_out, hv->term_fd);
+    if (wrc)
+        log_warn("terminal writer: %s; writing the terminal directly", strerror(wrc));
+    hv->loop_thread = pthread_self();
+    hv->defer_notes = true;
+
     /* Seed 001, figure 3: the service VM boots first; a switch from it boots the guest. */
     struct vm *first = hv->cfg.no_service ? hv->default_guest : hv->service;
     atomic_store(&hv->foreground, first);
@@ -512,6 +542,9 @@ int main(int argc, char **argv)
 
     if (watchdog_start(hv, err, sizeof err) < 0)
         hv_die("%s", err);
+    struct sel_syncer syncer = {.hv = hv, .stop_fd = eventfd(0, EFD_CLOEXEC)};
+    if (syncer.stop_fd < 0 || hv_thread_create(&syncer.thread, sel_syncer_main, &syncer))
+        hv_die("cannot start the SEL syncer thread");
     if (hv_thread_realtime() != 0)
         log_debug("main loop stays SCHED_OTHER (no CAP_SYS_NICE)");
     uint64_t next_sensor_ns = 0;
@@ -522,20 +555,35 @@ int main(int argc, char **argv)
             struct loop_handler *h = ev[i].data.ptr;
             h->fn(h, ev[i].events);
         }
+        hv_switch_flush(hv); /* before settling, so that banners stay in order */
         hv_settle_stopped_vms(hv);
         housekeeping(hv, &next_sensor_ns);
     }
 
+    uint64_t one = 1;
+    if (write(syncer.stop_fd, &one, sizeof one) == sizeof one)
+        pthread_join(syncer.thread, NULL);
+    close(syncer.stop_fd);
+    hv_switch_flush(hv);
+    if (hv->term_out)
+        awriter_flush(hv->term_out); /* the banners reach the terminal before it is reset */
     term_close(&term);
     watchdog_stop(hv);
     ctl_server_close(ctl);
     if (hv->spare_service && !hv->service)
         vm_destroy(hv->spare_service); /* detached: not in vms[] any more */
+    bool vms_gone = true;
     for (uint32_t i = 0; i < hv->nvms; i++) {
-        if (!snapshot_wait(hv->vms[i], 120000)) /* a writer still reads this VM's RAM */
+        if (!snapshot_wait(hv->vms[i], 120000)) { /* a writer still reads this VM's RAM */
             log_warn("%s: snapshot writer still busy at exit", hv->vms[i]->name);
-        else
+            vms_gone = false;
+        } else {
             vm_destroy(hv->vms[i]);
+        }
+    }
+    if (vms_gone) { /* no vCPU thread is left to queue a banner */
+        awriter_close(hv->term_out);
+        hv->term_out = NULL;
     }
     hv_platform(hv)->close(hv);
     hv_event(hv, SEL_OK, SEL_T_HV_STOP, NULL, "hv stopped (exit status %d)", hv->exit_status);

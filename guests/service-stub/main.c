@@ -49,8 +49,9 @@ int guest_main(const struct vigil_boot_info *bi)
             switches_seen++;
         if (ready & VIGIL_EV_NOTIFY)
             rt_puts("service: notified of a guest event\n");
+        /* Only when there is input: each hypercall is a VM exit, and a switch wakes this loop. */
         char c;
-        while (rt_read(&c, 1) == 1) {
+        while ((ready & VIGIL_EV_CONSOLE_IN) && rt_read(&c, 1) == 1) {
             if (c == '\r' || c == '\n') {
                 line[n] = 0;
                 rt_puts("\n");

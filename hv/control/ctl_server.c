@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "control/ctl_handlers.h"
+#include "supervisor/switch.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ struct ctl_client {
     uint8_t *out;
     size_t out_len, out_off;
     bool close_after_flush;
+    uint32_t events; /* what epoll watches for now */
 };
 
 struct ctl_server {
@@ -71,8 +73,8 @@ static void respond(struct ctl_client *c, json_t *json, const uint8_t *data, uin
     free(frame);
 }
 
-/* Returns false when the client is gone. */
-static bool flush_out(struct ctl_client *c)
+/* Sends what the socket takes now; false when the client is gone. */
+static bool send_out(struct ctl_client *c)
 {
     while (c->out_off < c->out_len) {
         ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
@@ -82,13 +84,20 @@ static bool flush_out(struct ctl_client *c)
             return false;
         c->out_off += (size_t)n;
     }
-    if (c->out_off == c->out_len) {
+    if (c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
-        if (c->close_after_flush)
-            return false;
-    }
+    return true;
+}
+
+/* Returns false when the client is gone. */
+static bool flush_out(struct ctl_client *c)
+{
+    if (!send_out(c) || (!c->out_len && c->close_after_flush))
+        return false;
     uint32_t ev = EPOLLIN | (c->out_len ? EPOLLOUT : 0);
-    loop_mod(c->srv->epfd, c->fd, ev, &c->h);
+    if (ev != c->events) /* an epoll_ctl per request only when there is something to change */
+        loop_mod(c->srv->epfd, c->fd, ev, &c->h);
+    c->events = ev;
     return true;
 }
 
@@ -123,6 +132,10 @@ static void process_input(struct ctl_client *c)
         json_decref(reply.json);
         free(reply.data);
         json_decref(msg.json);
+        /* The answer goes out first, then what the request left for later (a switch's SEL
+         * record and banner); a request after this one sees them done. */
+        send_out(c);
+        hv_switch_flush(c->srv->hv);
     }
     memmove(c->in, c->in + off, c->in_len - off);
     c->in_len -= off;
@@ -175,6 +188,7 @@ static void accept_one(struct ctl_server *s, int fd)
     c->h.fn = client_event;
     c->srv = s;
     c->fd = fd;
+    c->events = EPOLLIN;
     s->clients[slot] = c;
     loop_add(s->epfd, fd, EPOLLIN, &c->h);
 }

@@ -82,6 +82,7 @@ static int64_t hc_wait(struct vcpu *v, void *arg, uint32_t gpa)
     (void)gpa;
     if (a->events & ~KNOWN_EVENTS)
         return VIGIL_EINVAL;
+    atomic_store(&v->waiting, true); /* kicks now come through wake_fd (vcpu_kick) */
     for (;;) {
         uint64_t drain;
         ssize_t r = read(v->wake_fd, &drain, sizeof drain);
@@ -89,7 +90,7 @@ static int64_t hc_wait(struct vcpu *v, void *arg, uint32_t gpa)
         a->ready = take_ready(v->vm, a->events);
         uint64_t now = now_ns();
         if (a->ready || now >= a->deadline_ns || atomic_load(&v->request) != VCPU_REQ_NONE)
-            return 0;
+            break;
         struct pollfd pfd = {.fd = v->wake_fd, .events = POLLIN};
         struct timespec ts, *tsp = NULL;
         if (a->deadline_ns != UINT64_MAX) {
@@ -99,8 +100,10 @@ static int64_t hc_wait(struct vcpu *v, void *arg, uint32_t gpa)
             tsp = &ts;
         }
         if (ppoll(&pfd, 1, tsp, NULL) < 0 && errno != EINTR)
-            return 0;
+            break;
     }
+    atomic_store(&v->waiting, false);
+    return 0;
 }
 
 /* Copies a guest message (bounded, made printable); "" when absent or out of RAM. */

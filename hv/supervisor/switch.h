@@ -18,6 +18,10 @@ int hv_switch_to(struct hv *hv, struct vm *target, const char *trigger, uint64_t
 int hv_switch_from_vcpu(struct hv *hv, struct vcpu *self, struct vm *target, const char *trigger,
                         uint64_t t0, char *err, size_t errlen);
 
+/* Writes the SEL records and terminal banners of the switches made on the main loop's thread
+ * since the last call (they wait until the requester has its answer); that thread only. */
+void hv_switch_flush(struct hv *hv);
+
 /* Stops a running VM without changing the foreground, and lets it go on. */
 int hv_pause(struct hv *hv, struct vm *vm, char *err, size_t errlen);
 int hv_resume(struct hv *hv, struct vm *vm, char *err, size_t errlen);

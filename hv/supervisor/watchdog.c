@@ -147,8 +147,10 @@ static void *watchdog_main(void *arg)
         struct policy_params pp;
         policy_get_params(&hv->policy, &pp);
         uint64_t period = (uint64_t)pp.watchdog_ms * 1000000ull;
-        uint64_t tick = period ? period / 4 : 100ull * 1000000ull;
+        uint64_t tick = period / 4;
         tick = tick > TICK_MAX_NS ? TICK_MAX_NS : tick < TICK_MIN_NS ? TICK_MIN_NS : tick;
+        if (!period)
+            tick = 100ull * 1000000ull; /* off: only notice a policy that turns it on */
         struct timespec ts = {(time_t)(tick / 1000000000ull), (long)(tick % 1000000000ull)};
         nanosleep(&ts, NULL);
         uint64_t now = now_ns();

@@ -2,6 +2,7 @@
 #ifndef HV_HV_H
 #define HV_HV_H
 
+#include "base/awriter.h"
 #include "base/console.h"
 #include "base/jobs.h"
 #include "base/ratelimit.h"
@@ -65,6 +66,8 @@ struct vcpu {
     _Atomic int request;     /* enum vcpu_request */
     bool parked;             /* under vm->lock */
     int wake_fd;             /* eventfd: ends a WAIT hypercall early (written under vm->lock) */
+    _Atomic bool waiting;    /* in a WAIT hypercall: a kick writes wake_fd instead of signalling */
+    _Atomic bool in_run;     /* in (or committed to) KVM_RUN: the guest's code is executing */
     struct vcpu_state state; /* the control structure, valid while parked */
     bool state_valid;
     bool capturing;        /* under vm->lock: parked, state being read (see vm_wait_captured) */
@@ -107,6 +110,15 @@ struct vm_watch {
 
 struct hv;
 struct nic_config;
+
+/* A switch's SEL record, terminal banner and (to a guest) the service VM's foreground event,
+ * done after the requester has its answer. */
+struct switch_note {
+    struct vm *target, *from;
+    bool froze;
+    char trigger[48];
+};
+#define HV_MAX_NOTES 16
 
 /* One KVM memslot over guest RAM (vm_slot_layout). */
 struct vm_slot {
@@ -203,7 +215,14 @@ struct hv {
     int work_fd; /* eventfd: vCPU threads wake the main loop */
     _Atomic bool quit;
     int exit_status;
-    int term_fd; /* the local terminal's output, or -1 */
+    int term_fd;              /* the local terminal's output, or -1 */
+    struct awriter *term_out; /* writes term_fd from a thread of its own; NULL: write directly */
+    /* Set by main: switches made on the loop thread leave their notes here until
+     * hv_switch_flush (supervisor/switch.c); elsewhere they are written at once. */
+    bool defer_notes;
+    pthread_t loop_thread;
+    struct switch_note notes[HV_MAX_NOTES]; /* loop thread only */
+    uint32_t nnotes;
     /* Each has its lock inside ("Locks", docs/hv-layout.md). */
     struct latency_stats switch_to_guest, switch_to_service, freeze_latency;
     struct latency_stats
@@ -212,7 +231,7 @@ struct hv {
     _Atomic uint64_t
         entry_misses;        /* switches whose target had not entered KVM_RUN before the next one */
     struct sel *sel;         /* the system event log, in state_dir; locks inside */
-    uint64_t sel_synced_id;  /* main loop: last SEL id known to be on disk */
+    uint64_t sel_synced_id;  /* SEL syncer thread: last SEL id known to be on disk */
     struct sensors *sensors; /* virtual BMC sensors; lock inside */
     struct policy policy;    /* trap policy: event -> action, and its parameters; lock inside */
     struct snapshot_store *snapshots; /* crash snapshots, in state_dir; lock inside */

@@ -28,10 +28,18 @@ void vcpu_signals_init(void)
 
 void vcpu_kick_locked(struct vcpu *v)
 {
-    uint64_t one = 1;
-    if (v->wake_fd >= 0) { /* a reset closes it (under the lock), and its number is reused */
-        ssize_t w = write(v->wake_fd, &one, sizeof one);
-        (void)w;
+    /* One wake-up, the one the thread listens for: a WAIT polls wake_fd, KVM_RUN and the
+     * rest of the loop see the platform's kick (or the request the caller stored first).
+     * Each is a syscall that wakes a thread, ~0.1-0.3 ms in the nested machine.  A thread
+     * that sets `waiting` after this load sees the caller's request before it polls (both
+     * seq_cst). */
+    if (atomic_load(&v->waiting)) {
+        uint64_t one = 1;
+        if (v->wake_fd >= 0) { /* a reset closes it (under the lock), and its number is reused */
+            ssize_t w = write(v->wake_fd, &one, sizeof one);
+            (void)w;
+        }
+        return;
     }
     /* The platform signals the thread only while thread_started, which vm_teardown clears under
      * the lock before the join: a kick never reaches a joined thread. */
@@ -45,18 +53,39 @@ void vcpu_kick(struct vcpu *v)
     pthread_mutex_unlock(&v->vm->lock);
 }
 
-/* Completes any pending I/O, captures the control structure, then waits
- * until released.  Runs on the vCPU's own thread. */
+/* Reports the vCPU stopped, completes any pending I/O, captures the control structure,
+ * then waits until released.  Runs on the vCPU's own thread. */
 static void park(struct vcpu *v)
 {
     struct vm *vm = v->vm;
+    /* Out of KVM_RUN, the guest runs no further: tell the controller now.  The rest needs
+     * only this thread and KVM, so a switch goes on meanwhile (~10 ioctls, 30-300 us);
+     * readers of the state wait for it with vm_wait_captured(). */
+    pthread_mutex_lock(&vm->lock);
+    v->parked = true;
+    v->capturing = true;
+    v->state_valid = false;
+    pthread_mutex_unlock(&vm->lock);
+    pthread_cond_broadcast(&vm->cond); /* unlocked: the woken thread takes the lock at once */
+
     const struct platform_ops *p = hv_platform(vm->hv);
     /* KVM finishes an in-flight PIO/MMIO instruction on the next KVM_RUN;
-     * with immediate_exit it does so without entering the guest. */
+     * with immediate_exit it does so without entering the guest.  Where KVM can
+     * (KVM_CAP_SYNC_REGS), the same call copies out the registers, segment
+     * registers and pending events, three ioctls fewer for the capture. */
+    const uint32_t want = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
+    bool sync = (vm->hv->kvm.sync_regs & want) == want;
+    v->run->kvm_valid_regs = sync ? want : 0;
     v->run->immediate_exit = 1;
-    if (p->run(v) == 0 && v->run->exit_reason != KVM_EXIT_INTR)
+    int rc = p->run(v);
+    if (rc == 0 && v->run->exit_reason != KVM_EXIT_INTR)
         log_debug("%s/%u: completion run exited with %u", vm->name, v->index, v->run->exit_reason);
+    sync &= rc == 0 || errno == EINTR; /* KVM copies them out on both ways back */
     v->run->immediate_exit = 0;
+    v->run->kvm_valid_regs = 0;
+    struct kvm_sync_regs synced;
+    if (sync)
+        synced = v->run->s.regs;
     /* A fault report's registers go in now that the OUT that carried it has retired:
      * written earlier, KVM's completion of the OUT could step past the reported rip. */
     if (v->evidence.apply) {
@@ -64,20 +93,15 @@ static void park(struct vcpu *v)
         if (p->set_regs(v, &v->evidence.regs) < 0) {
             log_warn("%s/%u: KVM_SET_REGS (fault report): %s", vm->name, v->index, strerror(errno));
             v->evidence.reported = false;
+        } else {
+            synced.regs = v->evidence.regs;
         }
     }
-    /* Stopped: tell the controller now, and fill the control structure after,
-     * so that the switch does not wait for ten ioctls (they cost ~6 us each
-     * here).  Readers of the state wait for it with vm_wait_captured(). */
-    pthread_mutex_lock(&vm->lock);
-    v->parked = true;
-    v->capturing = true;
-    v->state_valid = false;
-    pthread_cond_broadcast(&vm->cond);
-    pthread_mutex_unlock(&vm->lock);
-
-    char why[128] = "";
-    bool ok = vcpu_state_capture(&vm->hv->kvm, v, vm->irqchip, &v->state, why, sizeof why) == 0;
+    /* Released already (a switch straight back): the state would be stale at once. */
+    char why[128] = "released before the capture";
+    bool ok = atomic_load(&v->request) == VCPU_REQ_PARK &&
+              vcpu_state_capture(&vm->hv->kvm, v, vm->irqchip, sync ? &synced : NULL, &v->state,
+                                 why, sizeof why) == 0;
 
     pthread_mutex_lock(&vm->lock);
     v->state_valid = ok;
@@ -326,8 +350,11 @@ void *vcpu_thread_main(void *arg)
             take_sample(v);
         if (v->index == 0 && atomic_load(&v->vm->nmi_pending) && !v->run->request_interrupt_window)
             vcpu_deliver_nmi(v);
+        atomic_store(&v->in_run, true);
         record_entry(v);
-        if (hv_platform(v->vm->hv)->run(v) < 0) {
+        int rc = hv_platform(v->vm->hv)->run(v);
+        atomic_store(&v->in_run, false);
+        if (rc < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
             vm_trap(v->vm, v, POLICY_EV_INTERNAL_ERROR, "KVM_RUN failed on vCPU %u: %s", v->index,

@@ -19,8 +19,26 @@ static int call_ok(int rc, const char *name, char *err, size_t errlen)
     return 0;
 }
 
-int vcpu_state_capture(const struct kvm_host *k, struct vcpu *v, bool irqchip, struct vcpu_state *s,
-                       char *err, size_t errlen)
+/* KVM_GET_FPU's view, read from the legacy (FXSAVE-format) area that opens every XSAVE image,
+ * so that a capture with XSAVE needs no KVM_GET_FPU (each ioctl is a vCPU load and put). */
+static void fpu_from_xsave(const struct kvm_xsave *x, struct kvm_fpu *f)
+{
+    const uint8_t *b = (const uint8_t *)x->region;
+    memset(f, 0, sizeof *f);
+    memcpy(&f->fcw, b + 0, 2);
+    memcpy(&f->fsw, b + 2, 2);
+    f->ftwx = b[4];
+    memcpy(&f->last_opcode, b + 6, 2);
+    memcpy(&f->last_ip, b + 8, 8);
+    memcpy(&f->last_dp, b + 16, 8);
+    memcpy(&f->mxcsr, b + 24, 4);
+    memcpy(f->fpr, b + 32, sizeof f->fpr);
+    memcpy(f->xmm, b + 160, sizeof f->xmm);
+}
+
+int vcpu_state_capture(const struct kvm_host *k, struct vcpu *v, bool irqchip,
+                       const struct kvm_sync_regs *synced, struct vcpu_state *s, char *err,
+                       size_t errlen)
 {
     const struct platform_ops *p = hv_platform(v->vm->hv);
     s->has_xsave = k->cap_xsave;
@@ -28,15 +46,20 @@ int vcpu_state_capture(const struct kvm_host *k, struct vcpu *v, bool irqchip, s
     s->has_lapic = irqchip;
     s->has_events = k->cap_vcpu_events;
     s->has_debugregs = k->cap_debugregs;
-    if (call_ok(p->get_regs(v, &s->regs), "KVM_GET_REGS", err, errlen) < 0 ||
-        call_ok(p->get_sregs(v, &s->sregs), "KVM_GET_SREGS", err, errlen) < 0 ||
-        call_ok(p->get_fpu(v, &s->fpu), "KVM_GET_FPU", err, errlen) < 0 ||
+    if (synced) {
+        s->regs = synced->regs;
+        s->sregs = synced->sregs;
+        s->events = synced->events;
+    }
+    if ((!synced && (call_ok(p->get_regs(v, &s->regs), "KVM_GET_REGS", err, errlen) < 0 ||
+                     call_ok(p->get_sregs(v, &s->sregs), "KVM_GET_SREGS", err, errlen) < 0 ||
+                     (s->has_events && call_ok(p->get_events(v, &s->events), "KVM_GET_VCPU_EVENTS",
+                                               err, errlen) < 0))) ||
+        (!s->has_xsave && call_ok(p->get_fpu(v, &s->fpu), "KVM_GET_FPU", err, errlen) < 0) ||
         (s->has_xsave && call_ok(p->get_xsave(v, &s->xsave), "KVM_GET_XSAVE", err, errlen) < 0) ||
         (s->has_xcrs && call_ok(p->get_xcrs(v, &s->xcrs), "KVM_GET_XCRS", err, errlen) < 0) ||
         call_ok(p->get_mp_state(v, &s->mp_state), "KVM_GET_MP_STATE", err, errlen) < 0 ||
         (s->has_lapic && call_ok(p->get_lapic(v, &s->lapic), "KVM_GET_LAPIC", err, errlen) < 0) ||
-        (s->has_events &&
-         call_ok(p->get_events(v, &s->events), "KVM_GET_VCPU_EVENTS", err, errlen) < 0) ||
         (s->has_debugregs &&
          call_ok(p->get_debugregs(v, &s->debugregs), "KVM_GET_DEBUGREGS", err, errlen) < 0))
         return -1;
@@ -48,6 +71,8 @@ int vcpu_state_capture(const struct kvm_host *k, struct vcpu *v, bool irqchip, s
         snprintf(err, errlen, "KVM_GET_MSRS read %d of %u MSRs", got, k->nmsrs);
         return -1;
     }
+    if (s->has_xsave)
+        fpu_from_xsave(&s->xsave, &s->fpu);
     s->captured_ns = now_ns();
     return 0;
 }

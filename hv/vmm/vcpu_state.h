@@ -30,9 +30,12 @@ struct vcpu_state {
 };
 
 /* Reads every piece of vCPU v's state into s; the vCPU must not be running.
+ * `synced`, if not NULL, holds the registers, segment registers and events as the
+ * last KVM_RUN copied them out (KVM_CAP_SYNC_REGS), which spares three calls.
  * Returns 0, or -1 with the failing ioctl named in err. */
-int vcpu_state_capture(const struct kvm_host *k, struct vcpu *v, bool irqchip, struct vcpu_state *s,
-                       char *err, size_t errlen);
+int vcpu_state_capture(const struct kvm_host *k, struct vcpu *v, bool irqchip,
+                       const struct kvm_sync_regs *synced, struct vcpu_state *s, char *err,
+                       size_t errlen);
 
 /* Writes s back into vCPU v, in the order KVM needs (regs, xsave, xcrs,
  * sregs, MSRs, MP state, LAPIC, events, debug registers).  The TSC MSR is

@@ -379,13 +379,13 @@ static bool all_parked(struct vm *vm)
     return true;
 }
 
+/* Under vm->lock; the caller broadcasts vm->cond after unlocking. */
 static void release_vcpus(struct vm *vm)
 {
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         atomic_store(&vm->vcpus[i].request, VCPU_REQ_NONE);
         vm->vcpus[i].parked = false;
     }
-    pthread_cond_broadcast(&vm->cond);
 }
 
 int vm_park(struct vm *vm, char *err, size_t errlen)
@@ -403,6 +403,7 @@ int vm_park(struct vm *vm, char *err, size_t errlen)
     if (!all_parked(vm)) {
         release_vcpus(vm);
         pthread_mutex_unlock(&vm->lock);
+        pthread_cond_broadcast(&vm->cond);
         snprintf(err, errlen, "%s: vCPUs did not stop within %llu ms", vm->name,
                  PARK_TIMEOUT_NS / 1000000ull);
         return -1;
@@ -433,9 +434,23 @@ int vm_wait_captured(struct vm *vm, char *err, size_t errlen)
     return rc;
 }
 
+/* Whether resuming must write the control structure back into KVM: only if someone changed it
+ * (which needs the capture done first) or --restore-always asks for it. */
+static bool needs_write_back(struct vm *vm)
+{
+    bool any = vm->hv->cfg.restore_always;
+    pthread_mutex_lock(&vm->lock);
+    for (uint32_t i = 0; i < vm->nvcpus; i++)
+        any |= vm->vcpus[i].state_dirty;
+    pthread_mutex_unlock(&vm->lock);
+    return any;
+}
+
 int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t errlen)
 {
-    if (restore) {
+    /* Otherwise KVM still holds exactly the state the vCPUs stopped with, and the capture is not
+     * waited for: a vCPU that has not begun it skips it, one that has finishes it and runs. */
+    if (restore && needs_write_back(vm)) {
         char why[160];
         if (vm_wait_captured(vm, why, sizeof why) < 0) {
             snprintf(err, errlen, "%s", why);
@@ -443,8 +458,6 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
         }
         for (uint32_t i = 0; i < vm->nvcpus; i++) {
             struct vcpu *v = &vm->vcpus[i];
-            /* KVM still holds exactly the captured state unless someone changed the
-             * control structure: writing it back would only cost ~60 us. */
             bool write_back = v->state_dirty || vm->hv->cfg.restore_always;
             if (v->state_valid && write_back &&
                 vcpu_state_restore(v, &v->state, why, sizeof why) < 0) {
@@ -459,6 +472,7 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
     vm->running_since_ns = now_ns();
     release_vcpus(vm);
     pthread_mutex_unlock(&vm->lock);
+    pthread_cond_broadcast(&vm->cond);
     return 0;
 }
 

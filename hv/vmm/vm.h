@@ -25,8 +25,9 @@ int vm_park(struct vm *vm, char *err, size_t errlen);
  * if a capture failed. */
 int vm_wait_captured(struct vm *vm, char *err, size_t errlen);
 /* Lets parked vCPUs run again; with `restore`, first writes the control
- * structure back into every vCPU (if that fails nothing runs and the VM
- * stays parked).  `stamp` (if nonzero) is recorded as a switch's trigger
+ * structure back into each vCPU whose structure was changed, or into every
+ * vCPU with --restore-always (if that fails nothing runs and the VM stays
+ * parked); KVM holds the rest unchanged.  `stamp` (if nonzero) is recorded as a switch's trigger
  * time when vCPU 0 next enters KVM_RUN. */
 int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t errlen);
 

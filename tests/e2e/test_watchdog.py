@@ -29,7 +29,7 @@ def start(start_hv, period, *extra):
     return hv
 
 
-def test_no_heartbeat_is_detected_within_the_period_plus_10ms(start_hv):
+def test_no_heartbeat_is_detected_soon_after_the_period(start_hv):
     period = period_ms(100)
     hv = start(start_hv, period, "--policy-set", "watchdog_heartbeat=log")
     time.sleep(0.5)
@@ -39,8 +39,9 @@ def test_no_heartbeat_is_detected_within_the_period_plus_10ms(start_hv):
     msg = watchdog_entries(hv)[0]["Message"]
     assert "watchdog_heartbeat" in msg
     silent_ms = float(re.search(r"no heartbeat for ([\d.]+) ms", msg).group(1))
-    # the watchdog's thread notices within a tick (5 ms) natively; an emulated CPU runs it late
-    assert period < silent_ms <= period + 10 * SLOWDOWN, msg
+    # The watchdog's thread notices within a tick (5 ms) on an idle host; the bound leaves room
+    # for a loaded CI host (ASan and a second suite beside it) and an emulated CPU.
+    assert period < silent_ms <= period + 50 * SLOWDOWN, msg
     assert hv.vm("guest")["state"] == "running"  # action log
 
 
@@ -93,8 +94,9 @@ def test_no_kick_reaches_a_vcpu_thread_that_a_reset_has_joined(start_hv, tmp_pat
     hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--mem", "16", "--autostart-guest",
                   "--cmdline", "heartbeat_ms=0", "--watchdog-ms", "5", "--policy-set", "watchdog_heartbeat=reset",
                   env=env)
-    deadline = time.time() + scaled(3)
-    while time.time() < deadline and hv.proc.poll() is None:
+    # At least 10 resets (2-3 s on an idle host; a loaded one needs longer), hv alive throughout.
+    deadline = time.time() + scaled(20)
+    while time.time() < deadline and hv.proc.poll() is None and hv.output().count("reset by policy") < 10:
         time.sleep(0.05)
     out = hv.output()
     assert hv.proc.poll() is None and "kickcheck" not in out, out[-2000:]
