@@ -161,6 +161,17 @@ static void snapshot_read(void)
         json_decref(j);
     }
     double ms = now_ms() - t0;
+    /* The digest follows the core's durability: "pending" until hv has hashed it. */
+    for (int tries = 0; tries < 600 && (!want[0] || !strcmp(want, "pending")); tries++) {
+        snprintf(req, sizeof req, "{\"op\":\"snapshot.show\",\"id\":\"%s\"}", id);
+        j = call(req, NULL, 0, &r);
+        const char *sha =
+            json_string_value(json_object_get(json_object_get(j, "snapshot"), "sha256"));
+        snprintf(want, sizeof want, "%s", sha ? sha : "");
+        json_decref(j);
+        if (!strcmp(want, "pending"))
+            nanosleep(&(struct timespec){0, 50000000}, NULL);
+    }
     unsigned char d[32];
     unsigned dl = 0;
     EVP_DigestFinal_ex(md, d, &dl);
