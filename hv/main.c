@@ -3,12 +3,16 @@
 #include "base/loop.h"
 #include "base/thread.h"
 #include "control/ctl_server.h"
+#include "control/svc_serve.h"
 #include "control/term.h"
 #include "evidence/snapshot_store.h"
 #include "net/nic_config.h"
+#include "nv/nvstore.h"
 #include "supervisor/board.h"
 #include "supervisor/events.h"
+#include "supervisor/evstream.h"
 #include "supervisor/snapshot.h"
+#include "supervisor/svcchan.h"
 #include "supervisor/switch.h"
 #include "supervisor/trap.h"
 #include "supervisor/watchdog.h"
@@ -56,7 +60,8 @@ static const char usage[] =
     "                       service VM has been attached meanwhile (hvctl service attach)\n"
     "  --service-image IMG  the service image `hvctl service attach` boots later\n"
     "  --control PATH       control socket for hvctl (default /tmp/vigil-hv.sock)\n"
-    "  --state-dir DIR      system event log and snapshots (default $VIGIL_STATE_DIR or\n"
+    "  --state-dir DIR      system event log, snapshots and the NV store (default $VIGIL_STATE_DIR "
+    "or\n"
     "                       /var/tmp/vigil)\n"
     "  --pin-cpu N          confine every VM to host CPU N (the single-processor case)\n"
     "  --restore-always     write the control structure back into the vCPUs on every resume,\n"
@@ -403,6 +408,9 @@ static void open_state(struct hv *hv, const struct options *opt)
     if (snapshot_store_open(&hv->snapshots, hv->cfg.state_dir, opt->snapshot_keep,
                             opt->snapshot_max_bytes, err, sizeof err) < 0)
         hv_die("snapshot store in %s: %s", hv->cfg.state_dir, err);
+    /* The service side's records; hv runs on without them (the nv.* operations say why). */
+    if (nvstore_open(&hv->nv, hv->cfg.state_dir, err, sizeof err) < 0)
+        log_warn("NV store in %s unavailable: %s", hv->cfg.state_dir, err);
     struct sensors_config sc = {.mode = SENSORS_AUTO,
                                 .seed = (uint64_t)now_ns(),
                                 .on_alarm = hv_sensor_alarm_event,
@@ -466,6 +474,10 @@ int main(int argc, char **argv)
     hv->cfg = opt.hv;
     atomic_init(&hv->traps_armed, !hv->cfg.no_service);
     jobs_init(&hv->jobs);
+    hv->chan = svcchan_new();
+    hv->evstream = evstream_new();
+    if (!hv->chan || !hv->evstream)
+        hv_die("out of memory");
     hv->start_ns = now_ns();
     hv->term_fd = STDOUT_FILENO;
     pthread_mutex_init(&hv->switch_lock, NULL);
@@ -555,6 +567,7 @@ int main(int argc, char **argv)
             struct loop_handler *h = ev[i].data.ptr;
             h->fn(h, ev[i].events);
         }
+        svc_serve(hv);       /* the service VM's channel call, if it made one */
         hv_switch_flush(hv); /* before settling, so that banners stay in order */
         hv_settle_stopped_vms(hv);
         housekeeping(hv, &next_sensor_ns);
@@ -572,6 +585,10 @@ int main(int argc, char **argv)
     ctl_server_close(ctl);
     if (hv->spare_service && !hv->service)
         vm_destroy(hv->spare_service); /* detached: not in vms[] any more */
+    /* From here on no event wakes the service VM: its struct goes below. */
+    pthread_mutex_lock(&hv->switch_lock);
+    atomic_store(&hv->service, NULL);
+    pthread_mutex_unlock(&hv->switch_lock);
     bool vms_gone = true;
     for (uint32_t i = 0; i < hv->nvms; i++) {
         if (!snapshot_wait(hv->vms[i], 120000)) { /* a writer still reads this VM's RAM */
@@ -589,6 +606,11 @@ int main(int argc, char **argv)
     hv_event(hv, SEL_OK, SEL_T_HV_STOP, NULL, "hv stopped (exit status %d)", hv->exit_status);
     sensors_close(hv->sensors);
     snapshot_store_close(hv->snapshots);
+    nvstore_close(hv->nv);
+    if (vms_gone) { /* else a writer still running may record an event */
+        svcchan_free(hv->chan);
+        evstream_free(hv->evstream);
+    }
     sel_close(hv->sel);
     return hv->exit_status;
 }

@@ -17,6 +17,7 @@ json_t *op_sel_clear(struct hv *hv, const struct ctl_msg *req, struct ctl_reply 
 json_t *op_sensors(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_sensors_override(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_metrics(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_events(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 
 /* Traps and evidence (ctl_ops_evidence.c). */
 json_t *op_policy_get(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
@@ -30,5 +31,12 @@ json_t *op_job(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_service_attach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_service_detach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+
+/* NV records and snapshot bulk reads (ctl_ops_nv.c). */
+json_t *op_nv_put(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_nv_get(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_nv_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_nv_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_snapshot_read(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 
 #endif
