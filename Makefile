@@ -170,6 +170,7 @@ clean:
 # The service OS: its target sysroot (musl, OpenSSL, libmicrohttpd, Jansson, lwIP from Debian
 # source packages, cached outside the tree) and svcos with its self-test image.
 -include svcos/sysroot.mk netstack/netstack.mk svcos/svcos.mk
+include mgmt-agent/agent.mk
 all: svcos-selftest
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
