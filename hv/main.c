@@ -6,6 +6,7 @@
 #include "control/term.h"
 #include "evidence/snapshot_store.h"
 #include "net/nic_config.h"
+#include "nv/nvstore.h"
 #include "supervisor/board.h"
 #include "supervisor/events.h"
 #include "supervisor/snapshot.h"
@@ -56,7 +57,8 @@ static const char usage[] =
     "                       service VM has been attached meanwhile (hvctl service attach)\n"
     "  --service-image IMG  the service image `hvctl service attach` boots later\n"
     "  --control PATH       control socket for hvctl (default /tmp/vigil-hv.sock)\n"
-    "  --state-dir DIR      system event log and snapshots (default $VIGIL_STATE_DIR or\n"
+    "  --state-dir DIR      system event log, snapshots and the NV store (default $VIGIL_STATE_DIR "
+    "or\n"
     "                       /var/tmp/vigil)\n"
     "  --pin-cpu N          confine every VM to host CPU N (the single-processor case)\n"
     "  --restore-always     write the control structure back into the vCPUs on every resume,\n"
@@ -403,6 +405,9 @@ static void open_state(struct hv *hv, const struct options *opt)
     if (snapshot_store_open(&hv->snapshots, hv->cfg.state_dir, opt->snapshot_keep,
                             opt->snapshot_max_bytes, err, sizeof err) < 0)
         hv_die("snapshot store in %s: %s", hv->cfg.state_dir, err);
+    /* The service side's records; hv runs on without them (the nv.* operations say why). */
+    if (nvstore_open(&hv->nv, hv->cfg.state_dir, err, sizeof err) < 0)
+        log_warn("NV store in %s unavailable: %s", hv->cfg.state_dir, err);
     struct sensors_config sc = {.mode = SENSORS_AUTO,
                                 .seed = (uint64_t)now_ns(),
                                 .on_alarm = hv_sensor_alarm_event,
@@ -589,6 +594,7 @@ int main(int argc, char **argv)
     hv_event(hv, SEL_OK, SEL_T_HV_STOP, NULL, "hv stopped (exit status %d)", hv->exit_status);
     sensors_close(hv->sensors);
     snapshot_store_close(hv->snapshots);
+    nvstore_close(hv->nv);
     sel_close(hv->sel);
     return hv->exit_status;
 }

@@ -39,6 +39,8 @@ static const char usage[] =
     "  job ID                  a job's state (a snapshot being written), and its result\n"
     "  peek VM ADDR [LEN] [--virt] [--out FILE]  guest memory, hex dump (or raw to FILE)\n"
     "  metrics                 sensors in Prometheus text format\n"
+    "  nv list | get KEY | put KEY [FILE] | delete KEY   the NV store's records (get writes\n"
+    "                          the value to stdout; put reads it from FILE or stdin)\n"
     "  call JSON               send one raw request, print the response\n"
     "  quit                    stop hv\n"
     "The socket defaults to $VIGIL_HV_SOCKET or /tmp/vigil-hv.sock.\n";
@@ -439,6 +441,53 @@ static int peek_command(int argc, char **argv, int i)
     return 0;
 }
 
+/* Reads all of f (at most max + 1 bytes, so an oversized value reaches hv's own check). */
+static uint8_t *slurp(FILE *f, size_t max, size_t *len)
+{
+    uint8_t *buf = malloc(max + 1);
+    *len = buf ? fread(buf, 1, max + 1, f) : 0;
+    return buf;
+}
+
+static int nv_command(int argc, char **argv, int i)
+{
+    const char *sub = i < argc ? argv[i] : "";
+    const char *key = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(sub, "list"))
+        return simple("nv.list", NULL, NULL);
+    if (!strcmp(sub, "delete") && key)
+        return simple("nv.delete", "key", key);
+    if (!strcmp(sub, "get") && key) {
+        uint8_t *data;
+        uint32_t len;
+        json_t *resp =
+            request(json_pack("{s:s, s:s}", "op", "nv.get", "key", key), NULL, 0, &data, &len);
+        int ok = json_is_true(json_object_get(resp, "ok"));
+        if (ok)
+            fwrite(data, 1, len, stdout);
+        free(data);
+        return ok ? (json_decref(resp), 0) : report(resp);
+    }
+    if (!strcmp(sub, "put") && key) {
+        const char *file = i + 2 < argc ? argv[i + 2] : "-";
+        FILE *f = strcmp(file, "-") ? fopen(file, "rb") : stdin;
+        if (!f) {
+            fprintf(stderr, "hvctl: %s: %s\n", file, strerror(errno));
+            return 1;
+        }
+        size_t len;
+        uint8_t *value = slurp(f, 64u * 1024u, &len);
+        if (f != stdin)
+            fclose(f);
+        int rc = report(request(json_pack("{s:s, s:s}", "op", "nv.put", "key", key), value,
+                                (uint32_t)len, NULL, NULL));
+        free(value);
+        return rc;
+    }
+    fputs("hvctl: nv list | get KEY | put KEY [FILE] | delete KEY\n", stderr);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = getenv("VIGIL_HV_SOCKET") ? getenv("VIGIL_HV_SOCKET") : "/tmp/vigil-hv.sock";
@@ -470,6 +519,8 @@ int main(int argc, char **argv)
         return snapshot_command(argc, argv, i);
     if (!strcmp(cmd, "peek"))
         return peek_command(argc, argv, i);
+    if (!strcmp(cmd, "nv"))
+        return nv_command(argc, argv, i);
     if (!strcmp(cmd, "job") && arg)
         return report(request(json_pack("{s:s, s:I}", "op", "job", "id", (json_int_t)atoll(arg)),
                               NULL, 0, NULL, NULL));

@@ -309,10 +309,15 @@ static const struct {
     {"snapshot.list", op_snapshot_list},
     {"snapshot.show", op_snapshot_show},
     {"snapshot.delete", op_snapshot_delete},
+    {"snapshot.read", op_snapshot_read},
     {"job", op_job},
     {"peek", op_peek},
     {"service.attach", op_service_attach},
     {"service.detach", op_service_detach},
+    {"nv.put", op_nv_put},
+    {"nv.get", op_nv_get},
+    {"nv.delete", op_nv_delete},
+    {"nv.list", op_nv_list},
 };
 
 void ctl_handle(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)

@@ -31,4 +31,11 @@ json_t *op_service_attach(struct hv *hv, const struct ctl_msg *req, struct ctl_r
 json_t *op_service_detach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 
+/* NV records and snapshot bulk reads (ctl_ops_nv.c). */
+json_t *op_nv_put(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_nv_get(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_nv_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_nv_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_snapshot_read(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+
 #endif

@@ -236,6 +236,7 @@ struct hv {
     struct policy policy;    /* trap policy: event -> action, and its parameters; lock inside */
     struct snapshot_store *snapshots; /* crash snapshots, in state_dir; lock inside */
     struct job_table jobs;            /* snapshot writes under way; lock inside ("Locks") */
+    struct nvstore *nv;       /* the NV store, in state_dir/nv; NULL if unusable; lock inside */
     _Atomic bool traps_armed; /* false while devirtualized: the guest runs alone, untrapped */
     struct vm *spare_service; /* a detached service VM's struct, kept for the next attach */
     char service_image_buf[4096];
