@@ -123,6 +123,21 @@ static enum MHD_Result send_resp(struct MHD_Connection *mc, struct req *q, struc
     return rc;
 }
 
+static enum MHD_Result add_len(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(k) + (v ? strlen(v) : 0) + 4;
+    return MHD_YES;
+}
+
+/* The request's header section's size (names, values, separators). */
+static size_t header_bytes(struct MHD_Connection *mc, const char *url)
+{
+    size_t n = strlen(url);
+    MHD_get_connection_values(mc, MHD_HEADER_KIND, add_len, &n);
+    return n;
+}
+
 static void split_path(struct req *q, char *path)
 {
     for (char *tok = strtok(path, "/"); tok; tok = strtok(NULL, "/")) {
@@ -165,7 +180,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     char *path = strdup(url);
     split_path(&q, path);
     char err[200];
-    if (p->too_big)
+    if (header_bytes(mc, url) > HEADER_MAX)
+        resp_error(&r, 431, "GeneralError", "the request's headers exceed %d bytes", HEADER_MAX);
+    else if (p->too_big)
         resp_error(&r, 413, "GeneralError", "the request body exceeds %d bytes", BODY_MAX);
     else if (!q.method)
         resp_error(&r, 405, "OperationNotAllowed", "method %.16s is not supported", method);

@@ -11,6 +11,9 @@ enum method { M_GET = 1, M_HEAD = 2, M_POST = 4, M_PATCH = 8, M_DELETE = 16, M_P
 #define MAX_SEGS       12
 #define BODY_MAX       (64 * 1024) /* request bodies: accounts, actions; nothing bigger */
 #define JSON_DEPTH_MAX 16
+/* Headers beyond this get a Redfish 431; MHD's per-connection memory (main.c) is the hard
+ * stop above it, answered with MHD's own bare 431. */
+#define HEADER_MAX (16 * 1024)
 
 struct req {
     struct MHD_Connection *mc;

@@ -132,9 +132,9 @@ int main(int argc, char **argv)
         return 1;
     load_uuid();
     int lfd = listen_on(listen_spec);
-    /* MHD's memory limit per connection caps a request's headers (431 beyond it). */
+    /* MHD's memory per connection: the hard cap on a request's headers (http.h HEADER_MAX). */
     struct MHD_Daemon *d =
-        lfd < 0 ? NULL : http_start((unsigned)timeout, 32 * 1024, (unsigned)lim.max_conns);
+        lfd < 0 ? NULL : http_start((unsigned)timeout, 96 * 1024, (unsigned)lim.max_conns);
     if (!d) {
         fprintf(stderr, "mgmt-agent: cannot start the HTTP engine\n");
         return 1;

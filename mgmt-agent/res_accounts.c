@@ -134,8 +134,11 @@ void h_account(struct req *q, struct resp *r)
 {
     struct account *a = account_find(ARG(q, 2));
     int self = a && !strcmp(a->user, q->user);
-    if (!a || (!self && !(q->privs & P_CONF_USERS)))
+    if (!a)
         return resp_error(r, 404, "ResourceNotFound", "no account %s", ARG(q, 2));
+    if (!self && !(q->privs & P_CONF_USERS))
+        return resp_error(r, 403, "InsufficientPrivilege",
+                          "another user's account needs the ConfigureUsers privilege");
     if (q->method == M_PATCH)
         return patch(q, r, a);
     if (q->method == M_DELETE) {

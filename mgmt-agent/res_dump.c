@@ -158,7 +158,9 @@ void h_dump_data(struct req *q, struct resp *r)
         sscanf(hex + 2 * i, "%2hhx", &md[i]);
     if (!hex || strlen(hex) != 64) {
         json_decref(s);
-        return resp_error(r, 500, "GeneralError", "snapshot %s has no digest", ARG(q, 5));
+        resp_header(r, "Retry-After", "2");
+        return resp_error(r, 503, "ServiceTemporarilyUnavailable",
+                          "snapshot %s is still being hashed; ask again shortly", ARG(q, 5));
     }
     EVP_EncodeBlock((unsigned char *)b64, md, 32);
     snprintf(etag, sizeof etag, "\"%s\"", hex); /* strong: the bytes' own SHA-256 */

@@ -1,0 +1,106 @@
+"""agent.py: helpers for the mgmt-agent tests: run the native agent against an hv, talk to it with curl."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from vigil import BUILD, scaled
+
+AGENT = BUILD / "mgmt-agent" / "mgmt-agent"
+PASSWORD = "correct-horse-battery"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Agent:
+    """One native mgmt-agent process serving HTTPS on a free localhost port."""
+
+    def __init__(self, hv, workdir, password=PASSWORD, args=(), port=None):
+        self.hv, self.dir = hv, Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.base = f"https://127.0.0.1:{self.port}"
+        self.log_path = self.dir / f"agent-{self.port}-{time.monotonic_ns()}.log"
+        cmd = [str(AGENT), "--hv-socket", hv.sock_path, "--listen", f"127.0.0.1:{self.port}",
+               *args]
+        if password:
+            pw = self.dir / "admin-password"
+            pw.write_text(password + "\n")
+            cmd += ["--admin-password-file", str(pw)]
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + scaled(20)
+        while "serving https://" not in self.output():
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise AssertionError(f"mgmt-agent did not start:\n{self.output()}")
+            time.sleep(0.05)
+
+    def output(self):
+        self.log.flush()
+        return self.log_path.read_bytes().decode(errors="replace")
+
+    def fingerprint(self):
+        return re.search(r"certificate SHA-256 ([0-9A-F:]+)", self.output()).group(1)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(scaled(10))
+        self.log.close()
+        return self.proc.returncode
+
+    def curl(self, path, *args, user=("admin", PASSWORD), token=None, method=None, data=None,
+             headers=(), out=None):
+        """Runs curl; returns (status, headers as a lower-cased dict, body bytes or parsed JSON)."""
+        with tempfile.NamedTemporaryFile() as hdr, tempfile.NamedTemporaryFile() as body:
+            cmd = ["curl", "-sk", "-D", hdr.name, "-o", out or body.name, "-w", "%{http_code}",
+                   "--max-time", str(int(scaled(60)))]
+            if user and not token:
+                cmd += ["-u", f"{user[0]}:{user[1]}"]
+            if token:
+                cmd += ["-H", f"X-Auth-Token: {token}"]
+            if method:
+                cmd += ["-X", method]
+            if data is not None:
+                cmd += ["-H", "Content-Type: application/json",
+                        "--data-binary", data if isinstance(data, str) else json.dumps(data)]
+            for h in headers:
+                cmd += ["-H", h]
+            url = path if path.startswith("http") else self.base + path
+            p = subprocess.run(cmd + list(args) + [url], capture_output=True, text=True,
+                               timeout=scaled(90))
+            status = int(p.stdout.strip() or 0)
+            hd = {}
+            for line in Path(hdr.name).read_text(errors="replace").splitlines():
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    hd[k.strip().lower()] = v.strip()
+            raw = b"" if out else Path(body.name).read_bytes()
+            ctype = hd.get("content-type", "")
+            if raw and ctype.startswith("application/json"):
+                return status, hd, json.loads(raw)
+            return status, hd, raw
+
+    def get(self, path, **kw):
+        status, _, body = self.curl(path, **kw)
+        assert status == 200, (path, status, body)
+        return body
+
+
+def message_id(body):
+    """The Base registry MessageId of a Redfish error body."""
+    assert isinstance(body, dict) and "error" in body, body
+    info = body["error"]["@Message.ExtendedInfo"]
+    assert info and info[0]["MessageId"] == body["error"]["code"], body
+    return body["error"]["code"].rsplit(".", 1)[1]
