@@ -3,6 +3,7 @@
 #include "jsonutil.h"
 #include "routes.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,12 +213,33 @@ static void on_done(void *cls, struct MHD_Connection *mc, void **state,
     }
 }
 
+/* Percent-decoding of URIs and query arguments that keeps %00 and %2F encoded: a decoded
+ * NUL would cut the path short and a decoded slash would cross segments, so both stay
+ * literal and fail the id check (404) instead. */
+static size_t unescape(void *cls, struct MHD_Connection *mc, char *s)
+{
+    (void)cls, (void)mc;
+    char *w = s;
+    for (const char *p = s; *p; p++) {
+        unsigned v;
+        if (p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]) &&
+            sscanf(p + 1, "%2x", &v) == 1 && v != 0 && v != '/') {
+            *w++ = (char)v;
+            p += 2;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = 0;
+    return (size_t)(w - s);
+}
+
 struct MHD_Daemon *http_start(unsigned conn_timeout_s, size_t mem_limit, unsigned max_conns)
 {
     /* No flags: external polling, no threads; no listen socket (conn.c hands connections in). */
-    return MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, on_request, NULL,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-                            MHD_OPTION_CONNECTION_TIMEOUT, conn_timeout_s,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit,
-                            MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_END);
+    return MHD_start_daemon(
+        MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, on_request, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        on_done, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit, MHD_OPTION_CONNECTION_LIMIT,
+        max_conns, MHD_OPTION_END);
 }
