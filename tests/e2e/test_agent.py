@@ -18,7 +18,7 @@ def setup(tmp_path_factory):
                        "--mem", "64"])
     agent = Agent(hv, d / "agent")
     yield hv, agent
-    agent.stop()
+    assert agent.stop() == 0, agent.output()  # a clean exit: no sanitizer report
     hv.stop()
 
 

@@ -21,7 +21,7 @@ def setup(tmp_path_factory):
                        "--mem", "64"])
     agent = Agent(hv, d / "agent", args=["--max-conns", "8", "--timeout", "5"])
     yield hv, agent
-    agent.stop()
+    assert agent.stop() == 0, agent.output()  # a clean exit: no sanitizer report
     hv.stop()
 
 
