@@ -3,13 +3,16 @@
 #include "base/loop.h"
 #include "base/thread.h"
 #include "control/ctl_server.h"
+#include "control/svc_serve.h"
 #include "control/term.h"
 #include "evidence/snapshot_store.h"
 #include "net/nic_config.h"
 #include "nv/nvstore.h"
 #include "supervisor/board.h"
 #include "supervisor/events.h"
+#include "supervisor/evstream.h"
 #include "supervisor/snapshot.h"
+#include "supervisor/svcchan.h"
 #include "supervisor/switch.h"
 #include "supervisor/trap.h"
 #include "supervisor/watchdog.h"
@@ -471,6 +474,10 @@ int main(int argc, char **argv)
     hv->cfg = opt.hv;
     atomic_init(&hv->traps_armed, !hv->cfg.no_service);
     jobs_init(&hv->jobs);
+    hv->chan = svcchan_new();
+    hv->evstream = evstream_new();
+    if (!hv->chan || !hv->evstream)
+        hv_die("out of memory");
     hv->start_ns = now_ns();
     hv->term_fd = STDOUT_FILENO;
     pthread_mutex_init(&hv->switch_lock, NULL);
@@ -560,6 +567,7 @@ int main(int argc, char **argv)
             struct loop_handler *h = ev[i].data.ptr;
             h->fn(h, ev[i].events);
         }
+        svc_serve(hv);       /* the service VM's channel call, if it made one */
         hv_switch_flush(hv); /* before settling, so that banners stay in order */
         hv_settle_stopped_vms(hv);
         housekeeping(hv, &next_sensor_ns);
@@ -577,6 +585,10 @@ int main(int argc, char **argv)
     ctl_server_close(ctl);
     if (hv->spare_service && !hv->service)
         vm_destroy(hv->spare_service); /* detached: not in vms[] any more */
+    /* From here on no event wakes the service VM: its struct goes below. */
+    pthread_mutex_lock(&hv->switch_lock);
+    atomic_store(&hv->service, NULL);
+    pthread_mutex_unlock(&hv->switch_lock);
     bool vms_gone = true;
     for (uint32_t i = 0; i < hv->nvms; i++) {
         if (!snapshot_wait(hv->vms[i], 120000)) { /* a writer still reads this VM's RAM */
@@ -595,6 +607,10 @@ int main(int argc, char **argv)
     sensors_close(hv->sensors);
     snapshot_store_close(hv->snapshots);
     nvstore_close(hv->nv);
+    if (vms_gone) { /* else a writer still running may record an event */
+        svcchan_free(hv->chan);
+        evstream_free(hv->evstream);
+    }
     sel_close(hv->sel);
     return hv->exit_status;
 }

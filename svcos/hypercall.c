@@ -96,3 +96,9 @@ long hv_fault_handlers(int arm)
     hc(VIGIL_HC_SET_FAULT_HANDLER, &h, sizeof h);
     return h.ret;
 }
+
+void hv_svc_call(struct vigil_hc_svc_call *a)
+{
+    a->ret = VIGIL_ENOSYS; /* what an hv without the call leaves */
+    hc(VIGIL_HC_SVC_CALL, a, sizeof *a);
+}

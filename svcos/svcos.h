@@ -33,6 +33,8 @@ long hv_version(uint64_t *features);
 /* Arms (arm != 0) or removes hv's exception gates for the stubs in guests/rt/fault_entry.S;
  * returns the hypercall's ret. */
 long hv_fault_handlers(int arm);
+/* SVC_CALL (the service channel, svcchan.c); the result is in a->ret. */
+void hv_svc_call(struct vigil_hc_svc_call *a);
 
 /* ---- start.c ---- */
 extern const struct vigil_boot_info *svcos_boot_info;

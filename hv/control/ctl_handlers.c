@@ -302,6 +302,7 @@ static const struct {
     {"sensors", op_sensors},
     {"sensors.override", op_sensors_override},
     {"metrics", op_metrics},
+    {"events", op_events},
     {"policy.get", op_policy_get},
     {"policy.set", op_policy_set},
     {"trap", op_trap},

@@ -17,6 +17,7 @@ json_t *op_sel_clear(struct hv *hv, const struct ctl_msg *req, struct ctl_reply 
 json_t *op_sensors(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_sensors_override(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_metrics(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_events(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 
 /* Traps and evidence (ctl_ops_evidence.c). */
 json_t *op_policy_get(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);

@@ -1,7 +1,9 @@
-/* ctl_ops_bmc.c: control operations of the BMC side: the system event log, sensors, metrics. */
+/* ctl_ops_bmc.c: control operations of the BMC side: the system event log, sensors, metrics, the
+ * event stream. */
 #include "control/ctl_ops.h"
 
 #include "supervisor/events.h"
+#include "supervisor/evstream.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -82,4 +84,21 @@ json_t *op_metrics(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *o
     out->data = (uint8_t *)text;
     out->data_len = (uint32_t)strlen(text);
     return json_pack("{s:b, s:s}", "ok", 1, "content_type", "text/plain; version=0.0.4");
+}
+
+json_t *op_events(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    json_t *err = NULL;
+    int64_t after = ctl_arg_uint(req, "after", 0, &err);
+    int64_t max = ctl_arg_uint(req, "max", EVSTREAM_READ_MAX, &err);
+    if (err)
+        return err;
+    if (!hv->evstream)
+        return ctl_error("ENOSYS", "hv keeps no event stream");
+    json_t *r =
+        evstream_read(hv->evstream, (uint64_t)after, (unsigned)(max > 0xffff ? 0xffff : max));
+    if (r)
+        json_object_set_new(r, "ok", json_true());
+    return r;
 }

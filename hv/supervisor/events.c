@@ -2,6 +2,8 @@
 #include "supervisor/events.h"
 
 #include "base/log.h"
+#include "supervisor/evstream.h"
+#include "vmm/vm.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -25,6 +27,14 @@ uint64_t hv_event(struct hv *hv, enum sel_severity sev, enum sel_type type, cons
     if (type == SEL_T_VM_SWITCH)
         level = LOG_DEBUG; /* the terminal already shows a banner for every switch */
     hv_log(level, "%s%s%s", vm ? vm->name : "", vm ? ": " : "", msg);
+    /* The management side hears of it too: the event stream, and a wake-up of the service VM's
+     * WAIT (vm->lock: never held by hv_event's callers, "Locks" in docs/hv-layout.md). */
+    if (hv->evstream) {
+        evstream_push(hv->evstream, id, sev, type, vm ? vm->name : NULL, msg);
+        struct vm *svc = atomic_load(&hv->service);
+        if (svc)
+            vm_raise_event(svc, VIGIL_EV_CHANNEL);
+    }
     return id;
 }
 

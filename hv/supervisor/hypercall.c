@@ -2,6 +2,7 @@
 #include "supervisor/hypercall.h"
 
 #include "base/log.h"
+#include "supervisor/events.h"
 #include "vmm/vm.h"
 
 #include <stdio.h>
@@ -14,6 +15,10 @@ static const char *hc_error_text(int64_t ret)
     switch (ret) {
     case VIGIL_EPERM:
         return "EPERM: this VM may not make the call";
+    case VIGIL_ENOENT:
+        return "ENOENT: no such call (ticket)";
+    case VIGIL_ENOSYS:
+        return "ENOSYS: not available in this hv";
     case VIGIL_EFAULT:
         return "EFAULT: a buffer lies outside guest RAM";
     case VIGIL_E2BIG:
@@ -74,8 +79,13 @@ void hypercall_dispatch(const struct hypercall_table *t, struct vcpu *v, unsigne
         uint8_t bytes[HC_ARG_MAX];
     } a;
     memcpy(a.bytes, arg, size);
-    int64_t ret = hypercall_allowed(c, v->vm) ? c->fn(v, a.bytes, gpa) : VIGIL_EPERM;
-    if (ret < 0)
+    bool allowed = hypercall_allowed(c, v->vm);
+    int64_t ret = allowed ? c->fn(v, a.bytes, gpa) : VIGIL_EPERM;
+    if (!allowed && v->vm->hv) /* a guest reaching for the service VM's calls: a bounded record */
+        hv_event_limited(v->vm->hv, v->vm, "forbidden hypercalls", SEL_WARNING, SEL_T_OTHER,
+                         "hypercall %s refused: only the service VM may make it", c->name);
+    /* EAGAIN is an answer, not a fault: "not yet" (SVC_CALL's queued request). */
+    if (ret < 0 && ret != VIGIL_EAGAIN)
         hypercall_reject(t, v, nr, hc_error_text(ret));
     if (c->no_ret)
         return;

@@ -2,6 +2,7 @@
 #include "supervisor/hypercall.h"
 
 #include "base/log.h"
+#include "supervisor/svcchan.h"
 #include "supervisor/switch.h"
 #include "supervisor/trap.h"
 #include "vmm/platform.h"
@@ -25,7 +26,9 @@ static int64_t hc_version(struct vcpu *v, void *arg, uint32_t gpa)
     a->features =
         VIGIL_FEAT_UART | VIGIL_FEAT_FAULT | VIGIL_FEAT_DEVICE |
         (hypercall_allowed(&vigil_hypercalls.calls[VIGIL_HC_SWITCH], v->vm) ? VIGIL_FEAT_SWITCH
-                                                                            : 0);
+                                                                            : 0) |
+        (hypercall_allowed(&vigil_hypercalls.calls[VIGIL_HC_SVC_CALL], v->vm) ? VIGIL_FEAT_SVCCHAN
+                                                                              : 0);
     return 0;
 }
 
@@ -65,8 +68,9 @@ static int64_t hc_time(struct vcpu *v, void *arg, uint32_t gpa)
     return 0;
 }
 
-#define KNOWN_EVENTS (VIGIL_EV_CONSOLE_IN | VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY | VIGIL_EV_DEVICE)
-#define EDGE_EVENTS  (VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY | VIGIL_EV_DEVICE)
+#define EDGE_EVENTS                                                                                \
+    (VIGIL_EV_FOREGROUND | VIGIL_EV_NOTIFY | VIGIL_EV_DEVICE | VIGIL_EV_CHANNEL | VIGIL_EV_REPLY)
+#define KNOWN_EVENTS (VIGIL_EV_CONSOLE_IN | EDGE_EVENTS)
 
 static uint64_t take_ready(struct vm *vm, uint64_t mask)
 {
@@ -266,6 +270,7 @@ static const struct hypercall calls[VIGIL_HC_COUNT] = {
     [VIGIL_HC_PANIC] = {"PANIC", sizeof(struct vigil_hc_panic), HC_ANY, hc_panic},
     [VIGIL_HC_SET_FAULT_HANDLER] = {"SET_FAULT_HANDLER", sizeof(struct vigil_hc_fault_handler),
                                     HC_ANY, hc_set_fault_handler},
+    [VIGIL_HC_SVC_CALL] = {"SVC_CALL", sizeof(struct vigil_hc_svc_call), HC_SERVICE, hc_svc_call},
 };
 
 const struct hypercall_table vigil_hypercalls = {calls, VIGIL_HC_COUNT};

@@ -197,6 +197,8 @@ struct hv_config {
 };
 
 struct platform_ops;
+struct svc_channel;
+struct evstream;
 
 struct hv {
     struct hv_config cfg;
@@ -236,9 +238,11 @@ struct hv {
     struct policy policy;    /* trap policy: event -> action, and its parameters; lock inside */
     struct snapshot_store *snapshots; /* crash snapshots, in state_dir; lock inside */
     struct job_table jobs;            /* snapshot writes under way; lock inside ("Locks") */
-    struct nvstore *nv;       /* the NV store, in state_dir/nv; NULL if unusable; lock inside */
-    _Atomic bool traps_armed; /* false while devirtualized: the guest runs alone, untrapped */
-    struct vm *spare_service; /* a detached service VM's struct, kept for the next attach */
+    struct svc_channel *chan;  /* the service channel's call in flight (supervisor/svcchan.c) */
+    struct evstream *evstream; /* every SEL entry as an event for the management side */
+    struct nvstore *nv;        /* the NV store, in state_dir/nv; NULL if unusable; lock inside */
+    _Atomic bool traps_armed;  /* false while devirtualized: the guest runs alone, untrapped */
+    struct vm *spare_service;  /* a detached service VM's struct, kept for the next attach */
     char service_image_buf[4096];
     pthread_t watchdog;
     _Atomic bool watchdog_started; /* cleared by the main loop to stop the watchdog thread */

@@ -58,6 +58,7 @@ enum vigil_hc_nr {
     VIGIL_HC_SWITCH = 7,            /* struct vigil_hc_switch; service VM only */
     VIGIL_HC_PANIC = 8,             /* struct vigil_hc_panic; the guest reports a crash */
     VIGIL_HC_SET_FAULT_HANDLER = 9, /* struct vigil_hc_fault_handler */
+    VIGIL_HC_SVC_CALL = 10,         /* struct vigil_hc_svc_call; service VM only */
     VIGIL_HC_COUNT
 };
 _Static_assert(VIGIL_HC_HALT_PORT == VIGIL_HC_PORT_BASE + VIGIL_HC_HALT, "HALT port");
@@ -65,6 +66,7 @@ _Static_assert(VIGIL_HC_PANIC_PORT == VIGIL_HC_PORT_BASE + VIGIL_HC_PANIC, "PANI
 
 /* Error codes returned in `ret`; the values match Linux errno numbers. */
 #define VIGIL_EPERM   (-1)  /* the calling VM may not make this call */
+#define VIGIL_ENOENT  (-2)  /* no such thing (SVC_CALL: no call with that ticket) */
 #define VIGIL_EAGAIN  (-11) /* nothing available right now */
 #define VIGIL_EFAULT  (-14) /* an address or length lies outside guest RAM */
 #define VIGIL_EBUSY   (-16) /* the target is in a state that forbids it */
@@ -86,10 +88,11 @@ struct vigil_hc_version {
     uint64_t features;   /* out: VIGIL_FEAT_* supported by hv */
     int64_t ret;
 };
-#define VIGIL_FEAT_UART   (1ull << 0) /* 16550 UART at 0x3f8 */
-#define VIGIL_FEAT_SWITCH (1ull << 1) /* VIGIL_HC_SWITCH available to this VM */
-#define VIGIL_FEAT_FAULT  (1ull << 2) /* SET_FAULT_HANDLER and PANIC fault reports */
-#define VIGIL_FEAT_DEVICE (1ull << 3) /* WAIT takes VIGIL_EV_DEVICE; boot info lists devices */
+#define VIGIL_FEAT_UART    (1ull << 0) /* 16550 UART at 0x3f8 */
+#define VIGIL_FEAT_SWITCH  (1ull << 1) /* VIGIL_HC_SWITCH available to this VM */
+#define VIGIL_FEAT_FAULT   (1ull << 2) /* SET_FAULT_HANDLER and PANIC fault reports */
+#define VIGIL_FEAT_DEVICE  (1ull << 3) /* WAIT takes VIGIL_EV_DEVICE; boot info lists devices */
+#define VIGIL_FEAT_SVCCHAN (1ull << 4) /* SVC_CALL, VIGIL_EV_CHANNEL and _REPLY for this VM */
 
 /* CONSOLE_WRITE / CONSOLE_READ: ret = bytes moved (READ: 0 when none). */
 struct vigil_hc_buf {
@@ -121,6 +124,8 @@ struct vigil_hc_wait {
 #define VIGIL_EV_FOREGROUND (1ull << 1) /* the foreground VM changed */
 #define VIGIL_EV_NOTIFY     (1ull << 2) /* service VM: a guest event whose policy says "notify" */
 #define VIGIL_EV_DEVICE     (1ull << 3) /* a device of this VM asked for an interrupt */
+#define VIGIL_EV_CHANNEL    (1ull << 4) /* service VM: hv's event stream has a new event */
+#define VIGIL_EV_REPLY      (1ull << 5) /* service VM: the answer to its SVC_CALL is ready */
 
 /* HALT: the VM stops for good with `status` (0 = clean); the optional
  * message (at most VIGIL_HC_HALT_MSG_MAX bytes) is logged by hv. */
@@ -197,6 +202,36 @@ struct vigil_hc_fault_report {
 struct vigil_hc_fault_handler {
     uint64_t entries_gpa;
     uint64_t reserved;
+    int64_t ret;
+};
+
+/* SVC_CALL: the service channel (docs/service-channel.md).  The service VM's requests to hv, in
+ * the control protocol's framing (include/vigil/ctlproto.h), reach the same handlers as the
+ * control socket's, in hv's main loop; the service VM may use only the operations the channel
+ * grants it (an operation outside them is answered with code "EPERM").  A call has two steps:
+ *
+ * submit: req_len > 0.  hv copies the request (header + JSON + data, at most
+ *   VIGIL_SVC_REQ_MAX bytes, wholly in RAM) and queues it: ret = VIGIL_EAGAIN and `ticket`
+ *   names the call.  ret = VIGIL_EBUSY while another call is queued (one at a time), EFAULT /
+ *   E2BIG for a request outside RAM or over the limit (nothing is queued then).
+ * collect: req_len = 0 and `ticket`.  Once the answer is ready (VIGIL_EV_REPLY is raised), hv
+ *   writes it, in the same framing (kind 2), to resp_gpa: ret = 0 and resp_len = its length.
+ *   Before that, ret = VIGIL_EAGAIN (WAIT for VIGIL_EV_REPLY and collect again).  If it needs
+ *   more than resp_cap bytes, ret = VIGIL_E2BIG and resp_len = the bytes it needs: hv keeps the
+ *   answer for a collect with a larger buffer.  EFAULT if the buffer is outside RAM, ENOENT for
+ *   a ticket that is not the last call's (or whose answer was collected already).
+ *
+ * A request hv cannot parse is answered, not dropped: the answer says why (code "EPROTO" or
+ * "EINVAL").  Responses carry at most VIGIL_CTL_DATA_MAX bytes of data (16 MiB), which lands
+ * in resp_gpa's buffer directly: snapshot.read moves a crash core in large chunks. */
+#define VIGIL_SVC_REQ_MAX (16u + 64u * 1024u + 64u * 1024u) /* header + JSON + data */
+struct vigil_hc_svc_call {
+    uint64_t req_gpa;  /* in: the request (submit) */
+    uint64_t req_len;  /* in: its length; 0 = collect */
+    uint64_t resp_gpa; /* in: the answer's buffer (collect) */
+    uint64_t resp_cap; /* in: its capacity */
+    uint64_t resp_len; /* out: bytes written (ret 0) or needed (ret VIGIL_E2BIG) */
+    uint64_t ticket;   /* out (submit), in (collect) */
     int64_t ret;
 };
 

@@ -38,5 +38,6 @@ int check_http_tcp(struct st_ctx *c, char *why);
 int check_nic(struct st_ctx *c, char *why);
 int run_mode(const char *mode);
 int run_serve(void);
+int run_svcchan(void);
 
 #endif

@@ -48,6 +48,8 @@ int run_mode(const char *mode)
     }
     if (!strcmp(mode, "serve")) /* HTTP over hv's network card (st_serve.c) */
         return run_serve();
+    if (!strcmp(mode, "svcchan")) /* the service channel, as the service VM (st_svcchan.c) */
+        return run_svcchan();
     if (!strcmp(mode, "netinfo")) { /* what the netstack wrote for musl's resolver */
         static const char *const files[] = {"/etc/resolv.conf", "/etc/hosts"};
         for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {

@@ -205,7 +205,8 @@ static void test_port(void **state)
     assert_int_equal(f->vm->bad_hypercalls, 3);
 }
 
-/* ABI v1's table: a row per number, each fitting the dispatcher; SWITCH for the service VM. */
+/* ABI v1's table: a row per number, each fitting the dispatcher; SWITCH and SVC_CALL for the
+ * service VM. */
 static void test_vigil_table(void **state)
 {
     struct fx *f = *state;
@@ -216,7 +217,8 @@ static void test_vigil_table(void **state)
         assert_non_null(c->fn);
         assert_true(c->arg_size <= HC_ARG_MAX && c->arg_size % 8 == 0);
         assert_true(c->no_ret == (nr == VIGIL_HC_HALT));
-        assert_int_equal(c->callers, nr == VIGIL_HC_SWITCH ? HC_SERVICE : HC_ANY);
+        bool service_only = nr == VIGIL_HC_SWITCH || nr == VIGIL_HC_SVC_CALL;
+        assert_int_equal(c->callers, service_only ? HC_SERVICE : HC_ANY);
     }
     struct vigil_hc_switch *s = (struct vigil_hc_switch *)(f->vm->mem + 0x100);
     *s = (struct vigil_hc_switch){.target = VIGIL_ROLE_SERVICE, .ret = 1};
