@@ -21,7 +21,9 @@ struct hvlink_ops {
                 char *err, size_t errlen);
 };
 
-int hvlink_open_unix(const char *path, char *err, size_t errlen);
+/* Opens the link with the transport this build has: hv's Unix socket at `where` natively
+ * (hvlink_unix.c), the service channel in the service VM (hvlink_svc.c, `where` unused). */
+int hvlink_open(const char *where, char *err, size_t errlen);
 /* A directory that stands in for the NV store and snapshot reads when hv lacks those ops
  * (native use against an older hv); NULL disables the fallback. */
 void hvlink_set_compat_dir(const char *dir);

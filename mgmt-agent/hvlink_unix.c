@@ -115,7 +115,7 @@ static int unix_call(void *ctx, const json_t *req, const void *data, size_t len,
 
 static const struct hvlink_ops unix_ops = {.call = unix_call};
 
-int hvlink_open_unix(const char *path, char *err, size_t errlen)
+int hvlink_open(const char *path, char *err, size_t errlen)
 {
     if (strlen(path) >= sizeof ul.path) {
         snprintf(err, errlen, "control socket path too long: %s", path);

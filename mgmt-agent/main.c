@@ -123,7 +123,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     char err[300];
-    if (hvlink_open_unix(sock, err, sizeof err)) {
+    if (hvlink_open(sock, err, sizeof err)) {
         fprintf(stderr, "mgmt-agent: %s\n", err);
         return 1;
     }
