@@ -7,7 +7,7 @@
 # transport differs (hvlink_unix.c natively, the service channel in the service VM).
 
 AGENT_SRCS   := $(filter-out mgmt-agent/hvlink_svc.c,$(wildcard mgmt-agent/*.c))
-AGENT_SVC_SRCS := $(filter-out mgmt-agent/hvlink_unix.c mgmt-agent/hvlink_compat.c,$(wildcard mgmt-agent/*.c))
+AGENT_SVC_SRCS := $(filter-out mgmt-agent/hvlink_unix.c,$(wildcard mgmt-agent/*.c))
 AGENT_OBJS   := $(AGENT_SRCS:%.c=$(O)/obj/%.o)
 AGENT_LDLIBS := -lmicrohttpd -lssl -lcrypto -ljansson
 
