@@ -35,7 +35,9 @@ static const char usage[] =
     "                             printed once on stderr); used only when no accounts exist\n"
     "  --compat-dir DIR           keep NV records here when hv lacks the NV store ops\n"
     "  --max-conns N              concurrent connections (32)\n"
-    "  --timeout S                idle and handshake timeout in seconds (30)\n";
+    "  --timeout S                idle and handshake timeout in seconds (30)\n"
+    "  --boot-guest VM            once serving, boot VM by a switch to it (make run's\n"
+    "                             --autostart-guest for the agent as the service VM)\n";
 
 /* A stable identity for the service root's UUID, kept with the accounts. */
 static void load_uuid(void)
@@ -86,7 +88,7 @@ static int listen_on(const char *spec)
 int main(int argc, char **argv)
 {
     const char *sock = getenv("VIGIL_HV_SOCKET"), *listen_spec = "0.0.0.0:8443";
-    const char *pwfile = NULL;
+    const char *pwfile = NULL, *boot_guest = NULL;
     struct conn_limits lim = {.max_conns = 32, .handshake_timeout = 30};
     int timeout = 30;
     if (!sock)
@@ -108,6 +110,8 @@ int main(int argc, char **argv)
             listen_spec = v;
         else if (!strcmp(a, "--admin-password-file"))
             pwfile = v;
+        else if (!strcmp(a, "--boot-guest"))
+            boot_guest = v;
         else if (!strcmp(a, "--compat-dir"))
             hvlink_set_compat_dir(v);
         else if (!strcmp(a, "--max-conns") && atoi(v) > 0 && atoi(v) <= 1000)
@@ -141,6 +145,13 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "mgmt-agent: serving https://%s/redfish/v1/ (certificate SHA-256 %s)\n",
             listen_spec, tls_fingerprint());
+    if (boot_guest) {
+        json_t *rep = hv_simple(json_pack("{s:s, s:s}", "op", "switch", "target", boot_guest));
+        if (!hv_ok(rep))
+            fprintf(stderr, "mgmt-agent: cannot boot %s: %s\n", boot_guest,
+                    json_string_value(json_object_get(rep, "error")));
+        json_decref(rep);
+    }
     int rc = conn_loop(lfd, ctx, d, &lim, &stop);
     MHD_stop_daemon(d);
     SSL_CTX_free(ctx);
