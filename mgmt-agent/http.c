@@ -181,8 +181,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     char *path = strdup(url);
     split_path(&q, path);
     char err[200];
+    const char *odv = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "OData-Version");
     if (header_bytes(mc, url) > HEADER_MAX)
         resp_error(&r, 431, "GeneralError", "the request's headers exceed %d bytes", HEADER_MAX);
+    else if (odv && strcmp(odv, "4.0"))
+        resp_error(&r, 412, "PreconditionFailed", "OData-Version %.16s is not supported (4.0 is)",
+                   odv);
     else if (p->too_big)
         resp_error(&r, 413, "GeneralError", "the request body exceeds %d bytes", BODY_MAX);
     else if (!q.method)

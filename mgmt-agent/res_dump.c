@@ -12,15 +12,20 @@
 #define ENTRIES "/redfish/v1/Managers/hv/LogServices/Dump/Entries"
 #define CHUNK   (4u << 20) /* per snapshot.read: large, so hv round trips stay few */
 
+static const char *str(json_t *j, const char *key, const char *otherwise)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+    return v ? v : otherwise;
+}
+
 static json_t *entry_json(json_t *s)
 {
     const char *id = json_string_value(json_object_get(s, "id"));
     char path[160], data[200], msg[200];
     snprintf(path, sizeof path, ENTRIES "/%s", id);
     snprintf(data, sizeof data, "%s/attachment", path);
-    snprintf(msg, sizeof msg, "crash snapshot of %s (%s)",
-             json_string_value(json_object_get(s, "vm")) ?: "?",
-             json_string_value(json_object_get(s, "trigger")) ?: "?");
+    snprintf(msg, sizeof msg, "crash snapshot of %s (%s)", str(s, "vm", "?"),
+             str(s, "trigger", "?"));
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:O, s:s,"
                      " s:{s:{s:O, s:O, s:O, s:O}}}",
                      "@odata.id", path, "@odata.type", "#LogEntry.v1_15_0.LogEntry", "Id", id,
@@ -101,8 +106,7 @@ static ssize_t read_core(void *cls, uint64_t pos, char *buf, size_t max)
         st->chunk_at = pos;
         if (!hv_ok(st->chunk.json) || st->chunk.data_len == 0) {
             fprintf(stderr, "mgmt-agent: reading snapshot %s at %" PRIu64 " failed: %s\n", st->id,
-                    st->start + pos,
-                    json_string_value(json_object_get(st->chunk.json, "error")) ?: "short read");
+                    st->start + pos, str(st->chunk.json, "error", "short read"));
             return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a short body */
         }
     }

@@ -34,14 +34,12 @@ void h_manager(struct req *q, struct resp *r)
     snprintf(path, sizeof path, MANAGERS "/%s", ARG(q, 1));
     snprintf(logs, sizeof logs, "%s/LogServices", path);
     json_t *hello = hv ? hv_simple(json_pack("{s:s}", "op", "hello")) : NULL;
-    json_t *m =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:o, s:{s:[o]}}", "@odata.id", path,
-                  "@odata.type", "#Manager.v1_17_0.Manager", "Id", ARG(q, 1), "Name",
-                  hv ? "Vigil hypervisor" : "Vigil service VM", "ManagerType",
-                  hv ? "BMC" : "Service", "UUID", "00000000-0000-0000-0000-000000000000", "Status",
-                  "State", "Enabled", "Health", "OK", "LogServices", odata_link(logs), "Links",
-                  "ManagerForServers", odata_link("/redfish/v1/Systems/guest"));
-    json_object_del(m, "UUID");
+    json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:o, s:{s:[o]}}", "@odata.id",
+                          path, "@odata.type", "#Manager.v1_17_0.Manager", "Id", ARG(q, 1), "Name",
+                          hv ? "Vigil hypervisor" : "Vigil service VM", "ManagerType",
+                          hv ? "BMC" : "Service", "Status", "State", "Enabled", "Health", "OK",
+                          "LogServices", odata_link(logs), "Links", "ManagerForServers",
+                          odata_link("/redfish/v1/Systems/guest"));
     if (hello && json_is_string(json_object_get(hello, "hv")))
         json_object_set(m, "FirmwareVersion", json_object_get(hello, "hv"));
     json_decref(hello);

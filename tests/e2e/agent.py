@@ -88,7 +88,7 @@ class Agent:
                     hd[k.strip().lower()] = v.strip()
             raw = b"" if out else Path(body.name).read_bytes()
             ctype = hd.get("content-type", "")
-            if raw and ctype.startswith("application/json"):
+            if raw and ctype.startswith("application/json") and "-I" not in args:
                 return status, hd, json.loads(raw)
             return status, hd, raw
 
