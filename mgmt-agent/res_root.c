@@ -33,6 +33,10 @@ static const char *const schemas[][2] = {
     {"Role", "v1_3_1"},
     {"Message", "v1_1_1"},
     {"Resource", "v1_16_0"},
+    {"CertificateService", "v1_0_4"},
+    {"CertificateLocations", "v1_0_4"},
+    {"CertificateCollection", ""},
+    {"Certificate", "v1_5_0"},
 };
 
 static const char *const services[][2] = {
@@ -41,6 +45,7 @@ static const char *const services[][2] = {
     {"Managers", "/redfish/v1/Managers"},
     {"SessionService", "/redfish/v1/SessionService"},
     {"AccountService", "/redfish/v1/AccountService"},
+    {"CertificateService", "/redfish/v1/CertificateService"},
     {"Sessions", "/redfish/v1/SessionService/Sessions"},
 };
 
@@ -60,7 +65,7 @@ void h_root(struct req *q, struct resp *r)
                   "UUID", agent_uuid, "Product", "Vigil", "Links", "Sessions",
                   odata_link("/redfish/v1/SessionService/Sessions"), "ProtocolFeaturesSupported",
                   "ExcerptQuery", 0, "ExpandQuery", 0, "OnlyMemberQuery", 0, "FilterQuery", 0);
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < 6; i++) /* all but Sessions, which is under Links */
         json_object_set_new(root, services[i][0], odata_link(services[i][1]));
     resp_json(r, 200, root);
 }

@@ -50,6 +50,13 @@ void h_dump_entries(struct req *q, struct resp *r);
 void h_dump_entry(struct req *q, struct resp *r);
 void h_dump_data(struct req *q, struct resp *r);
 
+/* res_certs.c */
+void h_cert_service(struct req *q, struct resp *r);
+void h_cert_locations(struct req *q, struct resp *r);
+void h_certs(struct req *q, struct resp *r);
+void h_cert(struct req *q, struct resp *r);
+void h_cert_replace(struct req *q, struct resp *r);
+
 /* Shared helpers (res_util.c) */
 json_t *collection(const char *path, const char *type, const char *name, json_t *members);
 /* An error reply from hv as a Redfish error (404 for ENOENT, 409 for EBUSY, ...). */

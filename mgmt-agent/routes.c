@@ -46,6 +46,12 @@ static const struct route routes[] = {
     {"Managers/*/LogServices/Dump/Entries", RO, L, CM, h_dump_entries},
     {"Managers/*/LogServices/Dump/Entries/*", RO | M_DELETE, L, CM, h_dump_entry},
     {"Managers/*/LogServices/Dump/Entries/*/attachment", RO, L, CM, h_dump_data},
+    {"Managers/*/NetworkProtocol/HTTPS/Certificates", RO, L, CM, h_certs},
+    {"Managers/*/NetworkProtocol/HTTPS/Certificates/*", RO, L, CM, h_cert},
+    {"CertificateService", RO, L, CM, h_cert_service},
+    {"CertificateService/CertificateLocations", RO, L, CM, h_cert_locations},
+    {"CertificateService/Actions/CertificateService.ReplaceCertificate", M_POST, CM, CM,
+     h_cert_replace},
 };
 
 int id_ok(const char *id)

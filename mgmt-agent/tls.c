@@ -13,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NV_KEY  "agent.tls.key"
-#define NV_CERT "agent.tls.crt"
+#define NV_TLS "agent.tls" /* PEM: the private key, then the certificate */
 
 /* TLS 1.2: forward secrecy and AEAD only; TLS 1.3's suites are all fine as they are. */
 static const char cipher_list[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
@@ -22,6 +21,7 @@ static const char cipher_list[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES
                                   "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305";
 
 static char fingerprint[3 * 32 + 1];
+static SSL_CTX *live; /* the one context; a replaced certificate goes into it */
 
 static void ssl_errors(const char *what)
 {
@@ -76,46 +76,91 @@ static int generate(EVP_PKEY **key, X509 **cert)
     return X509_sign(*cert, *key, EVP_sha256()) > 0 ? 0 : -1;
 }
 
+/* Key and certificate in one record, so that a crash never pairs a new key with an old
+ * certificate (the NV store writes each record atomically). */
 static int store(EVP_PKEY *key, X509 *cert)
 {
-    BIO *kb = BIO_new(BIO_s_mem()), *cb = BIO_new(BIO_s_mem());
+    BIO *b = BIO_new(BIO_s_mem());
     int rc = -1;
-    char *kp, *cp;
-    if (kb && cb && PEM_write_bio_PrivateKey(kb, key, NULL, NULL, 0, NULL, NULL) &&
-        PEM_write_bio_X509(cb, cert)) {
-        long kl = BIO_get_mem_data(kb, &kp), cl = BIO_get_mem_data(cb, &cp);
-        /* The key first: a certificate without its key would be useless after a crash. */
-        rc = nv_put(NV_KEY, kp, (size_t)kl) || nv_put(NV_CERT, cp, (size_t)cl) ? -1 : 0;
+    char *p;
+    if (b && PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) &&
+        PEM_write_bio_X509(b, cert)) {
+        long n = BIO_get_mem_data(b, &p);
+        rc = nv_put(NV_TLS, p, (size_t)n);
     }
+    BIO_free(b);
+    return rc;
+}
+
+/* Reads a private key and a certificate, in any order, from PEM text. */
+static int parse_pem(const void *pem, size_t n, EVP_PKEY **key, X509 **cert)
+{
+    BIO *kb = BIO_new_mem_buf(pem, (int)n), *cb = BIO_new_mem_buf(pem, (int)n);
+    *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
     BIO_free(kb);
     BIO_free(cb);
-    return rc;
+    ERR_clear_error();
+    return *key && *cert && X509_check_private_key(*cert, *key) == 1 ? 0 : -1;
 }
 
 static int load(EVP_PKEY **key, X509 **cert)
 {
-    uint8_t *kp = NULL, *cp = NULL;
-    size_t kl, cl;
-    int rk = nv_get(NV_KEY, &kp, &kl), rc = rk ? rk : nv_get(NV_CERT, &cp, &cl);
-    if (rc == 0) {
-        BIO *kb = BIO_new_mem_buf(kp, (int)kl), *cb = BIO_new_mem_buf(cp, (int)cl);
-        *key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
-        *cert = PEM_read_bio_X509(cb, NULL, NULL, NULL);
-        BIO_free(kb);
-        BIO_free(cb);
-        if (!*key || !*cert || X509_check_private_key(*cert, *key) != 1) {
-            fprintf(stderr, "mgmt-agent: the stored TLS key or certificate is unusable\n");
-            rc = -1;
-        }
+    uint8_t *p = NULL;
+    size_t n;
+    int rc = nv_get(NV_TLS, &p, &n);
+    if (rc == 0 && parse_pem(p, n, key, cert)) {
+        fprintf(stderr, "mgmt-agent: the stored TLS key or certificate is unusable\n");
+        rc = -1;
     }
-    free(kp);
-    free(cp);
+    free(p);
     return rc;
 }
 
 const char *tls_fingerprint(void)
 {
     return fingerprint;
+}
+
+X509 *tls_certificate(void)
+{
+    return live ? SSL_CTX_get0_certificate(live) : NULL;
+}
+
+/* Makes key and cert the ones new connections get. */
+static int install(EVP_PKEY *key, X509 *cert)
+{
+    if (!SSL_CTX_use_certificate(live, cert) || !SSL_CTX_use_PrivateKey(live, key))
+        return -1;
+    unsigned char md[32];
+    unsigned int mdl = 0;
+    X509_digest(cert, EVP_sha256(), md, &mdl);
+    for (unsigned i = 0; i < mdl; i++)
+        snprintf(fingerprint + 3 * i, 4, "%02X%s", md[i], i + 1 < mdl ? ":" : "");
+    return 0;
+}
+
+int tls_replace(const char *pem, size_t n, char *why, size_t wn)
+{
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    int rc = -1, bits;
+    if (parse_pem(pem, n, &key, &cert))
+        snprintf(why, wn, "CertificateString must hold a PEM certificate and its private key");
+    else if ((bits = EVP_PKEY_get_bits(key)) <
+             (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC ? 256 : 2048))
+        snprintf(why, wn, "the key is too weak (%d bits)", bits);
+    else if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
+        snprintf(why, wn, "the certificate has expired");
+    else if (store(key, cert))
+        snprintf(why, wn, "the certificate could not be stored");
+    else if (install(key, cert))
+        snprintf(why, wn, "OpenSSL refused the certificate");
+    else
+        rc = 0;
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    return rc;
 }
 
 SSL_CTX *tls_server_ctx(void)
@@ -132,27 +177,19 @@ SSL_CTX *tls_server_ctx(void)
     } else if (rc < 0) {
         goto fail;
     }
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
-        !SSL_CTX_set_cipher_list(ctx, cipher_list) || !SSL_CTX_use_certificate(ctx, cert) ||
-        !SSL_CTX_use_PrivateKey(ctx, key)) {
+    live = SSL_CTX_new(TLS_server_method());
+    if (!live || !SSL_CTX_set_min_proto_version(live, TLS1_2_VERSION) ||
+        !SSL_CTX_set_cipher_list(live, cipher_list) || install(key, cert)) {
         ssl_errors("cannot set up TLS");
-        SSL_CTX_free(ctx);
+        SSL_CTX_free(live);
+        live = NULL;
         goto fail;
     }
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                 SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    unsigned char md[32];
-    unsigned int mdl = 0;
-    X509_digest(cert, EVP_sha256(), md, &mdl);
-    for (unsigned i = 0; i < mdl; i++)
-        snprintf(fingerprint + 3 * i, 4, "%02X%s", md[i], i + 1 < mdl ? ":" : "");
-    EVP_PKEY_free(key);
-    X509_free(cert);
-    return ctx;
+    SSL_CTX_set_options(live, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                  SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(live, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 fail:
     EVP_PKEY_free(key);
     X509_free(cert);
-    return NULL;
+    return live;
 }

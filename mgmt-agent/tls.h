@@ -9,5 +9,11 @@
 SSL_CTX *tls_server_ctx(void);
 /* The SHA-256 fingerprint of the certificate in use, hex with colons (for the log). */
 const char *tls_fingerprint(void);
+/* The certificate in use (owned by the context). */
+X509 *tls_certificate(void);
+/* Installs an operator's certificate: PEM text with the certificate and its private key
+ * (EC >= 256 bits or RSA >= 2048, not expired); stored, then served to new connections.
+ * 0, or -1 with why filled. */
+int tls_replace(const char *pem, size_t n, char *why, size_t wn);
 
 #endif

@@ -1,5 +1,6 @@
 """test_agent_hostile.py: the agent's TLS versions and ciphers (openssl s_client), hostile and
 malformed HTTP, slow clients, and restarts that keep the accounts and the certificate."""
+import hashlib
 import re
 import signal
 import socket
@@ -168,7 +169,7 @@ def test_restart_keeps_accounts_and_certificate(tmp_path, start_hv):
         assert b.get("/redfish/v1/Systems", user=("admin", PASSWORD))["Members@odata.count"] == 2
         # The records are hv's NV store's: mode 0600 files under its state folder.
         keys = {r["key"] for r in hv.ok("nv.list")["records"]}
-        assert {"agent.accounts", "agent.tls.key", "agent.tls.crt"} <= keys
+        assert {"agent.accounts", "agent.tls"} <= keys
     finally:
         b.stop()
 
@@ -186,3 +187,48 @@ def test_first_start_prints_a_random_admin_password_once(tmp_path, start_hv):
         assert a.curl("/redfish/v1/Systems", user=("admin", "password"))[0] == 401
     finally:
         a.stop()
+
+
+def make_cert(tmp_path, name, keyopt):
+    key, crt = tmp_path / f"{name}.key", tmp_path / f"{name}.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", keyopt[0], *keyopt[1:], "-nodes", "-days", "30",
+                    "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True, timeout=scaled(60))
+    return crt.read_text() + key.read_text()
+
+
+def served_fingerprint(agent):
+    pem = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{agent.port}", "-showcerts"],
+                         input=b"", capture_output=True, timeout=scaled(30)).stdout
+    der = subprocess.run(["openssl", "x509", "-outform", "DER"], input=pem, capture_output=True).stdout
+    return hashlib.sha256(der).hexdigest().upper()
+
+
+def test_replace_certificate_and_keep_it(tmp_path, start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--mem", "64")
+    a = Agent(hv, tmp_path / "a")
+    target = "/redfish/v1/CertificateService/Actions/CertificateService.ReplaceCertificate"
+    uri = {"@odata.id": "/redfish/v1/Managers/service/NetworkProtocol/HTTPS/Certificates/1"}
+    status, _, _ = a.curl("/redfish/v1/AccountService/Accounts", method="POST",
+                          data={"UserName": "ro", "Password": "ro-pass-1234", "RoleId": "ReadOnly"})
+    assert status == 201
+    new = make_cert(tmp_path, "operator-cert", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+    weak = make_cert(tmp_path, "weak", ["rsa:1024"])
+    body = {"CertificateString": new, "CertificateType": "PEM", "CertificateUri": uri}
+    status, _, resp = a.curl(target, method="POST", data=body, user=("ro", "ro-pass-1234"))
+    assert status == 403 and message_id(resp) == "InsufficientPrivilege"
+    status, _, resp = a.curl(target, method="POST", data=dict(body, CertificateString=weak))
+    assert status == 400 and message_id(resp) == "ActionParameterValueFormatError"
+    status, _, resp = a.curl(target, method="POST", data=dict(body, CertificateString=new.split("-----BEGIN PRIVATE")[0]))
+    assert status == 400
+    status, _, resp = a.curl(target, method="POST", data=body)
+    assert status == 200 and resp["Subject"]["CommonName"] == "operator-cert", resp
+    fp = resp["Fingerprint"].replace(":", "")
+    assert served_fingerprint(a) == fp
+    assert a.get("/redfish/v1/Managers/service/NetworkProtocol/HTTPS/Certificates/1")["Fingerprint"] == resp["Fingerprint"]
+    a.stop()
+    b = Agent(hv, tmp_path / "b", password=None)
+    try:
+        assert served_fingerprint(b) == fp and b.fingerprint().replace(":", "") == fp
+    finally:
+        b.stop()
