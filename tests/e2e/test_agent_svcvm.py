@@ -17,7 +17,7 @@ ELF = ROOT / "build" / "mgmt-agent" / "agent.elf"
 def start(tmp_path, port):
     return Hv(tmp_path, ["--service", str(ELF), "--mem", "128",
                          "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:8443",
-                         "--guest", guest("demo.elf"), "--mem", "64"])
+                         "--guest", guest("demo.elf"), "--mem", "16"])
 
 
 def curl(url, *args):
