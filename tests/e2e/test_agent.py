@@ -140,8 +140,10 @@ def test_dump_snapshot_download_with_resume(setup, tmp_path):
 
     def new_entry():
         ms = a.get("/redfish/v1/Managers/hv/LogServices/Dump/Entries")["Members"]
-        return next((m for m in ms if m["Id"] not in before), None)
-    entry = hv.wait_for(new_entry, 60, "the snapshot's Dump entry")
+        # hv computes the core's digest once the core is durable ("pending" until then; a
+        # download meanwhile gets 503 with Retry-After).
+        return next((m for m in ms if m["Id"] not in before and len(m["Oem"]["Vigil"]["Sha256"]) == 64), None)
+    entry = hv.wait_for(new_entry, 60, "the snapshot's Dump entry with its digest")
     url, size = entry["AdditionalDataURI"], entry["AdditionalDataSizeBytes"]
     core = tmp_path / "core"
     # The first half, as an interrupted download would leave it; then curl resumes (-C -).
