@@ -122,13 +122,17 @@ fuzz: $(FUZZ_O)/fuzz_virtqueue
 deps:
 	@scripts/deps.sh
 
-# The appliance on an embedded default: the service VM first, then the demo guest.
+# The appliance on an embedded default: the service VM (mgmt-agent, HTTPS on 8443) first, then
+# the demo guest. Port 8443 is bound on 127.0.0.1 with host KVM; in the nested machine on all of
+# its addresses, so that vigil-kvm's forward from the host's 127.0.0.1 reaches it.
+RUN_BIND = $(if $(filter host,$(shell scripts/vigil-kvm --way 2>/dev/null)),127.0.0.1,)
 run: deps
 	@scripts/vigil-kvm --check
 	$(MAKE) all
 	scripts/vigil-kvm --interactive --forward 127.0.0.1:8443-:8443 -- \
-	    $(O)/hv --service $(GUEST_O)/service-stub.elf --guest $(GUEST_O)/demo.elf --autostart-guest \
-	        --control /tmp/vigil-hv.sock --state-dir build/state $(RUN_ARGS)
+	    $(O)/hv --service build/mgmt-agent/agent.elf --mem 128 \
+	        --net user,hostfwd=tcp:$(RUN_BIND):8443-:8443 --cmdline "--boot-guest guest" \
+	        --guest $(GUEST_O)/demo.elf --control /tmp/vigil-hv.sock --state-dir build/state $(RUN_ARGS)
 
 unit: host asan
 	@set -e; for t in $(UNIT_BINS) $(UNIT_BINS:$(O)/%=build/asan/%); do echo "== $$t"; $$t; done
@@ -170,6 +174,7 @@ clean:
 # The service OS: its target sysroot (musl, OpenSSL, libmicrohttpd, Jansson, lwIP from Debian
 # source packages, cached outside the tree) and svcos with its self-test image.
 -include svcos/sysroot.mk netstack/netstack.mk svcos/svcos.mk
+include mgmt-agent/agent.mk
 all: svcos-selftest
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

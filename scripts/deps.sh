@@ -3,7 +3,8 @@
 set -euo pipefail
 pkgs=(gcc make libc6-dev libjansson-dev libcmocka-dev libssl-dev python3 python3-pytest gdb binutils
       qemu-system-x86 socat clang-format kmod cpio e2fsprogs
-      clang libclang-rt-dev libslirp-dev libglib2.0-dev pkg-config iproute2)
+      clang libclang-rt-dev libslirp-dev libglib2.0-dev pkg-config iproute2
+      libmicrohttpd-dev curl openssl jq redfishtool)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

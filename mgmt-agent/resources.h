@@ -1,0 +1,69 @@
+/* resources.h: the Redfish resource handlers, one file per resource group. */
+#ifndef AGENT_RESOURCES_H
+#define AGENT_RESOURCES_H
+
+#include "http.h"
+#include "jsonutil.h"
+
+/* Segment i of the route's own path (after /redfish/v1). */
+#define ARG(q, i) seg(q, (i) + 2)
+
+/* res_root.c */
+void h_versions(struct req *q, struct resp *r);
+void h_root(struct req *q, struct resp *r);
+void h_odata(struct req *q, struct resp *r);
+void h_metadata(struct req *q, struct resp *r);
+/* res_sessions.c */
+void h_session_service(struct req *q, struct resp *r);
+void h_sessions(struct req *q, struct resp *r);
+void h_session(struct req *q, struct resp *r);
+/* res_accounts.c */
+void h_account_service(struct req *q, struct resp *r);
+void h_accounts(struct req *q, struct resp *r);
+void h_account(struct req *q, struct resp *r);
+void h_roles(struct req *q, struct resp *r);
+void h_role(struct req *q, struct resp *r);
+/* res_systems.c */
+void h_systems(struct req *q, struct resp *r);
+void h_system(struct req *q, struct resp *r);
+void h_system_reset(struct req *q, struct resp *r);
+void h_system_switch(struct req *q, struct resp *r);
+void h_system_snapshot(struct req *q, struct resp *r);
+/* res_chassis.c */
+void h_chassis_coll(struct req *q, struct resp *r);
+void h_chassis(struct req *q, struct resp *r);
+void h_sensors(struct req *q, struct resp *r);
+void h_sensor(struct req *q, struct resp *r);
+void h_thermal(struct req *q, struct resp *r);
+void h_power(struct req *q, struct resp *r);
+/* res_managers.c */
+void h_managers(struct req *q, struct resp *r);
+void h_manager(struct req *q, struct resp *r);
+void h_log_services(struct req *q, struct resp *r);
+void h_log_service(struct req *q, struct resp *r);
+/* res_sel.c */
+void h_sel_entries(struct req *q, struct resp *r);
+void h_sel_entry(struct req *q, struct resp *r);
+void h_sel_clear(struct req *q, struct resp *r);
+/* res_dump.c */
+void h_dump_entries(struct req *q, struct resp *r);
+void h_dump_entry(struct req *q, struct resp *r);
+void h_dump_data(struct req *q, struct resp *r);
+
+/* res_certs.c */
+void h_cert_service(struct req *q, struct resp *r);
+void h_cert_locations(struct req *q, struct resp *r);
+void h_certs(struct req *q, struct resp *r);
+void h_cert(struct req *q, struct resp *r);
+void h_cert_replace(struct req *q, struct resp *r);
+
+/* Shared helpers (res_util.c) */
+json_t *collection(const char *path, const char *type, const char *name, json_t *members);
+/* An error reply from hv as a Redfish error (404 for ENOENT, 409 for EBUSY, ...). */
+void hv_error(struct resp *r, json_t *reply);
+/* The "ok" hv reply for a request, or NULL with r holding the error. */
+json_t *hv_get(struct resp *r, json_t *req);
+/* False when If-Match names another version of current (the caller answers 412). */
+int if_match_ok(struct req *q, const json_t *current);
+
+#endif

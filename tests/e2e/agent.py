@@ -1,0 +1,155 @@
+"""agent.py: helpers for the mgmt-agent tests: run the native agent against an hv, talk to it with curl."""
+import base64
+import http.client
+import json
+import os
+import re
+import ssl
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from vigil import BUILD, scaled
+
+AGENT = BUILD / "mgmt-agent" / "mgmt-agent"
+PASSWORD = "correct-horse-battery"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Agent:
+    """One native mgmt-agent process serving HTTPS on a free localhost port."""
+
+    def __init__(self, hv, workdir, password=PASSWORD, args=(), port=None):
+        self.hv, self.dir = hv, Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.base = f"https://127.0.0.1:{self.port}"
+        self.log_path = self.dir / f"agent-{self.port}-{time.monotonic_ns()}.log"
+        cmd = [str(AGENT), "--hv-socket", hv.sock_path, "--listen", f"127.0.0.1:{self.port}",
+               *args]
+        if password:
+            pw = self.dir / "admin-password"
+            pw.write_text(password + "\n")
+            cmd += ["--admin-password-file", str(pw)]
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + scaled(20)
+        while "serving https://" not in self.output():
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise AssertionError(f"mgmt-agent did not start:\n{self.output()}")
+            time.sleep(0.05)
+
+    def output(self):
+        self.log.flush()
+        return self.log_path.read_bytes().decode(errors="replace")
+
+    def fingerprint(self):
+        return re.search(r"certificate SHA-256 ([0-9A-F:]+)", self.output()).group(1)
+
+    def stop(self, sig=signal.SIGTERM):
+        if getattr(self, "conn", None):
+            self.conn.close()
+            self.conn = None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(scaled(10))
+        self.log.close()
+        return self.proc.returncode
+
+    def curl(self, path, *args, user=("admin", PASSWORD), token=None, method=None, data=None,
+             headers=(), out=None):
+        """One request; returns (status, headers as a lower-cased dict, body bytes or parsed JSON).
+        Plain requests go over one kept-alive HTTPS connection (a curl process and a TLS handshake
+        per request cost seconds in the nested machine); with curl arguments or out=, curl runs."""
+        if not args and not out and not any(h.startswith("@") for h in headers):
+            return self.request(path, user, token, method, data, headers)
+        with tempfile.NamedTemporaryFile() as hdr, tempfile.NamedTemporaryFile() as body:
+            cmd = ["curl", "-sk", "-D", hdr.name, "-o", out or body.name, "-w", "%{http_code}",
+                   "--max-time", str(int(scaled(60)))]
+            if user and not token:
+                cmd += ["-u", f"{user[0]}:{user[1]}"]
+            if token:
+                cmd += ["-H", f"X-Auth-Token: {token}"]
+            if method:
+                cmd += ["-X", method]
+            if data is not None:
+                cmd += ["-H", "Content-Type: application/json",
+                        "--data-binary", data if isinstance(data, str) else json.dumps(data)]
+            for h in headers:
+                cmd += ["-H", h]
+            url = path if path.startswith("http") else self.base + path
+            p = subprocess.run(cmd + list(args) + [url], capture_output=True, text=True,
+                               timeout=scaled(90))
+            status = int(p.stdout.strip() or 0)
+            hd = {}
+            for line in Path(hdr.name).read_text(errors="replace").splitlines():
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    hd[k.strip().lower()] = v.strip()
+            raw = b"" if out else Path(body.name).read_bytes()
+            ctype = hd.get("content-type", "")
+            if raw and ctype.startswith("application/json") and "-I" not in args:
+                return status, hd, json.loads(raw)
+            return status, hd, raw
+
+    def request(self, path, user, token, method, data, headers):
+        hd = {}
+        if user and not token:
+            hd["Authorization"] = "Basic " + base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()
+        if token:
+            hd["X-Auth-Token"] = token
+        body = None
+        if data is not None:
+            hd["Content-Type"] = "application/json"
+            body = data if isinstance(data, str) else json.dumps(data)
+        for h in headers:
+            k, v = h.split(":", 1)
+            hd[k.strip()] = v.strip()
+        method = method or ("POST" if data is not None else "GET")
+        for attempt in range(2):  # the agent closes idle connections: reconnect once
+            if getattr(self, "conn", None) is None:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx,
+                                                        timeout=scaled(60))
+            try:
+                self.conn.request(method, path, body=body, headers=hd)
+                r = self.conn.getresponse()
+                raw = r.read()
+                break
+            except (http.client.HTTPException, ConnectionError, ssl.SSLError, OSError):
+                self.conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+        rh = {k.lower(): v for k, v in r.getheaders()}
+        if r.getheader("Connection", "").lower() == "close":
+            self.conn.close()
+            self.conn = None
+        if raw and rh.get("content-type", "").startswith("application/json"):
+            return r.status, rh, json.loads(raw)
+        return r.status, rh, raw
+
+    def get(self, path, **kw):
+        status, _, body = self.curl(path, **kw)
+        assert status == 200, (path, status, body)
+        return body
+
+
+def message_id(body):
+    """The Base registry MessageId of a Redfish error body."""
+    assert isinstance(body, dict) and "error" in body, body
+    info = body["error"]["@Message.ExtendedInfo"]
+    assert info and info[0]["MessageId"] == body["error"]["code"], body
+    return body["error"]["code"].rsplit(".", 1)[1]

@@ -1,0 +1,108 @@
+"""test_agent_clients.py: the README's curl recipes, run as written, and redfishtool, against the
+native agent on a real hv."""
+import hashlib
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from agent import PASSWORD, Agent
+from vigil import ROOT, Hv, guest, scaled
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("agent")
+    (d / "hv").mkdir()
+    hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest("demo.elf"),
+                       "--mem", "16"])
+    agent = Agent(hv, d / "agent")
+    yield hv, agent, d
+    assert agent.stop() == 0, agent.output()  # a clean exit: no sanitizer report
+    hv.stop()
+
+
+def recipes():
+    """The README's recipe blocks, in order."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("<!-- redfish-recipes -->")[1].split("<!-- /redfish-recipes -->")[0]
+    return re.findall(r"```sh\n(.*?)```", section, re.S)
+
+
+def run(agent, workdir, script):
+    env = dict(os.environ, H=agent.base, V=agent.base + "/redfish/v1", PASS=PASSWORD)
+    p = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=workdir, env=env,
+                       capture_output=True, text=True, timeout=scaled(120))
+    assert p.returncode == 0, (script, p.stdout, p.stderr)
+    return p.stdout
+
+
+def test_readme_recipes(setup):
+    hv, a, d = setup
+    blocks = recipes()
+    assert len(blocks) == 6
+    login, basic, switch, snapshot, download, sensors_sel = blocks
+    out = run(a, d, login)
+    assert "/redfish/v1/Systems/guest" in out and "/redfish/v1/Systems/service" in out
+    assert hv_sessions(a) == 0  # logged out again
+    state = json.loads(run(a, d, basic))
+    assert state["PowerState"] in ("On", "Off") and state["Vigil"]["Role"] == "guest"
+    out = run(a, d, switch)
+    assert "Paused" in out
+    assert hv.status()["foreground"] == "guest" and hv.vm("guest")["state"] == "running"
+    out = run(a, d, snapshot)
+    assert re.search(r"\S+ guest \d+ bytes", out), out
+    out = run(a, d, download)
+    assert "guest.core verified" in out
+    core = d / "guest.core"
+    whole = core.read_bytes()
+    snap = hv.ok("snapshot.list")["snapshots"][-1]
+    assert hashlib.sha256(whole).hexdigest() == snap["sha256"]
+    # An interrupted download: the same command resumes with a Range request.
+    with open(core, "r+b") as f:
+        f.truncate(len(whole) // 3)
+    out = run(a, d, download)
+    assert "guest.core verified" in out and core.read_bytes() == whole
+    assert re.search(r"(?im)^content-range: bytes %d-" % (len(whole) // 3), (d / "core.h").read_text())
+    out = run(a, d, sensors_sel)
+    assert "Cel" in out and "CPU Temp" in out
+    sel_ids = [int(line.split()[0]) for line in out.splitlines() if re.match(r"^\d+ \d{4}-", line)]
+    assert sel_ids == sorted(sel_ids) and len(sel_ids) == len(set(sel_ids)) >= 5
+
+
+def hv_sessions(agent):
+    return agent.get("/redfish/v1/SessionService/Sessions")["Members@odata.count"]
+
+
+def redfishtool(agent, *args, auth=("-u", "admin", "-p", PASSWORD)):
+    p = subprocess.run(["redfishtool", "-r", f"127.0.0.1:{agent.port}", *auth, "-S", "Always", *args],
+                       capture_output=True, text=True, timeout=scaled(60))
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_redfishtool_systems_chassis_reset_and_sessions(setup):
+    hv, a, _ = setup
+    rc, out, err = redfishtool(a, "Systems")
+    assert rc == 0, err
+    assert {m["@odata.id"] for m in json.loads(out)["Members"]} == {
+        "/redfish/v1/Systems/guest", "/redfish/v1/Systems/service"}
+    rc, out, err = redfishtool(a, "Chassis", "-1", "Thermal")
+    assert rc == 0 and json.loads(out)["Temperatures"], err
+    # Reset Nmi maps to hv's operator trap: the running guest is frozen with its evidence.
+    if hv.status()["foreground"] != "guest":
+        hv.ok("switch", target="guest")
+    hv.wait_for(lambda: hv.vm("guest")["state"] == "running", 10, "the guest running")
+    rc, out, err = redfishtool(a, "Systems", "-I", "guest", "reset", "Nmi")
+    assert rc == 0, err
+    hv.wait_for(lambda: hv.vm("guest")["state"] == "frozen", 10, "the guest frozen by the NMI")
+    # A request on a session of its own; a session kept open (login), visible in the collection.
+    before = hv_sessions(a)
+    rc, out, err = redfishtool(a, "-A", "Session", "Systems", "-I", "service", "get")
+    assert rc == 0 and json.loads(out)["Id"] == "service", err
+    rc, out, err = redfishtool(a, "SessionService", "login")
+    assert rc == 0, err
+    login = json.loads(out)
+    assert login["SessionLocation"].startswith("/redfish/v1/SessionService/Sessions/")
+    assert hv_sessions(a) >= before + 1

@@ -1,0 +1,63 @@
+"""test_agent_svcvm.py: the same agent as the service VM's program (svcos + netstack, hv link over
+the service channel), reached through the service VM's port forward.  (Records surviving
+restarts: test_agent_hostile.py, natively; the NV store is the same.)"""
+import base64
+import hashlib
+import re
+import subprocess
+
+import pytest
+
+from agent import free_port
+from vigil import ROOT, Hv, guest, scaled
+
+ELF = ROOT / "build" / "mgmt-agent" / "agent.elf"
+
+
+def start(tmp_path, port):
+    return Hv(tmp_path, ["--service", str(ELF), "--mem", "128",
+                         "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:8443",
+                         "--guest", guest("demo.elf"), "--mem", "16"])
+
+
+def curl(url, *args):
+    p = subprocess.run(["curl", "-sk", "--max-time", str(int(scaled(30))), "-w", "\n%{http_code}", *args, url],
+                       capture_output=True, timeout=scaled(60))
+    body, _, status = p.stdout.rpartition(b"\n")
+    return int(status or 0), body
+
+
+def serving(hv, port):
+    hv.wait_console("service", "mgmt-agent: serving https://", 60)
+    base = f"https://127.0.0.1:{port}"
+    hv.wait_for(lambda: curl(base + "/redfish/v1/")[0] == 200, 30, "the agent answering")
+    return base
+
+
+def test_agent_as_the_service_vm(tmp_path):
+    if not ELF.exists():
+        pytest.skip("build/mgmt-agent/agent.elf is not built (make all)")
+    port = free_port()
+    (tmp_path / "a").mkdir()
+    hv = start(tmp_path / "a", port)
+    try:
+        base = serving(hv, port)
+        console = hv.console("service")
+        pw = re.search(r'created account "admin" \(Administrator\) with password (\S+)', console).group(1)
+        auth = ["-u", f"admin:{pw}"]
+        status, body = curl(base + "/redfish/v1/Systems", *auth)
+        assert status == 200 and b"/redfish/v1/Systems/guest" in body
+        status, _ = curl(base + "/redfish/v1/Systems/guest/Actions/Oem/Vigil.Switch", *auth, "-X", "POST",
+                         "-H", "Content-Type: application/json", "-d", "{}")
+        assert status == 204 and hv.status()["foreground"] == "guest"
+        hv.snapshot("guest")
+        snap = hv.wait_for(lambda: next((x for x in hv.ok("snapshot.list")["snapshots"]
+                                         if len(x["sha256"]) == 64), None), 60, "the core's digest")
+        hdr = tmp_path / "h"
+        status, core = curl(f"{base}/redfish/v1/Managers/hv/LogServices/Dump/Entries/{snap['id']}/attachment",
+                            *auth, "-D", str(hdr))
+        assert status == 200 and len(core) == snap["core_bytes"]
+        digest = base64.b64encode(hashlib.sha256(core).digest()).decode()
+        assert f"sha-256=:{digest}:" in hdr.read_text()
+    finally:
+        hv.stop()
