@@ -1,7 +1,9 @@
 /* st_serve.c: the self-test's --mode serve: once DHCP gave an address, libmicrohttpd on port 8080
- * for a host on the other side of hv's virtio-net card (tests/e2e: hostfwd, bulk both ways). */
+ * for a host on the other side of hv's virtio-net card (tests/e2e: hostfwd, bulk both ways, its
+ * own descriptor and socket counts, a crash on request). */
 #define _GNU_SOURCE
 #include "selftest.h"
+#include "st_net.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -20,7 +22,7 @@
 /* The bulk data repeats one 64 KiB block: SHA-256("svcos-net <i>") for i = 0..2047, which the
  * test rebuilds with hashlib. */
 static unsigned char block[BLOCK];
-static int quit;
+static int quit, crash;
 
 static void make_block(void)
 {
@@ -92,6 +94,20 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
             n += snprintf(text + n, sizeof text - (size_t)n, "%02x", d[i]);
         snprintf(text + n, sizeof text - (size_t)n, "\"}");
         return reply(conn, text);
+    }
+    if (!strcmp(url, "/stats")) { /* what a leak would show: counted now, this request's too */
+        struct net_base b;
+        net_begin(&b);
+        char text[256];
+        snprintf(text, sizeof text,
+                 "{\"fds\":%d,\"sockets\":%u,\"tcp_pcbs\":%u,\"tcp_segs\":%u,"
+                 "\"heap_blocks\":%llu,\"pbuf_ref\":%u}",
+                 b.fds, b.sockets, b.tcp_pcbs, b.tcp_segs, b.heap_blocks, b.pbuf_ref);
+        return reply(conn, text);
+    }
+    if (!strcmp(url, "/crash")) { /* after the answer: a write through NULL, as in --mode fault */
+        crash = 1;
+        return reply(conn, "crashing\n");
     }
     if (!strcmp(url, "/quit")) {
         quit = 1;
@@ -165,8 +181,15 @@ int run_serve(void)
         if (select(max + 1, &rs, &ws, &es, &tv) < 0)
             break;
         MHD_run_from_select(d, &rs, &ws, &es);
-        if (quit && !quit_at)
-            quit_at = now_ms(); /* the answer to /quit still has to go out */
+        if ((quit || crash) && !quit_at)
+            quit_at = now_ms(); /* the answer to /quit or /crash still has to go out */
+    }
+    if (crash) {
+        printf("serve: crashing on request\n");
+        fflush(stdout);
+        int *p = NULL;
+        __asm__ volatile("" : "+r"(p)); /* a real store to page 0, not a compiler trap */
+        *p = 1;
     }
     MHD_stop_daemon(d);
     printf("serve: done\n");
