@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""net.py: benchmark of the service VM's network: bulk TCP both ways and keep-alive HTTP GETs through virtio-net + slirp.
+
+The same server (the self-test's --mode serve: libmicrohttpd) runs in three places, and the same
+client on this host talks to each through a host port forward:
+  - svcos as hv's service VM: hv's virtio-net card (MMIO) with libslirp (`--net user,hostfwd=`);
+  - a Linux L2 guest under QEMU `-accel kvm`: virtio-net-pci and `-netdev user` (the same
+    libslirp), Debian's kernel from the nested machine's kit and a busybox initramfs built here
+    around build/svcos/selftest-native (static musl);
+  - natively on Linux over loopback (context: no VM, no slirp).
+Prints a table and one JSON line naming the platform.  Needs `make all svcos-selftest
+svcos-selftest-native`; the Linux guest needs CPU virtualization (`make bench` runs this in the
+nested machine, scripts/vigil-kvm).
+"""
+import argparse
+import gzip
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import platform_info
+
+ROOT = Path(__file__).resolve().parents[1]
+HV = ROOT / "build" / "hv"
+IMAGE = ROOT / "build" / "svcos" / "selftest.elf"
+NATIVE = ROOT / "build" / "svcos" / "selftest-native"
+CHUNK = 4 << 20
+
+# The Linux guest's /init: the kit's modules (virtio-pci, virtio-net; the rest may fail), a static
+# address on slirp's network, then the server on the console.
+INIT = """#!/bin/sh
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in $(cat /lib/modules/order); do insmod /lib/modules/$m 2>/dev/null; done
+ip link set lo up; ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0; ip route add default via 10.0.2.2
+echo "net-bench: $(cat /sys/class/net/eth0/mtu 2>/dev/null) mtu, starting the server"
+SERVE_PORT=8080 /serve --mode serve
+poweroff -f
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(s, path, body_len=0):
+    s.sendall(f"{'POST' if body_len else 'GET'} {path} HTTP/1.1\r\nHost: bench\r\n"
+              f"Content-Length: {body_len}\r\n\r\n".encode())
+
+
+def read_head(s, buf):
+    """Reads up to the end of the headers; returns (content length, bytes of body already read)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the headers")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise ConnectionError(head.decode(errors="replace"))
+    length = next(int(h.split(b":", 1)[1]) for h in head.split(b"\r\n")[1:]
+                  if h.lower().startswith(b"content-length:"))
+    return length, rest
+
+
+def read_answer(s):
+    length, rest = read_head(s, b"")
+    while len(rest) < length:
+        chunk = s.recv(length - len(rest))
+        if not chunk:
+            raise ConnectionError("closed inside the body")
+        rest += chunk
+    return rest
+
+
+def wait_ready(port, timeout, proc):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc and proc.poll() is not None:
+            raise RuntimeError(f"the server's VM exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.settimeout(5)
+                request(s, "/hello")
+                if read_answer(s).startswith(b"hello"):
+                    return
+        except (OSError, ConnectionError, StopIteration):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"no answer on port {port} after {timeout} s")
+
+
+def download(port, mib):
+    buf = bytearray(CHUNK)
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        t0 = time.perf_counter()
+        request(s, f"/bulk?mb={mib}")
+        length, rest = read_head(s, b"")
+        got = len(rest)
+        while got < length:
+            n = s.recv_into(buf)
+            if not n:
+                raise ConnectionError(f"download ended at {got} of {length} bytes")
+            got += n
+        return length / (time.perf_counter() - t0) / 1e6
+
+
+def upload(port, mib):
+    data = bytes(CHUNK)
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        t0 = time.perf_counter()
+        request(s, "/sink?hash=0", mib << 20)
+        for _ in range((mib << 20) // CHUNK):
+            s.sendall(data)
+        rest = read_answer(s)
+        dt = time.perf_counter() - t0
+        if json.loads(rest)["bytes"] != mib << 20:
+            raise ConnectionError(f"upload: the server counted {rest!r}")
+        return (mib << 20) / dt / 1e6
+
+
+def get_rate(port, seconds):
+    """Keep-alive GET /hello on one connection, one request at a time: requests per second."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            request(s, "/hello")
+            read_answer(s)
+            n += 1
+        return n / (time.perf_counter() - t0)
+
+
+def measure(port, args):
+    runs = {"down": [], "up": [], "get": []}
+    for _ in range(args.runs):
+        runs["down"].append(download(port, args.mib))
+        runs["up"].append(upload(port, args.mib))
+        runs["get"].append(get_rate(port, args.seconds))
+    return {k: {"median": statistics.median(v), "runs": [round(x, 1) for x in v]} for k, v in runs.items()}
+
+
+def run_svcos(tmp, args):
+    port = free_port()
+    log = open(tmp / "hv.log", "wb")
+    p = subprocess.Popen([str(HV), "--control", str(tmp / "hv.sock"), "--state-dir", str(tmp / "state"),
+                          "--service", str(IMAGE), "--mem", "256", "--cmdline", "--mode serve",
+                          "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:8080"],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(port, 120, p)
+        return measure(port, args)
+    finally:
+        p.terminate()
+        p.wait(30)
+
+
+def kit():
+    """The nested machine's kit (Debian's kernel and modules, busybox): scripts/kvm-machine."""
+    try:
+        out = subprocess.run([str(ROOT / "scripts" / "kvm-machine" / "build.sh")], capture_output=True,
+                             text=True, timeout=600).stdout.strip()
+        if out and (Path(out) / ".complete").exists():
+            return Path(out)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    cache = Path(os.environ.get("VIGIL_CACHE") or Path.home() / ".cache" / "vigil")
+    kits = sorted(cache.glob("kvm-machine-*/.complete"), key=lambda p: p.stat().st_mtime)
+    if not kits:
+        sys.exit("no nested machine kit: scripts/kvm-machine/build.sh makes one")
+    return kits[-1].parent
+
+
+def linux_initramfs(tmp, k):
+    """The kit's busybox and modules, our /init and the static server, packed as newc cpio."""
+    root = tmp / "l2root"
+    root.mkdir()
+    with gzip.open(k / "initramfs.gz") as f:
+        subprocess.run(["cpio", "-idm", "--quiet"], stdin=f, cwd=root, check=True)
+    (root / "init").write_text(INIT)
+    (root / "init").chmod(0o755)
+    shutil.copy(NATIVE, root / "serve")
+    for tool in ("ip", "mount", "insmod", "cat", "poweroff"):
+        if not (root / "bin" / tool).exists():
+            (root / "bin" / tool).symlink_to("busybox")
+    out = tmp / "l2.cpio.gz"
+    files = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
+    cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=files,
+                          capture_output=True, check=True).stdout
+    out.write_bytes(gzip.compress(cpio, 1))
+    return out
+
+
+def run_linux(tmp, args):
+    k = kit()
+    initrd = linux_initramfs(tmp, k)
+    port = free_port()
+    log = open(tmp / "l2.log", "wb")
+    p = subprocess.Popen(["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "512", "-smp", "1",
+                          "-kernel", str(k / "vmlinuz"), "-initrd", str(initrd),
+                          "-append", "console=ttyS0 quiet panic=-1", "-no-reboot", "-display", "none",
+                          "-serial", f"file:{tmp / 'l2.console'}", "-monitor", "none",
+                          "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:8080",
+                          "-device", "virtio-net-pci,netdev=n0"],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(port, args.linux_boot_timeout, p)
+        return measure(port, args), (k / "versions").read_text().splitlines()[0]
+    except RuntimeError as e:
+        console = (tmp / "l2.console").read_text(errors="replace")[-2000:] if (tmp / "l2.console").exists() else ""
+        sys.exit(f"the Linux guest: {e}\n{(tmp / 'l2.log').read_text(errors='replace')}\n{console}")
+    finally:
+        p.kill()
+        p.wait(30)
+
+
+def run_native(tmp, args):
+    port = free_port()
+    p = subprocess.Popen([str(NATIVE), "--mode", "serve"], env=dict(os.environ, SERVE_PORT=str(port)),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port, 30, p)
+        return measure(port, args)
+    finally:
+        p.kill()
+        p.wait(30)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mib", type=int, default=128, help="MiB per bulk transfer")
+    ap.add_argument("--seconds", type=float, default=3, help="seconds of keep-alive GETs per run")
+    ap.add_argument("--runs", type=int, default=3, help="repetitions of each measurement")
+    ap.add_argument("--linux", choices=("auto", "yes", "no"), default="auto",
+                    help="the Linux L2 peer (auto: where CPU virtualization is real, not on PVM)")
+    ap.add_argument("--linux-boot-timeout", type=float, default=300)
+    args = ap.parse_args()
+    for f in (HV, IMAGE, NATIVE):
+        if not f.exists():
+            sys.exit(f"{f} is missing: make all svcos-selftest svcos-selftest-native")
+    machine = platform_info.describe()
+    want_linux = args.linux == "yes" or (args.linux == "auto" and machine["platform"] not in ("pvm", "none"))
+    out = {"machine": machine, "mib": args.mib, "runs": args.runs}
+    with tempfile.TemporaryDirectory() as t:
+        tmp = Path(t)
+        out["svcos"] = run_svcos(tmp, args)
+        if want_linux:
+            out["linux_l2"], out["linux_kernel"] = run_linux(tmp, args)
+        out["native"] = run_native(tmp, args)
+
+    cols = [("svcos", "svcos (hv)"), ("linux_l2", "Linux L2 (QEMU)"), ("native", "native Linux")]
+    cols = [(k, name) for k, name in cols if k in out]
+    rows = [("download, guest -> host (MB/s)", "down"), ("upload, host -> guest (MB/s)", "up"),
+            ("keep-alive GET /hello (req/s)", "get")]
+    print(f"{'':32}" + "".join(f"{name:>17}" for _, name in cols) +
+          (f"{'svcos/L2':>10}" if "linux_l2" in out else ""))
+    for label, key in rows:
+        line = f"{label:32}" + "".join(f"{out[k][key]['median']:17.1f}" for k, _ in cols)
+        if "linux_l2" in out:
+            line += f"{out['svcos'][key]['median'] / out['linux_l2'][key]['median']:10.2f}"
+        print(line)
+    print(f"platform: {machine['platform']}; {args.mib} MiB per transfer, median of {args.runs}; "
+          "native is over loopback (no VM, no slirp)")
+    print("BENCH " + json.dumps({"net": out}, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
