@@ -311,7 +311,7 @@ static void break_queue(unsigned kind)
 {
     struct vq *q = &nic.q[1];
     uint64_t ram = rt_boot->mem_size;
-    memset(q, 0, sizeof *q - sizeof q->buf);
+    vq_init(q);
     if (vnet_negotiate(&nic) < 0 || vq_setup(&nic, 0, &nic.q[0], (uintptr_t)nic.q[0].desc) < 0)
         return;
     if (kind == 3) { /* descriptor table outside RAM: refused at QueueReady */
@@ -320,16 +320,16 @@ static void break_queue(unsigned kind)
     }
     if (vq_setup(&nic, 1, q, (uintptr_t)q->desc) < 0)
         return;
-    reg_wr(&nic, R_STATUS, STATUS_OK);
+    vmmio_driver_ok(nic.regs);
     if (kind == 0) /* a buffer past the end of RAM */
-        q->desc[0] = (struct vq_desc){ram - 16, 4096, 0, 0};
+        q->desc[0] = (struct vring_desc){ram - 16, 4096, 0, 0};
     else if (kind == 1) /* a chain that loops */
-        q->desc[0] = (struct vq_desc){(uintptr_t)q->buf[0], 64, DESC_F_NEXT, 0};
+        q->desc[0] = (struct vring_desc){(uintptr_t)q->buf[0], 64, VRING_DESC_F_NEXT, 0};
     else /* the avail index runs ahead by more than the queue */
-        q->avail.idx = VQ_N * 3;
+        q->r.avail->idx = VQ_N * 3;
     if (kind != 2)
         vq_post(q, 0);
-    reg_wr(&nic, R_QUEUE_NOTIFY, 1);
+    vmmio_wr(nic.regs, VM_QUEUE_NOTIFY, 1);
 }
 
 static int hostile(uint64_t rounds)
@@ -338,9 +338,9 @@ static int hostile(uint64_t rounds)
     for (uint64_t i = 0; i < rounds; i++) {
         break_queue((unsigned)(i % 4));
         uint64_t deadline = rt_monotonic_ns() + 1000000000ull;
-        while (!(reg_rd(&nic, R_STATUS) & 0x40) && rt_monotonic_ns() < deadline)
+        while (!(vmmio_rd(nic.regs, VM_STATUS) & VS_NEEDS_RESET) && rt_monotonic_ns() < deadline)
             rt_wait(rt_monotonic_ns() + 1000000, VIGIL_EV_DEVICE);
-        refused += (reg_rd(&nic, R_STATUS) & 0x40) != 0;
+        refused += (vmmio_rd(nic.regs, VM_STATUS) & VS_NEEDS_RESET) != 0;
     }
     rt_printf("net: %lu of %lu malformed queues refused with NEEDS_RESET\n", refused, rounds);
     if (vnet_up(&nic) < 0 || arp_gateway() < 0)
@@ -351,21 +351,21 @@ static int hostile(uint64_t rounds)
 
 int guest_main(const struct vigil_boot_info *bi)
 {
-    const struct vigil_boot_device *d = vnet_find(bi);
+    const struct vigil_boot_device *d = vmmio_find(bi, 1);
     if (!d) {
         rt_printf("net: no network card in the boot info\n");
         return 2;
     }
     nic.regs = (volatile uint32_t *)(uintptr_t)d->base;
-    if (reg_rd(&nic, R_MAGIC) != 0x74726976 || reg_rd(&nic, R_VERSION) != 2 ||
-        reg_rd(&nic, R_DEVICE_ID) != 1) {
+    if (!vmmio_is(nic.regs, 1)) {
         rt_printf("net: FAIL not a virtio-mmio v2 network card at 0x%lx\n", d->base);
         return 1;
     }
     my_ip = parse_ip("ip", my_ip);
     gw_ip = parse_ip("gw", gw_ip);
     if (vnet_up(&nic) < 0) {
-        rt_printf("net: FAIL the card did not come up (status 0x%x)\n", reg_rd(&nic, R_STATUS));
+        rt_printf("net: FAIL the card did not come up (status 0x%x)\n",
+                  vmmio_rd(nic.regs, VM_STATUS));
         return 1;
     }
     rt_printf("net: card at 0x%lx irq %u mac %02x:%02x:%02x:%02x:%02x:%02x up\n", d->base, d->irq,
