@@ -184,8 +184,8 @@ def linux_initramfs(tmp, k):
     """The kit's busybox and modules, our /init and the static server, packed as newc cpio."""
     root = tmp / "l2root"
     root.mkdir()
-    with gzip.open(k / "initramfs.gz") as f:
-        subprocess.run(["cpio", "-idm", "--quiet"], stdin=f, cwd=root, check=True)
+    subprocess.run(["cpio", "-idm", "--quiet"], input=gzip.decompress((k / "initramfs.gz").read_bytes()),
+                   cwd=root, check=True)
     (root / "init").write_text(INIT)
     (root / "init").chmod(0o755)
     shutil.copy(NATIVE, root / "serve")
@@ -205,7 +205,8 @@ def run_linux(tmp, args):
     initrd = linux_initramfs(tmp, k)
     port = free_port()
     log = open(tmp / "l2.log", "wb")
-    p = subprocess.Popen(["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "512", "-smp", "1",
+    cpu = "host" if args.linux_accel == "kvm" else "max"
+    p = subprocess.Popen(["qemu-system-x86_64", "-accel", args.linux_accel, "-cpu", cpu, "-m", "512", "-smp", "1",
                           "-kernel", str(k / "vmlinuz"), "-initrd", str(initrd),
                           "-append", "console=ttyS0 quiet panic=-1", "-no-reboot", "-display", "none",
                           "-serial", f"file:{tmp / 'l2.console'}", "-monitor", "none",
@@ -243,6 +244,7 @@ def main():
     ap.add_argument("--linux", choices=("auto", "yes", "no"), default="auto",
                     help="the Linux L2 peer (auto: where CPU virtualization is real, not on PVM)")
     ap.add_argument("--linux-boot-timeout", type=float, default=300)
+    ap.add_argument("--linux-accel", default="kvm", help=argparse.SUPPRESS)  # tcg: to try /init without KVM
     args = ap.parse_args()
     for f in (HV, IMAGE, NATIVE):
         if not f.exists():
