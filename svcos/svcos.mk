@@ -21,7 +21,7 @@ SVCOS_PY      := /usr/bin/python3
 
 SELFTEST_SRCS := $(wildcard svcos/selftest/*.c)
 SELFTEST_OBJS := $(SELFTEST_SRCS:svcos/selftest/%.c=$(SVCOS_BUILD)/selftest/%.o)
-SELFTEST_CFLAGS := -std=c11 $(SVCOS_WARN) -O2 -g -Isvcos/include -Inetstack/include -I$(SVCOS_BUILD)/selftest -MMD -MP
+SELFTEST_CFLAGS := -std=c11 $(SVCOS_WARN) -O2 -g -Isvcos/include -Inetstack/include -Iguests/rt -I$(SVCOS_BUILD)/selftest -MMD -MP
 SELFTEST_LIBS := -lssl -lcrypto -lmicrohttpd -ljansson
 
 .PHONY: svcos svcos-selftest svcos-selftest-native svcos-clean
