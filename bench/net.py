@@ -149,19 +149,23 @@ def measure(port, args):
     return {k: {"median": statistics.median(v), "runs": [round(x, 1) for x in v]} for k, v in runs.items()}
 
 
-def run_svcos(tmp, args):
-    port = free_port()
-    log = open(tmp / "hv.log", "wb")
-    p = subprocess.Popen([str(HV), "--control", str(tmp / "hv.sock"), "--state-dir", str(tmp / "state"),
-                          "--service", str(IMAGE), "--mem", "256", "--cmdline", "--mode serve",
-                          "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:8080"],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+def serve_and_measure(cmd, port, args, boot_timeout, log, env=None):
+    """Starts the server (a VM, or the program), measures once it answers, stops it."""
+    p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_ready(port, 120, p)
+        wait_ready(port, boot_timeout, p)
         return measure(port, args)
     finally:
-        p.terminate()
+        p.kill()
         p.wait(30)
+
+
+def run_svcos(tmp, args):
+    port = free_port()
+    return serve_and_measure([str(HV), "--control", str(tmp / "hv.sock"), "--state-dir", str(tmp / "state"),
+                              "--service", str(IMAGE), "--mem", "256", "--cmdline", "--mode serve",
+                              "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:8080"],
+                             port, args, 120, open(tmp / "hv.log", "wb"))
 
 
 def kit():
@@ -204,36 +208,25 @@ def run_linux(tmp, args):
     k = kit()
     initrd = linux_initramfs(tmp, k)
     port = free_port()
-    log = open(tmp / "l2.log", "wb")
     cpu = "host" if args.linux_accel == "kvm" else "max"
-    p = subprocess.Popen(["qemu-system-x86_64", "-accel", args.linux_accel, "-cpu", cpu, "-m", "512", "-smp", "1",
-                          "-kernel", str(k / "vmlinuz"), "-initrd", str(initrd),
-                          "-append", "console=ttyS0 quiet panic=-1", "-no-reboot", "-display", "none",
-                          "-serial", f"file:{tmp / 'l2.console'}", "-monitor", "none",
-                          "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:8080",
-                          "-device", "virtio-net-pci,netdev=n0"],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    cmd = ["qemu-system-x86_64", "-accel", args.linux_accel, "-cpu", cpu, "-m", "512", "-smp", "1",
+           "-kernel", str(k / "vmlinuz"), "-initrd", str(initrd),
+           "-append", "console=ttyS0 quiet panic=-1", "-no-reboot", "-display", "none",
+           "-serial", f"file:{tmp / 'l2.console'}", "-monitor", "none",
+           "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:8080", "-device", "virtio-net-pci,netdev=n0"]
     try:
-        wait_ready(port, args.linux_boot_timeout, p)
-        return measure(port, args), (k / "versions").read_text().splitlines()[0]
+        res = serve_and_measure(cmd, port, args, args.linux_boot_timeout, open(tmp / "l2.log", "wb"))
     except RuntimeError as e:
-        console = (tmp / "l2.console").read_text(errors="replace")[-2000:] if (tmp / "l2.console").exists() else ""
-        sys.exit(f"the Linux guest: {e}\n{(tmp / 'l2.log').read_text(errors='replace')}\n{console}")
-    finally:
-        p.kill()
-        p.wait(30)
+        console = tmp / "l2.console"
+        sys.exit(f"the Linux guest: {e}\n{(tmp / 'l2.log').read_text(errors='replace')}\n"
+                 f"{console.read_text(errors='replace')[-2000:] if console.exists() else ''}")
+    return res, (k / "versions").read_text().splitlines()[0]
 
 
 def run_native(tmp, args):
     port = free_port()
-    p = subprocess.Popen([str(NATIVE), "--mode", "serve"], env=dict(os.environ, SERVE_PORT=str(port)),
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(port, 30, p)
-        return measure(port, args)
-    finally:
-        p.kill()
-        p.wait(30)
+    return serve_and_measure([str(NATIVE), "--mode", "serve"], port, args, 30, subprocess.DEVNULL,
+                             env=dict(os.environ, SERVE_PORT=str(port)))
 
 
 def main():
