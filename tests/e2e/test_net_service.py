@@ -219,7 +219,8 @@ def test_the_forward_works_again_after_the_service_vm_restarts(serve):
     serve.wait_for(answers, timeout=30, what="the forward answering after the restart")
     assert get(serve.port, "/bulk?mb=4") == BLOCK * 64
     assert serve.vm("service")["state"] == "running"
-    # hv holds no more descriptors than before the crash (the core's file is closed).
+    # hv holds no more descriptors than before the crash (the core's file is closed, also after
+    # its digest), and the new VM's counts are the old one's.
     new, _ = baseline(serve)
     assert all(new[k] == base[k] for k in COUNTS), (new, base)
-    serve.wait_for(lambda: hv_fds(serve) == base_fds, timeout=10, what=f"hv's fds back to {base_fds}")
+    serve.wait_for(lambda: hv_fds(serve) <= base_fds, timeout=30, what=f"hv's fds back to {base_fds}")
