@@ -32,6 +32,7 @@ HV = ROOT / "build" / "hv"
 IMAGE = ROOT / "build" / "svcos" / "selftest.elf"
 NATIVE = ROOT / "build" / "svcos" / "selftest-native"
 CHUNK = 4 << 20
+IO_TIMEOUT = 180  # seconds without progress before a transfer counts as stalled
 
 # The Linux guest's /init: the kit's modules (virtio-pci, virtio-net; the rest may fail), a static
 # address on slirp's network, then the server on the console.
@@ -101,7 +102,7 @@ def wait_ready(port, timeout, proc):
 
 def download(port, mib):
     buf = bytearray(CHUNK)
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as s:
         t0 = time.perf_counter()
         request(s, f"/bulk?mb={mib}")
         length, rest = read_head(s, b"")
@@ -116,7 +117,7 @@ def download(port, mib):
 
 def upload(port, mib):
     data = bytes(CHUNK)
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as s:
         t0 = time.perf_counter()
         request(s, "/sink?hash=0", mib << 20)
         for _ in range((mib << 20) // CHUNK):
@@ -130,7 +131,7 @@ def upload(port, mib):
 
 def get_rate(port, seconds):
     """Keep-alive GET /hello on one connection, one request at a time: requests per second."""
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as s:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         n, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
@@ -220,11 +221,12 @@ def run_linux(tmp, args):
            "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:8080", "-device", "virtio-net-pci,netdev=n0"]
     try:
         res = serve_and_measure(cmd, port, args, args.linux_boot_timeout, open(tmp / "l2.log", "wb"))
-    except RuntimeError as e:
+    except (RuntimeError, OSError, ConnectionError) as e:
         console = tmp / "l2.console"
-        sys.exit(f"the Linux guest: {e}\n{(tmp / 'l2.log').read_text(errors='replace')}\n"
-                 f"{console.read_text(errors='replace')[-2000:] if console.exists() else ''}")
-    return res, (k / "versions").read_text().splitlines()[0]
+        print(f"net.py: the Linux guest: {e!r}\n{(tmp / 'l2.log').read_text(errors='replace')}\n"
+              f"{console.read_text(errors='replace')[-3000:] if console.exists() else ''}", file=sys.stderr)
+        raise
+    return dict(res, kernel=(k / "versions").read_text().splitlines()[0])
 
 
 def run_native(tmp, args):
@@ -249,26 +251,36 @@ def main():
     machine = platform_info.describe()
     want_linux = args.linux == "yes" or (args.linux == "auto" and machine["platform"] not in ("pvm", "none"))
     out = {"machine": machine, "mib": args.mib, "runs": args.runs}
+    peers = [("svcos", run_svcos)] + ([("linux_l2", run_linux)] if want_linux else []) + [("native", run_native)]
+    errors = {}
     with tempfile.TemporaryDirectory() as t:
-        tmp = Path(t)
-        out["svcos"] = run_svcos(tmp, args)
-        if want_linux:
-            out["linux_l2"], out["linux_kernel"] = run_linux(tmp, args)
-        out["native"] = run_native(tmp, args)
+        for key, run in peers:  # a peer that fails is reported, the others are still measured
+            try:
+                out[key] = run(Path(t), args)
+                print(f"net.py: {key}: {json.dumps(out[key])}", file=sys.stderr, flush=True)
+            except (RuntimeError, OSError, ConnectionError) as e:
+                errors[key] = repr(e)
+                print(f"net.py: {key} failed: {e!r}", file=sys.stderr, flush=True)
+    if errors:
+        out["errors"] = errors
 
     cols = [("svcos", "svcos (hv)"), ("linux_l2", "Linux L2 (QEMU)"), ("native", "native Linux")]
     cols = [(k, name) for k, name in cols if k in out]
+    if not cols:
+        sys.exit(f"no peer could be measured: {errors}")
     rows = [("download, guest -> host (MB/s)", "down"), ("upload, host -> guest (MB/s)", "up"),
             ("keep-alive GET /hello (req/s)", "get")]
-    print(f"{'':32}" + "".join(f"{name:>17}" for _, name in cols) +
-          (f"{'svcos/L2':>10}" if "linux_l2" in out else ""))
+    ratio = "svcos" in out and "linux_l2" in out
+    print(f"{'':32}" + "".join(f"{name:>17}" for _, name in cols) + (f"{'svcos/L2':>10}" if ratio else ""))
     for label, key in rows:
         line = f"{label:32}" + "".join(f"{out[k][key]['median']:17.1f}" for k, _ in cols)
-        if "linux_l2" in out:
+        if ratio:
             line += f"{out['svcos'][key]['median'] / out['linux_l2'][key]['median']:10.2f}"
         print(line)
     print(f"platform: {machine['platform']}; {args.mib} MiB per transfer, median of {args.runs}; "
           "native is over loopback (no VM, no slirp)")
+    for key, e in errors.items():
+        print(f"{key}: not measured: {e}")
     print("BENCH " + json.dumps({"net": out}, sort_keys=True))
 
 
