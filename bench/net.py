@@ -240,8 +240,8 @@ def main():
     ap.add_argument("--mib", type=int, default=64, help="MiB per bulk transfer")
     ap.add_argument("--seconds", type=float, default=3, help="seconds of keep-alive GETs per run")
     ap.add_argument("--runs", type=int, default=3, help="repetitions of each measurement")
-    ap.add_argument("--linux", choices=("auto", "yes", "no"), default="auto",
-                    help="the Linux L2 peer (auto: where CPU virtualization is real, not on PVM)")
+    ap.add_argument("--linux", choices=("auto", "yes", "no", "only"), default="auto",
+                    help="the Linux L2 peer (auto: where CPU virtualization is real, not on PVM; only: it alone)")
     ap.add_argument("--linux-boot-timeout", type=float, default=300)
     ap.add_argument("--linux-accel", default="kvm", help=argparse.SUPPRESS)  # tcg: to try /init without KVM
     args = ap.parse_args()
@@ -249,9 +249,11 @@ def main():
         if not f.exists():
             sys.exit(f"{f} is missing: make all svcos-selftest svcos-selftest-native")
     machine = platform_info.describe()
-    want_linux = args.linux == "yes" or (args.linux == "auto" and machine["platform"] not in ("pvm", "none"))
+    want_linux = args.linux in ("yes", "only") or (args.linux == "auto" and machine["platform"] not in ("pvm", "none"))
     out = {"machine": machine, "mib": args.mib, "runs": args.runs}
     peers = [("svcos", run_svcos)] + ([("linux_l2", run_linux)] if want_linux else []) + [("native", run_native)]
+    if args.linux == "only":
+        peers = [("linux_l2", run_linux)]
     errors = {}
     with tempfile.TemporaryDirectory() as t:
         for key, run in peers:  # a peer that fails is reported, the others are still measured
