@@ -218,7 +218,7 @@ def run_linux(tmp, args):
            "-kernel", str(k / "vmlinuz"), "-initrd", str(initrd),
            "-append", "console=ttyS0 quiet panic=-1", "-no-reboot", "-display", "none",
            "-serial", f"file:{tmp / 'l2.console'}", "-monitor", "none",
-           "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:8080", "-device", "virtio-net-pci,netdev=n0"]
+           "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:8080", "-device", f"{args.linux_nic},netdev=n0"]
     try:
         res = serve_and_measure(cmd, port, args, args.linux_boot_timeout, open(tmp / "l2.log", "wb"))
     except (RuntimeError, OSError, ConnectionError) as e:
@@ -243,6 +243,7 @@ def main():
     ap.add_argument("--linux", choices=("auto", "yes", "no", "only"), default="auto",
                     help="the Linux L2 peer (auto: where CPU virtualization is real, not on PVM; only: it alone)")
     ap.add_argument("--linux-boot-timeout", type=float, default=300)
+    ap.add_argument("--linux-nic", default="virtio-net-pci", help="the L2's NIC device (QEMU -device, netdev added)")
     ap.add_argument("--linux-accel", default="kvm", help=argparse.SUPPRESS)  # tcg: to try /init without KVM
     args = ap.parse_args()
     for f in (HV, IMAGE, NATIVE):
