@@ -14,8 +14,9 @@ NETSTACK_OBJS   := $(NETSTACK_SRCS:netstack/%.c=$(NETSTACK_BUILD)/obj/%.o)
 NETSTACK_LIBS   := $(NETSTACK_BUILD)/libnetstack.a $(NETSTACK_BUILD)/liblwip.a
 NETSTACK_INC     = -Inetstack -Inetstack/include -I$(SVCOS_LWIPDIR)/include
 # Same rules as svcos (it is svcos's network half): no stack protector, svcos's warnings.
+# guests/rt: the virtio-mmio driver core shared with the test guests (virtio_mmio_drv.h).
 NETSTACK_CFLAGS  = -std=c11 -D_GNU_SOURCE $(SVCOS_WARN) -O2 -g -fno-stack-protector -Iinclude -Isvcos \
-                   $(NETSTACK_INC) -MMD -MP
+                   $(NETSTACK_INC) -Iguests/rt -MMD -MP
 # A group: lwIP calls back into the glue (sys_now, the heap, the ISN hook).
 NETSTACK_LINK    = -Wl,--undefined=netstack_init -Wl,--start-group $(NETSTACK_LIBS) -Wl,--end-group
 NETSTACK_STAMP  := build/svcos/sysroot.id

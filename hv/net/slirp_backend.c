@@ -11,10 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MS 1000000ll
+/* The hostfwd listeners' backlog (libslirp listens with 1, see deepen_backlogs). */
+#define HOSTFWD_BACKLOG 128
 
 /* A timer slirp asked for (its TCP timers, IPv6 router advertisements). */
 struct sl_timer {
@@ -284,6 +287,28 @@ static int add_forwards(struct sl *s, const struct nic_config *cfg, char *err, s
     return 0;
 }
 
+static int raise_backlog(int fd, int events, void *opaque)
+{
+    (void)events, (void)opaque;
+    int on = 0, type = 0;
+    socklen_t len = sizeof on, tlen = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on &&
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_STREAM &&
+        listen(fd, HOSTFWD_BACKLOG) < 0)
+        log_warn("hostfwd: listen(backlog %d): %s", HOSTFWD_BACKLOG, strerror(errno));
+    return -1; /* no poll slot: this round only looks */
+}
+
+/* libslirp listens for a TCP hostfwd with a backlog of 1: a host opening three connections at
+ * once has its third SYN dropped and resent a second later.  listen() again on the same socket
+ * deepens the queue (Linux keeps the socket and takes the new backlog); the listeners are the only
+ * descriptors slirp has right after its forwards are added. */
+static void deepen_backlogs(struct sl *s)
+{
+    uint32_t t = UINT32_MAX;
+    slirp_pollfds_fill(s->slirp, &t, raise_backlog, s);
+}
+
 static int sl_open(const struct nic_config *cfg, const char *vm_name, struct nic_port port,
                    void **ctx, char *err, size_t errlen)
 {
@@ -317,6 +342,7 @@ static int sl_open(const struct nic_config *cfg, const char *vm_name, struct nic
         sl_close(s);
         return -1;
     }
+    deepen_backlogs(s);
     *ctx = s;
     return 0;
 }

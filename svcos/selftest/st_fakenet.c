@@ -3,62 +3,17 @@
  * frames wait for the driver's poll. */
 #define _GNU_SOURCE
 #include "st_fakenet.h"
+#include "netframe.h"
 #include <netstack.h>
 #include <string.h>
 
 #pragma weak netstack_nic_input
 
-#define ETH_HLEN 14
-#define IP_HLEN  20
+#define ETH_HLEN NF_ETH_HLEN
+#define IP_HLEN  NF_IP_HLEN
 #define MAX_RX   32
 
 static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)(v >> 16));
-    put16(p + 2, (uint16_t)v);
-}
-
-/* The Internet checksum's running sum (RFC 1071). */
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t s)
-{
-    for (size_t i = 0; i + 1 < n; i += 2)
-        s += get16(p + i);
-    if (n & 1)
-        s += (uint32_t)p[n - 1] << 8;
-    return s;
-}
-
-static uint16_t fold(uint32_t s)
-{
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)~s;
-}
-
-/* TCP and UDP checksums cover a pseudo-header of the IPv4 addresses, protocol and length. */
-static uint16_t l4_sum(const uint8_t *ip, const uint8_t *l4, size_t len)
-{
-    uint32_t s = sum16(ip + 12, 8, 0) + ip[9] + (uint32_t)len;
-    return fold(sum16(l4, len, s));
-}
 
 static uint8_t *queue_frame(struct fakenet *n, size_t len)
 {
@@ -72,9 +27,7 @@ static uint8_t *queue_frame(struct fakenet *n, size_t len)
 
 static void eth(struct fakenet *n, uint8_t *f, const uint8_t *dst, uint16_t type)
 {
-    memcpy(f, dst, 6);
-    memcpy(f + 6, n->peer_mac, 6);
-    put16(f + 12, type);
+    nf_eth(f, dst, n->peer_mac, type);
 }
 
 /* An IPv4 frame from the peer to `dst` (the interface's address, or broadcast); the caller
@@ -84,16 +37,8 @@ static uint8_t *ip_frame_to(struct fakenet *n, uint8_t proto, size_t payload, ui
     uint8_t *f = queue_frame(n, ETH_HLEN + IP_HLEN + payload);
     if (!f)
         return NULL;
-    eth(n, f, dst == 0xffffffffu ? bcast : n->our_mac, 0x0800);
-    uint8_t *ip = f + ETH_HLEN;
-    ip[0] = 0x45;
-    put16(ip + 2, (uint16_t)(IP_HLEN + payload));
-    put16(ip + 6, 0x4000);
-    ip[8] = 64;
-    ip[9] = proto;
-    put32(ip + 12, n->peer_ip);
-    put32(ip + 16, dst);
-    put16(ip + 10, fold(sum16(ip, IP_HLEN, 0)));
+    eth(n, f, dst == 0xffffffffu ? bcast : n->our_mac, NF_ETH_IPV4);
+    nf_ipv4(f + ETH_HLEN, n->peer_ip, dst, proto, payload, NF_IP_DF);
     return f;
 }
 
@@ -105,10 +50,10 @@ static uint8_t *ip_frame(struct fakenet *n, uint8_t proto, size_t payload)
 static void seal_udp(uint8_t *f, size_t udp_len)
 {
     uint8_t *ip = f + ETH_HLEN, *u = ip + IP_HLEN;
-    put16(u + 4, (uint16_t)udp_len);
-    put16(u + 6, 0);
-    uint16_t c = l4_sum(ip, u, udp_len);
-    put16(u + 6, c ? c : 0xffff);
+    nf_put16(u + 4, (uint16_t)udp_len);
+    nf_put16(u + 6, 0);
+    uint16_t c = nf_l4_sum(ip, u, udp_len);
+    nf_put16(u + 6, c ? c : 0xffff);
 }
 
 static void udp_to(struct fakenet *n, uint32_t dst, uint16_t sport, uint16_t dport,
@@ -118,8 +63,8 @@ static void udp_to(struct fakenet *n, uint32_t dst, uint16_t sport, uint16_t dpo
     if (!f)
         return;
     uint8_t *u = f + ETH_HLEN + IP_HLEN;
-    put16(u, sport);
-    put16(u + 2, dport);
+    nf_put16(u, sport);
+    nf_put16(u + 2, dport);
     memcpy(u + 8, data, len);
     seal_udp(f, 8 + len);
 }
@@ -134,16 +79,8 @@ void fake_send_arp_request(struct fakenet *n, uint32_t target_ip)
     uint8_t *f = queue_frame(n, ETH_HLEN + 28);
     if (!f)
         return;
-    eth(n, f, bcast, 0x0806);
-    uint8_t *a = f + ETH_HLEN;
-    put16(a, 1);
-    put16(a + 2, 0x0800);
-    a[4] = 6;
-    a[5] = 4;
-    put16(a + 6, 1);
-    memcpy(a + 8, n->peer_mac, 6);
-    put32(a + 14, n->peer_ip);
-    put32(a + 24, target_ip);
+    eth(n, f, bcast, NF_ETH_ARP);
+    nf_arp(f + ETH_HLEN, 1, n->peer_mac, n->peer_ip, NULL, target_ip);
 }
 
 void fake_send_ping(struct fakenet *n, uint16_t id, uint16_t seq)
@@ -154,34 +91,27 @@ void fake_send_ping(struct fakenet *n, uint16_t id, uint16_t seq)
         return;
     uint8_t *icmp = f + ETH_HLEN + IP_HLEN;
     icmp[0] = 8;
-    put16(icmp + 4, id);
-    put16(icmp + 6, seq);
+    nf_put16(icmp + 4, id);
+    nf_put16(icmp + 6, seq);
     memcpy(icmp + 8, payload, sizeof payload);
-    put16(icmp + 2, fold(sum16(icmp, 8 + sizeof payload, 0)));
+    nf_put16(icmp + 2, nf_fold(nf_sum(icmp, 8 + sizeof payload, 0)));
 }
 
 static void arp_in(struct fakenet *n, const uint8_t *a, size_t len)
 {
     if (len < 28)
         return;
-    if (get16(a + 6) == 2) {
+    if (nf_get16(a + 6) == 2) {
         n->seen.arp_replies++;
-    } else if (get16(a + 6) == 1) {
+    } else if (nf_get16(a + 6) == 1) {
         n->seen.arp_requests++;
-        if (get32(a + 24) != n->peer_ip)
+        if (nf_get32(a + 24) != n->peer_ip)
             return; /* nobody else lives here (so a DHCP address probe finds it free) */
         uint8_t *f = queue_frame(n, ETH_HLEN + 28);
         if (!f)
             return;
-        eth(n, f, n->our_mac, 0x0806);
-        uint8_t *r = f + ETH_HLEN;
-        memcpy(r, a, 6);
-        r[4] = 6;
-        r[5] = 4;
-        put16(r + 6, 2);
-        memcpy(r + 8, n->peer_mac, 6);
-        put32(r + 14, n->peer_ip);
-        memcpy(r + 18, a + 8, 10); /* the asker's MAC and IP */
+        eth(n, f, n->our_mac, NF_ETH_ARP);
+        nf_arp(f + ETH_HLEN, 2, n->peer_mac, n->peer_ip, a + 8, nf_get32(a + 14)); /* the asker */
     }
 }
 
@@ -195,20 +125,20 @@ static void dns_in(struct fakenet *net, const uint8_t *q, size_t len, uint16_t s
     if (len < 12 || i + 5 > len)
         return;
     size_t qend = i + 5; /* the name's terminating zero, type, class */
-    int is_a = get16(q + i + 1) == 1;
+    int is_a = nf_get16(q + i + 1) == 1;
     uint8_t resp[512];
     if (qend + 16 > sizeof resp)
         return;
     memcpy(resp, q, qend);
-    put16(resp + 2, 0x8180); /* a response, recursion desired and available, no error */
-    put16(resp + 6, is_a ? 1 : 0);
-    put16(resp + 8, 0);
-    put16(resp + 10, 0);
+    nf_put16(resp + 2, 0x8180); /* a response, recursion desired and available, no error */
+    nf_put16(resp + 6, is_a ? 1 : 0);
+    nf_put16(resp + 8, 0);
+    nf_put16(resp + 10, 0);
     size_t n = qend;
     if (is_a) {
         static const uint8_t rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4};
         memcpy(resp + n, rr, sizeof rr);
-        put32(resp + n + sizeof rr, FAKE_DNS_ANSWER);
+        nf_put32(resp + n + sizeof rr, FAKE_DNS_ANSWER);
         n += sizeof rr + 4;
     }
     fake_send_udp(net, FAKE_DNS_PORT, sport, resp, n);
@@ -243,17 +173,17 @@ static void dhcp_in(struct fakenet *n, const uint8_t *m, size_t len)
     r[1] = 1;
     r[2] = 6;
     memcpy(r + 4, m + 4, 4); /* xid */
-    put32(r + 16, n->offer_ip);
-    put32(r + 20, n->peer_ip);
+    nf_put32(r + 16, n->offer_ip);
+    nf_put32(r + 20, n->peer_ip);
     memcpy(r + 28, m + 28, 16); /* chaddr */
     memcpy(r + 236, cookie, 4);
     uint8_t *o = r + 240;
     *o++ = 53, *o++ = 1, *o++ = type == 1 ? 2 : 5; /* OFFER or ACK */
-    *o++ = 54, *o++ = 4, put32(o, n->peer_ip), o += 4;
-    *o++ = 51, *o++ = 4, put32(o, 3600), o += 4;
-    *o++ = 1, *o++ = 4, put32(o, 0xffffff00u), o += 4;
-    *o++ = 3, *o++ = 4, put32(o, n->peer_ip), o += 4;
-    *o++ = 6, *o++ = 4, put32(o, n->peer_ip), o += 4;
+    *o++ = 54, *o++ = 4, nf_put32(o, n->peer_ip), o += 4;
+    *o++ = 51, *o++ = 4, nf_put32(o, 3600), o += 4;
+    *o++ = 1, *o++ = 4, nf_put32(o, 0xffffff00u), o += 4;
+    *o++ = 3, *o++ = 4, nf_put32(o, n->peer_ip), o += 4;
+    *o++ = 6, *o++ = 4, nf_put32(o, n->peer_ip), o += 4;
     *o++ = 255;
     udp_to(n, 0xffffffffu, 67, 68, r, (size_t)(o - r));
 }
@@ -261,11 +191,11 @@ static void dhcp_in(struct fakenet *n, const uint8_t *m, size_t len)
 static void udp_in(struct fakenet *n, const uint8_t *ip, const uint8_t *u, size_t len)
 {
     n->seen.udp++;
-    if (len < 8 || get16(u + 4) > len)
+    if (len < 8 || nf_get16(u + 4) > len)
         return;
-    if (get16(u + 6) && l4_sum(ip, u, get16(u + 4)) != 0)
+    if (nf_get16(u + 6) && nf_l4_sum(ip, u, nf_get16(u + 4)) != 0)
         n->seen.bad_checksums++;
-    uint16_t sport = get16(u), dport = get16(u + 2), ulen = get16(u + 4);
+    uint16_t sport = nf_get16(u), dport = nf_get16(u + 2), ulen = nf_get16(u + 4);
     if (dport == FAKE_ECHO_PORT)
         fake_send_udp(n, FAKE_ECHO_PORT, sport, u + 8, ulen - 8u);
     else if (dport == FAKE_DNS_PORT)
@@ -280,12 +210,12 @@ static void tcp_in(struct fakenet *n, const uint8_t *ip, const uint8_t *t, size_
 {
     if (len < 20)
         return;
-    if (l4_sum(ip, t, len) != 0)
+    if (nf_l4_sum(ip, t, len) != 0)
         n->seen.bad_checksums++;
     if (!(t[13] & 0x02))
         return;
     n->seen.tcp_syns++;
-    uint16_t port = get16(t + 2);
+    uint16_t port = nf_get16(t + 2);
     if (port != FAKE_CLOSED_PORT && port != FAKE_SILENT_PORT)
         return;
     int synack = port == FAKE_SILENT_PORT;
@@ -294,36 +224,36 @@ static void tcp_in(struct fakenet *n, const uint8_t *ip, const uint8_t *t, size_
     if (!f)
         return;
     uint8_t *r = f + ETH_HLEN + IP_HLEN;
-    put16(r, port);
-    put16(r + 2, get16(t));
-    put32(r + 4, 0x5eed0000u);
-    put32(r + 8, get32(t + 4) + 1);
+    nf_put16(r, port);
+    nf_put16(r + 2, nf_get16(t));
+    nf_put32(r + 4, 0x5eed0000u);
+    nf_put32(r + 8, nf_get32(t + 4) + 1);
     r[12] = (uint8_t)((hl / 4) << 4);
     r[13] = synack ? 0x12 : 0x14; /* SYN+ACK, or RST+ACK */
     if (synack) {
-        put16(r + 14, 65535);
+        nf_put16(r + 14, 65535);
         static const uint8_t mss[4] = {2, 4, 0x05, 0xb4}; /* MSS 1460 */
         memcpy(r + 20, mss, 4);
     }
-    put16(r + 16, l4_sum(f + ETH_HLEN, r, hl));
+    nf_put16(r + 16, nf_l4_sum(f + ETH_HLEN, r, hl));
 }
 
 static void ipv4_in(struct fakenet *n, const uint8_t *ip, size_t len)
 {
-    if (len < IP_HLEN || (ip[0] >> 4) != 4 || get16(ip + 2) > len)
+    if (len < IP_HLEN || (ip[0] >> 4) != 4 || nf_get16(ip + 2) > len)
         return;
-    size_t hl = (size_t)(ip[0] & 15) * 4, tot = get16(ip + 2);
-    if (fold(sum16(ip, hl, 0)) != 0)
+    size_t hl = (size_t)(ip[0] & 15) * 4, tot = nf_get16(ip + 2);
+    if (nf_fold(nf_sum(ip, hl, 0)) != 0)
         n->seen.bad_checksums++;
     const uint8_t *l4 = ip + hl;
     switch (ip[9]) {
     case 1:
-        if (fold(sum16(l4, tot - hl, 0)) != 0)
+        if (nf_fold(nf_sum(l4, tot - hl, 0)) != 0)
             n->seen.bad_checksums++;
         if (l4[0] == 0) {
             n->seen.ping_replies++;
-            n->seen.ping_id = get16(l4 + 4);
-            n->seen.ping_seq = get16(l4 + 6);
+            n->seen.ping_id = nf_get16(l4 + 4);
+            n->seen.ping_seq = nf_get16(l4 + 6);
         }
         break;
     case 17:
@@ -344,7 +274,7 @@ int fake_transmit(void *drv, const void *frame, size_t len)
     n->seen.frames++;
     if (len < ETH_HLEN)
         return 0;
-    switch (get16(f + 12)) {
+    switch (nf_get16(f + 12)) {
     case 0x0806:
         arp_in(n, f + ETH_HLEN, len - ETH_HLEN);
         break;

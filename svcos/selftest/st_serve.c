@@ -1,10 +1,13 @@
 /* st_serve.c: the self-test's --mode serve: once DHCP gave an address, libmicrohttpd on port 8080
- * for a host on the other side of hv's virtio-net card (tests/e2e: hostfwd, bulk both ways). */
+ * for a host on the other side of hv's virtio-net card (tests/e2e: hostfwd, bulk both ways, its
+ * own descriptor and socket counts, a crash on request). */
 #define _GNU_SOURCE
 #include "selftest.h"
+#include "st_net.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netstack.h>
 #include <openssl/evp.h>
 #include <poll.h>
 #include <stdio.h>
@@ -14,13 +17,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BLOCK      65536
-#define SERVE_PORT 8080
+#define BLOCK 65536
+#define SERVE_PORT                                                                                 \
+    8080 /* SERVE_PORT=N in the environment (or on svcos's command line) changes it */
+
+#pragma weak netstack_get_stats /* present on svcos: the address comes from the card's DHCP */
 
 /* The bulk data repeats one 64 KiB block: SHA-256("svcos-net <i>") for i = 0..2047, which the
  * test rebuilds with hashlib. */
 static unsigned char block[BLOCK];
-static int quit;
+static int quit, crash;
 
 static void make_block(void)
 {
@@ -61,13 +67,20 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     struct upload *up = *state;
     if (!up) {
         up = calloc(1, sizeof *up);
-        if (!up || !(up->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(up->md, EVP_sha256(), NULL))
+        if (!up)
             return MHD_NO;
         *state = up;
+        /* ?hash=0: only count an upload (the benchmark measures the network, not SHA-256) */
+        const char *h = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "hash");
+        if (h && !strcmp(h, "0"))
+            return MHD_YES;
+        if (!(up->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(up->md, EVP_sha256(), NULL))
+            return MHD_NO;
         return MHD_YES;
     }
     if (*size) {
-        EVP_DigestUpdate(up->md, data, *size);
+        if (up->md)
+            EVP_DigestUpdate(up->md, data, *size);
         up->bytes += *size;
         *size = 0;
         return MHD_YES;
@@ -84,7 +97,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     if (!strcmp(url, "/sink") && !strcmp(method, "POST")) {
         unsigned char d[32];
         unsigned dl = 0;
-        EVP_DigestFinal_ex(up->md, d, &dl);
+        if (up->md)
+            EVP_DigestFinal_ex(up->md, d, &dl);
         char text[128];
         int n = snprintf(text, sizeof text, "{\"bytes\":%llu,\"sha256\":\"",
                          (unsigned long long)up->bytes);
@@ -92,6 +106,20 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
             n += snprintf(text + n, sizeof text - (size_t)n, "%02x", d[i]);
         snprintf(text + n, sizeof text - (size_t)n, "\"}");
         return reply(conn, text);
+    }
+    if (!strcmp(url, "/stats")) { /* what a leak would show: counted now, this request's too */
+        struct net_base b;
+        net_begin(&b);
+        char text[256];
+        snprintf(text, sizeof text,
+                 "{\"fds\":%d,\"sockets\":%u,\"tcp_pcbs\":%u,\"tcp_segs\":%u,"
+                 "\"heap_blocks\":%llu,\"pbuf_ref\":%u}",
+                 b.fds, b.sockets, b.tcp_pcbs, b.tcp_segs, b.heap_blocks, b.pbuf_ref);
+        return reply(conn, text);
+    }
+    if (!strcmp(url, "/crash")) { /* after the answer: a write through NULL, as in --mode fault */
+        crash = 1;
+        return reply(conn, "crashing\n");
     }
     if (!strcmp(url, "/quit")) {
         quit = 1;
@@ -135,20 +163,22 @@ static int wait_for_address(char *addr, size_t cap)
 
 int run_serve(void)
 {
-    char addr[32];
-    if (wait_for_address(addr, sizeof addr) < 0) {
+    char addr[32] = "0.0.0.0"; /* natively on Linux: its interfaces are configured already */
+    if (netstack_get_stats && wait_for_address(addr, sizeof addr) < 0) {
         printf("serve: no address after 30 s\n");
         return 1;
     }
+    const char *ps = getenv("SERVE_PORT");
+    int port = ps ? atoi(ps) : SERVE_PORT;
     make_block();
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_ERROR_LOG, SERVE_PORT, NULL, NULL, answer, NULL,
-                                            MHD_OPTION_NOTIFY_COMPLETED, done_cb, NULL,
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL, answer,
+                                            NULL, MHD_OPTION_NOTIFY_COMPLETED, done_cb, NULL,
                                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (!d) {
         printf("serve: MHD_start_daemon: %s\n", strerror(errno));
         return 1;
     }
-    printf("serve: ready %s port %d\n", addr, SERVE_PORT);
+    printf("serve: ready %s port %d\n", addr, port);
     fflush(stdout);
     double quit_at = 0;
     while (!quit_at || now_ms() - quit_at < 200) {
@@ -165,8 +195,15 @@ int run_serve(void)
         if (select(max + 1, &rs, &ws, &es, &tv) < 0)
             break;
         MHD_run_from_select(d, &rs, &ws, &es);
-        if (quit && !quit_at)
-            quit_at = now_ms(); /* the answer to /quit still has to go out */
+        if ((quit || crash) && !quit_at)
+            quit_at = now_ms(); /* the answer to /quit or /crash still has to go out */
+    }
+    if (crash) {
+        printf("serve: crashing on request\n");
+        fflush(stdout);
+        int *p = NULL;
+        __asm__ volatile("" : "+r"(p)); /* a real store to page 0, not a compiler trap */
+        *p = 1;
     }
     MHD_stop_daemon(d);
     printf("serve: done\n");

@@ -3,44 +3,13 @@
  * mode=connect: the same, then a TCP client to dst=ADDR dport=N (a guestfwd); mode=arp: one ARP
  * exchange with gw=ADDR from ip=ADDR (a TAP's host side); mode=hostile: n=N malformed queues,
  * then proof that the card works again. */
+#include "netframe.h"
 #include "vnet_drv.h"
 
 static struct vnet nic;
 static uint8_t frame[BUF_SZ], out[BUF_SZ];
 static uint32_t my_ip = 0x0a00020f, gw_ip = 0x0a000202; /* 10.0.2.15, 10.0.2.2 */
 static uint8_t gw_mac[6];
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v;
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)(v >> 16)), put16(p + 2, (uint16_t)v);
-}
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-static uint32_t sum(const uint8_t *p, size_t n, uint32_t s)
-{
-    for (size_t i = 0; i + 1 < n; i += 2)
-        s += get16(p + i);
-    if (n & 1)
-        s += (uint32_t)p[n - 1] << 8;
-    return s;
-}
-static uint16_t fold(uint32_t s)
-{
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)~s;
-}
 
 static void ip_str(uint32_t a, char *buf)
 {
@@ -67,42 +36,31 @@ static uint32_t parse_ip(const char *key, uint32_t dflt)
 /* Ethernet header into out; returns where the payload goes. */
 static uint8_t *eth(const uint8_t *dst, uint16_t type)
 {
-    memcpy(out, dst, 6);
-    memcpy(out + 6, nic.mac, 6);
-    put16(out + 12, type);
-    return out + 14;
+    return nf_eth(out, dst, nic.mac, type);
 }
 
 static void send_arp(uint16_t op, const uint8_t *tha, uint32_t tpa)
 {
     static const uint8_t bcast[6] = {255, 255, 255, 255, 255, 255};
-    uint8_t *a = eth(op == 1 ? bcast : tha, 0x0806);
-    put16(a, 1), put16(a + 2, 0x0800), a[4] = 6, a[5] = 4, put16(a + 6, op);
-    memcpy(a + 8, nic.mac, 6), put32(a + 14, my_ip);
-    memcpy(a + 18, op == 1 ? (const uint8_t[6]){0} : tha, 6), put32(a + 24, tpa);
-    vnet_tx(&nic, out, 14 + 28);
+    nf_arp(eth(op == 1 ? bcast : tha, NF_ETH_ARP), op, nic.mac, my_ip, op == 1 ? NULL : tha, tpa);
+    vnet_tx(&nic, out, NF_ETH_HLEN + NF_ARP_LEN);
 }
 
 /* IPv4 header for a payload of len bytes; returns where the payload goes. */
 static uint8_t *ip(const uint8_t *dst_mac, uint32_t src, uint32_t dst, uint8_t proto, size_t len)
 {
-    uint8_t *h = eth(dst_mac, 0x0800);
-    memset(h, 0, 20);
-    h[0] = 0x45, put16(h + 2, (uint16_t)(20 + len)), h[8] = 64, h[9] = proto;
-    put32(h + 12, src), put32(h + 16, dst);
-    put16(h + 10, fold(sum(h, 20, 0)));
-    return h + 20;
+    return nf_ipv4(eth(dst_mac, NF_ETH_IPV4), src, dst, proto, len, 0);
 }
 
 /* Answers ARP requests for my address; true if the frame was ARP. */
 static int handle_arp(const uint8_t *f, size_t len)
 {
-    if (len < 42 || get16(f + 12) != 0x0806)
+    if (len < 42 || nf_get16(f + 12) != 0x0806)
         return 0;
     const uint8_t *a = f + 14;
-    if (get16(a + 6) == 1 && get32(a + 24) == my_ip)
-        send_arp(2, a + 8, get32(a + 14));
-    if (get16(a + 6) == 2 && get32(a + 14) == gw_ip)
+    if (nf_get16(a + 6) == 1 && nf_get32(a + 24) == my_ip)
+        send_arp(2, a + 8, nf_get32(a + 14));
+    if (nf_get16(a + 6) == 2 && nf_get32(a + 14) == gw_ip)
         memcpy(gw_mac, a + 8, 6);
     return 1;
 }
@@ -139,25 +97,25 @@ static int dhcp(void)
         uint8_t *u = ip(bcast, 0, 0xffffffff, 17, 8 + 240 + 4);
         uint8_t *b = u + 8;
         memset(u, 0, 8 + 240 + 4);
-        put16(u, 68), put16(u + 2, 67), put16(u + 4, 8 + 240 + 4); /* checksum 0: none */
-        b[0] = 1, b[1] = 1, b[2] = 6, put32(b + 4, 0x5649474c);    /* xid "VIGL" */
+        nf_put16(u, 68), nf_put16(u + 2, 67), nf_put16(u + 4, 8 + 240 + 4); /* checksum 0: none */
+        b[0] = 1, b[1] = 1, b[2] = 6, nf_put32(b + 4, 0x5649474c);          /* xid "VIGL" */
         memcpy(b + 28, nic.mac, 6);
-        put32(b + 236, 0x63825363);                        /* magic cookie */
+        nf_put32(b + 236, 0x63825363);                     /* magic cookie */
         b[240] = 53, b[241] = 1, b[242] = 1, b[243] = 255; /* DISCOVER, end */
         vnet_tx(&nic, out, 14 + 20 + 8 + 240 + 4);
         uint64_t deadline = rt_monotonic_ns() + 500000000ull;
         size_t n;
         while ((n = vnet_rx(&nic, frame, sizeof frame, deadline))) {
-            if (handle_arp(frame, n) || n < 14 + 20 + 8 + 240 || get16(frame + 12) != 0x0800 ||
-                frame[14 + 9] != 17 || get16(frame + 14 + 20 + 2) != 68)
+            if (handle_arp(frame, n) || n < 14 + 20 + 8 + 240 || nf_get16(frame + 12) != 0x0800 ||
+                frame[14 + 9] != 17 || nf_get16(frame + 14 + 20 + 2) != 68)
                 continue;
             const uint8_t *r = frame + 14 + 20 + 8;
-            if (r[0] != 2 || get32(r + 4) != 0x5649474c)
+            if (r[0] != 2 || nf_get32(r + 4) != 0x5649474c)
                 continue;
             char a[16];
-            ip_str(get32(r + 16), a);
+            ip_str(nf_get32(r + 16), a);
             rt_printf("net: dhcp offer %s\n", a);
-            my_ip = get32(r + 16);
+            my_ip = nf_get32(r + 16);
             return 0;
         }
     }
@@ -179,14 +137,11 @@ static void tcp_send(uint8_t flags, const void *data, size_t len)
 {
     uint8_t *t = ip(tcb.peer_mac, my_ip, tcb.peer, 6, 20 + len);
     memset(t, 0, 20);
-    put16(t, tcb.port), put16(t + 2, tcb.peer_port);
-    put32(t + 4, tcb.snd_nxt), put32(t + 8, tcb.rcv_nxt);
-    t[12] = 5 << 4, t[13] = flags, put16(t + 14, 8192);
+    nf_put16(t, tcb.port), nf_put16(t + 2, tcb.peer_port);
+    nf_put32(t + 4, tcb.snd_nxt), nf_put32(t + 8, tcb.rcv_nxt);
+    t[12] = 5 << 4, t[13] = flags, nf_put16(t + 14, 8192);
     memcpy(t + 20, data, len);
-    uint8_t pseudo[12];
-    put32(pseudo, my_ip), put32(pseudo + 4, tcb.peer), pseudo[8] = 0, pseudo[9] = 6;
-    put16(pseudo + 10, (uint16_t)(20 + len));
-    put16(t + 16, fold(sum(t, 20 + len, sum(pseudo, 12, 0))));
+    nf_put16(t + 16, nf_l4_sum(t - NF_IP_HLEN, t, 20 + len));
     vnet_tx(&nic, out, 14 + 20 + 20 + len);
     tcb.snd_nxt += (uint32_t)len + ((flags & 0x03) ? 1 : 0); /* SYN, FIN count one */
 }
@@ -232,31 +187,32 @@ static void client_segment(const uint8_t *t, size_t off, size_t dlen, uint8_t fl
 
 static void handle_tcp(const uint8_t *f, size_t n, uint16_t port)
 {
-    if (n < 14 + 20 + 20 || get16(f + 12) != 0x0800 || f[14 + 9] != 6 ||
-        get32(f + 14 + 16) != my_ip)
+    if (n < 14 + 20 + 20 || nf_get16(f + 12) != 0x0800 || f[14 + 9] != 6 ||
+        nf_get32(f + 14 + 16) != my_ip)
         return;
-    size_t ihl = (size_t)(f[14] & 15) * 4, iplen = get16(f + 16);
+    size_t ihl = (size_t)(f[14] & 15) * 4, iplen = nf_get16(f + 16);
     const uint8_t *t = f + 14 + ihl;
     size_t off = (size_t)(t[12] >> 4) * 4;
-    if (get16(t + 2) != port || 14 + iplen > n || ihl + off > iplen)
+    if (nf_get16(t + 2) != port || 14 + iplen > n || ihl + off > iplen)
         return;
     size_t dlen = iplen - ihl - off;
     uint8_t flags = t[13];
-    uint32_t seq = get32(t + 4);
+    uint32_t seq = nf_get32(t + 4);
     if (tcb.client) {
         client_segment(t, off, dlen, flags, seq);
         return;
     }
     if (flags & TCP_SYN) {
         char a[16];
-        tcb = (struct tcb){1, 0, 0, get32(f + 14 + 12), get16(t), port, 0x10000, seq + 1, {0}};
+        tcb =
+            (struct tcb){1, 0, 0, nf_get32(f + 14 + 12), nf_get16(t), port, 0x10000, seq + 1, {0}};
         memcpy(tcb.peer_mac, f + 6, 6);
         ip_str(tcb.peer, a);
         rt_printf("net: tcp SYN from %s:%u to port %u\n", a, tcb.peer_port, port);
         tcp_send(TCP_SYN | TCP_ACK, NULL, 0);
         return;
     }
-    if (!tcb.open || get16(t) != tcb.peer_port || seq != tcb.rcv_nxt)
+    if (!tcb.open || nf_get16(t) != tcb.peer_port || seq != tcb.rcv_nxt)
         return;
     if (dlen) {
         static char reply[256];
@@ -311,7 +267,7 @@ static void break_queue(unsigned kind)
 {
     struct vq *q = &nic.q[1];
     uint64_t ram = rt_boot->mem_size;
-    memset(q, 0, sizeof *q - sizeof q->buf);
+    vq_init(q);
     if (vnet_negotiate(&nic) < 0 || vq_setup(&nic, 0, &nic.q[0], (uintptr_t)nic.q[0].desc) < 0)
         return;
     if (kind == 3) { /* descriptor table outside RAM: refused at QueueReady */
@@ -320,16 +276,16 @@ static void break_queue(unsigned kind)
     }
     if (vq_setup(&nic, 1, q, (uintptr_t)q->desc) < 0)
         return;
-    reg_wr(&nic, R_STATUS, STATUS_OK);
+    vmmio_driver_ok(nic.regs);
     if (kind == 0) /* a buffer past the end of RAM */
-        q->desc[0] = (struct vq_desc){ram - 16, 4096, 0, 0};
+        q->desc[0] = (struct vring_desc){ram - 16, 4096, 0, 0};
     else if (kind == 1) /* a chain that loops */
-        q->desc[0] = (struct vq_desc){(uintptr_t)q->buf[0], 64, DESC_F_NEXT, 0};
+        q->desc[0] = (struct vring_desc){(uintptr_t)q->buf[0], 64, VRING_DESC_F_NEXT, 0};
     else /* the avail index runs ahead by more than the queue */
-        q->avail.idx = VQ_N * 3;
+        q->r.avail->idx = VQ_N * 3;
     if (kind != 2)
         vq_post(q, 0);
-    reg_wr(&nic, R_QUEUE_NOTIFY, 1);
+    vmmio_wr(nic.regs, VM_QUEUE_NOTIFY, 1);
 }
 
 static int hostile(uint64_t rounds)
@@ -338,9 +294,9 @@ static int hostile(uint64_t rounds)
     for (uint64_t i = 0; i < rounds; i++) {
         break_queue((unsigned)(i % 4));
         uint64_t deadline = rt_monotonic_ns() + 1000000000ull;
-        while (!(reg_rd(&nic, R_STATUS) & 0x40) && rt_monotonic_ns() < deadline)
+        while (!(vmmio_rd(nic.regs, VM_STATUS) & VS_NEEDS_RESET) && rt_monotonic_ns() < deadline)
             rt_wait(rt_monotonic_ns() + 1000000, VIGIL_EV_DEVICE);
-        refused += (reg_rd(&nic, R_STATUS) & 0x40) != 0;
+        refused += (vmmio_rd(nic.regs, VM_STATUS) & VS_NEEDS_RESET) != 0;
     }
     rt_printf("net: %lu of %lu malformed queues refused with NEEDS_RESET\n", refused, rounds);
     if (vnet_up(&nic) < 0 || arp_gateway() < 0)
@@ -351,21 +307,21 @@ static int hostile(uint64_t rounds)
 
 int guest_main(const struct vigil_boot_info *bi)
 {
-    const struct vigil_boot_device *d = vnet_find(bi);
+    const struct vigil_boot_device *d = vmmio_find(bi, 1);
     if (!d) {
         rt_printf("net: no network card in the boot info\n");
         return 2;
     }
     nic.regs = (volatile uint32_t *)(uintptr_t)d->base;
-    if (reg_rd(&nic, R_MAGIC) != 0x74726976 || reg_rd(&nic, R_VERSION) != 2 ||
-        reg_rd(&nic, R_DEVICE_ID) != 1) {
+    if (!vmmio_is(nic.regs, 1)) {
         rt_printf("net: FAIL not a virtio-mmio v2 network card at 0x%lx\n", d->base);
         return 1;
     }
     my_ip = parse_ip("ip", my_ip);
     gw_ip = parse_ip("gw", gw_ip);
     if (vnet_up(&nic) < 0) {
-        rt_printf("net: FAIL the card did not come up (status 0x%x)\n", reg_rd(&nic, R_STATUS));
+        rt_printf("net: FAIL the card did not come up (status 0x%x)\n",
+                  vmmio_rd(nic.regs, VM_STATUS));
         return 1;
     }
     rt_printf("net: card at 0x%lx irq %u mac %02x:%02x:%02x:%02x:%02x:%02x up\n", d->base, d->irq,
