@@ -2,6 +2,7 @@
  * with a network (the service VM by default) also has a virtio-net card; a Linux VM a PIT. */
 #include "supervisor/board.h"
 
+#include "devices/pci_host.h"
 #include "devices/pvpanic.h"
 #include "devices/rtc_cmos.h"
 #include "devices/uart_dev.h"
@@ -31,9 +32,7 @@ static const struct dev_model *const devices_nic[] = {
  * hypercall ports (Linux makes no calls).  Its PIT is a board option (cfg->pit), its irqchip KVM's.
  */
 static const struct dev_model *const devices_linux[] = {
-    &uart_com1_device,
-    &rtc_cmos_device,
-    &pvpanic_device,
+    &uart_com1_device, &rtc_cmos_device, &pvpanic_device, &pci_host_device, &pvpanic_pci_device,
 };
 #define NDEVICES_LINUX (uint32_t)(sizeof devices_linux / sizeof devices_linux[0])
 
