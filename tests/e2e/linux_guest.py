@@ -9,9 +9,11 @@ from vigil import ROOT
 BUSYBOX = Path("/bin/busybox")  # busybox-static (scripts/deps.sh)
 MARKER = "VIGIL-LINUX-UP"
 
-# /init: mounts /proc, says it is up (with the kernel's uptime), then runs a shell on the
-# console, which is ttyS0: the test types into it through hvctl's console.
+# /init: loads the modules it was given (pvpanic-pci), mounts /proc, says it is up (with the
+# kernel's uptime), then runs a shell on the console, which is ttyS0: the test types into it
+# through hvctl's console.
 INIT = f"""#!/bin/busybox sh
+for m in $(/bin/busybox cat /lib/modules/order); do /bin/busybox insmod /lib/modules/$m; done
 /bin/busybox mount -t proc proc /proc
 read up idle < /proc/uptime
 echo "{MARKER} uptime=$up"
@@ -45,11 +47,19 @@ def _cpio_entry(name, mode, data=b"", rdev=(0, 0), ino=1):
     return head + data + b"\0" * (-len(data) % 4)
 
 
-def build_initramfs(path, init=INIT):
-    """An uncompressed newc initramfs with busybox as /bin/busybox, /init and /dev/console
-    (written directly: a device node needs no root this way)."""
+def guest_modules(kernel):
+    """The kernel modules the kit keeps for guests (pvpanic, pvpanic-pci), in insmod order."""
+    d = Path(kernel).parent / "guest-modules"
+    order = d / "order"
+    return [d / n for n in order.read_text().split()] if order.exists() else []
+
+
+def build_initramfs(path, modules=(), init=INIT):
+    """An uncompressed newc initramfs with busybox as /bin/busybox, /init, /dev/console (written
+    directly: a device node needs no root this way) and `modules` in /lib/modules."""
     entries = [("dev", stat.S_IFDIR | 0o755), ("bin", stat.S_IFDIR | 0o755), ("proc", stat.S_IFDIR | 0o755),
-               ("sys", stat.S_IFDIR | 0o755)]
+               ("sys", stat.S_IFDIR | 0o755), ("lib", stat.S_IFDIR | 0o755),
+               ("lib/modules", stat.S_IFDIR | 0o755)]
     out = b""
     ino = 1
     for name, mode in entries:
@@ -58,6 +68,12 @@ def build_initramfs(path, init=INIT):
     out += _cpio_entry("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1), ino=ino)
     out += _cpio_entry("bin/busybox", stat.S_IFREG | 0o755, BUSYBOX.read_bytes(), ino=ino + 1)
     out += _cpio_entry("init", stat.S_IFREG | 0o755, init.encode(), ino=ino + 2)
+    ino += 3
+    for m in modules:
+        out += _cpio_entry(f"lib/modules/{Path(m).name}", stat.S_IFREG | 0o644, Path(m).read_bytes(), ino=ino)
+        ino += 1
+    order = "".join(f"{Path(m).name}\n" for m in modules).encode()
+    out += _cpio_entry("lib/modules/order", stat.S_IFREG | 0o644, order, ino=ino)
     out += _cpio_entry("TRAILER!!!", 0, ino=0)
     Path(path).write_bytes(out)
     return path
