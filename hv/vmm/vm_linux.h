@@ -11,7 +11,7 @@
  * problem. */
 int vm_linux_load(struct vm *vm, char *err, size_t errlen);
 /* What Linux needs of CPUID beyond what KVM supports: the hypervisor bit (so it looks for
- * KVM's leaves at 0x40000000 and kvm-clock) and vCPU `index`'s x2APIC ID. */
+ * KVM's leaves at 0x40000000 and kvm-clock) and vCPU `index`'s x2APIC ID; XSAVE hidden. */
 void vm_linux_cpuid(struct kvm_cpuid2 *cpuid, uint32_t index);
 /* Starts vCPU v of a Linux VM: the boot vCPU at the 64-bit entry, the others left waiting for
  * INIT/SIPI as the in-kernel LAPIC has them; every LAPIC with ExtINT on LINT0 and NMI on LINT1
