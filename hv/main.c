@@ -43,6 +43,9 @@ static const char usage[] =
     "usage: hv [options]\n"
     "  --service IMG        the service VM's image (booted first)\n"
     "  --guest IMG          a guest VM's image (repeatable; the first is the default guest)\n"
+    "  --kernel BZIMAGE     a guest VM booting a Linux kernel (docs/linux-guest.md), with:\n"
+    "    --initrd FILE      its initramfs\n"
+    "    --append CMDLINE   its kernel command line (e.g. \"console=ttyS0\")\n"
     "    per-VM options, applying to the VM named just before them:\n"
     "    --name NAME        its name (default: service, guest, guest2, ...)\n"
     "    --mem MIB          its RAM in MiB (service 64, guests 256; a multiple of 2)\n"
@@ -101,7 +104,7 @@ static uint64_t parse_num(const char *s, const char *what, uint64_t max)
 static struct vm_config *last_vm(struct options *o, const char *opt)
 {
     if (!o->nvms)
-        hv_die("%s must follow --service or --guest", opt);
+        hv_die("%s must follow --service, --guest or --kernel", opt);
     return &o->vms[o->nvms - 1];
 }
 
@@ -124,6 +127,15 @@ static void add_vm(struct options *o, enum vigil_vm_role role, const char *image
         snprintf(c->name, sizeof c->name, "guest");
     else
         snprintf(c->name, sizeof c->name, "guest%u", guests + 1);
+}
+
+/* The VM --initrd or --append applies to: a --kernel one. */
+static struct vm_config *linux_vm(struct options *o, const char *opt)
+{
+    struct vm_config *c = last_vm(o, opt);
+    if (!c->kernel)
+        hv_die("%s applies to a --kernel VM; \"%s\" is not one", opt, c->name);
+    return c;
 }
 
 /* --sel-rate-limit BURST:SECONDS */
@@ -166,7 +178,10 @@ static void parse_options(int argc, char **argv, struct options *o)
         O_SERVICE_IMAGE,
         O_RESTORE,
         O_NET,
-        O_SEL_RATE
+        O_SEL_RATE,
+        O_KERNEL,
+        O_INITRD,
+        O_APPEND
     };
     static const struct option longopts[] = {
         {"service", required_argument, 0, O_SERVICE},
@@ -192,6 +207,9 @@ static void parse_options(int argc, char **argv, struct options *o)
         {"restore-always", no_argument, 0, O_RESTORE},
         {"net", required_argument, 0, O_NET},
         {"sel-rate-limit", required_argument, 0, O_SEL_RATE},
+        {"kernel", required_argument, 0, O_KERNEL},
+        {"initrd", required_argument, 0, O_INITRD},
+        {"append", required_argument, 0, O_APPEND},
         {0, 0, 0, 0}};
     o->hv = (struct hv_config){
         .control_path = "/tmp/vigil-hv.sock",
@@ -209,6 +227,16 @@ static void parse_options(int argc, char **argv, struct options *o)
             break;
         case O_GUEST:
             add_vm(o, VIGIL_ROLE_GUEST, optarg);
+            break;
+        case O_KERNEL:
+            add_vm(o, VIGIL_ROLE_GUEST, optarg);
+            o->vms[o->nvms - 1].kernel = optarg;
+            break;
+        case O_INITRD:
+            linux_vm(o, "--initrd")->initrd = optarg;
+            break;
+        case O_APPEND:
+            linux_vm(o, "--append")->append = optarg;
             break;
         case O_NAME:
             if (!*optarg || strlen(optarg) >= HV_VM_NAME_MAX ||
@@ -318,6 +346,13 @@ static void parse_options(int argc, char **argv, struct options *o)
         for (uint32_t j = 0; j < i; j++)
             if (!strcmp(o->vms[i].name, o->vms[j].name))
                 hv_die("two VMs are named \"%s\"", o->vms[i].name);
+    }
+    for (uint32_t i = 0; i < o->nvms; i++) {
+        const struct vm_config *vc = &o->vms[i];
+        if (vc->kernel && (vc->cmdline || vc->cpl0 || vc->nic))
+            hv_die("%s: --cmdline, --cpl0 and --net are for hv's own guests; a --kernel VM takes "
+                   "--append and has no network card yet",
+                   vc->name);
     }
     for (uint32_t i = 0; i < o->nvms; i++)
         board_devices(&o->vms[i]); /* after --net: the card is the board's to give */

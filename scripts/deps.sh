@@ -2,7 +2,7 @@
 # deps.sh: install the Debian packages that building, running and testing Vigil need.
 set -euo pipefail
 pkgs=(gcc make libc6-dev libjansson-dev libcmocka-dev libssl-dev python3 python3-pytest gdb binutils
-      qemu-system-x86 socat clang-format kmod cpio e2fsprogs
+      qemu-system-x86 socat clang-format kmod cpio e2fsprogs busybox-static
       clang libclang-rt-dev libslirp-dev libglib2.0-dev pkg-config iproute2
       libmicrohttpd-dev curl openssl jq redfishtool)
 missing=()

@@ -1,7 +1,8 @@
-/* pvpanic.c: the pvpanic port: reads give the events hv understands, PANICKED is a trap. */
+/* pvpanic.c: the pvpanic port and PCI device: reads give the events hv knows, PANICKED traps. */
 #include "devices/pvpanic.h"
 
 #include "base/log.h"
+#include "devices/pci_host.h"
 #include "vmm/vm.h"
 
 #include <string.h>
@@ -18,8 +19,8 @@ static void io(void *ctx, struct vcpu *v, const struct dev_io *io)
         return;
     }
     if (io->data[0] & PVPANIC_PANICKED)
-        vm_trap(v->vm, v, POLICY_EV_PVPANIC, "guest wrote PANICKED (0x%x) to port 0x505 at vCPU %u",
-                io->data[0], v->index);
+        vm_trap(v->vm, v, POLICY_EV_PVPANIC, "guest wrote PANICKED (0x%x) to pvpanic %s at vCPU %u",
+                io->data[0], io->space == DEV_PIO ? "port 0x505" : "PCI", v->index);
     else if (io->data[0] & PVPANIC_CRASH_LOADED)
         log_warn("%s: pvpanic: guest is loading its own crash kernel", v->vm->name);
 }
@@ -30,3 +31,15 @@ const struct dev_model pvpanic_device = {
     .nranges = 1,
     .io = io,
 };
+
+const struct dev_model pvpanic_pci_device = {
+    .name = "pvpanic-pci",
+    .ranges = (const struct dev_range[]){{DEV_MMIO, PVPANIC_PCI_BAR,
+                                          PVPANIC_PCI_BAR + PVPANIC_PCI_SIZE - 1}},
+    .nranges = 1,
+    .io = io,
+};
+
+/* Red Hat's QEMU ID for pvpanic-pci, class "system peripheral, other". */
+const struct pci_func pvpanic_pci_func = {0x1b36,          0x0011,          0x08, 0x80, 1,
+                                          PVPANIC_PCI_BAR, PVPANIC_PCI_SIZE};

@@ -13,6 +13,7 @@
 #include "vmm/devices.h"
 #include "vmm/kvm_host.h"
 #include "vmm/vcpu_state.h"
+#include "x86/bzimage.h"
 #include "x86/fault.h"
 #include "x86/x86_boot.h"
 
@@ -91,6 +92,10 @@ struct vm_config {
     uint32_t vcpus;
     const char *cmdline;
     bool cpl0;
+    /* A Linux guest (--kernel; docs/linux-guest.md): its bzImage, initrd and command line, loaded
+     * by vmm/vm_linux.c instead of `image`. */
+    const char *kernel, *initrd, *append;
+    bool pit; /* the board gives it KVM's in-kernel PIT (the irqchip every VM has where KVM can) */
     /* The devices vm_create gives the VM (the caller decides: supervisor/board.h). */
     const struct dev_model *const *devices;
     uint32_t ndevices;
@@ -136,6 +141,7 @@ struct vm {
     uint8_t *mem;
     uint64_t mem_size;
     struct boot_params boot;
+    struct bz_image linux_img; /* a Linux VM's (cfg.kernel) boot layout */
     bool irqchip;
     bool msr_exits;  /* KVM_CAP_X86_USER_SPACE_MSR enabled */
     uint32_t nslots; /* memslots laid out by vm_arm_protection: slot i is slots[i] */

@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "base/thread.h"
 #include "vmm/platform.h"
+#include "vmm/vm_linux.h"
 #include "x86/elf_loader.h"
 
 #include <errno.h>
@@ -126,12 +127,16 @@ static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
     struct kvm_cpuid_entry2 *leaf1 = cpuid_find(cpuid, 1, 0);
     if (leaf1)
         leaf1->ebx = (leaf1->ebx & 0x00ffffffu) | (index << 24);
+    if (vm->cfg.kernel)
+        vm_linux_cpuid(cpuid, index);
     int rc = p->set_cpuid(v, cpuid);
     free(cpuid);
     if (rc < 0) {
         snprintf(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
         return -1;
     }
+    if (vm->cfg.kernel)
+        return vm_linux_vcpu(v, err, errlen);
     struct kvm_sregs sregs;
     struct kvm_regs regs;
     if (p->get_sregs(v, &sregs) < 0) {
@@ -160,6 +165,8 @@ static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
 
 static int load_image(struct vm *vm, char *err, size_t errlen)
 {
+    if (vm->cfg.kernel)
+        return vm_linux_load(vm, err, errlen);
     uint8_t *file;
     size_t len;
     char why[200];
@@ -232,7 +239,8 @@ static int build_machine(struct vm *vm, char *err, size_t errlen)
     }
     int khz = hv_platform(hv)->get_tsc_khz(vm);
     vm->boot.tsc_hz = khz > 0 ? (uint64_t)khz * 1000 : 0;
-    if (boot_write_tables(vm->mem, &vm->boot, why, sizeof why) < 0) {
+    /* A Linux VM's tables are the bzImage loader's. */
+    if (!vm->cfg.kernel && boot_write_tables(vm->mem, &vm->boot, why, sizeof why) < 0) {
         snprintf(err, errlen, "%s: %s", vm->name, why);
         return -1;
     }

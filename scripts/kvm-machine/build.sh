@@ -20,6 +20,8 @@ export PATH="$PATH:/usr/sbin:/sbin" # depmod lives there; not on every user's PA
 export LC_ALL=C                      # apt's output is parsed below: not in the user's language
 CACHE="${VIGIL_CACHE:-$HOME/.cache/vigil}"
 MODULES=(kvm-amd 9p 9pnet_virtio virtio_pci virtio_net virtio_console virtio_blk virtio_rng ext4 tun)
+# Not for the machine: what hv's Linux guests load (tests/e2e/linux_guest.py), kept in the kit.
+GUEST_MODULES=(pvpanic-pci)
 
 die() { echo "kvm-machine: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is missing (package $2); run scripts/deps.sh"; }
@@ -34,7 +36,7 @@ bver="$(awk '$1=="busybox-static:"{print $2}' <<<"$versions")"
 [ -n "$mver" ] && [ "$mver" != "(none)" ] ||
     die "apt knows no linux-image-amd64 (run apt-get update, or check /etc/apt/sources.list)"
 [ -n "$bver" ] && [ "$bver" != "(none)" ] || die "apt knows no busybox-static"
-key="$(printf '%s\n' "linux-image-amd64=$mver" "busybox-static=$bver" "${MODULES[*]}" | cat - "$HERE/build.sh" "$HERE/init" |
+key="$(printf '%s\n' "linux-image-amd64=$mver" "busybox-static=$bver" "${MODULES[*]}" "${GUEST_MODULES[*]}" | cat - "$HERE/build.sh" "$HERE/init" |
        sha256sum | cut -c1-16)"
 [ "${1:-}" = "--print-key" ] && { echo "$key"; exit 0; }
 kit="$CACHE/kvm-machine-$key"
@@ -72,6 +74,15 @@ for m in "${MODULES[@]}"; do
     done < <(modprobe -d "$work/deb" -S "$modver" --show-depends "$m")
 done
 printf '%s\n' "${list[@]}" >"$work/root/lib/modules/order"
+mkdir -p "$work/guest-modules"
+glist=()
+for m in "${GUEST_MODULES[@]}"; do
+    while read -r verb path _; do
+        [ "$verb" = insmod ] || continue
+        glist+=("$(basename "$path")"); cp "$path" "$work/guest-modules/"
+    done < <(modprobe -d "$work/deb" -S "$modver" --show-depends "$m")
+done
+printf '%s\n' "${glist[@]}" >"$work/guest-modules/order"
 
 cp "$work/deb/bin/busybox" "$work/root/bin/busybox"
 for a in sh mount umount mkdir insmod chroot poweroff sync cat sleep ip ln setsid stty echo mknod \
@@ -86,6 +97,7 @@ rm -rf "$kit"
 mkdir -p "$kit"
 cp "$work/deb/boot/vmlinuz-$modver" "$kit/vmlinuz"
 cp "$work/initramfs.gz" "$kit/initramfs.gz"
+cp -r "$work/guest-modules" "$kit/guest-modules"
 printf '%s\n' "$kpkg=$kver" "busybox-static=$bver" "modules: ${list[*]}" >"$kit/versions"
 touch "$kit/.complete"
 # Older kits are dead weight; keep the two newest besides this one (other work trees may use them).
