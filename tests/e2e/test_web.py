@@ -1,0 +1,108 @@
+"""test_web.py: the dashboard (web/) as mgmt-agent serves it: its files and headers through
+curl, then the app itself in Debian's chromium driven by playwright-core (web_browser.mjs):
+login, the overview and a foreground switch, the SEL's paging and filters, a ReadOnly user,
+session expiry and logout, and a guest's markup shown as text."""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent import PASSWORD, Agent
+from vigil import BUILD, ROOT, Hv, guest, scaled
+
+WEB = ROOT / "build" / "web"  # make web writes here whatever VIGIL_BUILD is
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+MARKUP = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+
+
+def _modules():
+    """The web build's node_modules (build/web-npm/<lockfile hash>/, made by `make web`)."""
+    found = sorted(Path(ROOT, "build", "web-npm").glob("*/node_modules/playwright-core"))
+    return found[-1].parent if found else None
+
+
+pytestmark = pytest.mark.skipif(not (WEB / "index.html").exists(), reason="make web has not run")
+
+
+def _start(d, guest_image):
+    (d / "hv").mkdir(parents=True)
+    hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest(guest_image),
+                       "--mem", "64"])
+    return hv, Agent(hv, d / "agent", args=["--web-root", str(WEB)])
+
+
+@pytest.fixture(scope="module")
+def agents(tmp_path_factory):
+    d = tmp_path_factory.mktemp("web")
+    hv, agent = _start(d / "demo", "demo.elf")
+    xhv, xagent = _start(d / "xss", "test-xss.elf")
+    yield hv, agent, xhv, xagent
+    for a, h in ((agent, hv), (xagent, xhv)):
+        assert a.stop() == 0, a.output()
+        h.stop()
+
+
+def test_index_and_assets_headers(agents):
+    _, a, _, _ = agents
+    status, hd, body = a.curl("/", user=None)
+    assert status == 200 and hd["content-type"].startswith("text/html")
+    csp = hd["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "unsafe" not in csp
+    assert hd["x-content-type-options"] == "nosniff" and hd["referrer-policy"] == "no-referrer"
+    assert hd["cache-control"] == "no-cache" and "set-cookie" not in hd
+    assert b"<script" in body and b"</script>" in body.split(b"<script", 1)[1][:200]  # src only
+    js = body.split(b'src="', 1)[1].split(b'"', 1)[0].decode()
+    assert js.startswith("assets/main-") and js.endswith(".js")
+    plain = (WEB / js).read_bytes()
+    for enc, suffix in (("br", ".br"), ("gzip", ".gz")):
+        status, hd, got = a.curl("/" + js, user=None, headers=[f"Accept-Encoding: {enc}"])
+        assert status == 200 and hd["content-encoding"] == enc, hd
+        assert got == (WEB / (js + suffix)).read_bytes()
+        assert hd["cache-control"] == "public, max-age=31536000, immutable"
+        assert hd["vary"] == "Accept-Encoding"
+    status, hd, got = a.curl("/" + js, user=None, headers=["Accept-Encoding: gzip;q=0, br;q=0"])
+    assert status == 200 and "content-encoding" not in hd and got == plain
+    status, hd, got = a.curl("/" + js, "--compressed", user=None)
+    assert status == 200 and got == plain  # what a client that decodes sees
+    assert hd["content-type"].startswith("text/javascript")
+    for bad in ("/assets/..%2Findex.html", "/assets/.hidden", "/assets/nope.js", "/index.html",
+                "/assets/x/y"):
+        status, _, _ = a.curl(bad, user=None)
+        assert status == 404, bad
+    status, hd, _ = a.curl("/", user=None, method="POST", data={})
+    assert status == 405 and hd["allow"] == "GET, HEAD"
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed")
+def test_dashboard_in_chromium(agents, tmp_path):
+    hv, a, xhv, xa = agents
+    status, _, body = a.curl("/redfish/v1/AccountService/Accounts", method="POST",
+                             data={"UserName": "viewer", "Password": "viewer-pass-1234",
+                                   "RoleId": "ReadOnly"})
+    assert status == 201, body
+    # More SEL entries than a page of 10: each switch is logged.
+    for target in ("service", "guest") * 6:
+        status, _, body = a.curl(f"/redfish/v1/Systems/{target}/Actions/Oem/Vigil.Switch",
+                                 method="POST", data={})
+        assert status in (200, 204), body
+    # The markup guest boots on its first switch and panics: its snapshot is listed before the
+    # browser looks.
+    status, _, body = xa.curl("/redfish/v1/Systems/guest/Actions/Oem/Vigil.Switch", method="POST",
+                              data={})
+    assert status in (200, 204), body
+    xhv.wait_for(lambda: xa.get("/redfish/v1/Managers/hv/LogServices/Dump/Entries")["Members"],
+                 scaled(30), "the markup guest's crash snapshot")
+    modules = _modules()
+    assert modules, "make web has not installed playwright-core"
+    cfg = {"base": a.base, "xssBase": xa.base, "admin": ["admin", PASSWORD],
+           "readonly": ["viewer", "viewer-pass-1234"], "markup": MARKUP, "chromium": CHROMIUM,
+           "modules": str(modules), "shots": str(BUILD), "timeoutMs": int(scaled(15) * 1000)}
+    p = subprocess.run(["node", str(Path(__file__).with_name("web_browser.mjs"))],
+                       env={**os.environ, "WEB_TEST": json.dumps(cfg)}, capture_output=True,
+                       text=True, timeout=scaled(120))
+    print(p.stdout)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "web: ok" in p.stdout
