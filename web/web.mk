@@ -20,3 +20,19 @@ $(WEB_NPM)/.installed: web/package.json web/package-lock.json
 
 build/web/index.html: $(WEB_NPM)/.installed $(WEB_SRCS)
 	node web/build.mjs $(WEB_MODULES) build/web
+
+# The service VM's copy: build/web packed as /web into a cpio archive linked into agent.elf
+# (svcos unpacks it into its file tree at boot; res_web.c falls back to /web there).
+WEB_CPIO := build/web-cpio
+$(WEB_CPIO)/web.cpio: build/web/index.html svcos/mkcpio.py
+	rm -rf $(WEB_CPIO)/root
+	mkdir -p $(WEB_CPIO)/root
+	cp -r build/web $(WEB_CPIO)/root/web
+	$(SVCOS_PY) svcos/mkcpio.py $@ $(WEB_CPIO)/root
+
+$(WEB_CPIO)/web.cpio.o: svcos/cpio_embed.S $(WEB_CPIO)/web.cpio $(SVCOS_BUILD)/sysroot.id
+	SVCOS_PREFIX=$(SVCOS_PREFIX) $(SVCOS_CC) -c -DSVCOS_CPIO_FILE='"$(WEB_CPIO)/web.cpio"' $< -o $@
+
+# agent.mk's link names $(AGENT_SVC_OBJS); the recipe expands it when it runs, after this.
+AGENT_SVC_OBJS += $(WEB_CPIO)/web.cpio.o
+build/mgmt-agent/agent.elf: $(WEB_CPIO)/web.cpio.o

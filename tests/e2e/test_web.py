@@ -4,13 +4,14 @@ login, the overview and a foreground switch, the SEL's paging and filters, a Rea
 session expiry and logout, and a guest's markup shown as text."""
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from agent import PASSWORD, Agent
+from agent import PASSWORD, Agent, free_port
 from vigil import BUILD, ROOT, Hv, guest, scaled
 
 WEB = ROOT / "build" / "web"  # make web writes here whatever VIGIL_BUILD is
@@ -95,14 +96,53 @@ def test_dashboard_in_chromium(agents, tmp_path):
     assert status in (200, 204), body
     xhv.wait_for(lambda: xa.get("/redfish/v1/Managers/hv/LogServices/Dump/Entries")["Members"],
                  scaled(30), "the markup guest's crash snapshot")
+    _browser({"base": a.base, "xssBase": xa.base, "admin": ["admin", PASSWORD],
+              "readonly": ["viewer", "viewer-pass-1234"], "markup": MARKUP})
+
+
+def _browser(cfg):
+    """Runs web_browser.mjs in chromium with cfg; its step lines go to the test's output."""
     modules = _modules()
     assert modules, "make web has not installed playwright-core"
-    cfg = {"base": a.base, "xssBase": xa.base, "admin": ["admin", PASSWORD],
-           "readonly": ["viewer", "viewer-pass-1234"], "markup": MARKUP, "chromium": CHROMIUM,
-           "modules": str(modules), "shots": str(BUILD), "timeoutMs": int(scaled(15) * 1000)}
+    cfg = {**cfg, "chromium": CHROMIUM, "modules": str(modules), "shots": str(BUILD),
+           "timeoutMs": int(scaled(15) * 1000)}
     p = subprocess.run(["node", str(Path(__file__).with_name("web_browser.mjs"))],
                        env={**os.environ, "WEB_TEST": json.dumps(cfg)}, capture_output=True,
                        text=True, timeout=scaled(120))
     print(p.stdout)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "web: ok" in p.stdout
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed")
+def test_dashboard_from_the_service_vm(tmp_path):
+    """The same files packed into agent.elf's image (/web), through the service VM's forward."""
+    elf = ROOT / "build" / "mgmt-agent" / "agent.elf"
+    if not elf.exists():
+        pytest.skip("build/mgmt-agent/agent.elf is not built (make all)")
+    port = free_port()
+    hv = Hv(tmp_path, ["--service", str(elf), "--mem", "128",
+                       "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:8443",
+                       "--guest", guest("demo.elf"), "--mem", "64"])
+    try:
+        hv.wait_console("service", "mgmt-agent: serving https://", 60)
+        pw = re.search(r'created account "admin" \(Administrator\) with password (\S+)',
+                       hv.console("service")).group(1)
+        base = f"https://127.0.0.1:{port}"
+        index = (WEB / "index.html").read_bytes()
+        hv.wait_for(lambda: _get(base + "/")[1] == index, 30, "the dashboard's index.html")
+        js = index.split(b'src="', 1)[1].split(b'"', 1)[0].decode()
+        hd, body = _get(f"{base}/{js}", "-H", "Accept-Encoding: br")
+        assert body == (WEB / (js + ".br")).read_bytes()
+        assert "content-encoding: br" in hd and "cache-control: public, max-age=31536000, immutable" in hd
+        _browser({"base": base, "admin": ["admin", pw], "smoke": True})
+    finally:
+        hv.stop()
+
+
+def _get(url, *args):
+    """(lower-cased header text, body) of a GET through curl."""
+    p = subprocess.run(["curl", "-sk", "--max-time", str(int(scaled(30))), "-D", "-", *args, url],
+                       capture_output=True, timeout=scaled(60))
+    head, _, body = p.stdout.partition(b"\r\n\r\n")
+    return head.decode(errors="replace").lower(), body
