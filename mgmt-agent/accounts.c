@@ -162,10 +162,14 @@ int auth_password(const char *user, const char *password, int *role, char *why, 
         hash_pw(password, dummy, PBKDF2_ITER, h); /* the same time as a known user's */
         return -1;
     }
-    if (a->locked_until > now || !a->enabled)
+    if (!a->enabled)
         return -1;
-    hash_pw(password, a->salt, a->iter, h);
-    if (CRYPTO_memcmp(h, a->hash, 32) != 0) {
+    /* While locked nothing is checked, and every attempt counts as a failure: a guesser
+     * who keeps trying keeps the account locked, twice as long each time. */
+    int locked = a->locked_until > now;
+    if (!locked)
+        hash_pw(password, a->salt, a->iter, h);
+    if (locked || CRYPTO_memcmp(h, a->hash, 32) != 0) {
         if (++a->failures >= LOCKOUT_THRESHOLD) {
             int k = a->failures - LOCKOUT_THRESHOLD;
             long wait = k > 6 ? LOCKOUT_MAX_S : (long)LOCKOUT_BASE_S << k;
