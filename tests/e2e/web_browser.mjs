@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 
 const cfg = JSON.parse(process.env.WEB_TEST);
@@ -175,6 +176,17 @@ async function xss(browser) {
     await page.waitForSelector('[data-testid^=dump-]');
     await noMarkup();
     await shot(page, 'crashes');
+    // Download the core; its SHA-256 is the one the agent lists. Then delete it.
+    const tdl = Date.now();
+    const digest = await page.locator('[data-testid^=dump-] td.digest').first().getAttribute('title');
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=download]').first().click()]);
+    const core = readFileSync(await dl.path());
+    const sum = createHash('sha256').update(core).digest();
+    assert.ok([sum.toString('hex'), sum.toString('base64')].includes(digest), `core digest ${sum.toString('hex')} vs ${digest}`);
+    await page.locator('[data-testid=delete]').first().click();
+    await page.click('[data-testid=confirm-yes]');
+    await page.waitForFunction(() => !document.querySelector('[data-testid^=dump-]'));
+    step(`crash core downloaded (${core.length} bytes in ${Date.now() - tdl} ms, SHA-256 as listed), then deleted`);
     // The panic message reaches the SEL (the Dump entry names only the trap).
     await page.click('a[href="#/events"]');
     await page.waitForSelector('[data-testid=sel-row]');

@@ -52,7 +52,7 @@ export function Crashes() {
             {data && !entries.length && <p class="hint">No crash snapshots.</p>}
             <table data-testid="dumps">
                 <thead>
-                    <tr><th>Id</th><th>Time</th><th>VM</th><th>Trigger</th><th>Message</th><th>Size</th><th>SHA-256</th><th></th></tr>
+                    <tr><th>Id</th><th>Time</th><th>VM</th><th>Trigger</th><th>RIP</th><th>Message</th><th>Size</th><th>SHA-256</th><th></th></tr>
                 </thead>
                 <tbody>
                     {entries.map((e) => (
@@ -61,6 +61,7 @@ export function Crashes() {
                             <td>{e.Created}</td>
                             <td>{e.Oem?.Vigil?.VM}</td>
                             <td>{e.Oem?.Vigil?.Trigger}</td>
+                            <td class="mono">{typeof e.Oem?.Vigil?.Rip === 'number' ? `0x${e.Oem.Vigil.Rip.toString(16)}` : e.Oem?.Vigil?.Rip}</td>
                             <td class="msg">{e.Message}</td>
                             <td class="num">{bytes(e.AdditionalDataSizeBytes)}</td>
                             <td class="digest" title={e.Oem?.Vigil?.Sha256}>{(e.Oem?.Vigil?.Sha256 || '').slice(0, 16)}</td>
