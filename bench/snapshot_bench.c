@@ -1,4 +1,5 @@
-/* snapshot_bench: time snapshot_store_write (dump, fsync, SHA-256 read-back) on fake guests. */
+/* snapshot_bench: time snapshot_store_write (durable core) and its digest (SHA-256 read-back) on
+ * fake guests. */
 #include "base/log.h"
 #include "evidence/snapshot_store.h"
 
@@ -20,7 +21,7 @@
 struct result {
     const char *shape;
     uint64_t guest_bytes, file_bytes, disk_bytes, hash_read;
-    double dump_s, fsync_s, hash_s, total_s, naive_s; /* best of RUNS */
+    double dump_s, fsync_s, durable_s, hash_s, total_s, naive_s; /* best of RUNS */
 };
 
 static double now(void)
@@ -88,7 +89,7 @@ static double naive_hash(const char *path)
 static int run_case(struct snapshot_store *s, struct result *res)
 {
     uint8_t *mem = make_guest(res->guest_bytes, strcmp(res->shape, "dense") == 0);
-    double d[RUNS], f[RUNS], h[RUNS], t[RUNS], nv[RUNS];
+    double d[RUNS], f[RUNS], du[RUNS], h[RUNS], t[RUNS], nv[RUNS];
     struct core_vcpu cpu;
     char err[256];
 
@@ -109,14 +110,18 @@ static int run_case(struct snapshot_store *s, struct result *res)
 
         if (snapshot_store_write(s, &req, &info, err, sizeof(err)) < 0)
             return fprintf(stderr, "write: %s\n", err), -1;
+        /* The digest is computed after the write returns, on the store's digester thread. */
+        if (snapshot_store_wait_digest(s, info.id, -1) < 0)
+            return fprintf(stderr, "digest of %s failed\n", info.id), -1;
         m = snapshot_store_show(s, info.id);
-        res->hash_read = (uint64_t)json_integer_value(
-            json_object_get(json_object_get(m, "timing"), "hash_read_bytes"));
+        json_t *tm = json_object_get(m, "timing");
+        res->hash_read = (uint64_t)json_integer_value(json_object_get(tm, "hash_read_bytes"));
+        h[i] = json_real_value(json_object_get(tm, "hash_s"));
+        t[i] = json_real_value(json_object_get(tm, "total_s"));
         json_decref(m);
         d[i] = info.dump_seconds;
         f[i] = info.fsync_seconds;
-        h[i] = info.hash_seconds;
-        t[i] = info.total_seconds;
+        du[i] = info.durable_seconds;
         nv[i] = naive_hash(info.core_path);
         res->file_bytes = info.core_bytes;
         res->disk_bytes = info.core_allocated_bytes;
@@ -124,6 +129,7 @@ static int run_case(struct snapshot_store *s, struct result *res)
     }
     res->dump_s = best(d);
     res->fsync_s = best(f);
+    res->durable_s = best(du);
     res->hash_s = best(h);
     res->total_s = best(t);
     res->naive_s = best(nv);
@@ -158,15 +164,18 @@ int main(int argc, char **argv)
             return 1;
     }
     snapshot_store_close(s);
-    printf("%-6s %-9s %9s %9s %9s %9s %9s %10s %9s %9s\n", "guest", "shape", "file_MiB", "disk_MiB",
-           "dump_s", "fsync_s", "sha256_s", "read_MiB", "total_s", "naive_s");
+    printf("%-6s %-9s %9s %9s %9s %9s %9s %9s %10s %9s %9s\n", "guest", "shape", "file_MiB",
+           "disk_MiB", "dump_s", "fsync_s", "durable_s", "sha256_s", "read_MiB", "total_s",
+           "naive_s");
     for (int i = 0; i < 4; i++)
-        printf("%4lluMi %-9s %9.1f %9.1f %9.3f %9.3f %9.3f %10.1f %9.3f %9.3f\n",
+        printf("%4lluMi %-9s %9.1f %9.1f %9.3f %9.3f %9.3f %9.3f %10.1f %9.3f %9.3f\n",
                (unsigned long long)(res[i].guest_bytes >> 20), res[i].shape,
                res[i].file_bytes / 1048576.0, res[i].disk_bytes / 1048576.0, res[i].dump_s,
-               res[i].fsync_s, res[i].hash_s, res[i].hash_read / 1048576.0, res[i].total_s,
-               res[i].naive_s);
-    printf("(best of %d; sha256_s: the store's sparse read-back; naive_s: read all + hash)\n",
+               res[i].fsync_s, res[i].durable_s, res[i].hash_s, res[i].hash_read / 1048576.0,
+               res[i].total_s, res[i].naive_s);
+    printf("(best of %d; durable_s: the write call until core and metadata are durable; sha256_s: "
+           "the digester's sparse read-back; total_s: write start to digest written; naive_s: "
+           "read all + hash)\n",
            RUNS);
     return 0;
 }

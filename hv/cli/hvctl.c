@@ -34,7 +34,7 @@ static const char usage[] =
     "  trap VM                 raise the operator event on VM (default action: freeze)\n"
     "  snapshot take VM        freeze VM, write a crash snapshot, let it run again (waits for\n"
     "                          the write; --no-wait prints the job at once)\n"
-    "  snapshot list | show ID | delete ID\n"
+    "  snapshot list | show ID | delete ID   (sha256 is \"pending\" until computed)\n"
     "  snapshot export ID FILE copy a snapshot's core (sparse) to FILE\n"
     "  job ID                  a job's state (a snapshot being written), and its result\n"
     "  peek VM ADDR [LEN] [--virt] [--out FILE]  guest memory, hex dump (or raw to FILE)\n"
@@ -375,8 +375,14 @@ static int snapshot_command(int argc, char **argv, int i)
         if (!json_is_true(json_object_get(resp, "ok")) || !path)
             return report(resp);
         int rc = copy_sparse(path, argv[i + 2]);
+        /* The digest is computed after the snapshot is written: say whether it was known. */
+        const char *sha =
+            json_string_value(json_object_get(json_object_get(resp, "snapshot"), "sha256"));
         if (!rc)
-            printf("%s -> %s\n", path, argv[i + 2]);
+            printf("%s -> %s\nsha256 %s\n", path, argv[i + 2],
+                   sha && strcmp(sha, "pending") ? sha
+                                                 : "pending (`hvctl snapshot show` has it once "
+                                                   "computed)");
         json_decref(resp);
         return rc;
     }

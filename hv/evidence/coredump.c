@@ -179,6 +179,14 @@ int coredump_write(int fd, const struct core_mem_range *r, size_t nr, const stru
                    size_t nv, const void *vmcoreinfo, size_t vmcoreinfo_len,
                    struct coredump_stats *st, char *err, size_t errlen)
 {
+    return coredump_write_flags(fd, r, nr, v, nv, vmcoreinfo, vmcoreinfo_len, 0, st, err, errlen);
+}
+
+int coredump_write_flags(int fd, const struct core_mem_range *r, size_t nr,
+                         const struct core_vcpu *v, size_t nv, const void *vmcoreinfo,
+                         size_t vmcoreinfo_len, unsigned flags, struct coredump_stats *st,
+                         char *err, size_t errlen)
+{
     struct coredump_stats local;
     struct layout l = {0};
     struct core_mem_writer w;
@@ -205,7 +213,7 @@ int coredump_write(int fd, const struct core_mem_range *r, size_t nr, const stru
                   (unsigned long long)l.file_len, strerror(errno));
         goto fail;
     }
-    if (coredump_mem_begin(&w, fd, st, err, errlen) < 0)
+    if (coredump_mem_begin(&w, fd, flags, st, err, errlen) < 0)
         goto fail;
     for (size_t i = 0; i < nr; i++) {
         Elf64_Phdr ph;
@@ -217,7 +225,7 @@ int coredump_write(int fd, const struct core_mem_range *r, size_t nr, const stru
     /* Headers last: a dump cut short by a crash of ours has no ELF magic, not a bogus core. */
     if (coredump_mem_write_head(&w, l.head, l.head_len) < 0)
         goto fail_end;
-    if (coredump_mem_end(&w) < 0)
+    if (coredump_mem_end(&w, true) < 0)
         goto fail;
 
     free(l.head);
@@ -226,8 +234,9 @@ int coredump_write(int fd, const struct core_mem_range *r, size_t nr, const stru
     return 0;
 
 fail_end:
-    /* The fd is the caller's: give it back with the flags it came with, whatever happened. */
-    (void)fcntl(fd, F_SETFL, w.fl_orig);
+    /* The fd is the caller's: give it back with the flags it came with, whatever happened,
+     * and the flush-behind thread stopped. */
+    (void)coredump_mem_end(&w, false);
 fail:
     /* Best effort: leave no truncated core behind that a reader could mistake for a whole one. */
     if (ftruncate(fd, 0) < 0) {

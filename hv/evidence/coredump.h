@@ -28,10 +28,21 @@ struct core_mem_range {
 struct coredump_stats {
     uint64_t file_bytes;         /* logical size of the core file */
     uint64_t data_bytes;         /* guest memory bytes actually written (non-zero pages) */
+    uint64_t direct_bytes;       /* of those, written with O_DIRECT */
     uint64_t zero_pages_skipped; /* pages left as holes */
     uint64_t pages_total;        /* guest pages considered */
-    double seconds;              /* wall time inside coredump_write (no fsync) */
+    uint64_t flushes_behind;     /* COREDUMP_DURABLE: fdatasyncs issued while writing */
+    double write_seconds;        /* in the writes of guest memory (the rest: finding the runs) */
+    double fsync_seconds;        /* COREDUMP_DURABLE: the final fsync (part of seconds) */
+    double seconds;              /* wall time inside coredump_write */
 };
+
+/*
+ * coredump_write_flags: the file is durable when the call returns.  On a disk, a helper thread
+ * fdatasyncs behind the writes (every COREDUMP_FLUSH_STEP bytes written), so the device
+ * writes back while guest memory is still being sent instead of all of it at the final fsync.
+ */
+#define COREDUMP_DURABLE 1u
 
 /* Largest VMCOREINFO descriptor accepted; QEMU caps guest notes at 1 MiB too. */
 #define COREDUMP_VMCOREINFO_MAX (1u << 20)
@@ -49,11 +60,17 @@ struct coredump_stats {
  *
  * Guest memory is written first and the ELF headers last, so an interrupted dump never looks
  * like a valid core; on failure the file is also truncated to 0 (best effort).
- * It does NOT fsync: the caller decides on durability (fsync(fd) before announcing the core).
+ * It does NOT fsync: the caller decides on durability (fsync(fd) before announcing the core, or
+ * coredump_write_flags with COREDUMP_DURABLE).
  * Returns 0 on success, -1 on failure with a message in err.
  */
 int coredump_write(int fd, const struct core_mem_range *r, size_t nr, const struct core_vcpu *v,
                    size_t nv, const void *vmcoreinfo, size_t vmcoreinfo_len,
                    struct coredump_stats *st, char *err, size_t errlen);
+/* The same with flags (COREDUMP_DURABLE or 0). */
+int coredump_write_flags(int fd, const struct core_mem_range *r, size_t nr,
+                         const struct core_vcpu *v, size_t nv, const void *vmcoreinfo,
+                         size_t vmcoreinfo_len, unsigned flags, struct coredump_stats *st,
+                         char *err, size_t errlen);
 
 #endif

@@ -74,26 +74,36 @@ void coredump_notes_fill(uint8_t *buf, const struct core_vcpu *v, size_t nv, con
  * Large runs go with O_DIRECT (set on the fd with F_SETFL only for them): straight from guest
  * RAM to the disk, no page-cache copy, no dirty throttling, steady speed. Small runs go through
  * the page cache, where scattered 4 KiB writes are far cheaper than synchronous direct I/O.
+ * On a memory file system (tmpfs, ramfs) everything is a plain write: there is no disk.
  */
+struct core_flusher; /* COREDUMP_DURABLE on a disk: the thread that fdatasyncs behind */
 struct core_mem_writer {
     int fd;
     int fl_orig;       /* file status flags to restore */
     bool use_mincore;  /* false when swap exists: non-resident may then mean swapped out */
+    bool memfs;        /* tmpfs or ramfs: no O_DIRECT, no writeback to start or wait for */
+    bool durable;      /* COREDUMP_DURABLE: fsync at the end */
     bool dio_ok;       /* O_DIRECT still worth trying on this fd */
     bool dio_on;       /* O_DIRECT currently set */
     uint64_t kicked;   /* file offset from which buffered writeback is not yet started */
     uint64_t unkicked; /* buffered bytes written since the last writeback kick */
+    struct core_flusher *fl;
     struct coredump_stats *st;
     char *err;
     size_t errlen;
 };
-int coredump_mem_begin(struct core_mem_writer *w, int fd, struct coredump_stats *st, char *err,
-                       size_t errlen);
+/* flags: COREDUMP_DURABLE starts the flusher on a disk. */
+int coredump_mem_begin(struct core_mem_writer *w, int fd, unsigned flags, struct coredump_stats *st,
+                       char *err, size_t errlen);
 int coredump_mem_write(struct core_mem_writer *w, const struct core_mem_range *r, uint64_t off);
 /* Writes the ELF header, program headers and notes at offset 0. */
 int coredump_mem_write_head(struct core_mem_writer *w, const void *buf, size_t len);
-/* Restores the fd's flags; -1 with a message if that fails. */
-int coredump_mem_end(struct core_mem_writer *w);
+/*
+ * Restores the fd's flags; with COREDUMP_DURABLE also fsyncs (st->fsync_seconds) and stops
+ * the flusher.  -1 with a message if any of it fails.  Must be called after a successful begin,
+ * whatever happened in between (ok = false: only clean up).
+ */
+int coredump_mem_end(struct core_mem_writer *w, bool ok);
 
 /* pwrite() until done, retrying EINTR and short writes; -1 with a message on failure. */
 int coredump_pwrite_all(int fd, const void *data, size_t len, uint64_t off, char *err,

@@ -1,5 +1,5 @@
 /* snapshot_hash: SHA-256 of a sparse core, hashing holes as zeros without reading them. */
-#include "evidence/snapshot_store.h"
+#include "evidence/snapshot_store_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +24,7 @@
 #define DIRECT_MIN  (1u << 20)    /* extents this long are read O_DIRECT, as coredump wrote */
 #define DIRECT_ALGN 4096u
 #define SLOT_BYTES  (HASH_CHUNK + DIRECT_ALGN) /* a direct read may round up by a block */
+#define HOOK_BYTES  (1u << 20) /* the hook runs at least this often: a pause starts within a MiB */
 
 /* Zeros fed to the digest for holes: SHA-256 cannot skip them, but the disk can. */
 static const uint8_t zeros[1u << 16];
@@ -48,26 +49,54 @@ struct pipe {
     struct slot slot[HASH_SLOTS];
     unsigned head, tail; /* produced, consumed (mod 2^32) */
     bool done, failed;   /* producer finished; hasher failed */
+    bool canceled;       /* the hook said stop */
     EVP_MD_CTX *ctx;
     struct slot *cur; /* the slot the reader is filling, or NULL */
+    snap_hash_hook hook;
+    void *hook_arg;
+    uint64_t hashed; /* bytes through the digest since the hasher last called the hook */
 };
 
-static int hash_zeros(EVP_MD_CTX *ctx, uint64_t n)
+/* The hasher's side of the hook: every HOOK_BYTES, so a pause or a cancel is never far off. */
+static int hasher_hook(struct pipe *p, size_t n)
+{
+    if (p->hook == NULL || (p->hashed += n) < HOOK_BYTES)
+        return 0;
+    p->hashed = 0;
+    if (p->hook(p->hook_arg) == 0)
+        return 0;
+    p->canceled = true; /* read by the reader under mu, via failed */
+    return -1;
+}
+
+static int hash_bytes(struct pipe *p, const uint8_t *buf, size_t n)
+{
+    while (n > 0) {
+        size_t k = n < HOOK_BYTES ? n : HOOK_BYTES;
+        if (EVP_DigestUpdate(p->ctx, buf, k) != 1 || hasher_hook(p, k) < 0)
+            return -1;
+        buf += k;
+        n -= k;
+    }
+    return 0;
+}
+
+static int hash_zeros(struct pipe *p, uint64_t n)
 {
     while (n > 0) {
         size_t k = n < sizeof(zeros) ? (size_t)n : sizeof(zeros);
-        if (EVP_DigestUpdate(ctx, zeros, k) != 1)
+        if (EVP_DigestUpdate(p->ctx, zeros, k) != 1 || hasher_hook(p, k) < 0)
             return -1;
         n -= k;
     }
     return 0;
 }
 
-static int hash_slot(EVP_MD_CTX *ctx, const struct slot *s)
+static int hash_slot(struct pipe *p, const struct slot *s)
 {
     for (unsigned i = 0; i < s->nseg; i++)
-        if (hash_zeros(ctx, s->seg[i].zeros) < 0 ||
-            (s->seg[i].len && EVP_DigestUpdate(ctx, s->buf + s->seg[i].off, s->seg[i].len) != 1))
+        if (hash_zeros(p, s->seg[i].zeros) < 0 ||
+            hash_bytes(p, s->buf + s->seg[i].off, s->seg[i].len) < 0)
             return -1;
     return 0;
 }
@@ -84,7 +113,7 @@ static void *hasher(void *arg)
             break;
         struct slot *s = &p->slot[p->tail % HASH_SLOTS];
         pthread_mutex_unlock(&p->mu);
-        int bad = hash_slot(p->ctx, s) < 0;
+        int bad = hash_slot(p, s) < 0;
         pthread_mutex_lock(&p->mu);
         p->failed |= bad;
         p->tail++;
@@ -133,7 +162,7 @@ static int queue_zeros(struct pipe *p, uint64_t n)
     if (n == 0)
         return 0;
     if ((s = slot_cur(p)) == NULL)
-        return -EIO;
+        return p->canceled ? -ECANCELED : -EIO;
     if (s->nseg > 0 && s->seg[s->nseg - 1].len == 0) {
         s->seg[s->nseg - 1].zeros += n;
     } else {
@@ -195,7 +224,9 @@ static int read_data(struct pipe *p, struct reader *r, uint64_t off, uint64_t en
         ssize_t n;
 
         if (s == NULL)
-            return -EIO;
+            return p->canceled ? -ECANCELED : -EIO;
+        if (p->hook && p->hook(p->hook_arg) != 0)
+            return -ECANCELED;
         do
             n = pread(r->fd, s->buf + at, ask, (off_t)off);
         while (n < 0 && errno == EINTR);
@@ -273,7 +304,13 @@ static void to_hex(const unsigned char *md, char *hex)
 
 int snapshot_sha256_fd(int fd, char hex[SNAPSHOT_SHA256_HEX], uint64_t *data_read)
 {
-    struct pipe p = {.ctx = EVP_MD_CTX_new()};
+    return snap_sha256_fd_hook(fd, hex, data_read, NULL, NULL);
+}
+
+int snap_sha256_fd_hook(int fd, char hex[SNAPSHOT_SHA256_HEX], uint64_t *data_read,
+                        snap_hash_hook hook, void *arg)
+{
+    struct pipe p = {.ctx = EVP_MD_CTX_new(), .hook = hook, .hook_arg = arg};
     struct reader r = {.fd = fd};
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -309,6 +346,8 @@ int snapshot_sha256_fd(int fd, char hex[SNAPSHOT_SHA256_HEX], uint64_t *data_rea
         pthread_cond_broadcast(&p.cond);
         pthread_mutex_unlock(&p.mu);
         pthread_join(th, NULL);
+        if (rc == 0 && p.canceled)
+            rc = -ECANCELED;
         if (rc == 0 && (p.failed || EVP_DigestFinal_ex(p.ctx, md, &mdlen) != 1 || mdlen != 32))
             rc = -EIO;
     }

@@ -159,6 +159,11 @@ int snap_recover(struct snapshot_store *s, char *err, size_t errlen)
         if ((rc = snap_index_add(s, &e)) < 0)
             json_decref(e.meta);
     }
+    /* Complete snapshots whose digest hv did not live to write: hashed again, oldest first
+     * (the index is sorted; ids are queued in its order). */
+    for (size_t i = 0; rc == 0 && i < s->nents; i++)
+        if (snap_meta_pending(s->ents[i].meta))
+            rc = snap_digest_queue(s, s->ents[i].id);
     free(v);
     if (rc < 0)
         return hv_seterr(err, errlen, "%s: %s", s->root, strerror(-rc)), rc;

@@ -177,6 +177,7 @@ int snapshot_store_open(struct snapshot_store **out, const char *dir, unsigned m
         return hv_seterr(err, errlen, "out of memory"), -ENOMEM;
     }
     pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cond, NULL);
     s->dirfd = s->lockfd = -1;
     s->max_count = max_count;
     s->max_bytes = max_bytes;
@@ -198,8 +199,14 @@ int snapshot_store_open(struct snapshot_store **out, const char *dir, unsigned m
     if ((rc = snap_recover(s, err, errlen)) < 0)
         goto fail;
     snap_retention(s, NULL); /* the limits may have been lowered since the last run */
-    log_info("snapshots: %s: %zu held, %llu bytes, next id sequence %llu", s->root, s->nents,
-             (unsigned long long)snap_total_bytes(s), (unsigned long long)s->next_seq);
+    if ((rc = snap_digest_start(s)) < 0) {
+        hv_seterr(err, errlen, "snapshots: cannot start the digest thread: %s", strerror(-rc));
+        goto fail;
+    }
+    log_info("snapshots: %s: %zu held (%zu waiting for a digest), %llu bytes, next id sequence "
+             "%llu",
+             s->root, s->nents, s->qlen, (unsigned long long)snap_total_bytes(s),
+             (unsigned long long)s->next_seq);
     *out = s;
     return 0;
 fail:
@@ -211,13 +218,16 @@ void snapshot_store_close(struct snapshot_store *s)
 {
     if (s == NULL)
         return;
+    snap_digest_stop(s);
     for (size_t i = 0; i < s->nents; i++)
         json_decref(s->ents[i].meta);
     free(s->ents);
+    free(s->queue);
     if (s->lockfd >= 0)
         close(s->lockfd); /* releases the flock */
     if (s->dirfd >= 0)
         close(s->dirfd);
+    pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);
     free(s->root);
     free(s);

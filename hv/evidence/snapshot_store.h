@@ -12,6 +12,8 @@
 /* Ids are [A-Za-z0-9_-]{1,63}; the store makes "YYYYMMDD-HHMMSS-NNNNNN" (UTC, sequence). */
 #define SNAPSHOT_ID_MAX     64
 #define SNAPSHOT_SHA256_HEX 65
+/* The metadata's "sha256" until the digest of the core is known (see snapshot_store_write). */
+#define SNAPSHOT_SHA256_PENDING "pending"
 
 /* What hv captured while the guest was frozen; the store only reads it. */
 struct snapshot_request {
@@ -34,11 +36,17 @@ struct snapshot_info {
     char id[SNAPSHOT_ID_MAX];
     char core_path[PATH_MAX];
     char meta_path[PATH_MAX];
-    uint64_t core_bytes;           /* apparent size (st_size) */
-    uint64_t core_allocated_bytes; /* on disk (st_blocks * 512): holes excluded */
-    char sha256[SNAPSHOT_SHA256_HEX];
-    double dump_seconds, fsync_seconds, hash_seconds, total_seconds;
+    uint64_t core_bytes;              /* apparent size (st_size) */
+    uint64_t core_allocated_bytes;    /* on disk (st_blocks * 512): holes excluded */
+    char sha256[SNAPSHOT_SHA256_HEX]; /* SNAPSHOT_SHA256_PENDING: computed after the call */
+    /* dump: coredump_write; fsync: the fsync that ends it; durable: the call until the core
+     * and its metadata are durable (= total, the call's duration, but for the index update). */
+    double dump_seconds, fsync_seconds, durable_seconds, total_seconds;
 };
+
+/* A digest was written: id's metadata now holds sha256 (vm: the snapshot's VM name). */
+typedef void (*snapshot_digest_fn)(void *ctx, const char *id, const char *vm, const char *sha256,
+                                   double hash_seconds);
 
 struct snapshot_store;
 
@@ -47,25 +55,40 @@ struct snapshot_store;
  * metadata, metadata without a core (or whose core has the wrong size) and unreadable
  * metadata are removed and logged, so only complete snapshots are listed.  The directory is
  * locked (flock on snapshots/.lock) against a second hv.  max_count / max_bytes: retention
- * limits applied after each write, 0 for none.  Returns 0, or -errno with a message in err.
+ * limits applied after each write, 0 for none.  Snapshots whose digest is still pending (hv
+ * stopped before it was written) are hashed again in the background.  Returns 0, or -errno
+ * with a message in err.
  */
 int snapshot_store_open(struct snapshot_store **out, const char *dir, unsigned max_count,
                         uint64_t max_bytes, char *err, size_t errlen);
-/* No other call may be running. */
+/* No other call may be running.  A digest being computed is abandoned (done at next open). */
 void snapshot_store_close(struct snapshot_store *s);
 
 /*
- * Write a snapshot: <id>.core.tmp (coredump_write), fsync, SHA-256 read back, rename to
- * <id>.core; then <id>.json.tmp, fsync, rename to <id>.json, fsync the directory.  The
- * metadata's presence marks the snapshot complete.  Then retention deletes the oldest others.
- * The guest's memory must not change during the call.  Slow (the dump, then ~0.55 s per GiB of
- * guest for SHA-256, zeros included): call it from a writer thread (the hash runs on a helper
- * thread it starts, which inherits its priority).  The store's lock is not held while the
- * files are written, so list/show/delete from other threads are not blocked.  Returns 0 (out
- * filled when non-NULL), or -errno with a message in err; on failure nothing is left behind.
+ * Write a snapshot: <id>.core.tmp (coredump_write, durable), rename to <id>.core; then
+ * <id>.json.tmp, fsync, rename to <id>.json, fsync the directory.  The metadata's presence
+ * marks the snapshot complete; its "sha256" is SNAPSHOT_SHA256_PENDING at first.  Then
+ * retention deletes the oldest others.  The guest's memory must not change during the call;
+ * it may change as soon as the call returns.  The call takes about what the disk needs for the
+ * guest's data (call it from a writer thread); the SHA-256 of the core (~0.5 s per GiB of
+ * guest natively, zeros included) is computed afterwards by the store's digester thread, from
+ * the file, and written into the metadata atomically (a new <id>.json renamed over the old);
+ * the digester pauses while any write runs.  The store's lock is not held while the files are
+ * written, so list/show/delete from other threads are not blocked.  Returns 0 (out filled
+ * when non-NULL), or -errno with a message in err; on failure nothing is left behind.
  */
 int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request *req,
                          struct snapshot_info *out, char *err, size_t errlen);
+
+/*
+ * Waits up to timeout_ms (< 0: for ever) until id's digest is in its metadata.  Returns 0, or
+ * -ETIMEDOUT, -ENOENT (unknown or deleted), -EINVAL (bad id), -EIO (hashing failed: the
+ * metadata's "sha256_error" says why; the next open tries again), -ESHUTDOWN (closing).
+ */
+int snapshot_store_wait_digest(struct snapshot_store *s, const char *id, int timeout_ms);
+
+/* fn (may be NULL) is called on the digester thread after each digest is written. */
+void snapshot_store_on_digest(struct snapshot_store *s, snapshot_digest_fn fn, void *ctx);
 
 /* A JSON array of metadata objects, oldest first.  New reference (a copy); NULL on ENOMEM. */
 json_t *snapshot_store_list(struct snapshot_store *s);
@@ -76,8 +99,8 @@ int snapshot_store_core_path(struct snapshot_store *s, const char *id, char *buf
 /* Metadata first (so a crash halfway leaves an orphan core, removed on open), then the core. */
 int snapshot_store_delete(struct snapshot_store *s, const char *id);
 /*
- * Re-hash the core and compare with the metadata: 0 if equal, -EBADMSG if not, -EINVAL /
- * -ENOENT / -errno otherwise.  As slow as the hash in write; for `hvctl snapshot show --verify`.
+ * Re-hash the core and compare with the metadata: 0 if equal, -EBADMSG if not, -EAGAIN while
+ * the digest is pending, -EINVAL / -ENOENT / -errno otherwise.  As slow as the digest itself.
  */
 int snapshot_store_verify(struct snapshot_store *s, const char *id, char *err, size_t errlen);
 

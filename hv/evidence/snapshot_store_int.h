@@ -1,4 +1,4 @@
-/* Internal: the snapshot store handle shared by snapshot_store.c and snapshot_write.c. */
+/* Internal: the snapshot store handle shared by the snapshot_*.c files of the store. */
 #ifndef VIGIL_HV_SNAPSHOT_STORE_INT_H
 #define VIGIL_HV_SNAPSHOT_STORE_INT_H
 
@@ -14,14 +14,17 @@ struct snap_ent {
     uint64_t seq;   /* from the id; orders the store (oldest first) */
     uint64_t bytes; /* allocated bytes of core + metadata, for retention */
     json_t *meta;
+    double t0; /* CLOCK_MONOTONIC start of its write, for timing.total_s; 0 if recovered */
 };
 
 /*
- * mu guards the index, next_seq and every unlink/rename of a complete snapshot.  It is NOT
- * held while a core is written or hashed (seconds), only to pick an id and to publish.
+ * mu guards the index, next_seq, the digest queue and every unlink/rename of a complete
+ * snapshot.  It is NOT held while a core is written or hashed (seconds), only to pick an id
+ * and to publish.  cond is broadcast whenever the queue, writers or stopping change.
  */
 struct snapshot_store {
     pthread_mutex_t mu;
+    pthread_cond_t cond;
     char *root; /* <dir>/snapshots */
     int dirfd;
     int lockfd;
@@ -30,6 +33,16 @@ struct snapshot_store {
     uint64_t next_seq;
     struct snap_ent *ents; /* sorted by (seq, id) */
     size_t nents, cap;
+    /* The digester: one thread hashing complete snapshots whose sha256 is pending, oldest
+     * first, paused while any write is making a core durable. */
+    pthread_t digester;
+    bool digester_started, stopping;
+    unsigned writers;               /* writes between their start and their commit */
+    char (*queue)[SNAPSHOT_ID_MAX]; /* ids waiting for a digest, oldest first */
+    size_t qlen, qcap;
+    char hashing[SNAPSHOT_ID_MAX]; /* the id being hashed now, "" if none */
+    snapshot_digest_fn on_digest;
+    void *on_digest_ctx;
 };
 
 /* Files of a snapshot, relative to dirfd. */
@@ -58,5 +71,27 @@ void snap_see_seq(struct snapshot_store *s, const char *id);
 uint64_t snap_total_bytes(const struct snapshot_store *s);
 /* Indexes the complete snapshots in the directory, removes the rest (logged).  At open. */
 int snap_recover(struct snapshot_store *s, char *err, size_t errlen);
+
+/* <id>.json.tmp, fsync, rename over <id>.json: the rename commits (or updates) a snapshot. */
+int snap_write_meta(struct snapshot_store *s, const char *id, const json_t *m, char *err,
+                    size_t errlen);
+/* Whether a metadata object still waits for its digest. */
+bool snap_meta_pending(const json_t *m);
+
+/* Queues id for the digester (caller holds mu).  Returns 0 or -ENOMEM. */
+int snap_digest_queue(struct snapshot_store *s, const char *id);
+/* Starts the digester thread (at open, after recovery).  Returns 0 or -errno. */
+int snap_digest_start(struct snapshot_store *s);
+/* Stops it, abandoning a hash in progress (its snapshot stays pending until the next open). */
+void snap_digest_stop(struct snapshot_store *s);
+
+/*
+ * Called by the hashing threads every few MiB; may block (a pause).  Nonzero cancels the hash,
+ * which then returns -ECANCELED.  Must be thread-safe: reader and hasher both call it.
+ */
+typedef int (*snap_hash_hook)(void *arg);
+/* snapshot_sha256_fd with a hook (NULL for none). */
+int snap_sha256_fd_hook(int fd, char hex[SNAPSHOT_SHA256_HEX], uint64_t *data_read,
+                        snap_hash_hook hook, void *arg);
 
 #endif

@@ -1,4 +1,4 @@
-/* snapshot_write: write one snapshot atomically (core, fsync, hash, metadata) and publish it. */
+/* snapshot_write: write one snapshot atomically (durable core, metadata) and publish it. */
 #include "base/log.h"
 #include "evidence/snapshot_store_int.h"
 
@@ -97,10 +97,8 @@ struct written {
     uint64_t seq;
     int64_t time_ns;
     uint64_t bytes, allocated;
-    const char *sha256;
     struct coredump_stats st;
-    double dump_s, fsync_s, hash_s, total_s;
-    uint64_t hash_read;
+    double dump_s, fsync_s;
 };
 
 static json_t *build_meta(const struct snapshot_request *req, const struct written *w)
@@ -118,20 +116,21 @@ static json_t *build_meta(const struct snapshot_request *req, const struct writt
         json_decref(regs);
         return NULL;
     }
+    /* The digest comes later (snapshot_digest.c), with timing.hash_s and total_s. */
     m = json_pack(
         "{s:i, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:o?, s:o?, s:o?, s:s, s:I, s:I, s:s,"
-        " s:{s:I, s:I, s:I, s:I, s:f}, s:{s:f, s:f, s:f, s:f, s:I}}",
+        " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}, s:{s:f, s:f}}",
         "format", SNAP_FORMAT, "id", w->id, "seq", (json_int_t)w->seq, "vm", req->vm, "trigger",
         req->trigger, "time", when, "time_ns", (json_int_t)w->time_ns, "sel_id",
         (json_int_t)req->sel_id, "vcpus", (json_int_t)req->nvcpus, "rip",
         regs ? json_incref(json_object_get(regs, "rip")) : NULL, "registers", regs, "exception",
         exc, "core", core, "core_bytes", (json_int_t)w->bytes, "core_allocated_bytes",
-        (json_int_t)w->allocated, "sha256", w->sha256, "coredump", "file_bytes",
-        (json_int_t)w->st.file_bytes, "data_bytes", (json_int_t)w->st.data_bytes,
-        "zero_pages_skipped", (json_int_t)w->st.zero_pages_skipped, "pages_total",
-        (json_int_t)w->st.pages_total, "seconds", w->st.seconds, "timing", "dump_s", w->dump_s,
-        "fsync_s", w->fsync_s, "hash_s", w->hash_s, "total_s", w->total_s, "hash_read_bytes",
-        (json_int_t)w->hash_read);
+        (json_int_t)w->allocated, "sha256", SNAPSHOT_SHA256_PENDING, "coredump", "file_bytes",
+        (json_int_t)w->st.file_bytes, "data_bytes", (json_int_t)w->st.data_bytes, "direct_bytes",
+        (json_int_t)w->st.direct_bytes, "zero_pages_skipped", (json_int_t)w->st.zero_pages_skipped,
+        "pages_total", (json_int_t)w->st.pages_total, "flushes_behind",
+        (json_int_t)w->st.flushes_behind, "write_seconds", w->st.write_seconds, "seconds",
+        w->st.seconds, "timing", "dump_s", w->dump_s, "fsync_s", w->fsync_s);
     if (m && req->evidence) {
         json_t *ev = json_deep_copy(req->evidence);
         if (!ev || json_object_update(m, ev) < 0) {
@@ -143,9 +142,8 @@ static json_t *build_meta(const struct snapshot_request *req, const struct writt
     return m;
 }
 
-/* <id>.json.tmp, fsync, rename: the rename is the commit point of the whole snapshot. */
-static int write_meta(struct snapshot_store *s, const char *id, const json_t *m, char *err,
-                      size_t errlen)
+int snap_write_meta(struct snapshot_store *s, const char *id, const json_t *m, char *err,
+                    size_t errlen)
 {
     char tmp[SNAPSHOT_ID_MAX + 16], name[SNAPSHOT_ID_MAX + 16];
     char *txt = json_dumps(m, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
@@ -158,7 +156,8 @@ static int write_meta(struct snapshot_store *s, const char *id, const json_t *m,
         return hv_seterr(err, errlen, "snapshot %s: metadata: out of memory", id), -ENOMEM;
     len = strlen(txt);
     txt[len++] = '\n'; /* json_dumps' NUL becomes the final newline */
-    if ((fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0)
+    /* O_TRUNC, not O_EXCL: a digest update may follow a crash that left this name behind. */
+    if ((fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
         rc = -errno;
     while (rc == 0 && off < len) {
         ssize_t n = write(fd, txt + off, len - off);
@@ -181,12 +180,11 @@ static int write_meta(struct snapshot_store *s, const char *id, const json_t *m,
     return rc;
 }
 
-/* Makes the core: dump, fsync, hash what is on disk, then rename out of .tmp. */
+/* Makes the core: a durable dump, then the rename out of .tmp. */
 static int write_core(struct snapshot_store *s, const struct snapshot_request *req,
-                      struct written *w, char *hex, char *err, size_t errlen)
+                      struct written *w, char *err, size_t errlen)
 {
     char tmp[SNAPSHOT_ID_MAX + 16], name[SNAPSHOT_ID_MAX + 16];
-    double t0 = mono(), t1, t2;
     struct stat sb;
     int fd, rc = 0;
 
@@ -198,26 +196,15 @@ static int write_core(struct snapshot_store *s, const struct snapshot_request *r
         rc = -errno;
         return hv_seterr(err, errlen, "%s/%s: %s", s->root, tmp, strerror(-rc)), rc;
     }
-    if (coredump_write(fd, req->ranges, req->nranges, req->vcpus, req->nvcpus, req->vmcoreinfo,
-                       req->vmcoreinfo_len, &w->st, err, errlen) < 0) {
+    /* COREDUMP_DURABLE: flushed behind the writes, fsync'ed at the end (st.fsync_seconds). */
+    if (coredump_write_flags(fd, req->ranges, req->nranges, req->vcpus, req->nvcpus,
+                             req->vmcoreinfo, req->vmcoreinfo_len, COREDUMP_DURABLE, &w->st, err,
+                             errlen) < 0) {
         rc = -EIO;
         goto out;
     }
-    t1 = mono();
-    if (fsync(fd) < 0) {
-        rc = -errno;
-        hv_seterr(err, errlen, "%s/%s: fsync: %s", s->root, tmp, strerror(-rc));
-        goto out;
-    }
-    t2 = mono();
-    /* Hash the file as the disk has it, after fsync: the digest vouches for what was kept. */
-    if ((rc = snapshot_sha256_fd(fd, hex, &w->hash_read)) < 0) {
-        hv_seterr(err, errlen, "%s/%s: sha256: %s", s->root, tmp, strerror(-rc));
-        goto out;
-    }
-    w->dump_s = t1 - t0;
-    w->fsync_s = t2 - t1;
-    w->hash_s = mono() - t2;
+    w->fsync_s = w->st.fsync_seconds;
+    w->dump_s = w->st.seconds - w->st.fsync_seconds;
     if (fstat(fd, &sb) < 0) {
         rc = -errno;
         hv_seterr(err, errlen, "%s/%s: %s", s->root, tmp, strerror(-rc));
@@ -262,13 +249,22 @@ static int check_req(const struct snapshot_request *req, char *err, size_t errle
     return hv_seterr(err, errlen, "snapshot: %s", why), -EINVAL;
 }
 
+/* A write has started or ended: the digester pauses while any runs (durability first). */
+static void writers_add(struct snapshot_store *s, int d)
+{
+    pthread_mutex_lock(&s->mu);
+    s->writers = (unsigned)((int)s->writers + d);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
 int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request *req,
                          struct snapshot_info *out, char *err, size_t errlen)
 {
-    char id[SNAPSHOT_ID_MAX], stamp[32], hex[SNAPSHOT_SHA256_HEX] = "", core[SNAPSHOT_ID_MAX + 8];
-    struct written w = {.id = id, .sha256 = hex};
+    char id[SNAPSHOT_ID_MAX], stamp[32], core[SNAPSHOT_ID_MAX + 8];
+    struct written w = {.id = id};
     struct snap_ent e;
-    double t0 = mono();
+    double t0 = mono(), durable_s = 0;
     struct tm tm;
     time_t secs;
     json_t *m;
@@ -284,6 +280,7 @@ int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request
     }
     pthread_mutex_lock(&s->mu);
     w.seq = s->next_seq++;
+    s->writers++;
     pthread_mutex_unlock(&s->mu);
     /* The time makes ids readable and unique even if a store is emptied and restarted; the
      * sequence orders them (the wall clock may step back) and is unique per store. */
@@ -292,20 +289,28 @@ int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request
     strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
     snprintf(id, sizeof(id), "%s-%06llu", stamp, (unsigned long long)w.seq);
 
-    if ((rc = write_core(s, req, &w, hex, err, errlen)) < 0)
+    if ((rc = write_core(s, req, &w, err, errlen)) < 0) {
+        writers_add(s, -1);
         return rc;
-    w.total_s = mono() - t0;
+    }
     snprintf(core, sizeof(core), "%s%s", id, SNAP_CORE_SUFFIX);
     m = build_meta(req, &w);
     if (m == NULL) {
         hv_seterr(err, errlen, "snapshot %s: metadata: out of memory", id);
         rc = -ENOMEM;
     } else {
-        rc = write_meta(s, id, m, err, errlen);
+        rc = snap_write_meta(s, id, m, err, errlen);
     }
     if (rc == 0 && fsync(s->dirfd) < 0) {
         rc = -errno;
         hv_seterr(err, errlen, "%s: fsync: %s", s->root, strerror(-rc));
+    }
+    /* Durable now; the file gets durable_s with the digest (the index copy at once). */
+    durable_s = mono() - t0;
+    json_t *timing = m ? json_object_get(m, "timing") : NULL;
+    if (rc == 0 && json_object_set_new(timing, "durable_s", json_real(durable_s)) < 0) {
+        hv_seterr(err, errlen, "snapshot %s: out of memory", id);
+        rc = -ENOMEM;
     }
 
     pthread_mutex_lock(&s->mu);
@@ -315,11 +320,14 @@ int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request
         e.seq = w.seq;
         e.bytes = snap_ent_bytes(s, id);
         e.meta = m;
+        e.t0 = t0;
         if ((rc = snap_index_add(s, &e)) < 0)
             hv_seterr(err, errlen, "snapshot %s: out of memory", id);
         else
             m = NULL; /* the index owns it */
     }
+    if (rc == 0 && snap_digest_queue(s, id) < 0)
+        log_warn("snapshots: %s: no memory to queue its digest (done at the next open)", id);
     if (rc < 0) {
         /* Nothing half-made stays behind: unlisted files would only reappear at next open. */
         snap_unlink_suffix(s, id, SNAP_META_SUFFIX);
@@ -327,15 +335,18 @@ int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request
     } else {
         snap_retention(s, id);
     }
+    s->writers--;
+    pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->mu);
     json_decref(m);
     if (rc < 0)
         return rc;
 
     log_info("snapshots: %s (%s, %s): %llu bytes, %llu allocated; dump %.3f s, fsync %.3f s, "
-             "sha256 %.3f s",
+             "durable after %.3f s (%llu flushes behind); sha256 pending",
              id, req->vm, req->trigger, (unsigned long long)w.bytes,
-             (unsigned long long)w.allocated, w.dump_s, w.fsync_s, w.hash_s);
+             (unsigned long long)w.allocated, w.dump_s, w.fsync_s, durable_s,
+             (unsigned long long)w.st.flushes_behind);
     if (out != NULL) {
         memset(out, 0, sizeof(*out));
         snprintf(out->id, sizeof(out->id), "%s", id);
@@ -343,10 +354,10 @@ int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request
         snprintf(out->meta_path, sizeof(out->meta_path), "%s/%s%s", s->root, id, SNAP_META_SUFFIX);
         out->core_bytes = w.bytes;
         out->core_allocated_bytes = w.allocated;
-        snprintf(out->sha256, sizeof(out->sha256), "%s", hex);
+        snprintf(out->sha256, sizeof(out->sha256), "%s", SNAPSHOT_SHA256_PENDING);
         out->dump_seconds = w.dump_s;
         out->fsync_seconds = w.fsync_s;
-        out->hash_seconds = w.hash_s;
+        out->durable_seconds = durable_s;
         out->total_seconds = mono() - t0;
     }
     return 0;
@@ -363,6 +374,11 @@ int snapshot_store_verify(struct snapshot_store *s, const char *id, char *err, s
         json_decref(m);
         rc = snapshot_id_valid(id) ? -ENOENT : -EINVAL;
         return hv_seterr(err, errlen, "snapshot %s: %s", id ? id : "", strerror(-rc)), rc;
+    }
+    if (snap_meta_pending(m)) {
+        json_decref(m);
+        return hv_seterr(err, errlen, "snapshot %s: its digest is still being computed", id),
+               -EAGAIN;
     }
     if ((rc = snapshot_store_core_path(s, id, path, sizeof(path))) == 0 &&
         (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {

@@ -9,6 +9,14 @@ import time
 from vigil import HVCTL, SLOWDOWN, Hv, guest, scaled
 
 DEMO = guest("demo.elf")
+PENDING = "pending"
+
+
+def wait_digest(hv, sid, timeout=60):
+    """A snapshot is listed once its core is durable; its sha256 is "pending" until the store has
+    hashed the core (docs/snapshots.md).  Waits for the digest and returns the metadata."""
+    return hv.wait_for(lambda: (lambda m: m if m["sha256"] != PENDING else None)(
+        hv.ok("snapshot.show", id=sid)["snapshot"]), timeout, f"the digest of {sid}")
 
 
 def test_gdb_reads_the_crashed_guest_from_its_core(start_hv, tmp_path):
@@ -24,7 +32,7 @@ def test_gdb_reads_the_crashed_guest_from_its_core(start_hv, tmp_path):
     assert snap["registers_from"] == "fault_report" and snap["registers_lost"] is False
     assert snap["fault"]["name"] == "#UD" and snap["fault"]["vector"] == 6
     rip = int(snap["registers"]["rip"], 16)
-    show = hv.ok("snapshot.show", id=snap["id"])["snapshot"]
+    show = wait_digest(hv, snap["id"])
     out = tmp_path / "guest.core"
     p = subprocess.run([str(HVCTL), "--socket", hv.sock_path, "snapshot", "export", snap["id"], str(out)],
                        capture_output=True, text=True, timeout=scaled(60))
@@ -97,11 +105,34 @@ def test_kill_9_during_a_snapshot_leaves_only_complete_snapshots(tmp_path):
         assert [s["id"] for s in listed] == [complete[0]["id"]]
         for s in listed:
             core = snapdir / s["core"]
+            s = wait_digest(hv2, s["id"])  # may have been pending at the kill: hashed again at open
             digest = subprocess.run(["sha256sum", str(core)], capture_output=True, text=True).stdout.split()[0]
             assert digest == s["sha256"] and os.path.getsize(core) == s["core_bytes"]
         assert not any(p.name.endswith(".tmp") for p in snapdir.iterdir())
     finally:
         hv2.stop()
+
+
+def test_digest_follows_the_durable_snapshot(start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--mem", "64", "--autostart-guest")
+    hv.wait_console("guest", "demo>")
+    snap = hv.snapshot("guest")["snapshot"]
+    # Listed and durable at once; the digest may still be pending (it is computed afterwards).
+    assert snap["sha256"] == PENDING or len(snap["sha256"]) == 64
+    assert snap["timing"]["durable_s"] > 0
+    assert hv.vm("guest")["state"] == "running"  # the guest did not wait for the digest
+    meta = wait_digest(hv, snap["id"])
+    core = hv.ok("snapshot.show", id=snap["id"])["snapshot"]["core_path"]
+    assert subprocess.run(["sha256sum", core], capture_output=True, text=True).stdout.split()[0] == meta["sha256"]
+    assert meta["timing"]["hash_s"] > 0 and meta["timing"]["total_s"] >= meta["timing"]["durable_s"]
+    assert "sha256_error" not in meta
+    # The digest is announced in the SEL too, for whoever publishes it.
+    hv.wait_for(lambda: any(meta["sha256"] in e["Message"] for e in hv.ok("sel")["entries"]),
+                what="the digest's SEL entry")
+    # hvctl shows the digest; an export says whether it was known.
+    p = subprocess.run([str(HVCTL), "--socket", hv.sock_path, "snapshot", "show", snap["id"]],
+                       capture_output=True, text=True, timeout=scaled(10))
+    assert p.returncode == 0 and meta["sha256"] in p.stdout
 
 
 def test_snapshot_retention_and_delete(start_hv):

@@ -10,9 +10,11 @@
 
 #include <cmocka.h>
 
+#include <linux/magic.h>
 #include <sys/procfs.h> /* glibc's own elf_prstatus: an oracle independent of hv's layout */
 #include <sys/reg.h>    /* pr_reg indices: RIP, RSP, FS_BASE, ... */
 #include <sys/resource.h>
+#include <sys/statfs.h>
 
 static int setup(void **state)
 {
@@ -374,6 +376,83 @@ static void test_caller_o_direct(void **state)
     free(f);
 }
 
+/* Two files hold the same bytes (read in chunks: the dense cores here are 200 MiB). */
+static void assert_same_file(const char *a, const char *b)
+{
+    static uint8_t x[1 << 20], y[1 << 20];
+    int fa = open(a, O_RDONLY | O_CLOEXEC), fb = open(b, O_RDONLY | O_CLOEXEC);
+    ssize_t n, m;
+
+    assert_true(fa >= 0 && fb >= 0);
+    do {
+        n = read(fa, x, sizeof(x));
+        m = read(fb, y, sizeof(y));
+        assert_int_equal(n, m);
+        assert_true(n >= 0);
+        assert_memory_equal(x, y, (size_t)n);
+    } while (n > 0);
+    close(fa);
+    close(fb);
+}
+
+/*
+ * COREDUMP_DURABLE: the same bytes as a plain dump, fsync'ed; on a disk the helper thread
+ * flushed behind the writes, on tmpfs nothing went direct and nothing was flushed behind.
+ */
+static void test_durable(void **state)
+{
+    struct fx_guest *g = *state;
+    const size_t len = 200u << 20;
+    uint8_t *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    const char *dirs[] = {g->dir, "/dev/shm"};
+    char plain[128], durable[128], err[256] = "";
+
+    assert_true(mem != MAP_FAILED);
+    for (size_t p = 0; p < len / FX_PAGE; p++)
+        if (p % 1000 != 7) /* dense, with a few holes */
+            fx_pattern(mem + p * FX_PAGE, FX_PAGE, (unsigned)p);
+    struct core_mem_range r = {.gpa = 0, .len = len, .host = mem};
+    for (size_t d = 0; d < 2; d++) {
+        struct coredump_stats st;
+        struct statfs sf;
+        int fd;
+
+        if (statfs(dirs[d], &sf) < 0 || access(dirs[d], W_OK) < 0)
+            continue; /* no /dev/shm here */
+        snprintf(plain, sizeof(plain), "%s/plain.%d.core", dirs[d], (int)getpid());
+        snprintf(durable, sizeof(durable), "%s/durable.%d.core", dirs[d], (int)getpid());
+        fd = open(plain, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(coredump_write(fd, &r, 1, g->cpu, 2, NULL, 0, &st, err, sizeof(err)), 0);
+        assert_int_equal(st.flushes_behind, 0);
+        assert_true(st.fsync_seconds == 0);
+        close(fd);
+        fd = open(durable, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(coredump_write_flags(fd, &r, 1, g->cpu, 2, NULL, 0, COREDUMP_DURABLE, &st,
+                                              err, sizeof(err)),
+                         0);
+        assert_int_equal(fcntl(fd, F_GETFL) & O_DIRECT, 0); /* the caller's flags are back */
+        close(fd);
+        assert_true(st.fsync_seconds > 0 && st.fsync_seconds <= st.seconds);
+        assert_int_equal(st.data_bytes, len - (len / FX_PAGE / 1000 + 1) * FX_PAGE);
+        if (sf.f_type == TMPFS_MAGIC) {
+            assert_int_equal(st.direct_bytes, 0);
+            assert_int_equal(st.flushes_behind, 0);
+        } else {
+            assert_true(st.flushes_behind >= 1); /* 200 MiB: a flush every 64 MiB written */
+        }
+        print_message("%s (%s): %.3f s, %llu direct bytes, %llu flushes behind, fsync %.3f s\n",
+                      dirs[d], sf.f_type == TMPFS_MAGIC ? "tmpfs" : "disk", st.seconds,
+                      (unsigned long long)st.direct_bytes, (unsigned long long)st.flushes_behind,
+                      st.fsync_seconds);
+        assert_same_file(plain, durable);
+        unlink(plain);
+        unlink(durable);
+    }
+    munmap(mem, len);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failure_midway_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_too_big, setup, teardown),
         cmocka_unit_test_setup_teardown(test_caller_o_direct, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
