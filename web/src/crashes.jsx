@@ -57,8 +57,8 @@ export function Crashes() {
                 <tbody>
                     {entries.map((e) => (
                         <tr data-testid={`dump-${e.Id}`}>
-                            <td>{e.Id}</td>
-                            <td>{e.Created}</td>
+                            <td class="nowrap">{e.Id}</td>
+                            <td class="nowrap">{e.Created}</td>
                             <td>{e.Oem?.Vigil?.VM}</td>
                             <td>{e.Oem?.Vigil?.Trigger}</td>
                             <td class="mono">{typeof e.Oem?.Vigil?.Rip === 'number' ? `0x${e.Oem.Vigil.Rip.toString(16)}` : e.Oem?.Vigil?.Rip}</td>

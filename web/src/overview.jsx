@@ -19,6 +19,17 @@ const RESETS = [
     ['ForceOff', 'Power off', true],
 ];
 
+// The VM states (hv's: created, running, paused, frozen, halted, crashed) in which each reset
+// makes sense; a button for a state not listed is not shown (the agent would refuse it anyway).
+const FITS = {
+    Pause: ['running'],
+    Resume: ['paused'],
+    On: ['created', 'paused'],
+    Nmi: ['running'],
+    ForceOff: ['running', 'paused', 'frozen'],
+};
+const fits = (t, state) => !FITS[t] || FITS[t].includes(state);
+
 function System({ s, act, mayAct }) {
     const v = s.Oem?.Vigil || {};
     const allowed = s.Actions?.['#ComputerSystem.Reset']?.['ResetType@Redfish.AllowableValues'] || [];
@@ -43,7 +54,7 @@ function System({ s, act, mayAct }) {
                     </button>
                 )}
                 {mayAct &&
-                    RESETS.filter(([t]) => allowed.includes(t)).map(([t, label, disturbs]) => (
+                    RESETS.filter(([t]) => allowed.includes(t) && fits(t, v.State)).map(([t, label, disturbs]) => (
                         <button data-testid={`reset-${t}`} class={disturbs ? 'danger' : ''}
                             onClick={() => act(`${label} ${s.Name}`, resetTarget, { ResetType: t }, disturbs)}>
                             {label}
