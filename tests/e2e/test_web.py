@@ -149,7 +149,8 @@ def test_dashboard_from_the_service_vm(tmp_path):
                        hv.console("service")).group(1)
         base = f"https://127.0.0.1:{port}"
         index = (WEB / "index.html").read_bytes()
-        hv.wait_for(lambda: _get(base + "/")[1] == index, 30, "the dashboard's index.html")
+        served = hv.wait_for(lambda: _get(base + "/")[1], 30, "the dashboard's index.html")
+        assert served == index, "agent.elf's /web is not today's build/web: run make all"
         js = index.split(b'src="', 1)[1].split(b'"', 1)[0].decode()
         hd, body = _get(f"{base}/{js}", "-H", "Accept-Encoding: br")
         assert body == (WEB / (js + ".br")).read_bytes()
