@@ -158,7 +158,7 @@ platform-test: all
 # disk for the durability numbers; each names its platform in its JSON (docs/benchmarks.md).
 bench: all svcos-selftest-native
 	scripts/vigil-kvm --disk 12288 -- sh -c '$(PYTHON) bench/switch.py && $(PYTHON) bench/snapshot.py && \
-	    $(PYTHON) bench/svcos.py'
+	    $(PYTHON) bench/svcos.py && $(PYTHON) bench/svcchan.py'
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

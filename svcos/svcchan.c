@@ -17,6 +17,8 @@ _Static_assert(SVCCHAN_PROTOCOL == VIGIL_CTL_VERSION, "protocol");
 static uint8_t req_buf[VIGIL_SVC_REQ_MAX] __attribute__((aligned(16)));
 static uint64_t last_ticket;
 
+#define BUSY_TRIES 1000 /* 1 ms apart */
+
 static int hc_errno(int64_t ret)
 {
     return ret == VIGIL_E2BIG    ? -E2BIG
@@ -83,9 +85,19 @@ int svcchan_call(const char *json, size_t json_len, const void *data, size_t dat
     __builtin_memcpy(req_buf + sizeof h, json, json_len);
     if (data_len)
         __builtin_memcpy(req_buf + sizeof h + json_len, data, data_len);
-    struct vigil_hc_svc_call c = {.req_gpa = (uintptr_t)req_buf,
-                                  .req_len = sizeof h + json_len + data_len};
-    hv_svc_call(&c);
+    struct vigil_hc_svc_call c;
+    /* EBUSY: a call made before this VM restarted is still being answered; hv drops that
+     * answer at the next submit, so wait for it, briefly. */
+    for (int tries = 0;; tries++) {
+        c = (struct vigil_hc_svc_call){.req_gpa = (uintptr_t)req_buf,
+                                       .req_len = sizeof h + json_len + data_len};
+        hv_svc_call(&c);
+        if (c.ret != VIGIL_EBUSY || tries == BUSY_TRIES)
+            break;
+        uint64_t now;
+        hv_time(NULL, &now);
+        hv_wait(now + 1000000, VIGIL_EV_REPLY);
+    }
     if (c.ret != VIGIL_EAGAIN)
         return hc_errno(c.ret);
     last_ticket = c.ticket;

@@ -59,10 +59,8 @@ uint8_t *svc_answer(struct hv *hv, const uint8_t *req, size_t len, size_t *out_l
         snprintf(why, sizeof why, "%zu bytes follow the request's frame: one request per call",
                  len - used);
         out = refuse(out_len, "EPROTO", why);
-    } else if (op && msg.kind == VIGIL_CTL_REQUEST && !svc_op_granted(op)) {
-        snprintf(why, sizeof why,
-                 "operation \"%.64s\" is not granted to the service VM (docs/service-channel.md)",
-                 op);
+    } else if (op && msg.kind == VIGIL_CTL_REQUEST &&
+               !svc_request_allowed(atomic_load(&hv->service), op, msg.json, why, sizeof why)) {
         out = refuse(out_len, "EPERM", why);
     } else {
         struct ctl_reply r;

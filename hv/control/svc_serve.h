@@ -5,12 +5,18 @@
 
 #include "vmm/hv.h"
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* Whether the channel grants operation `op` to the service VM. */
 bool svc_op_granted(const char *op);
+/* Whether the service VM (`service`, NULL if none) may make request `req` (operation op): granted,
+ * and not one that would stop it for good (pause or trap of itself).  If not, why says why. */
+bool svc_request_allowed(struct vm *service, const char *op, const json_t *req, char *why,
+                         size_t len);
 /* The granted operations' names (*n of them), for tests and documentation. */
 const char *const *svc_granted_ops(size_t *n);
 

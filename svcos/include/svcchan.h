@@ -29,7 +29,7 @@ int svcchan_available(void);
  * (cap bytes).  Returns 0 with *r filled, whatever the answer's "ok"; or -errno: -ENOSYS (no
  * channel here), -E2BIG (the request is over VIGIL_SVC_REQ_MAX, or the answer needs more than
  * cap: r->needed says how much, and svcchan_collect fetches it), -EFAULT (a buffer hv cannot
- * reach), -EBUSY (another call is in flight), -EPROTO (a malformed answer).
+ * reach), -EBUSY (another call stayed in flight for a second), -EPROTO (a malformed answer).
  */
 int svcchan_call(const char *json, size_t json_len, const void *data, size_t data_len, void *buf,
                  size_t cap, struct svcchan_reply *r);

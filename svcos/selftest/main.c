@@ -24,6 +24,8 @@ static const struct {
 };
 #define NCHECKS (sizeof checks / sizeof checks[0])
 
+int st_bench;
+
 int fail(char *why, const char *fmt, ...)
 {
     va_list ap;
@@ -78,8 +80,10 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (!strcmp(argv[i], "--bench") && i + 1 < argc)
             c.bench = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
+            st_bench = c.bench; /* a mode's benchmark passes: `--bench N` before `--mode` */
             return run_mode(argv[++i]);
+        }
     }
     double t_start = now_ms();
     if (svcos_entry_mono_ns)

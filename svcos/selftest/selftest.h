@@ -39,5 +39,6 @@ int check_nic(struct st_ctx *c, char *why);
 int run_mode(const char *mode);
 int run_serve(void);
 int run_svcchan(void);
+extern int st_bench; /* --bench N given before --mode: repetitions for a mode's numbers */
 
 #endif

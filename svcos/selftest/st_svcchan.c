@@ -83,6 +83,33 @@ static void nv_round_trip(void)
     check("nv", put && got && gone, "put %d, get %d, delete %d", put, got, gone);
 }
 
+/* MB/s of reading the core `id` (size bytes) through the channel, nothing else done with it:
+ * the best of --bench passes (one by default). */
+static double read_rate(const char *id, uint64_t size)
+{
+    double best = 0;
+    for (int pass = 0; pass < (st_bench > 0 ? st_bench : 1); pass++) {
+        double t0 = now_ms();
+        uint64_t off = 0;
+        while (off < size) {
+            char req[160];
+            snprintf(req, sizeof req,
+                     "{\"op\":\"snapshot.read\",\"id\":\"%s\",\"offset\":%llu,\"len\":%u}", id,
+                     (unsigned long long)off, CHUNK);
+            struct svcchan_reply r;
+            json_t *j = call(req, NULL, 0, &r);
+            json_decref(j);
+            if (!j || r.data_len == 0)
+                return 0;
+            off += r.data_len;
+        }
+        double ms = now_ms() - t0;
+        double mbs = ms > 0 ? (double)size / 1e6 / (ms / 1e3) : 0;
+        best = mbs > best ? mbs : best;
+    }
+    return best;
+}
+
 /* Takes a snapshot of the guest and reads its core back in CHUNK-sized calls. */
 static void snapshot_read(void)
 {
@@ -134,6 +161,17 @@ static void snapshot_read(void)
         json_decref(j);
     }
     double ms = now_ms() - t0;
+    /* The digest follows the core's durability: "pending" until hv has hashed it. */
+    for (int tries = 0; tries < 600 && (!want[0] || !strcmp(want, "pending")); tries++) {
+        snprintf(req, sizeof req, "{\"op\":\"snapshot.show\",\"id\":\"%s\"}", id);
+        j = call(req, NULL, 0, &r);
+        const char *sha =
+            json_string_value(json_object_get(json_object_get(j, "snapshot"), "sha256"));
+        snprintf(want, sizeof want, "%s", sha ? sha : "");
+        json_decref(j);
+        if (!strcmp(want, "pending"))
+            nanosleep(&(struct timespec){0, 50000000}, NULL);
+    }
     unsigned char d[32];
     unsigned dl = 0;
     EVP_DigestFinal_ex(md, d, &dl);
@@ -143,7 +181,8 @@ static void snapshot_read(void)
         snprintf(hex + 2 * i, 3, "%02x", d[i]);
     double mbs = ms > 0 ? (double)off / 1e6 / (ms / 1e3) : 0;
     json_object_set_new(result, "snapshot_bytes", json_integer((json_int_t)off));
-    json_object_set_new(result, "read_mb_per_s", json_real(mbs));
+    json_object_set_new(result, "read_hash_mb_per_s", json_real(mbs));
+    json_object_set_new(result, "read_mb_per_s", json_real(read_rate(id, size)));
     check("snapshot_read", off == size && !strcmp(hex, want), "%llu of %llu bytes, %.0f MB/s, %s",
           (unsigned long long)off, (unsigned long long)size, mbs,
           strcmp(hex, want) ? "sha256 differs" : "sha256 matches");

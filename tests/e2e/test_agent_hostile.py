@@ -19,7 +19,7 @@ def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("agent")
     (d / "hv").mkdir()
     hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest("demo.elf"),
-                       "--mem", "64"])
+                       "--mem", "16"])
     agent = Agent(hv, d / "agent", args=["--max-conns", "8", "--timeout", "5"])
     yield hv, agent
     assert agent.stop() == 0, agent.output()  # a clean exit: no sanitizer report
@@ -153,7 +153,7 @@ def test_connection_cap_refuses_extra_clients_and_keeps_serving(setup):
 
 
 def test_restart_keeps_accounts_and_certificate(tmp_path, start_hv):
-    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--mem", "64")
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--mem", "16")
     a = Agent(hv, tmp_path / "a")
     fp = a.fingerprint()
     status, _, _ = a.curl("/redfish/v1/AccountService/Accounts", method="POST",
@@ -175,7 +175,7 @@ def test_restart_keeps_accounts_and_certificate(tmp_path, start_hv):
 
 
 def test_first_start_prints_a_random_admin_password_once(tmp_path, start_hv):
-    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--mem", "64")
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--mem", "16")
     a = Agent(hv, tmp_path / "a", password=None)
     try:
         m = re.search(r'created account "admin" \(Administrator\) with password (\S+)', a.output())
@@ -205,7 +205,7 @@ def served_fingerprint(agent):
 
 
 def test_replace_certificate_and_keep_it(tmp_path, start_hv):
-    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--mem", "64")
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--mem", "16")
     a = Agent(hv, tmp_path / "a")
     target = "/redfish/v1/CertificateService/Actions/CertificateService.ReplaceCertificate"
     uri = {"@odata.id": "/redfish/v1/Managers/service/NetworkProtocol/HTTPS/Certificates/1"}

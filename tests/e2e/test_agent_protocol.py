@@ -16,7 +16,7 @@ UNAUTHENTICATED = {"/redfish", "/redfish/v1", "/redfish/v1/", "/redfish/v1/odata
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("agent")
     (d / "hv").mkdir()
-    hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--mem", "64"])
+    hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--mem", "16"])
     hv.ok("switch", target="guest")
     hv.snapshot("guest")  # so that a Dump entry exists to be walked
     agent = Agent(hv, d / "agent")

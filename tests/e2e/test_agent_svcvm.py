@@ -17,7 +17,7 @@ ELF = ROOT / "build" / "mgmt-agent" / "agent.elf"
 def start(tmp_path, port):
     return Hv(tmp_path, ["--service", str(ELF), "--mem", "128",
                          "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:8443",
-                         "--guest", guest("demo.elf"), "--mem", "64"])
+                         "--guest", guest("demo.elf"), "--mem", "16"])
 
 
 def curl(url, *args):
@@ -51,7 +51,8 @@ def test_agent_as_the_service_vm(tmp_path):
                          "-H", "Content-Type: application/json", "-d", "{}")
         assert status == 204 and hv.status()["foreground"] == "guest"
         hv.snapshot("guest")
-        snap = hv.ok("snapshot.list")["snapshots"][-1]
+        snap = hv.wait_for(lambda: next((x for x in hv.ok("snapshot.list")["snapshots"]
+                                         if len(x["sha256"]) == 64), None), 60, "the core's digest")
         hdr = tmp_path / "h"
         status, core = curl(f"{base}/redfish/v1/Managers/hv/LogServices/Dump/Entries/{snap['id']}/attachment",
                             *auth, "-D", str(hdr))

@@ -167,6 +167,10 @@ static void test_grants(void **state)
         json_decref(j);
     }
     assert_false(svc_op_granted(NULL));
+    char why[200];
+    json_t *req = json_pack("{s:s}", "vm", "guest");
+    assert_true(svc_request_allowed(f->svc, "pause", req, why, sizeof why));
+    json_decref(req);
     /* Every granted operation is one the control handlers know. */
     size_t count;
     const char *const *ops = svc_granted_ops(&count);
@@ -177,13 +181,22 @@ static void test_grants(void **state)
         uint64_t n = put_request(f, json);
         json_t *j;
         const char *code = answer_code(f, f->svc->mem + REQ, n, &j);
-        const char *why = json_string_value(json_object_get(j, "error"));
-        if (!strcmp(code, "EPERM") || (why && strstr(why, "unknown operation")))
-            fail_msg("granted op %s answered %s: %s", ops[i], code, why);
+        const char *error = json_string_value(json_object_get(j, "error"));
+        if (!strcmp(code, "EPERM") || (error && strstr(error, "unknown operation")))
+            fail_msg("granted op %s answered %s: %s", ops[i], code, error);
         json_decref(j);
     }
-    /* Garbage and a response sent as a request are answered, not obeyed. */
+    /* Granted, but not on itself: nothing in a paused service VM could resume it. */
     json_t *j;
+    uint64_t n2 = put_request(f, "{\"op\":\"pause\",\"vm\":\"service\"}");
+    assert_string_equal(answer_code(f, f->svc->mem + REQ, n2, &j), "EPERM");
+    assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "may not pause itself"));
+    json_decref(j);
+    n2 = put_request(f, "{\"op\":\"trap\",\"vm\":\"service\"}");
+    assert_string_equal(answer_code(f, f->svc->mem + REQ, n2, &j), "EPERM");
+    json_decref(j);
+    assert_int_equal(core_state(f->svc), VM_RUNNING);
+    /* Garbage and a response sent as a request are answered, not obeyed. */
     assert_string_equal(answer_code(f, "\x01\x02garbage-garbage-garbage", 24, &j), "EPROTO");
     json_decref(j);
     json_t *hello = json_pack("{s:s}", "op", "quit");
