@@ -175,6 +175,7 @@ clean:
 # source packages, cached outside the tree) and svcos with its self-test image.
 -include svcos/sysroot.mk netstack/netstack.mk svcos/svcos.mk
 include mgmt-agent/agent.mk
+include web/web.mk
 all: svcos-selftest
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

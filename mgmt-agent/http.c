@@ -113,7 +113,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *mc, struct req *q, struc
         }
     }
     MHD_add_response_header(mr, "OData-Version", "4.0");
-    MHD_add_response_header(mr, "Cache-Control", "no-store");
+    if (!MHD_get_response_header(mr, "Cache-Control")) /* the dashboard's files set their own */
+        MHD_add_response_header(mr, "Cache-Control", "no-store");
     MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(mr, "Strict-Transport-Security", "max-age=31536000");
     allow_header(mr, r->allow);

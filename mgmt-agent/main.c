@@ -6,6 +6,7 @@
 #include "hvlink.h"
 #include "nv.h"
 #include "tls.h"
+#include "web.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -33,6 +34,7 @@ static const char usage[] =
     "  --listen ADDR:PORT         where to serve HTTPS (0.0.0.0:8443)\n"
     "  --admin-password-file FILE the first administrator's password (else a random one is\n"
     "                             printed once on stderr); used only when no accounts exist\n"
+    "  --web-root DIR             the dashboard's files (build/web when present, else /web)\n"
     "  --compat-dir DIR           keep NV records here when hv lacks the NV store ops\n"
     "  --max-conns N              concurrent connections (32)\n"
     "  --timeout S                idle and handshake timeout in seconds (30)\n"
@@ -112,6 +114,8 @@ int main(int argc, char **argv)
             pwfile = v;
         else if (!strcmp(a, "--boot-guest"))
             boot_guest = v;
+        else if (!strcmp(a, "--web-root"))
+            web_set_root(v);
         else if (!strcmp(a, "--compat-dir"))
             hvlink_set_compat_dir(v);
         else if (!strcmp(a, "--max-conns") && atoi(v) > 0 && atoi(v) <= 1000)

@@ -3,6 +3,7 @@
 #include "routes.h"
 #include "auth.h"
 #include "resources.h"
+#include "web.h"
 
 #include <string.h>
 
@@ -100,6 +101,8 @@ static const struct route *find(const struct req *q, int *ids_bad)
 
 void routes_dispatch(struct req *q, struct resp *r)
 {
+    if (web_wants(q)) /* the dashboard's files: "/" and "/assets/<file>" (res_web.c) */
+        return web_serve(q, r);
     if (q->nsegs == 0 || strcmp(q->segs[0], "redfish") ||
         (q->nsegs >= 2 && strcmp(q->segs[1], "v1"))) {
         resp_error(r, 404, "ResourceNotFound", "no resource at %.200s", q->url);

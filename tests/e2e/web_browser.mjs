@@ -1,0 +1,234 @@
+// web_browser.mjs: the dashboard in a real browser (Debian's chromium through playwright-core),
+// run by test_web.py with its settings in WEB_TEST (JSON); prints one line per step and exits
+// nonzero with the reason on the first failure.
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import assert from 'node:assert/strict';
+
+const cfg = JSON.parse(process.env.WEB_TEST);
+const require = createRequire(join(cfg.modules, 'x.js'));
+const { chromium } = require('playwright-core');
+const T = cfg.timeoutMs;
+const problems = []; // dialogs, page errors, console errors, CSP violations: all fail the test
+let expect401 = false; // while checking expiry, the browser's own "401" log line is expected
+
+const step = (s) => console.log(`web: ${s}`);
+
+async function newPage(browser) {
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true, viewport: { width: 1280, height: 800 } });
+    // Injected by the browser itself (not inline script), so the CSP does not block it.
+    await ctx.addInitScript(() => {
+        window.__csp = [];
+        document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+    });
+    const page = await ctx.newPage();
+    page.on('dialog', (d) => {
+        problems.push(`dialog: ${d.message()}`);
+        d.dismiss().catch(() => {});
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+        if (m.type() !== 'error') return;
+        if (expect401 && /status of 401/.test(m.text())) return;
+        problems.push(`console: ${m.text()}`);
+    });
+    page.setDefaultTimeout(T);
+    return { ctx, page };
+}
+
+async function login(page, base, [user, pw]) {
+    const resp = await page.goto(base + '/');
+    await page.fill('input[name=user]', user);
+    await page.fill('input[name=password]', pw);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-testid=who]');
+    return resp;
+}
+
+const text = (page, sel) => page.locator(sel).innerText();
+const shot = (page, name) => page.screenshot({ path: join(cfg.shots, `web-${name}.png`), fullPage: true });
+
+async function checkClean(page) {
+    const csp = await page.evaluate(() => window.__csp);
+    assert.deepEqual(csp, [], 'CSP violations');
+    assert.equal(await page.evaluate(() => window.__pwned), undefined, 'guest markup ran');
+}
+
+async function admin(browser) {
+    const { ctx, page } = await newPage(browser);
+    const t0 = Date.now();
+    const resp = await login(page, cfg.base, cfg.admin);
+    const h = resp.headers();
+    assert.match(h['content-security-policy'] || '', /default-src 'self'/);
+    assert.doesNotMatch(h['content-security-policy'], /unsafe-inline/);
+    assert.equal(h['x-content-type-options'], 'nosniff');
+    assert.equal(h['referrer-policy'], 'no-referrer');
+    assert.equal(h['cache-control'], 'no-cache');
+    await page.waitForSelector('[data-testid=system-guest]');
+    await page.waitForSelector('[data-testid=system-service]');
+    step(`logged in as ${cfg.admin[0]}, overview with guest and service in ${Date.now() - t0} ms`);
+    assert.equal(await page.evaluate(() => document.cookie), '', 'no cookies');
+
+    // Switch the foreground to the other VM and back; the overview shows each change.
+    for (let i = 0; i < 2; i++) {
+        const fg = (await text(page, '[data-testid=system-guest] [data-testid=foreground]')) ? 'guest' : 'service';
+        const other = fg === 'guest' ? 'service' : 'guest';
+        const t = Date.now();
+        await page.click(`[data-testid=system-${other}] [data-testid=switch]`);
+        await page.waitForFunction(
+            (o) => document.querySelector(`[data-testid=system-${o}] [data-testid=foreground]`)?.textContent === 'foreground',
+            other, { timeout: T });
+        step(`switched ${fg} -> ${other}: overview changed in ${Date.now() - t} ms`);
+        if (i === 0) await shot(page, 'overview');
+    }
+
+    // Disturbing actions ask first; cancelling sends nothing.
+    const before = await text(page, '[data-testid=system-guest] [data-testid=state]');
+    await page.click('[data-testid=system-guest] [data-testid=reset-Nmi]');
+    await page.waitForSelector('[role=dialog]');
+    await page.click('[data-testid=confirm-no]');
+    assert.equal(await page.locator('[role=dialog]').count(), 0);
+    assert.equal(await text(page, '[data-testid=system-guest] [data-testid=state]'), before);
+    step('NMI asks for confirmation; cancel sends nothing');
+
+    // The SEL: small pages, followed by nextLink to the end; filters; CSV.
+    await page.click('a[href="#/events"]');
+    await page.waitForSelector('[data-testid=sel-row]');
+    await page.selectOption('[data-testid=page-size]', '10');
+    await page.waitForFunction(() => /^10 shown, 10 loaded of \d+/.test(document.querySelector('[data-testid=count]')?.textContent));
+    const total = +(await text(page, '[data-testid=count]')).match(/of (\d+)/)[1];
+    assert.ok(total > 10, `the SEL has ${total} entries; more than a page is needed`);
+    await page.click('[data-testid=all]');
+    await page.waitForFunction((n) => document.querySelector('[data-testid=count]')?.textContent === `${n} shown, ${n} loaded of ${n}`, total);
+    assert.equal(await page.locator('[data-testid=more]').count(), 0);
+    step(`SEL: ${total} entries in pages of 10, all loaded by following nextLink`);
+    await shot(page, 'events');
+    await page.fill('[data-testid=filter]', 'switch');
+    const rows = await page.locator('[data-testid=sel-row] td.msg').allInnerTexts();
+    assert.ok(rows.length > 0 && rows.length < total, `text filter left ${rows.length}`);
+    assert.ok(rows.every((r) => /switch/i.test(r)), 'text filter');
+    await page.fill('[data-testid=filter]', '');
+    await page.selectOption('[data-testid=severity]', 'OK');
+    const sevs = await page.locator('[data-testid=sel-row] td:nth-child(3)').allInnerTexts();
+    assert.ok(sevs.length > 0 && sevs.every((s) => s === 'OK'), 'severity filter');
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=csv]')]);
+    const csv = readFileSync(await dl.path(), 'utf8').trim().split('\r\n');
+    assert.equal(csv[0], 'Id,Created,Severity,EntryType,Message');
+    assert.equal(csv.length - 1, sevs.length, 'CSV rows = rows shown');
+    step(`filters: ${rows.length} rows match "switch", ${sevs.length} are OK; CSV has them`);
+
+    await page.click('a[href="#/sensors"]');
+    await page.waitForSelector('[data-testid=sensor-row]');
+    step(`sensors: ${await page.locator('[data-testid=sensor-row]').count()} readings`);
+    await shot(page, 'sensors');
+
+    // An expired session (here: ended behind the page's back) sends the page to the login form.
+    const sess = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigil.session')));
+    const gone = await ctx.request.delete(cfg.base + sess.location, { headers: { 'X-Auth-Token': sess.token } });
+    assert.equal(gone.status(), 204);
+    expect401 = true;
+    await page.click('[data-testid=refresh]');
+    await page.waitForSelector('form.login');
+    assert.match(await text(page, 'form.login'), /expired/);
+    expect401 = false;
+    step('an expired session returns to the login form');
+
+    // Log in again, then out: the token is forgotten and no longer accepted.
+    await login(page, cfg.base, cfg.admin);
+    const s2 = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigil.session')));
+    await page.click('[data-testid=logout]');
+    await page.waitForSelector('form.login');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('vigil.session')), null);
+    const after = await ctx.request.get(cfg.base + '/redfish/v1/Systems', { headers: { 'X-Auth-Token': s2.token } });
+    assert.equal(after.status(), 401);
+    step('log out: the token is gone from the page and refused by the agent');
+    await checkClean(page);
+    await ctx.close();
+}
+
+async function readonly(browser) {
+    const { ctx, page } = await newPage(browser);
+    await login(page, cfg.base, cfg.readonly);
+    await page.waitForSelector('[data-testid=system-guest]');
+    assert.equal(await page.locator('[data-testid=switch]').count(), 0, 'ReadOnly sees a switch button');
+    assert.equal(await page.locator('td.actions button').count(), 0, 'ReadOnly sees action buttons');
+    const sess = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigil.session')));
+    const r = await ctx.request.post(cfg.base + '/redfish/v1/Systems/guest/Actions/Oem/Vigil.Switch', {
+        headers: { 'X-Auth-Token': sess.token, 'Content-Type': 'application/json' }, data: {} });
+    assert.equal(r.status(), 403, 'the agent refuses ReadOnly anyway');
+    await page.click('a[href="#/crashes"]');
+    await page.waitForSelector('[data-testid=dumps]');
+    assert.equal(await page.locator('[data-testid=delete]').count(), 0);
+    step('ReadOnly: no action buttons; the agent answers its switch with 403');
+    await checkClean(page);
+    await ctx.close();
+}
+
+async function xss(browser) {
+    const { ctx, page } = await newPage(browser);
+    await login(page, cfg.xssBase, cfg.admin);
+    await page.waitForSelector('[data-testid=system-guest]');
+    const noMarkup = async () => assert.equal(await page.locator('main img, main script').count(), 0, 'markup became elements');
+    await noMarkup();
+    await page.click('a[href="#/crashes"]');
+    await page.waitForSelector('[data-testid^=dump-]');
+    await noMarkup();
+    await shot(page, 'crashes');
+    // Download the core; its SHA-256 is the one the agent lists. Then delete it.
+    const tdl = Date.now();
+    const digest = await page.locator('[data-testid^=dump-] td.digest').first().getAttribute('title');
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=download]').first().click()]);
+    const core = readFileSync(await dl.path());
+    const sum = createHash('sha256').update(core).digest();
+    assert.ok([sum.toString('hex'), sum.toString('base64')].includes(digest), `core digest ${sum.toString('hex')} vs ${digest}`);
+    await page.locator('[data-testid=delete]').first().click();
+    await page.click('[data-testid=confirm-yes]');
+    await page.waitForFunction(() => !document.querySelector('[data-testid^=dump-]'));
+    step(`crash core downloaded (${core.length} bytes in ${Date.now() - tdl} ms, SHA-256 as listed), then deleted`);
+    // The panic message reaches the SEL (the Dump entry names only the trap).
+    await page.click('a[href="#/events"]');
+    await page.waitForSelector('[data-testid=sel-row]');
+    await page.fill('[data-testid=filter]', 'onerror');
+    const rows = await page.locator('[data-testid=sel-row] td.msg').allInnerTexts();
+    assert.ok(rows.some((r) => r.includes(cfg.markup)), `the SEL shows the markup as text: ${rows}`);
+    await noMarkup();
+    step(`guest markup shown as text in the Event log (${rows.length} rows), no element made of it, nothing ran`);
+    await checkClean(page);
+    await ctx.close();
+}
+
+// The dashboard from the service VM: first paint of the login form, login, the overview.
+async function smoke(browser) {
+    const { ctx, page } = await newPage(browser);
+    const t0 = Date.now();
+    await page.goto(cfg.base + '/');
+    await page.waitForSelector('form.login');
+    const paint = Date.now() - t0;
+    const t1 = Date.now();
+    await login(page, cfg.base, cfg.admin);
+    await page.waitForSelector('[data-testid=system-guest]');
+    step(`service VM: login form in ${paint} ms; logged in to the overview in ${Date.now() - t1} ms`);
+    await checkClean(page);
+    await ctx.close();
+}
+
+const browser = await chromium.launch({
+    executablePath: cfg.chromium,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+});
+try {
+    if (cfg.smoke) {
+        await smoke(browser);
+    } else {
+        await admin(browser);
+        await readonly(browser);
+        await xss(browser);
+    }
+    assert.deepEqual(problems, [], 'dialogs, page errors, console errors');
+    step('ok');
+} finally {
+    await browser.close();
+}

@@ -1,0 +1,60 @@
+// build.mjs: bundles web/src into build/web: content-hashed JS and CSS, an index.html that
+// loads them (no inline script, so the agent's CSP can forbid it), and .gz/.br beside each file.
+// Usage: node web/build.mjs NODE_MODULES_DIR OUT_DIR
+import { createRequire } from 'node:module';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { join, resolve, basename } from 'node:path';
+import { gzipSync, brotliCompressSync, constants as zc } from 'node:zlib';
+
+const [mods, outArg] = process.argv.slice(2);
+if (!mods || !outArg) {
+    console.error('usage: node web/build.mjs NODE_MODULES_DIR OUT_DIR');
+    process.exit(2);
+}
+// node_modules lives in build/, keyed by the lockfile's hash, not in the work tree.
+const require = createRequire(join(resolve(mods), 'x.js'));
+const esbuild = require('esbuild');
+const src = new URL('./src/', import.meta.url).pathname;
+const out = resolve(outArg);
+const tmp = out + '.tmp';
+rmSync(tmp, { recursive: true, force: true });
+mkdirSync(join(tmp, 'assets'), { recursive: true });
+
+const res = await esbuild.build({
+    entryPoints: [join(src, 'main.jsx')],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    target: ['es2020'],
+    jsx: 'automatic',
+    jsxImportSource: 'preact',
+    nodePaths: [resolve(mods)],
+    entryNames: '[name]-[hash]',
+    assetNames: '[name]-[hash]',
+    outdir: join(tmp, 'assets'),
+    metafile: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+});
+const outs = Object.keys(res.metafile.outputs).map((p) => basename(p));
+const js = outs.find((f) => f.endsWith('.js'));
+const css = outs.find((f) => f.endsWith('.css'));
+const html = readFileSync(join(src, 'index.html'), 'utf8')
+    .replace('%CSS%', `assets/${css}`)
+    .replace('%JS%', `assets/${js}`);
+writeFileSync(join(tmp, 'index.html'), html);
+
+// Pre-compressed siblings: the agent picks one by Accept-Encoding and never compresses itself.
+let total = { raw: 0, gz: 0, br: 0 };
+for (const rel of ['index.html', ...readdirSync(join(tmp, 'assets')).map((f) => `assets/${f}`)]) {
+    const p = join(tmp, rel);
+    const data = readFileSync(p);
+    const gz = gzipSync(data, { level: 9 });
+    const br = brotliCompressSync(data, { params: { [zc.BROTLI_PARAM_QUALITY]: 11 } });
+    writeFileSync(p + '.gz', gz);
+    writeFileSync(p + '.br', br);
+    total.raw += data.length, total.gz += gz.length, total.br += br.length;
+}
+rmSync(out, { recursive: true, force: true });
+renameSync(tmp, out);
+console.log(`web: ${out}: ${total.raw} bytes, ${total.gz} gzip, ${total.br} brotli`);

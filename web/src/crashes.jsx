@@ -1,0 +1,83 @@
+// crashes.jsx: the crash snapshots (the Dump log service): time, VM, trigger, size, digest;
+// download of the ELF core and delete for roles that may.
+import { useState } from 'preact/hooks';
+import * as api from './api.js';
+import { ErrorLine, Toolbar, bytes, useConfirm, useLoad } from './ui.jsx';
+
+const DUMPS = '/redfish/v1/Managers/hv/LogServices/Dump/Entries';
+
+// The core comes through fetch because the token is a header, not a cookie a plain link
+// would carry. (Single-use download tickets, which would let the browser stream it to disk,
+// are issue 11's; until then the core passes through a Blob.)
+async function download(e) {
+    const r = await api.request('GET', e.AdditionalDataURI);
+    const url = URL.createObjectURL(await r.blob());
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `vigil-${e.Id}.core`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
+export function Crashes() {
+    const { data, err, busy, reload, setErr } = useLoad(() => api.get(DUMPS));
+    const [confirm, dialog] = useConfirm();
+    const [working, setWorking] = useState('');
+    const mayDelete = api.can('ConfigureManager');
+    const remove = async (e) => {
+        if (!(await confirm(`Delete crash snapshot ${e.Id}?`, 'Delete'))) return;
+        try {
+            await api.del(e['@odata.id']);
+        } catch (x) {
+            setErr(x.message);
+        }
+        reload();
+    };
+    const fetchCore = async (e) => {
+        setWorking(e.Id);
+        try {
+            await download(e);
+        } catch (x) {
+            setErr(x.message);
+        }
+        setWorking('');
+    };
+    const entries = data?.Members || [];
+    return (
+        <section>
+            <Toolbar title="Crashes" busy={busy} reload={reload} />
+            <ErrorLine err={err} />
+            {data && !entries.length && <p class="hint">No crash snapshots.</p>}
+            <table data-testid="dumps">
+                <thead>
+                    <tr><th>Id</th><th>Time</th><th>VM</th><th>Trigger</th><th>RIP</th><th>Message</th><th>Size</th><th>SHA-256</th><th></th></tr>
+                </thead>
+                <tbody>
+                    {entries.map((e) => (
+                        <tr data-testid={`dump-${e.Id}`}>
+                            <td class="nowrap">{e.Id}</td>
+                            <td class="nowrap">{e.Created}</td>
+                            <td>{e.Oem?.Vigil?.VM}</td>
+                            <td>{e.Oem?.Vigil?.Trigger}</td>
+                            <td class="mono">{typeof e.Oem?.Vigil?.Rip === 'number' ? `0x${e.Oem.Vigil.Rip.toString(16)}` : e.Oem?.Vigil?.Rip}</td>
+                            <td class="msg">{e.Message}</td>
+                            <td class="num">{bytes(e.AdditionalDataSizeBytes)}</td>
+                            <td class="digest" title={e.Oem?.Vigil?.Sha256}>{(e.Oem?.Vigil?.Sha256 || '').slice(0, 16)}</td>
+                            <td class="actions">
+                                <button data-testid="download" disabled={working === e.Id} onClick={() => fetchCore(e)}>
+                                    {working === e.Id ? 'Downloading…' : 'Download'}
+                                </button>
+                                {mayDelete && (
+                                    <button data-testid="delete" class="danger" onClick={() => remove(e)}>Delete</button>
+                                )}
+                            </td>
+                        </tr>
+                    ))}
+                </tbody>
+            </table>
+            {dialog}
+        </section>
+    );
+}
