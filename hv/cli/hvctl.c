@@ -423,8 +423,10 @@ static int peek_command(int argc, char **argv, int i)
     }
     uint8_t *data;
     uint32_t n;
-    json_t *resp = request(json_pack("{s:s, s:s, s:I, s:I, s:b}", "op", "peek", "vm", vm, "addr",
-                                     (json_int_t)addr, "len", (json_int_t)len, "virtual", virt),
+    char astr[24]; /* as a string: a kernel address does not fit a JSON integer */
+    snprintf(astr, sizeof astr, "0x%llx", addr);
+    json_t *resp = request(json_pack("{s:s, s:s, s:s, s:I, s:b}", "op", "peek", "vm", vm, "addr",
+                                     astr, "len", (json_int_t)len, "virtual", virt),
                            NULL, 0, &data, &n);
     if (!json_is_true(json_object_get(resp, "ok"))) {
         free(data);

@@ -13,6 +13,7 @@
 #include "vmm/vm.h"
 #include "x86/pagewalk.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,20 +214,35 @@ json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     json_t *err = NULL;
     struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
-    int64_t addr = ctl_arg_uint(req, "addr", -1, &err);
+    /* A kernel's virtual addresses (0xffffffff8...) do not fit JSON's signed integers: "addr"
+     * may also be a string, "0x..." or decimal. */
+    json_t *ja = json_object_get(req->json, "addr");
+    uint64_t addr = 0;
+    bool have_addr = ja != NULL;
+    if (json_is_string(ja)) {
+        const char *s = json_string_value(ja);
+        char *end;
+        errno = 0;
+        addr = strtoull(s, &end, 0);
+        if (!*s || *end || errno || *s == '-')
+            return ctl_error("EINVAL", "field \"addr\": \"%s\" is not an address", s);
+    } else if (ja) {
+        int64_t a = ctl_arg_uint(req, "addr", -1, &err);
+        addr = (uint64_t)a;
+    }
     int64_t len = ctl_arg_uint(req, "len", 256, &err);
     int64_t cpu = ctl_arg_uint(req, "vcpu", 0, &err);
     bool virt = json_is_true(json_object_get(req->json, "virtual"));
     if (err || !vm)
         return err;
-    if (addr < 0)
+    if (!have_addr)
         return ctl_error("EINVAL", "field \"addr\" is required");
     if (len == 0 || len > PEEK_MAX)
         return ctl_error("EINVAL", "field \"len\" must be 1..%u", PEEK_MAX);
     if (!vm->mem)
         return ctl_error("EBUSY", "%s has no memory right now", vm->name);
     if (!virt) {
-        const void *src = vm_gpa(vm, (uint64_t)addr, (uint64_t)len);
+        const void *src = vm_gpa(vm, addr, (uint64_t)len);
         if (!src)
             return ctl_error("EFAULT", "[0x%llx, +%lld) is outside %s's %llu MiB of RAM",
                              (unsigned long long)addr, (long long)len, vm->name,
@@ -263,8 +279,7 @@ json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
         return ctl_error("ENOMEM", "out of memory");
     size_t copied = 0;
     struct pagewalk_result r;
-    enum pagewalk_status st =
-        pagewalk_read_virt(&c, (uint64_t)addr, out->data, (size_t)len, &copied, &r);
+    enum pagewalk_status st = pagewalk_read_virt(&c, addr, out->data, (size_t)len, &copied, &r);
     out->data_len = (uint32_t)copied;
     if (st != PW_OK && copied == 0)
         return ctl_error("EFAULT", "0x%llx: %s", (unsigned long long)addr, r.message);

@@ -13,6 +13,7 @@
 #include "vmm/devices.h"
 #include "vmm/kvm_host.h"
 #include "vmm/vcpu_state.h"
+#include "vmm/vm_machine.h"
 #include "x86/bzimage.h"
 #include "x86/fault.h"
 #include "x86/x86_boot.h"
@@ -148,6 +149,9 @@ struct vm {
     struct vm_slot slots[VM_MAX_SLOTS];
     uint32_t nvcpus;
     struct vcpu vcpus[HV_MAX_VCPUS];
+    /* A Linux VM's irqchip, PIT and kvm-clock as its last park left them (vm_machine.h); the
+     * main loop's own, like the memslots. */
+    struct vm_machine machine;
 
     /* lock guards the fields from state to snapshot_busy; state changes under switch_lock too,
      * so either lock reads it (vm_get_state() outside both). */

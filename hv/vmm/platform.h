@@ -38,6 +38,17 @@ struct platform_ops {
     int (*ioeventfd)(struct vm *vm, const struct kvm_ioeventfd *e);
     int (*irqfd)(struct vm *vm, const struct kvm_irqfd *f);
 
+    /* The VM-wide machine state a Linux guest needs across a switch (optional: NULL where a
+     * backend has none, and hv then keeps none): KVM_GET/SET_IRQCHIP (one chip per call, by
+     * chip_id: the two PICs and the I/O APIC), KVM_GET/SET_PIT2, KVM_GET/SET_CLOCK (kvm-clock's
+     * base). */
+    int (*get_irqchip)(struct vm *vm, struct kvm_irqchip *c);
+    int (*set_irqchip)(struct vm *vm, const struct kvm_irqchip *c);
+    int (*get_pit)(struct vm *vm, struct kvm_pit_state2 *p);
+    int (*set_pit)(struct vm *vm, const struct kvm_pit_state2 *p);
+    int (*get_clock)(struct vm *vm, struct kvm_clock_data *c);
+    int (*set_clock)(struct vm *vm, const struct kvm_clock_data *c);
+
     /* vCPU v->index of v->vm: sets v->fd and v->run. */
     int (*create_vcpu)(struct vcpu *v, char *err, size_t errlen);
     void (*destroy_vcpu)(struct vcpu *v);
@@ -48,6 +59,10 @@ struct platform_ops {
     /* From any thread: makes a `run` in progress, or the next one, return EINTR. */
     void (*kick)(struct vcpu *v);
     int (*nmi)(struct vcpu *v);
+    /* KVM_KVMCLOCK_CTRL: tells the guest (through kvm-clock) that hv stopped it, so its
+     * soft-lockup watchdog does not count the pause; fails (EINVAL) where the guest has no
+     * kvm-clock.  Optional. */
+    int (*kvmclock_ctrl)(struct vcpu *v);
 
     /* The architectural state, as KVM_GET_* and KVM_SET_* see it. get_msrs and set_msrs return
      * how many of m->nmsrs entries they handled. */

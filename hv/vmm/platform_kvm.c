@@ -245,6 +245,25 @@ static int nmi(struct vcpu *v)
     return ioctl(v->fd, KVM_NMI);
 }
 
+static int kvmclock_ctrl(struct vcpu *v)
+{
+    return ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0);
+}
+
+/* The VM-wide state: one ioctl each. */
+#define VM_GETSET(name, type, get_req, set_req)                                                    \
+    static int get_##name(struct vm *vm, type *x)                                                  \
+    {                                                                                              \
+        return ioctl(vm->fd, get_req, x);                                                          \
+    }                                                                                              \
+    static int set_##name(struct vm *vm, const type *x)                                            \
+    {                                                                                              \
+        return ioctl(vm->fd, set_req, UNCONST(x));                                                 \
+    }
+VM_GETSET(irqchip, struct kvm_irqchip, KVM_GET_IRQCHIP, KVM_SET_IRQCHIP)
+VM_GETSET(pit, struct kvm_pit_state2, KVM_GET_PIT2, KVM_SET_PIT2)
+VM_GETSET(clock, struct kvm_clock_data, KVM_GET_CLOCK, KVM_SET_CLOCK)
+
 /* The state accessors: one ioctl each. */
 #define GETSET(name, type, get_req, set_req)                                                       \
     static int get_##name(struct vcpu *v, type *x)                                                 \
@@ -287,6 +306,10 @@ const struct platform_ops platform_kvm = {
     .run = run,
     .kick = kick,
     .nmi = nmi,
+    .kvmclock_ctrl = kvmclock_ctrl,
+    OPS(irqchip),
+    OPS(pit),
+    OPS(clock),
     OPS(regs),
     OPS(sregs),
     OPS(fpu),

@@ -97,6 +97,9 @@ static void park(struct vcpu *v)
             synced.regs = v->evidence.regs;
         }
     }
+    /* A stopped Linux guest's watchdogs must not count the stop (KVM_KVMCLOCK_CTRL). */
+    if (vm->cfg.kernel)
+        vm_machine_note_stop(v);
     /* Released already (a switch straight back): the state would be stale at once. */
     char why[128] = "released before the capture";
     bool ok = atomic_load(&v->request) == VCPU_REQ_PARK &&

@@ -417,6 +417,11 @@ int vm_park(struct vm *vm, char *err, size_t errlen)
         return -1;
     }
     pthread_mutex_unlock(&vm->lock);
+    /* A Linux guest's machine outside its vCPUs (docs/linux-guest.md); hv's own guests use none
+     * of it, and their switches do not pay its five calls. */
+    char why[160];
+    if (vm->cfg.kernel && vm_machine_capture(vm, why, sizeof why) < 0)
+        log_warn("%s: capturing the irqchip, PIT and clock: %s", vm->name, why);
     return 0;
 }
 
@@ -462,6 +467,12 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
         char why[160];
         if (vm_wait_captured(vm, why, sizeof why) < 0) {
             snprintf(err, errlen, "%s", why);
+            return -1;
+        }
+        /* The VM-wide state first: a LAPIC written back then takes the I/O APIC it had. */
+        if (vm->hv->cfg.restore_always && vm->cfg.kernel &&
+            vm_machine_restore(vm, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s: restoring its machine: %s", vm->name, why);
             return -1;
         }
         for (uint32_t i = 0; i < vm->nvcpus; i++) {

@@ -69,6 +69,10 @@ struct fvm {
     struct kvm_msr_filter filter;
     uint8_t bitmaps[KVM_MSR_FILTER_MAX_RANGES][FAKE_BITMAP_MAX];
     bool irq[32];
+    /* KVM_GET/SET_IRQCHIP, _PIT2, _CLOCK: kept as set (the chips by chip_id). */
+    struct kvm_irqchip chips[3];
+    struct kvm_pit_state2 pit;
+    uint64_t clock;
 };
 
 struct fake_platform {
@@ -90,12 +94,17 @@ struct fake_platform {
 };
 
 static const char *const op_names[] = {
-    "OPEN",       "CLOSE",          "CREATE_VM",    "DESTROY_VM",    "GET_TSC_KHZ",   "SET_MEMSLOT",
-    "ENABLE_CAP", "SET_MSR_FILTER", "IRQ_LINE",     "CREATE_VCPU",   "DESTROY_VCPU",  "SET_CPUID",
-    "RUN",        "KICK",           "NMI",          "GET_REGS",      "SET_REGS",      "GET_SREGS",
-    "SET_SREGS",  "GET_FPU",        "SET_FPU",      "GET_XSAVE",     "SET_XSAVE",     "GET_XCRS",
-    "SET_XCRS",   "GET_MSRS",       "SET_MSRS",     "GET_LAPIC",     "SET_LAPIC",     "GET_EVENTS",
-    "SET_EVENTS", "GET_MP_STATE",   "SET_MP_STATE", "GET_DEBUGREGS", "SET_DEBUGREGS",
+    "OPEN",         "CLOSE",         "CREATE_VM",     "DESTROY_VM",
+    "GET_TSC_KHZ",  "SET_MEMSLOT",   "ENABLE_CAP",    "SET_MSR_FILTER",
+    "IRQ_LINE",     "CREATE_VCPU",   "DESTROY_VCPU",  "SET_CPUID",
+    "RUN",          "KICK",          "NMI",           "GET_REGS",
+    "SET_REGS",     "GET_SREGS",     "SET_SREGS",     "GET_FPU",
+    "SET_FPU",      "GET_XSAVE",     "SET_XSAVE",     "GET_XCRS",
+    "SET_XCRS",     "GET_MSRS",      "SET_MSRS",      "GET_LAPIC",
+    "SET_LAPIC",    "GET_EVENTS",    "SET_EVENTS",    "GET_MP_STATE",
+    "SET_MP_STATE", "GET_DEBUGREGS", "SET_DEBUGREGS", "GET_IRQCHIP",
+    "SET_IRQCHIP",  "GET_PIT",       "SET_PIT",       "GET_CLOCK",
+    "SET_CLOCK",    "KVMCLOCK_CTRL",
 };
 
 _Static_assert(sizeof op_names / sizeof op_names[0] == FAKE_OP_COUNT, "a name for every op");
@@ -682,6 +691,99 @@ static int nmi(struct vcpu *v)
     return finish(f, &c);
 }
 
+/* KVM_KVMCLOCK_CTRL: EINVAL until the guest has turned kvm-clock on, which the fake's guests
+ * never do; recorded all the same, since the call is what hv owes the guest. */
+static int kvmclock_ctrl(struct vcpu *v)
+{
+    struct fake_call c;
+    struct fake_platform *f = of(v->vm->hv);
+    if (vcpu_begin(f, v, FAKE_KVMCLOCK_CTRL, &c)) {
+        c.rc = -1;
+        c.err = EINVAL;
+    }
+    return finish(f, &c);
+}
+
+/* The VM-wide state: no irqchip, no PIT without one (ENXIO, as KVM); setting it while a vCPU
+ * of the VM is in `run` is a violation (hv writes it only with the vCPUs parked). */
+static struct fvm *machine_begin(struct fake_platform *f, struct vm *vm, enum fake_op op,
+                                 struct fake_call *c, bool set)
+{
+    struct fvm *m = vm_begin(f, vm, op, c);
+    if (m && !f->host.irqchip && op != FAKE_GET_CLOCK && op != FAKE_SET_CLOCK) {
+        c->rc = -1;
+        c->err = ENXIO;
+        return NULL;
+    }
+    if (m && set && vm_running(f, vm->fd))
+        violation(f, "%s on %s while a vCPU was in KVM_RUN", fake_op_name(op), vm->name);
+    return m;
+}
+
+static int get_irqchip(struct vm *vm, struct kvm_irqchip *x)
+{
+    struct fake_call c;
+    struct fake_platform *f = of(vm->hv);
+    struct fvm *m = machine_begin(f, vm, FAKE_GET_IRQCHIP, &c, false);
+    if (m && x->chip_id < 3)
+        *x = m->chips[x->chip_id], x->chip_id = x->chip_id;
+    else if (m)
+        c.rc = -1, c.err = EINVAL;
+    return finish(f, &c);
+}
+
+static int set_irqchip(struct vm *vm, const struct kvm_irqchip *x)
+{
+    struct fake_call c;
+    struct fake_platform *f = of(vm->hv);
+    struct fvm *m = machine_begin(f, vm, FAKE_SET_IRQCHIP, &c, true);
+    if (m && x->chip_id < 3)
+        m->chips[x->chip_id] = *x;
+    else if (m)
+        c.rc = -1, c.err = EINVAL;
+    return finish(f, &c);
+}
+
+static int get_pit(struct vm *vm, struct kvm_pit_state2 *x)
+{
+    struct fake_call c;
+    struct fake_platform *f = of(vm->hv);
+    struct fvm *m = machine_begin(f, vm, FAKE_GET_PIT, &c, false);
+    if (m)
+        *x = m->pit;
+    return finish(f, &c);
+}
+
+static int set_pit(struct vm *vm, const struct kvm_pit_state2 *x)
+{
+    struct fake_call c;
+    struct fake_platform *f = of(vm->hv);
+    struct fvm *m = machine_begin(f, vm, FAKE_SET_PIT, &c, true);
+    if (m)
+        m->pit = *x;
+    return finish(f, &c);
+}
+
+static int get_clock(struct vm *vm, struct kvm_clock_data *x)
+{
+    struct fake_call c;
+    struct fake_platform *f = of(vm->hv);
+    struct fvm *m = machine_begin(f, vm, FAKE_GET_CLOCK, &c, false);
+    if (m)
+        *x = (struct kvm_clock_data){.clock = m->clock};
+    return finish(f, &c);
+}
+
+static int set_clock(struct vm *vm, const struct kvm_clock_data *x)
+{
+    struct fake_call c;
+    struct fake_platform *f = of(vm->hv);
+    struct fvm *m = machine_begin(f, vm, FAKE_SET_CLOCK, &c, true);
+    if (m)
+        m->clock = x->clock;
+    return finish(f, &c);
+}
+
 /* get_msrs/set_msrs: like KVM, they stop at the first MSR the host does not have. */
 static int msrs_io(struct vcpu *v, struct kvm_msrs *m, bool write, enum fake_op op)
 {
@@ -778,6 +880,10 @@ static const struct platform_ops fake_platform_ops = {
     .run = run,
     .kick = kick,
     .nmi = nmi,
+    .kvmclock_ctrl = kvmclock_ctrl,
+    OPS(irqchip),
+    OPS(pit),
+    OPS(clock),
     OPS(regs),
     OPS(sregs),
     OPS(fpu),

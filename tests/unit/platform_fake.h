@@ -56,6 +56,13 @@ enum fake_op {
     FAKE_SET_MP_STATE,
     FAKE_GET_DEBUGREGS,
     FAKE_SET_DEBUGREGS,
+    FAKE_GET_IRQCHIP,
+    FAKE_SET_IRQCHIP,
+    FAKE_GET_PIT,
+    FAKE_SET_PIT,
+    FAKE_GET_CLOCK,
+    FAKE_SET_CLOCK,
+    FAKE_KVMCLOCK_CTRL,
     FAKE_OP_COUNT
 };
 const char *fake_op_name(enum fake_op op);

@@ -1,0 +1,162 @@
+/* test_core_machine.c: a Linux VM's irqchip, PIT and kvm-clock across a park, over the fake. */
+#include "core_fixture.h"
+
+#include "base/log.h"
+#include "vmm/platform.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+/* A guest that hv treats as Linux from its start on: vm_start would load the bzImage, so the
+ * fixture's image boots and the kernel path is named after it (only park and resume read it). */
+static struct vm *linux_vm(struct core *c, uint32_t vcpus)
+{
+    struct vm *vm = core_add_vm(c, VIGIL_ROLE_GUEST, "linux", vcpus);
+    char err[256];
+    assert_int_equal(vm_start(vm, err, sizeof err), 0);
+    for (uint32_t i = 0; i < vm->nvcpus; i++)
+        assert_true(fake_wait_idle(c->fake, &vm->vcpus[i], CORE_TIMEOUT_MS));
+    vm->cfg.kernel = "vmlinuz";
+    vm->cfg.pit = true;
+    return vm;
+}
+
+/* What "KVM" holds, set through the backend as a guest's activity would leave it. */
+static void set_machine(struct vm *vm, uint8_t fill, uint64_t clock)
+{
+    const struct platform_ops *p = hv_platform(vm->hv);
+    for (uint32_t i = 0; i < 3; i++) {
+        struct kvm_irqchip chip = {.chip_id = i};
+        memset(&chip.chip, fill + (int)i, sizeof chip.chip);
+        assert_int_equal(p->set_irqchip(vm, &chip), 0);
+    }
+    struct kvm_pit_state2 pit = {.flags = fill};
+    pit.channels[0].count = fill;
+    assert_int_equal(p->set_pit(vm, &pit), 0);
+    struct kvm_clock_data cd = {.clock = clock};
+    assert_int_equal(p->set_clock(vm, &cd), 0);
+}
+
+static void test_a_park_captures_the_machine_and_stops_kvm_clock(void **state)
+{
+    struct core *c = *state;
+    struct vm *vm = linux_vm(c, 2);
+    char err[256];
+    /* The guest's machine before the stop: written while parked, as the fake demands. */
+    assert_int_equal(vm_park(vm, err, sizeof err), 0);
+    set_machine(vm, 0x40, 5000000000ull);
+    assert_int_equal(vm_unpark(vm, false, 0, err, sizeof err), 0);
+    fake_forget(c->fake);
+
+    assert_int_equal(vm_park(vm, err, sizeof err), 0);
+    assert_int_equal(vm_wait_captured(vm, err, sizeof err), 0);
+    assert_int_equal(fake_count(c->fake, FAKE_GET_IRQCHIP, vm, -1), 3);
+    assert_int_equal(fake_count(c->fake, FAKE_GET_PIT, vm, -1), 1);
+    assert_int_equal(fake_count(c->fake, FAKE_GET_CLOCK, vm, -1), 1);
+    /* Each vCPU told its guest it was stopped, so Linux's soft-lockup watchdog skips the gap. */
+    assert_int_equal(fake_count(c->fake, FAKE_KVMCLOCK_CTRL, vm, 0), 1);
+    assert_int_equal(fake_count(c->fake, FAKE_KVMCLOCK_CTRL, vm, 1), 1);
+    const struct vm_machine *m = &vm->machine;
+    assert_true(m->has_irqchip && m->has_pit && m->has_clock);
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_int_equal(m->chips[i].chip_id, i);
+        assert_int_equal(m->chips[i].chip.pic.irr, 0x40 + i);
+    }
+    assert_int_equal(m->pit.channels[0].count, 0x40);
+    assert_int_equal(m->clock.clock, 5000000000ull);
+    assert_int_equal(vm_unpark(vm, true, 0, err, sizeof err), 0);
+    /* Without --restore-always KVM still holds it all: nothing is written back. */
+    assert_int_equal(fake_count(c->fake, FAKE_SET_IRQCHIP, vm, -1), 0);
+    assert_int_equal(fake_count(c->fake, FAKE_SET_CLOCK, vm, -1), 0);
+}
+
+static void test_restore_writes_the_machine_back_with_the_clock_moved_on(void **state)
+{
+    struct core *c = *state;
+    c->hv->cfg.restore_always = true;
+    struct vm *vm = linux_vm(c, 1);
+    char err[256];
+    assert_int_equal(vm_park(vm, err, sizeof err), 0);
+    set_machine(vm, 0x20, 7000000000ull);
+    assert_int_equal(vm_unpark(vm, false, 0, err, sizeof err), 0);
+    assert_int_equal(vm_park(vm, err, sizeof err), 0); /* captures 0x20 and the clock */
+    /* Something else in KVM changed meanwhile; the restore must undo it. */
+    set_machine(vm, 0x77, 1);
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL);
+    fake_forget(c->fake);
+    uint64_t t0 = now_ns();
+    assert_int_equal(vm_unpark(vm, true, 0, err, sizeof err), 0);
+    uint64_t t1 = now_ns();
+
+    /* The machine before the LAPICs: the irqchip, then the vCPU state. */
+    size_t chip = fake_find(c->fake, FAKE_SET_IRQCHIP, vm, -1, 0);
+    size_t lapic = fake_find(c->fake, FAKE_SET_LAPIC, vm, 0, 0);
+    assert_true(chip < lapic && lapic != SIZE_MAX);
+    assert_int_equal(fake_count(c->fake, FAKE_SET_IRQCHIP, vm, -1), 3);
+    assert_int_equal(fake_count(c->fake, FAKE_SET_PIT, vm, -1), 1);
+    assert_int_equal(vm_park(vm, err, sizeof err), 0);
+    const struct vm_machine *m = &vm->machine;
+    for (uint32_t i = 0; i < 3; i++)
+        assert_int_equal(m->chips[i].chip.pic.irr, 0x20 + i);
+    assert_int_equal(m->pit.channels[0].count, 0x20);
+    /* kvm-clock ran on through the stop (>= 20 ms), and no further than the time until the
+     * restore's end. */
+    uint64_t ran = m->clock.clock - 7000000000ull;
+    assert_true(ran >= 20 * 1000000ull);
+    assert_true(ran <= (t1 - t0) + 20 * 1000000ull + 1000000000ull);
+    assert_int_equal(vm_unpark(vm, false, 0, err, sizeof err), 0);
+}
+
+static void test_hvs_own_guests_skip_it(void **state)
+{
+    struct core *c = *state;
+    struct vm *vm = core_add_vm(c, VIGIL_ROLE_GUEST, "guest", 1);
+    char err[256];
+    assert_int_equal(vm_start(vm, err, sizeof err), 0);
+    assert_true(fake_wait_idle(c->fake, &vm->vcpus[0], CORE_TIMEOUT_MS));
+    assert_int_equal(vm_park(vm, err, sizeof err), 0);
+    assert_int_equal(vm_wait_captured(vm, err, sizeof err), 0);
+    assert_int_equal(fake_count(c->fake, FAKE_GET_IRQCHIP, vm, -1), 0);
+    assert_int_equal(fake_count(c->fake, FAKE_KVMCLOCK_CTRL, vm, 0), 0);
+    assert_int_equal(vm_unpark(vm, true, 0, err, sizeof err), 0);
+}
+
+static void test_a_failed_capture_does_not_stop_the_park(void **state)
+{
+    struct core *c = *state;
+    struct vm *vm = linux_vm(c, 1);
+    char err[256];
+    fake_fail(c->fake, FAKE_GET_PIT, EIO);
+    assert_int_equal(vm_park(vm, err, sizeof err), 0);
+    assert_false(vm->machine.has_pit);
+    assert_int_equal(vm_unpark(vm, true, 0, err, sizeof err), 0);
+}
+
+static int setup(void **state)
+{
+    *state = core_new(NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    core_free(*state);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_a_park_captures_the_machine_and_stops_kvm_clock, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_restore_writes_the_machine_back_with_the_clock_moved_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hvs_own_guests_skip_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_failed_capture_does_not_stop_the_park, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
