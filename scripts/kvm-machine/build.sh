@@ -98,6 +98,8 @@ mkdir -p "$kit"
 cp "$work/deb/boot/vmlinuz-$modver" "$kit/vmlinuz"
 cp "$work/initramfs.gz" "$kit/initramfs.gz"
 cp -r "$work/guest-modules" "$kit/guest-modules"
+# The kernel's symbols, for hv's --system-map (its log buffer, the panic reason) and the tests.
+cp "$work/deb/boot/System.map-$modver" "$kit/System.map"
 printf '%s\n' "$kpkg=$kver" "busybox-static=$bver" "modules: ${list[*]}" >"$kit/versions"
 touch "$kit/.complete"
 # Older kits are dead weight; keep the two newest besides this one (other work trees may use them).

@@ -9,12 +9,13 @@ from vigil import ROOT
 BUSYBOX = Path("/bin/busybox")  # busybox-static (scripts/deps.sh)
 MARKER = "VIGIL-LINUX-UP"
 
-# /init: loads the modules it was given (pvpanic-pci), mounts /proc, says it is up (with the
-# kernel's uptime), then runs a shell on the console, which is ttyS0: the test types into it
-# through hvctl's console.
+# /init: loads the modules it was given (pvpanic-pci), mounts /proc and /dev (a background job's
+# stdin is /dev/null), says it is up (with the kernel's uptime), then runs a shell on the console,
+# which is ttyS0: the test types into it through hvctl's console.
 INIT = f"""#!/bin/busybox sh
 for m in $(/bin/busybox cat /lib/modules/order); do /bin/busybox insmod /lib/modules/$m; done
 /bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t devtmpfs dev /dev
 read up idle < /proc/uptime
 echo "{MARKER} uptime=$up"
 export PATH=/bin
@@ -77,3 +78,37 @@ def build_initramfs(path, modules=(), init=INIT):
     out += _cpio_entry("TRAILER!!!", 0, ino=0)
     Path(path).write_bytes(out)
     return path
+
+
+def system_map(kernel, dest):
+    """A System.map of `kernel` without KASLR, or None.  Debian's linux-image packages ship a
+    placeholder System.map (the real one is in the 859 MB -dbg package); where the kernel
+    running here is the same build (the nested machine runs the kit's kernel), its
+    /proc/kallsyms minus its KASLR offset is that map (percpu symbols, below the kernel's
+    base, do not move)."""
+    version = (Path(kernel).parent / "versions").read_text().split("=")[0].removeprefix("linux-image-")
+    if os.uname().release != version:
+        return None
+    lines = Path("/proc/kallsyms").read_text().splitlines()
+    text = next((int(l.split()[0], 16) for l in lines if l.endswith(" _text")), 0)
+    if not text:
+        return None  # kptr_restrict hides the addresses
+    shift = text - 0xffffffff81000000
+    out = []
+    for l in lines:
+        f = l.split()
+        if len(f) != 3:
+            continue  # a module's symbol
+        a = int(f[0], 16)
+        out.append(f"{(a - shift) if a >= 0xffffffff80000000 else a:016x} {f[1]} {f[2]}\n")
+    Path(dest).write_text("".join(out))
+    return Path(dest)
+
+
+def symbol(map_path, name):
+    """The address System.map gives `name`."""
+    for l in Path(map_path).read_text().splitlines():
+        f = l.split()
+        if f[2] == name:
+            return int(f[0], 16)
+    raise KeyError(name)
