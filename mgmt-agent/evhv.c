@@ -88,13 +88,31 @@ static void sensor_of(const char *msg, char *id, size_t n)
     json_decref(rep);
 }
 
+/* "snapshot <id> written ..." or "snapshot <id> of <vm>: sha256 ...": the id, and which. */
+static int snapshot_id(const char *msg, char *id, size_t n, int *written)
+{
+    if (!starts(msg, "snapshot "))
+        return 0;
+    const char *p = msg + 9, *sp = strchr(p, ' ');
+    size_t len = sp ? (size_t)(sp - p) : 0;
+    if (!len || len >= n || strspn(p, "0123456789-_.abcdefghijklmnopqrstuvwxyz") != len)
+        return 0;
+    *written = starts(sp, " written");
+    if (!*written && !(starts(sp, " of ") && strstr(sp, ": sha256 ")))
+        return 0;
+    memcpy(id, p, len);
+    id[len] = 0;
+    return 1;
+}
+
 /* The registry's entry for one hv event: MessageId (without prefix), EventType, origin. */
 static json_t *map(json_t *ev, const char *vm, const char *type, const char *msg, struct vm_slot *s,
                    int *hold)
 {
     const char *mid = "LogEntryAdded", *etype = "Other";
     json_t *origin = NULL, *data = NULL;
-    char snap[80] = "", vmname[64] = "", sensor[80] = "";
+    char snap[80] = "", sensor[80] = "";
+    int written = 0;
     json_int_t sel_id = json_integer_value(json_object_get(ev, "sel_id"));
     char sel[24];
     snprintf(sel, sizeof sel, "%lld", (long long)sel_id);
@@ -113,11 +131,7 @@ static json_t *map(json_t *ev, const char *vm, const char *type, const char *msg
     } else if (!strcmp(type, "action") && starts(msg, "action freeze for ")) {
         if (s)
             s->freeze_expected = 1; /* trap.c: the core of this VM is written next */
-    } else if (!strcmp(type, "snapshot") &&
-               (sscanf(msg, "snapshot %63s written", snap) == 1 ||
-                sscanf(msg, "snapshot %63s of %63[^:]: sha256", snap, vmname) == 2) &&
-               strspn(snap, "0123456789-_.abcdefghijklmnopqrstuvwxyz") == strlen(snap)) {
-        int written = strstr(msg, " written") != NULL;
+    } else if (!strcmp(type, "snapshot") && snapshot_id(msg, snap, sizeof snap, &written)) {
         mid = written ? "SnapshotWritten" : "SnapshotHashed";
         etype = written ? "ResourceAdded" : "ResourceUpdated";
         origin = link(DUMPS, snap);
