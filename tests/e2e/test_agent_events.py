@@ -53,6 +53,12 @@ def test_event_service_resource(setup):
     assert es["SSEFilterPropertiesSupported"]["EventType"] is True
     assert a.get("/redfish/v1/")["EventService"]["@odata.id"] == "/redfish/v1/EventService"
     assert a.get("/redfish/v1/")["TaskService"]["@odata.id"] == "/redfish/v1/TaskService"
+    status, hd, body = a.curl(es["ServerSentEventUri"], method="POST", data={})
+    assert status == 405 and hd["allow"] == "GET, HEAD" and message_id(body) == "OperationNotAllowed"
+    status, hd, _ = a.curl(es["ServerSentEventUri"], "-I")
+    assert status == 200 and hd["content-type"].startswith("text/event-stream")
+    dump = a.get("/redfish/v1/Managers/hv/LogServices/Dump")
+    assert dump["Actions"]["#LogService.CollectDiagnosticData"]["target"] == DUMP_ACTION
 
 
 def test_switch_event_arrives_with_its_id(setup):
@@ -302,6 +308,8 @@ def test_a_stalled_reader_does_not_delay_another(setup):
                     f"{login(a, 'admin', PASSWORD)[0]}\r\n\r\n".encode())
     s = Stream(a)
     try:
+        hv.wait_for(lambda: a.get("/redfish/v1/EventService")["Oem"]["Vigil"]["StreamsOpen"] == 2, 5,
+                    "both streams open")
         burst(hv, a, 300)  # ~600 events, far more than the stalled reader's windows
         t0 = time.monotonic()
         switch_to(hv, "guest")
