@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <poll.h>
 #include <stdint.h>
@@ -76,6 +78,9 @@ static void accept_all(int lfd, SSL_CTX *ctx, const struct conn_limits *lim)
             close(fd); /* over the cap: the client sees a closed connection, others go on */
             continue;
         }
+        /* Responses leave in pieces (MHD's writes, TLS records): Nagle's algorithm could hold
+         * a small one (an event) until the client acknowledges the one before. */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         c->tcp = fd;
         c->app = -1;
         c->addr = a;
@@ -196,6 +201,7 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
         if (lim->tick) {
             int64_t due = lim->tick(t);
             timeout = due < 0 ? 0 : due < timeout ? due : timeout;
+            MHD_run(d); /* what the tick resumed (event streams) moves before we sleep */
         }
         add_pfd(&pf, &n, &cap, lfd, POLLIN);
         for (int i = 0; i < nconns; i++) {
