@@ -52,12 +52,14 @@ static void wake(struct stream *st)
     }
 }
 
-/* A reader too far behind: its connection is cut, which costs nobody else anything. */
+/* A reader too far behind (why says how) or gone: its connection is cut, which costs nobody
+ * else anything. */
 static void drop(struct stream *st, const char *why)
 {
     if (st->dropped)
         return;
-    fprintf(stderr, "mgmt-agent: dropping an event stream of %s: %s\n", st->user, why);
+    if (why)
+        fprintf(stderr, "mgmt-agent: dropping an event stream of %s: %s\n", st->user, why);
     st->dropped = 1;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(st->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -253,6 +255,16 @@ static int still_allowed(const struct stream *st)
     return a && a->enabled && a->role == st->role;
 }
 
+/* A suspended connection is not watched by MHD: whether its client left (conn.c shuts our
+ * side of the socketpair down for writing when it does) is asked here. */
+static int client_left(const struct stream *st)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(st->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char c;
+    return ci && recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 int64_t sse_tick(int64_t now_ms)
 {
     int64_t next = SSE_KEEPALIVE_S * 1000;
@@ -260,6 +272,10 @@ int64_t sse_tick(int64_t now_ms)
         struct stream *st = streams[i];
         if (st->dropped || st->closing)
             continue;
+        if (st->suspended && client_left(st)) {
+            drop(st, NULL);
+            continue;
+        }
         if (!still_allowed(st)) {
             st->closing = 1; /* logged out or expired: the stream ends */
             wake(st);

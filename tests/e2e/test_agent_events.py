@@ -105,6 +105,8 @@ def test_reconnect_with_last_event_id_misses_nothing(setup):
     switch_to(hv, "guest")
     ev, _ = s.wait(lambda r: r["MessageId"] == SWITCHED, 5)
     s.close()
+    hv.wait_for(lambda: a.get("/redfish/v1/EventService")["Oem"]["Vigil"]["StreamsOpen"] == 0, 5,
+                "the agent noticing the client left")
     for target in ("service", "guest", "service"):  # while nobody listens
         switch_to(hv, target)
     boot, n = ev["id"].rsplit("-", 1)
