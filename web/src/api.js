@@ -39,8 +39,9 @@ async function failure(r) {
 }
 
 // credentials 'omit': no cookies either way, and no browser Basic-auth prompt on a 401.
-export async function request(method, path, body) {
-    const headers = { Accept: 'application/json' };
+// extra: more headers (the event stream's Accept and Last-Event-ID); signal: to abort it.
+export async function request(method, path, body, extra = {}, signal = undefined) {
+    const headers = { Accept: 'application/json', ...extra };
     if (sess) headers['X-Auth-Token'] = sess.token;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const r = await fetch(path, {
@@ -49,6 +50,7 @@ export async function request(method, path, body) {
         body: body === undefined ? undefined : JSON.stringify(body),
         credentials: 'omit',
         cache: 'no-store',
+        signal,
     });
     if (r.status === 401 && sess) {
         forget();
