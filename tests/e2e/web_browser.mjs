@@ -147,6 +147,17 @@ async function admin(browser) {
     assert.equal(csv[0], 'Id,Created,Severity,EntryType,Message');
     assert.equal(csv.length - 1, sevs.length, 'CSV rows = rows shown');
     step(`filters: ${rows.length} rows match "switch", ${sevs.length} are OK; CSV has them`);
+    // With every page loaded, a new SEL entry (a switch made over the API) is appended live.
+    await page.selectOption('[data-testid=severity]', '');
+    const rowsBefore = await page.locator('[data-testid=sel-row]').count();
+    const fgNow = (await (await ctx.request.get(`${cfg.base}/redfish/v1/Systems/guest`, { headers: auth })).json()).Oem.Vigil.Foreground;
+    const tsel = Date.now();
+    const sw = await ctx.request.post(`${cfg.base}/redfish/v1/Systems/${fgNow ? 'service' : 'guest'}/Actions/Oem/Vigil.Switch`, { headers: auth, data: {} });
+    assert.equal(sw.status(), 204);
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid=sel-row]').length > n, rowsBefore);
+    const lastRow = await page.locator('[data-testid=sel-row] td.msg').last().innerText();
+    assert.match(lastRow, /switched to the foreground/);
+    step(`Event log: the switch's SEL entry appended live in ${Date.now() - tsel} ms`);
 
     await page.click('a[href="#/sensors"]');
     await page.waitForSelector('[data-testid=sensor-row]');
