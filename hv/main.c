@@ -46,6 +46,7 @@ static const char usage[] =
     "  --kernel BZIMAGE     a guest VM booting a Linux kernel (docs/linux-guest.md), with:\n"
     "    --initrd FILE      its initramfs\n"
     "    --append CMDLINE   its kernel command line (e.g. \"console=ttyS0\")\n"
+    "    --system-map FILE  its System.map: a crash snapshot names the panic reason\n"
     "    per-VM options, applying to the VM named just before them:\n"
     "    --name NAME        its name (default: service, guest, guest2, ...)\n"
     "    --mem MIB          its RAM in MiB (service 64, guests 256; a multiple of 2)\n"
@@ -181,7 +182,8 @@ static void parse_options(int argc, char **argv, struct options *o)
         O_SEL_RATE,
         O_KERNEL,
         O_INITRD,
-        O_APPEND
+        O_APPEND,
+        O_SYSTEM_MAP
     };
     static const struct option longopts[] = {
         {"service", required_argument, 0, O_SERVICE},
@@ -210,6 +212,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         {"kernel", required_argument, 0, O_KERNEL},
         {"initrd", required_argument, 0, O_INITRD},
         {"append", required_argument, 0, O_APPEND},
+        {"system-map", required_argument, 0, O_SYSTEM_MAP},
         {0, 0, 0, 0}};
     o->hv = (struct hv_config){
         .control_path = "/tmp/vigil-hv.sock",
@@ -237,6 +240,9 @@ static void parse_options(int argc, char **argv, struct options *o)
             break;
         case O_APPEND:
             linux_vm(o, "--append")->append = optarg;
+            break;
+        case O_SYSTEM_MAP:
+            linux_vm(o, "--system-map")->system_map = optarg;
             break;
         case O_NAME:
             if (!*optarg || strlen(optarg) >= HV_VM_NAME_MAX ||

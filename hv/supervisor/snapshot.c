@@ -74,6 +74,26 @@ json_t *snapshot_evidence_json(const struct vm *vm)
     return j;
 }
 
+/* A Linux guest's own words for its panic, from its log buffer through its System.map and the
+ * stopped vCPU's page tables (docs/linux-guest.md); "unknown" without a map or a panic. */
+static const char *panic_reason(const struct vm *vm)
+{
+    static _Thread_local char reason[160];
+    snprintf(reason, sizeof reason, "unknown");
+    const struct vcpu *v = &vm->vcpus[vm_crashed_vcpu(vm)];
+    if (!vm->has_syms || !v->state_valid)
+        return reason;
+    const struct kvm_sregs *sr = &v->state.sregs;
+    struct pagewalk_ctx c = {.cr0 = sr->cr0,
+                             .cr3 = sr->cr3,
+                             .cr4 = sr->cr4,
+                             .efer = sr->efer,
+                             .mem = vm->mem,
+                             .mem_size = vm->mem_size};
+    linux_panic_reason(&c, &vm->syms, reason, sizeof reason);
+    return reason;
+}
+
 static uint64_t msr_value(const struct vcpu_state *s, uint32_t index)
 {
     for (uint32_t i = 0; i < s->msrs.hdr.nmsrs; i++)
@@ -184,6 +204,8 @@ int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t s
     j->sel_id = sel_id;
     j->frozen_ns = (int64_t)wall_ns();
     j->exception = snapshot_exception_json(vm);
+    if (j->exception && vm->cfg.kernel)
+        json_object_set_new(j->exception, "panic_reason", json_string(panic_reason(vm)));
     j->evidence = snapshot_evidence_json(vm);
     j->summary_vcpu = vm_crashed_vcpu(vm);
     snprintf(j->trigger, sizeof j->trigger, "%s", trigger);

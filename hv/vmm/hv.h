@@ -16,6 +16,7 @@
 #include "vmm/vm_machine.h"
 #include "x86/bzimage.h"
 #include "x86/fault.h"
+#include "x86/linux_log.h"
 #include "x86/x86_boot.h"
 
 #include <pthread.h>
@@ -96,6 +97,7 @@ struct vm_config {
     /* A Linux guest (--kernel; docs/linux-guest.md): its bzImage, initrd and command line, loaded
      * by vmm/vm_linux.c instead of `image`. */
     const char *kernel, *initrd, *append;
+    const char *system_map; /* --system-map: its symbols, read at creation (x86/linux_log.h) */
     bool pit; /* the board gives it KVM's in-kernel PIT (the irqchip every VM has where KVM can) */
     /* The devices vm_create gives the VM (the caller decides: supervisor/board.h). */
     const struct dev_model *const *devices;
@@ -143,6 +145,8 @@ struct vm {
     uint64_t mem_size;
     struct boot_params boot;
     struct bz_image linux_img; /* a Linux VM's (cfg.kernel) boot layout */
+    struct linux_syms syms;    /* from cfg.system_map; all zero without one */
+    bool has_syms;
     bool irqchip;
     bool msr_exits;  /* KVM_CAP_X86_USER_SPACE_MSR enabled */
     uint32_t nslots; /* memslots laid out by vm_arm_protection: slot i is slots[i] */

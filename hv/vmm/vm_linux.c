@@ -42,6 +42,18 @@ int vm_linux_load(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "%s", why);
         goto out;
     }
+    if (c->system_map) {
+        uint8_t *map = NULL;
+        size_t mlen = 0;
+        int bad = elf_read_file(c->system_map, 64u << 20, &map, &mlen, why, sizeof why) < 0 ||
+                  linux_syms_parse((const char *)map, mlen, &vm->syms, why, sizeof why) < 0;
+        free(map);
+        if (bad) {
+            snprintf(err, errlen, "--system-map %s: %s", c->system_map, why);
+            goto out;
+        }
+        vm->has_syms = true;
+    }
     vm->boot.entry = vm->linux_img.entry;
     vm->boot.image_start = BZ_KERNEL_GPA;
     vm->boot.image_end = BZ_KERNEL_GPA + vm->linux_img.kernel_len;

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from linux_guest import BUSYBOX, MARKER, build_initramfs, guest_modules, kernel_path
+from linux_guest import BUSYBOX, MARKER, build_initramfs, guest_modules, kernel_path, system_map
 from vigil import HV, guest, scaled
 
 # On PVM, guest code at CPL 0 is emulated at ~2 M instructions/s (docs/platforms.md): Linux
@@ -70,10 +70,14 @@ def test_a_linux_vm_gets_its_platform(start_hv, kernel, initrd):
 
 
 @needs_fast_cpl0
-def test_debian_kernel_boots_takes_input_and_its_panic_freezes_it(start_hv, kernel, initrd):
+def test_debian_kernel_boots_takes_input_and_its_panic_freezes_it(start_hv, kernel, initrd, tmp_path):
+    # With the kernel's System.map (where one can be made: docs/linux-guest.md) hv names the
+    # panic reason from the guest's log buffer.
+    smap = system_map(kernel, tmp_path / "System.map")
     t0 = time.monotonic()
     hv = start_hv("--service", guest("service-stub.elf"), "--autostart-guest", "--kernel", kernel,
-                  "--initrd", initrd, "--append", APPEND, "--mem", "128")
+                  "--initrd", initrd, "--append", APPEND, "--mem", "128",
+                  *(["--system-map", str(smap)] if smap else []))
     # The busybox /init prints the marker with the kernel's uptime, then runs a shell on ttyS0.
     hv.wait_console("guest", MARKER, timeout=20)
     booted = time.monotonic() - t0
@@ -91,6 +95,9 @@ def test_debian_kernel_boots_takes_input_and_its_panic_freezes_it(start_hv, kern
     snaps = hv.wait_for(lambda: hv.ok("snapshot.list")["snapshots"], timeout=30, what="a crash snapshot")
     assert snaps[0]["vm"] == "guest" and snaps[0]["trigger"] == "trap:pvpanic", snaps[0]
     assert "Kernel panic - not syncing: sysrq triggered crash" in hv.console("guest")
+    meta = hv.ok("snapshot.show", id=snaps[0]["id"])["snapshot"]
+    assert meta["exception"]["panic_reason"] == ("sysrq triggered crash" if smap else "unknown"), meta
+    print(f"linux: core {meta.get('core_bytes', 0) >> 20} MiB, panic_reason {meta['exception']['panic_reason']!r}")
     assert any("pvpanic" in e["Message"] and "PCI" in e["Message"] for e in hv.ok("sel")["entries"])
     print(f"linux: typed the panic -> crashed in {frozen:.1f} s")
     print(f"linux: crashed and snapshotted {time.monotonic() - t0 - booted:.1f} s after the marker")
