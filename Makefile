@@ -126,13 +126,17 @@ deps:
 # the demo guest. Port 8443 is bound on 127.0.0.1 with host KVM; in the nested machine on all of
 # its addresses, so that vigil-kvm's forward from the host's 127.0.0.1 reaches it.
 RUN_BIND = $(if $(filter host,$(shell scripts/vigil-kvm --way 2>/dev/null)),127.0.0.1,)
+# VIGIL_GUEST=linux: Debian's kernel with a busybox initramfs as the guest instead of the demo
+# (scripts/linux-guest.py builds and caches it; docs/linux-guest.md).
 run: deps
 	@scripts/vigil-kvm --check
 	$(MAKE) all
-	scripts/vigil-kvm --interactive --forward 127.0.0.1:8443-:8443 -- \
+	@if [ "$(VIGIL_GUEST)" = linux ]; then g="$$(scripts/linux-guest.py)" || exit 1; \
+	else g="--guest $(GUEST_O)/demo.elf"; fi; eval "set -- $$g"; \
+	set -x; scripts/vigil-kvm --interactive --forward 127.0.0.1:8443-:8443 -- \
 	    $(O)/hv --service build/mgmt-agent/agent.elf --mem 128 \
 	        --net user,hostfwd=tcp:$(RUN_BIND):8443-:8443 --cmdline "--boot-guest guest" \
-	        --guest $(GUEST_O)/demo.elf --control /tmp/vigil-hv.sock --state-dir build/state $(RUN_ARGS)
+	        "$$@" --control /tmp/vigil-hv.sock --state-dir build/state $(RUN_ARGS)
 
 unit: host asan
 	@set -e; for t in $(UNIT_BINS) $(UNIT_BINS:$(O)/%=build/asan/%); do echo "== $$t"; $$t; done
