@@ -18,7 +18,8 @@ int linux_syms_parse(const char *text, size_t len, struct linux_syms *out, char 
         size_t off;
     } want[] = {{"log_buf", offsetof(struct linux_syms, log_buf)},
                 {"log_buf_len", offsetof(struct linux_syms, log_buf_len)},
-                {"linux_banner", offsetof(struct linux_syms, linux_banner)}};
+                {"linux_banner", offsetof(struct linux_syms, linux_banner)},
+                {"prb", offsetof(struct linux_syms, prb)}};
     size_t pos = 0;
     unsigned lineno = 0;
     while (pos < len) {
@@ -41,7 +42,7 @@ int linux_syms_parse(const char *text, size_t len, struct linux_syms *out, char 
             if (!strcmp(name, want[i].name))
                 *(uint64_t *)((char *)out + want[i].off) = addr;
     }
-    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    for (size_t i = 0; i < 3; i++) /* prb is optional: without it, padding may trail the text */
         if (!*(uint64_t *)((char *)out + want[i].off)) {
             snprintf(err, errlen,
                      "no symbol %s (Debian's linux-image packages ship a placeholder System.map; "
@@ -57,6 +58,30 @@ static bool read_virt(const struct pagewalk_ctx *c, uint64_t gva, void *dst, siz
     size_t copied = 0;
     struct pagewalk_result r;
     return pagewalk_read_virt(c, gva, dst, len, &copied, &r) == PW_OK && copied == len;
+}
+
+/* Linux 6.1's printk ring: a record's text is stored after its 8-byte descriptor id, padded to
+ * 8 bytes with stale bytes, so its end comes from its descriptor's printk_info.text_len:
+ * prb -> desc_ring {u32 count_bits; descs; infos; ...}, infos[id & (count - 1)], 88 bytes each,
+ * text_len at +16.  Returns the text's length, or SIZE_MAX if that cannot be read. */
+#define PRB_INFOS_OFF     16
+#define PRINTK_INFO_SIZE  88
+#define INFO_TEXT_LEN_OFF 16
+static size_t record_len(const struct pagewalk_ctx *c, const struct linux_syms *s, const char *text,
+                         size_t at)
+{
+    uint64_t ring = 0, infos = 0, id = 0;
+    uint32_t bits = 0;
+    uint16_t len = 0;
+    if (!s->prb || at < 8 || at % 8 || !read_virt(c, s->prb, &ring, 8) ||
+        !read_virt(c, ring, &bits, 4) || bits == 0 || bits > 24 ||
+        !read_virt(c, ring + PRB_INFOS_OFF, &infos, 8))
+        return SIZE_MAX;
+    memcpy(&id, text + at - 8, 8);
+    uint64_t info = infos + (id & ((1ull << bits) - 1)) * PRINTK_INFO_SIZE;
+    if (!read_virt(c, info + INFO_TEXT_LEN_OFF, &len, 2))
+        return SIZE_MAX;
+    return len;
 }
 
 bool linux_panic_reason(const struct pagewalk_ctx *c, const struct linux_syms *s, char *out,
@@ -81,8 +106,9 @@ bool linux_panic_reason(const struct pagewalk_ctx *c, const struct linux_syms *s
             if (text[i] == 'K' && !memcmp(text + i, PANIC_PREFIX, plen))
                 hit = text + i + plen;
         if (hit) {
-            size_t n = 0;
-            while (hit + n < text + blen && n + 1 < outlen && hit[n] >= 0x20 && hit[n] < 0x7f)
+            size_t n = 0, at = (size_t)(hit - text) - plen, len = record_len(c, s, text, at);
+            size_t end = len != SIZE_MAX && len >= plen && at + len <= blen ? at + len : blen;
+            while (hit + n < text + end && n + 1 < outlen && hit[n] >= 0x20 && hit[n] < 0x7f)
                 n++;
             while (n && hit[n - 1] == ' ')
                 n--;

@@ -13,6 +13,7 @@ struct linux_syms {
     uint64_t log_buf;     /* printk.c's `static char *log_buf`: the text data ring */
     uint64_t log_buf_len; /* printk.c's `static u32 log_buf_len`: its size */
     uint64_t linux_banner;
+    uint64_t prb; /* `struct printk_ringbuffer *prb`: its records' lengths (0: not in the map) */
 };
 
 /* Reads a System.map ("ADDR TYPE NAME" lines) for the symbols above.  Returns 0, or -1 naming

@@ -90,6 +90,34 @@ static void test_the_last_panic_is_the_reason(void **state)
     guest_free(g);
 }
 
+/* The ring pads a record's text to 8 bytes with stale bytes: its length is in its descriptor's
+ * printk_info (through prb), as a real 6.1 guest showed ("crash" + stale "sh"). */
+static void test_the_record_length_ends_the_reason(void **state)
+{
+    (void)state;
+    char log[128] = {0};
+    uint64_t id = 5;
+    const char *msg = "Kernel panic - not syncing: sysrq triggered crash";
+    memcpy(log, &id, 8);
+    memcpy(log + 8, msg, strlen(msg));
+    memcpy(log + 8 + strlen(msg), "sh", 2); /* stale padding */
+    struct guest *g = guest_with_log(log, sizeof log, 4096);
+    char why[160];
+    assert_true(linux_panic_reason(&g->c, &g->s, why, sizeof why));
+    assert_string_equal(why, "sysrq triggered crashsh"); /* without prb: the padding shows */
+    g->s.prb = 0x1020;
+    uint64_t ring = 0x2000, infos = 0x3000;
+    uint32_t bits = 4;
+    uint16_t len = (uint16_t)strlen(msg);
+    memcpy(g->mem + 0x1020, &ring, 8);
+    memcpy(g->mem + ring, &bits, 4);
+    memcpy(g->mem + ring + 16, &infos, 8);
+    memcpy(g->mem + infos + 5 * 88 + 16, &len, 2);
+    assert_true(linux_panic_reason(&g->c, &g->s, why, sizeof why));
+    assert_string_equal(why, "sysrq triggered crash");
+    guest_free(g);
+}
+
 static void test_no_panic_or_no_buffer_is_unknown(void **state)
 {
     (void)state;
@@ -117,6 +145,7 @@ int main(void)
         cmocka_unit_test(test_a_map_gives_the_symbols),
         cmocka_unit_test(test_debians_placeholder_and_garbage_are_refused),
         cmocka_unit_test(test_the_last_panic_is_the_reason),
+        cmocka_unit_test(test_the_record_length_ends_the_reason),
         cmocka_unit_test(test_no_panic_or_no_buffer_is_unknown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
