@@ -34,6 +34,22 @@ struct conn {
 static struct conn **conns;
 static int nconns;
 
+/* What else the loop serves (the console's viewers): at most a few, registered once. */
+static const struct loop_hook *hooks[4];
+static int nhooks;
+/* The loop's poll set, for hook_add_fd. */
+static struct pollfd *pf;
+static int npf, cappf;
+
+void conn_add_hook(const struct loop_hook *h)
+{
+    for (int i = 0; i < nhooks; i++)
+        if (hooks[i] == h)
+            return;
+    if (nhooks < (int)(sizeof hooks / sizeof hooks[0]))
+        hooks[nhooks++] = h;
+}
+
 static int64_t now_ms(void)
 {
     struct timespec t;
@@ -183,22 +199,26 @@ static void add_pfd(struct pollfd **p, int *n, int *cap, int fd, short ev)
     (*p)[(*n)++] = (struct pollfd){.fd = fd, .events = ev};
 }
 
+static void hook_add_fd(int fd, short events)
+{
+    add_pfd(&pf, &npf, &cappf, fd, events);
+}
+
 int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_limits *lim,
               volatile int *stop)
 {
     conns = calloc((size_t)lim->max_conns, sizeof *conns);
-    struct pollfd *pf = NULL;
-    int cap = 0;
+    int *const n = &npf, *const cap = &cappf;
     while (!*stop) {
-        int n = 0;
+        *n = 0;
         int64_t t = now_ms(), timeout = 1000;
-        add_pfd(&pf, &n, &cap, lfd, POLLIN);
+        add_pfd(&pf, n, cap, lfd, POLLIN);
         for (int i = 0; i < nconns; i++) {
             struct conn *c = conns[i];
             short ev = (short)((c->want_r ? POLLIN : 0) | (c->want_w ? POLLOUT : 0));
-            add_pfd(&pf, &n, &cap, c->tcp, ev);
+            add_pfd(&pf, n, cap, c->tcp, ev);
             if (c->app >= 0)
-                add_pfd(&pf, &n, &cap, c->app,
+                add_pfd(&pf, n, cap, c->app,
                         (short)((c->out_len || c->app_eof ? 0 : POLLIN) |
                                 (c->in_off < c->in_len ? POLLOUT : 0)));
             if (!c->open && c->deadline - t < timeout)
@@ -214,12 +234,18 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
         if (MHD_get_fdset2(d, &rs, &ws, &es, &max, FD_SETSIZE) == MHD_YES)
             for (int fd = 0; fd <= max; fd++)
                 if (FD_ISSET(fd, &rs) || FD_ISSET(fd, &ws))
-                    add_pfd(&pf, &n, &cap, fd,
+                    add_pfd(&pf, n, cap, fd,
                             (short)((FD_ISSET(fd, &rs) ? POLLIN : 0) |
                                     (FD_ISSET(fd, &ws) ? POLLOUT : 0)));
         if (MHD_get_timeout(d, &mt) == MHD_YES && (int64_t)mt < timeout)
             timeout = (int64_t)mt;
-        if (poll(pf, (nfds_t)n, (int)timeout) < 0 && errno != EINTR)
+        for (int i = 0; i < nhooks; i++) {
+            hooks[i]->fds(hook_add_fd);
+            int64_t ht = hooks[i]->timeout(t);
+            if (ht >= 0 && ht < timeout)
+                timeout = ht;
+        }
+        if (poll(pf, (nfds_t)*n, (int)timeout) < 0 && errno != EINTR)
             return -1;
         if (pf[0].revents & POLLIN)
             accept_all(lfd, ctx, lim);
@@ -232,11 +258,17 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
             else
                 i++;
         }
+        for (int i = 0; i < nhooks; i++)
+            hooks[i]->run(t);
         MHD_run(d);
     }
+    for (int i = 0; i < nhooks; i++)
+        hooks[i]->stop();
+    MHD_run(d);
     while (nconns)
         conn_free(0);
     free(conns);
     free(pf);
+    pf = NULL, npf = cappf = 0;
     return 0;
 }

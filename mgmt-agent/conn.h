@@ -4,11 +4,23 @@
 
 #include <microhttpd.h>
 #include <openssl/ssl.h>
+#include <stdint.h>
 
 struct conn_limits {
     int max_conns;         /* further clients are accepted and closed at once */
     int handshake_timeout; /* seconds a client has to finish the TLS handshake */
 };
+
+/* Another part of the agent the loop serves besides HTTP (the console's WebSocket viewers). */
+struct loop_hook {
+    void (*fds)(void (*add)(int fd, short events)); /* the fds it waits on, each loop */
+    int64_t (*timeout)(int64_t now_ms); /* ms until it wants to run anyway; -1 for never */
+    void (*run)(int64_t now_ms);        /* after every poll, before MHD runs again */
+    void (*stop)(void);                 /* the loop ends: close everything */
+};
+
+/* Registers h (once; the same hook again is a no-op). */
+void conn_add_hook(const struct loop_hook *h);
 
 /* Serves until *stop becomes non-zero. Single-threaded and non-blocking throughout
  * (the service VM has no threads): plaintext reaches MHD through one socketpair per

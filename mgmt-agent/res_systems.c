@@ -73,6 +73,7 @@ static json_t *system_json(json_t *vm)
         "#Vigil.Snapshot", "target", snap, "Links", "Chassis",
         odata_link("/redfish/v1/Chassis/vigil"), "ManagedBy", odata_link("/redfish/v1/Managers/hv"),
         "Oem", "Vigil", oem);
+    json_object_set_new(sys, "SerialConsole", serial_console_json(name));
     if (json_object_get(vm, "stop_reason"))
         json_object_set(oem, "StopReason", json_object_get(vm, "stop_reason"));
     return sys;

@@ -50,6 +50,11 @@ void h_dump_entries(struct req *q, struct resp *r);
 void h_dump_entry(struct req *q, struct resp *r);
 void h_dump_data(struct req *q, struct resp *r);
 
+/* res_console.c */
+void h_console_ws(struct req *q, struct resp *r);
+/* A System's SerialConsole property: MaxConcurrentSessions and the WebSocket's ConsoleURI. */
+json_t *serial_console_json(const char *vm);
+
 /* res_certs.c */
 void h_cert_service(struct req *q, struct resp *r);
 void h_cert_locations(struct req *q, struct resp *r);

@@ -31,6 +31,8 @@ static const struct route routes[] = {
     {"Systems/*/Actions/ComputerSystem.Reset", M_POST, CC, CC, h_system_reset},
     {"Systems/*/Actions/Oem/Vigil.Switch", M_POST, CC, CC, h_system_switch},
     {"Systems/*/Actions/Oem/Vigil.Snapshot", M_POST, CC, CC, h_system_snapshot},
+    /* its own authentication: the token may come in Sec-WebSocket-Protocol (res_console.c) */
+    {"Systems/*/SerialConsole/WebSocket", RO, 0, 0, h_console_ws},
     {"Chassis", RO, L, CC, h_chassis_coll},
     {"Chassis/*", RO, L, CC, h_chassis},
     {"Chassis/*/Sensors", RO, L, CC, h_sensors},
