@@ -1,7 +1,7 @@
 /* chatter.c: test guest for console viewers: numbered 64-byte lines at a steady pace, echo of
  * input.
  *
- * Every 10 ms it prints `burst=N` lines (default 1) "chatter <seq> ...\n", each exactly 64 bytes,
+ * Every 10 ms it prints `burst=N` lines (default 0: quiet) "chatter <seq> ...\n", each exactly 64 bytes,
  * in one console write, so a viewer can check by the numbers that it missed nothing. A typed line
  * comes back as "echo: <line>\n"; "flood N" prints N KiB of numbered lines as fast as it can
  * (bench/console.py), "pace N" sets the burst.
@@ -45,7 +45,7 @@ int guest_main(const struct vigil_boot_info *bi)
     (void)bi;
     size_t len;
     const char *v = rt_cmdline_get("burst", &len);
-    uint64_t burst = v ? rt_parse_u64(v, len) : 1;
+    uint64_t burst = v ? rt_parse_u64(v, len) : 0;
     rt_puts("chatter: ready\n");
     char line[128];
     size_t n = 0;
