@@ -18,6 +18,7 @@
 
 struct conn {
     int tcp, app; /* app: our end of the socketpair whose other end MHD owns */
+    int mhd;      /* MHD's end: only a key for conn_tcp_of, MHD closes it */
     SSL *ssl;
     int open;           /* handshake done */
     int net_eof;        /* the client closed (or TLS failed): MHD was told with SHUT_WR */
@@ -132,6 +133,7 @@ static int handshake(struct conn *c, struct MHD_Daemon *d)
         return -1; /* MHD closed sp[1] */
     }
     c->app = sp[0];
+    c->mhd = sp[1];
     c->open = 1;
     return 0;
 }
@@ -197,6 +199,14 @@ static void add_pfd(struct pollfd **p, int *n, int *cap, int fd, short ev)
         *p = realloc(*p, (size_t)*cap * sizeof **p);
     }
     (*p)[(*n)++] = (struct pollfd){.fd = fd, .events = ev};
+}
+
+int conn_tcp_of(int mhd_fd)
+{
+    for (int i = 0; i < nconns; i++)
+        if (conns[i]->open && conns[i]->mhd == mhd_fd)
+            return conns[i]->tcp;
+    return -1;
 }
 
 static void hook_add_fd(int fd, short events)

@@ -22,6 +22,9 @@ struct loop_hook {
 /* Registers h (once; the same hook again is a no-op). */
 void conn_add_hook(const struct loop_hook *h);
 
+/* The client's TCP socket of the connection whose MHD side is mhd_fd (an upgraded one), or -1. */
+int conn_tcp_of(int mhd_fd);
+
 /* Serves until *stop becomes non-zero. Single-threaded and non-blocking throughout
  * (the service VM has no threads): plaintext reaches MHD through one socketpair per
  * connection, handed over with MHD_add_connection. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define MAX_VIEWERS     64
@@ -20,6 +21,7 @@
 #define POLL_INPUT_MS   5 /* soon after input, for the echo */
 #define PENDING_MS      10000
 #define SESSION_POLL_MS 200
+#define SOCK_BUF        (64 * 1024)
 
 /* hv's console of one VM as the viewers see it: where the next read starts, when it is due. */
 struct feed {
@@ -247,6 +249,13 @@ void console_upgraded(void *cls, struct MHD_Connection *mc, void *req_cls, const
     v->fd = sock;
     v->urh = urh;
     fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+    /* Small kernel buffers on the way to this viewer (Linux would grow the TCP one to 4 MiB):
+     * a viewer that stops reading then reaches its own queue's bound, and skips, within
+     * about half a megabyte instead of several. A terminal needs no more. */
+    int sz = SOCK_BUF, tcp = conn_tcp_of(sock);
+    setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    if (tcp >= 0)
+        setsockopt(tcp, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     int64_t now = now_ms();
     if (extra_len > sizeof v->in) {
         v->dead = 1;
