@@ -159,7 +159,9 @@ static void poll_feed(struct feed *f, int64_t now)
         }
         /* hv's ring (64 KiB) moved past our offset: those bytes are gone for every viewer. */
         uint64_t start = field(rep.json, "start"), lost = start > f->next ? start - f->next : 0;
-        f->next = field(rep.json, "next");
+        /* What we got, not `next`: a transport may carry less than hv read (then the rest
+         * comes with the next read) and a viewer must never miss bytes silently. */
+        f->next = start + rep.data_len;
         for (int i = 0; i < nviewers; i++) {
             struct viewer *v = viewers[i];
             if (strcmp(v->vm, f->vm) || v->fd < 0)

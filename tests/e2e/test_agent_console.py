@@ -236,6 +236,19 @@ def test_stalled_viewer_slows_neither_the_guest_nor_other_viewers(setup):
     stalled.close()
 
 
+def test_readme_console_recipe(setup):
+    """The README's recipe as written: the script attaches, types stdin, prints the guest's echo."""
+    _, a = setup
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- console-recipe -->")[1].split("<!-- /console-recipe -->")[0]
+    cmd = block.split("```sh")[1].split("```")[0].strip()
+    p = subprocess.run(["bash", "-c", cmd], input=b"from-the-readme\n", capture_output=True,
+                       cwd=ROOT, timeout=scaled(30),
+                       env={"H": f"https://127.0.0.1:{a.port}", "PASS": PASSWORD, "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0, p.stderr
+    assert b"echo: from-the-readme" in p.stdout
+
+
 def test_vigil_console_script(setup):
     """The README's recipe: scripts/vigil-console attaches, types stdin's lines, prints output."""
     _, a = setup
