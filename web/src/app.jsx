@@ -6,12 +6,13 @@ import { Overview } from './overview.jsx';
 import { Crashes } from './crashes.jsx';
 import { Events } from './events.jsx';
 import { Sensors } from './sensors.jsx';
+import { Console } from './console.jsx';
 
-const VIEWS = { overview: Overview, crashes: Crashes, events: Events, sensors: Sensors };
-const TITLES = { overview: 'Overview', crashes: 'Crashes', events: 'Event log', sensors: 'Sensors' };
+const VIEWS = { overview: Overview, crashes: Crashes, events: Events, sensors: Sensors, console: Console };
+const TITLES = { overview: 'Overview', crashes: 'Crashes', events: 'Event log', sensors: 'Sensors', console: 'Console' };
 
 const viewFromHash = () => {
-    const v = location.hash.replace(/^#\/?/, '');
+    const v = location.hash.replace(/^#\/?/, '').split('?')[0];
     return VIEWS[v] ? v : 'overview';
 };
 
