@@ -1,10 +1,9 @@
-/* chatter.c: test guest for console viewers: numbered 64-byte lines at a steady pace, echo of
- * input.
+/* chatter.c: test guest for console viewers: numbered 64-byte lines at a set pace, input echoed.
  *
- * Every 10 ms it prints `burst=N` lines (default 0: quiet) "chatter <seq> ...\n", each exactly 64 bytes,
- * in one console write, so a viewer can check by the numbers that it missed nothing. A typed line
- * comes back as "echo: <line>\n"; "flood N" prints N KiB of numbered lines as fast as it can
- * (bench/console.py), "pace N" sets the burst.
+ * Every 10 ms it prints `burst=N` lines (default 0: quiet), "chatter <seq> ....\n", 64 bytes
+ * each, in one console write, so a viewer can check by the numbers that it missed nothing. A
+ * typed line comes back as "echo: <line>\n"; "flood N" prints N KiB of numbered lines as fast as
+ * it can (bench/console.py), "pace N" sets the burst.
  */
 #include "rt.h"
 
