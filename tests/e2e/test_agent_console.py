@@ -9,7 +9,7 @@ import time
 import pytest
 
 from agent import PASSWORD, Agent, message_id
-from vigil import ROOT, Hv, guest, scaled
+from vigil import ROOT, SLOWDOWN, Hv, guest, scaled
 from wsclient import BINARY, CONT, PING, PONG, TEXT, WsClient
 
 URI = "/redfish/v1/Systems/guest/SerialConsole/WebSocket"
@@ -202,7 +202,9 @@ def test_stalled_viewer_slows_neither_the_guest_nor_other_viewers(setup):
     reader.read(lambda d, n: True)
     def produced():
         return hv.call("console.read", vm="guest", max=1)[0]["next"]
-    reader.send("pace 100\n")  # 100 lines of 64 bytes every 10 ms: about 640 KB/s
+    # 100 lines of 64 bytes every 10 ms: about 640 KB/s; a quarter of it on an emulated CPU,
+    # where this Python client could not keep up with more.
+    reader.send("pace 100\n" if SLOWDOWN < 5 else "pace 25\n")
     # The stalled viewer reads nothing; its queue in the agent (256 KiB) and the buffers on the
     # way (64 KiB socket buffers, TLS) fill within about half a megabyte, and then it must skip
     # rather than hold anything up.
@@ -223,7 +225,8 @@ def test_stalled_viewer_slows_neither_the_guest_nor_other_viewers(setup):
     assert not [x for x in notices if x["event"] == "skipped" and x not in ring], notices
     gaps = sum(1 for x, y in zip(seq, seq[1:]) if y != x + 1)
     assert seq and gaps <= 2 * len(ring), f"the reading viewer missed lines: {gaps} gaps, {ring}"
-    assert len(seq) * 64 >= (produced() - start) // 2, "the reading viewer fell far behind"
+    assert len(seq) * 64 >= (produced() - start) // (2 if SLOWDOWN < 5 else 4), \
+        "the reading viewer fell far behind"
     # The stalled viewer now reads: a notice marks where it fell behind and how much it missed.
     data, notices = stalled.read(lambda d, n: b"echo: stall-done\n" in d, timeout=scaled(30))
     skips = [x for x in notices if x["event"] == "skipped"]
