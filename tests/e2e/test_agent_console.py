@@ -97,6 +97,10 @@ def test_token_in_subprotocol_scrollback_then_typed_line_echoes(setup):
     ws, _ = attach(a.port, protocols=["vigil.console.v1", token])
     assert ws.headers["sec-websocket-protocol"] == "vigil.console.v1"
     ws.close()
+    # Non-browser clients: the X-Auth-Token header (no subprotocol offered, none answered).
+    ws, hello = attach(a.port, headers=[f"X-Auth-Token: {token}"], path=URI + "?mode=view")
+    assert "sec-websocket-protocol" not in ws.headers and hello["writer"] is False
+    ws.close()
 
 
 def test_two_viewers_one_writer_and_takeover(setup):
