@@ -6,10 +6,11 @@ import { Overview } from './overview.jsx';
 import { Crashes } from './crashes.jsx';
 import { Events } from './events.jsx';
 import { Sensors } from './sensors.jsx';
+import { Policy } from './policy.jsx';
 import { Console } from './console.jsx';
 
-const VIEWS = { overview: Overview, crashes: Crashes, events: Events, sensors: Sensors, console: Console };
-const TITLES = { overview: 'Overview', crashes: 'Crashes', events: 'Event log', sensors: 'Sensors', console: 'Console' };
+const VIEWS = { overview: Overview, crashes: Crashes, events: Events, sensors: Sensors, console: Console, policy: Policy };
+const TITLES = { overview: 'Overview', crashes: 'Crashes', events: 'Event log', sensors: 'Sensors', console: 'Console', policy: 'Policy' };
 
 const viewFromHash = () => {
     const v = location.hash.replace(/^#\/?/, '').split('?')[0];
