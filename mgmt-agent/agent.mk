@@ -37,3 +37,10 @@ build/mgmt-agent/agent.elf: $(AGENT_SVC_OBJS) $(SVCOS_BUILD)/libsvcos.a $(NETSTA
 	    -lssl -lcrypto -lmicrohttpd -ljansson
 
 -include $(shell find $(AGENT_SVC_O) -name '*.d' 2>/dev/null)
+
+# The agent's pure parts under cmocka (make unit): RFC 6455 framing and a console viewer's queues.
+$(O)/obj/tests/unit/test_agent_%.o: HOST_CFLAGS += -Imgmt-agent
+$(O)/tests/test_agent_websocket: $(O)/obj/tests/unit/test_agent_websocket.o \
+    $(O)/obj/mgmt-agent/websocket.o $(O)/obj/mgmt-agent/console_viewer.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ -lcmocka -lcrypto -ljansson
