@@ -203,9 +203,18 @@ def test_stalled_viewer_slows_neither_the_guest_nor_other_viewers(setup):
     hv, a = setup
     reader, _ = attach(a.port, headers=basic("admin", PASSWORD), path=URI + "?mode=takeover")
     stalled, _ = attach(a.port, headers=basic("admin", PASSWORD), rcvbuf=4096, path=URI + "?mode=view")
-    reader.read(lambda d, n: True)
+    try:
+        stalled_viewer_checks(hv, reader, stalled)
+    finally:
+        reader.send("pace 0\n")
+        reader.close()
+        stalled.close()
+
+
+def stalled_viewer_checks(hv, reader, stalled):
     def produced():
         return hv.call("console.read", vm="guest", max=1)[0]["next"]
+    reader.read(lambda d, n: True)
     # 100 lines of 64 bytes every 10 ms: about 640 KB/s; a quarter of it on an emulated CPU,
     # where this Python client could not keep up with more.
     reader.send("pace 100\n" if SLOWDOWN < 5 else "pace 25\n")
@@ -221,16 +230,18 @@ def test_stalled_viewer_slows_neither_the_guest_nor_other_viewers(setup):
     reader.send("pace 0\nstall-done\n")
     rate = (produced() - start) / (time.time() - t0)
     assert produced() - start >= 3 << 19, f"the guest slowed down: {rate:.0f} B/s"
-    # The reader saw every line in order: never skipped for being slow. (Only if the agent itself
-    # got no CPU for 100 ms, as on a loaded machine, could hv's 64 KiB ring wrap: every viewer
-    # then misses the same bytes, told by a "ring" notice.)
+    # The reader was never skipped for being slow, and every line between its first and its last
+    # reached it, unless hv's 64 KiB ring wrapped before the agent read it (the agent got no CPU
+    # for 100 ms, as on a loaded machine): then every viewer misses the same bytes, each gap told
+    # by a "ring" notice with its size.
     seq = numbers(got)
     ring = [x for x in notices if x["event"] == "skipped" and x["reason"] == "ring"]
     assert not [x for x in notices if x["event"] == "skipped" and x not in ring], notices
+    assert seq, "the reading viewer got no lines"
     gaps = sum(1 for x, y in zip(seq, seq[1:]) if y != x + 1)
-    assert seq and gaps <= 2 * len(ring), f"the reading viewer missed lines: {gaps} gaps, {ring}"
-    assert len(seq) * 64 >= (produced() - start) // (2 if SLOWDOWN < 5 else 4), \
-        "the reading viewer fell far behind"
+    missing = 64 * (seq[-1] - seq[0] + 1 - len(seq))
+    assert gaps <= 2 * len(ring), f"the reading viewer missed lines: {gaps} gaps, {ring}"
+    assert missing <= sum(x["bytes"] for x in ring), (missing, ring)
     # The stalled viewer now reads: a notice marks where it fell behind and how much it missed.
     data, notices = stalled.read(lambda d, n: b"echo: stall-done\n" in d, timeout=scaled(30))
     skips = [x for x in notices if x["event"] == "skipped"]
@@ -239,8 +250,6 @@ def test_stalled_viewer_slows_neither_the_guest_nor_other_viewers(setup):
     gaps = sum(1 for x, y in zip(seq, seq[1:]) if y != x + 1)
     assert 1 <= gaps <= 2 * len(skips), (gaps, skips)  # a cut mid-line can read as two gaps
     assert sum(x["bytes"] for x in skips) >= 64 * (seq[-1] - seq[0] + 1 - len(seq)) - 128
-    reader.close()
-    stalled.close()
 
 
 def test_readme_console_recipe(setup):
