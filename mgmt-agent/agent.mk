@@ -38,9 +38,11 @@ build/mgmt-agent/agent.elf: $(AGENT_SVC_OBJS) $(SVCOS_BUILD)/libsvcos.a $(NETSTA
 
 -include $(shell find $(AGENT_SVC_O) -name '*.d' 2>/dev/null)
 
-# The agent's pure parts under cmocka (make unit): RFC 6455 framing and a console viewer's queues.
+# Unit tests named tests/unit/test_agent_*.c link the agent's pure parts (the event ring and
+# the $filter; RFC 6455 framing and a console viewer's queues), built natively.
+AGENT_UNIT_OBJS := $(O)/obj/mgmt-agent/events.o $(O)/obj/mgmt-agent/evfilter.o \
+                   $(O)/obj/mgmt-agent/websocket.o $(O)/obj/mgmt-agent/console_viewer.o
 $(O)/obj/tests/unit/test_agent_%.o: HOST_CFLAGS += -Imgmt-agent
-$(O)/tests/test_agent_websocket: $(O)/obj/tests/unit/test_agent_websocket.o \
-    $(O)/obj/mgmt-agent/websocket.o $(O)/obj/mgmt-agent/console_viewer.o
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ -lcmocka -lcrypto -ljansson
+$(O)/tests/test_agent_%: $(O)/obj/tests/unit/test_agent_%.o $(AGENT_UNIT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ -lcmocka -ljansson -lcrypto
