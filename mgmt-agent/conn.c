@@ -1,5 +1,6 @@
 /* conn.c: accept, TLS handshake, and byte shuttling between SSL objects and MHD's sockets. */
 #include "conn.h"
+#include "resources.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -219,6 +220,9 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
                                     (FD_ISSET(fd, &ws) ? POLLOUT : 0)));
         if (MHD_get_timeout(d, &mt) == MHD_YES && (int64_t)mt < timeout)
             timeout = (int64_t)mt;
+        int due = systems_deferred_poll(); /* a service VM restart waiting for its 204 to go */
+        if (due >= 0 && due < timeout)
+            timeout = due;
         if (poll(pf, (nfds_t)n, (int)timeout) < 0 && errno != EINTR)
             return -1;
         if (pf[0].revents & POLLIN)
