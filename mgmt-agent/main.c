@@ -5,6 +5,7 @@
 #include "http.h"
 #include "hvlink.h"
 #include "nv.h"
+#include "tickets.h"
 #include "tls.h"
 #include "web.h"
 
@@ -38,6 +39,7 @@ static const char usage[] =
     "  --compat-dir DIR           keep NV records here when hv lacks the NV store ops\n"
     "  --max-conns N              concurrent connections (32)\n"
     "  --timeout S                idle and handshake timeout in seconds (30)\n"
+    "  --ticket-ttl S             lifetime of a download ticket in seconds (60, at most 3600)\n"
     "  --boot-guest VM            once serving, boot VM by a switch to it (make run's\n"
     "                             --autostart-guest for the agent as the service VM)\n";
 
@@ -120,6 +122,8 @@ int main(int argc, char **argv)
             hvlink_set_compat_dir(v);
         else if (!strcmp(a, "--max-conns") && atoi(v) > 0 && atoi(v) <= 1000)
             lim.max_conns = atoi(v);
+        else if (!strcmp(a, "--ticket-ttl") && atoi(v) > 0 && atoi(v) <= 3600)
+            ticket_ttl_s = atoi(v);
         else if (!strcmp(a, "--timeout") && atoi(v) > 0)
             timeout = lim.handshake_timeout = atoi(v);
         else {

@@ -51,6 +51,8 @@ void h_sel_clear(struct req *q, struct resp *r);
 void h_dump_entries(struct req *q, struct resp *r);
 void h_dump_entry(struct req *q, struct resp *r);
 void h_dump_data(struct req *q, struct resp *r);
+/* res_tickets.c */
+void h_dump_ticket(struct req *q, struct resp *r);
 
 /* res_certs.c */
 void h_cert_service(struct req *q, struct resp *r);
