@@ -1,5 +1,6 @@
 /* conn.c: accept, TLS handshake, and byte shuttling between SSL objects and MHD's sockets. */
 #include "conn.h"
+#include "mtls.h"
 #include "resources.h"
 
 #include <errno.h>
@@ -30,10 +31,20 @@ struct conn {
     uint8_t out[BUF]; /* MHD's response, on its way into SSL_write */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    int mhd_fd;         /* MHD's end of the socketpair: how a request finds its connection */
+    char cert_user[64]; /* the verified client certificate's account name, or "" */
 };
 
 static struct conn **conns;
 static int nconns;
+
+const char *conn_cert_user(int mhd_fd)
+{
+    for (int i = 0; mhd_fd >= 0 && i < nconns; i++)
+        if (conns[i]->mhd_fd == mhd_fd)
+            return conns[i]->cert_user[0] ? conns[i]->cert_user : NULL;
+    return NULL;
+}
 
 static int64_t now_ms(void)
 {
@@ -77,7 +88,7 @@ static void accept_all(int lfd, SSL_CTX *ctx, const struct conn_limits *lim)
             continue;
         }
         c->tcp = fd;
-        c->app = -1;
+        c->app = c->mhd_fd = -1;
         c->addr = a;
         c->addrlen = al;
         c->deadline = now_ms() + (int64_t)lim->handshake_timeout * 1000;
@@ -112,6 +123,12 @@ static int handshake(struct conn *c, struct MHD_Daemon *d)
         return -1;
     nonblock(sp[0]);
     nonblock(sp[1]);
+    /* MHD may have closed a finished connection's end already: a number reused now is ours. */
+    for (int i = 0; i < nconns; i++)
+        if (conns[i]->mhd_fd == sp[1])
+            conns[i]->mhd_fd = -1;
+    c->mhd_fd = sp[1];
+    mtls_peer_user(c->ssl, c->cert_user, sizeof c->cert_user);
     if (MHD_add_connection(d, sp[1], (const struct sockaddr *)&c->addr, c->addrlen) != MHD_YES) {
         close(sp[0]);
         return -1; /* MHD closed sp[1] */
