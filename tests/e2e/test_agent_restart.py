@@ -1,7 +1,7 @@
 """test_agent_restart.py: the agent as the service VM, killed by hv mid-download (an NMI it
 reports as a crash, so hv's containment restarts it): the client sees a clean failure, hv
 restarts the service VM, the agent serves again with the same accounts, certificate and UUID
-(the NV store), and the guest ran on undisturbed."""
+(the NV store), and the guest ran on undisturbed.  Then the service System's own ForceRestart."""
 import json
 import re
 import ssl
@@ -100,5 +100,15 @@ def test_service_vm_killed_mid_download(tmp_path):
         # And the download works again, whole.
         status, core = curl(url, *admin)
         assert status == 200 and len(core) == snap["core_bytes"]
+        # The service System's own ForceRestart, asked of the agent inside it: the 204 reaches
+        # the client first, then hv restarts the service VM by the same path.
+        status, _ = curl(base + "/redfish/v1/Systems/service/Actions/ComputerSystem.Reset", *admin,
+                         *json_hdr, "-X", "POST", "-d", '{"ResetType": "ForceRestart"}')
+        assert status == 204
+        hv.wait_for(lambda: hv.status()["service_restarts"] == 2, scaled(30), "the second restart")
+        hv.wait_for(lambda: hv.console("service").count(SERVING) >= 3, scaled(60), "the agent once more")
+        hv.wait_for(lambda: curl(base + "/redfish/v1/Systems", *admin)[0] == 200, scaled(30),
+                    "the agent answering after its ForceRestart")
+        assert hv.vm("guest")["state"] == "running"
     finally:
         hv.stop()
