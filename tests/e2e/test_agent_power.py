@@ -68,6 +68,9 @@ def test_each_reset_type_changes_the_system(setup):
     assert reset(a, "guest", "Nmi")[0] == 204
     hv.wait_for(lambda: power(a)[1] == "UnavailableOffline", scaled(10), "the NMI reported")
     assert "NMI" in a.get("/redfish/v1/Systems/guest")["Oem"]["Vigil"]["StopReason"]
+    # hv writes the crash's snapshot from its RAM first; meanwhile On is refused (409).
+    hv.wait_for(lambda: not a.get("/redfish/v1/Systems/guest")["Oem"]["Vigil"]["SnapshotWriting"],
+                scaled(30), "the crash snapshot written")
     assert reset(a, "guest", "On")[0] == 204  # a crashed guest is powered on afresh
     hv.wait_for(lambda: boots(hv) == 4, scaled(10), "the guest booted after its crash")
 
