@@ -1,5 +1,7 @@
 /* conn.c: accept, TLS handshake, and byte shuttling between SSL objects and MHD's sockets. */
 #include "conn.h"
+#include "mtls.h"
+#include "resources.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +35,8 @@ struct conn {
     uint8_t out[BUF]; /* MHD's response, on its way into SSL_write */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    int mhd_fd;         /* MHD's end of the socketpair: how a request finds its connection */
+    char cert_user[64]; /* the verified client certificate's account name, or "" */
 };
 
 static struct conn **conns;
@@ -52,6 +56,14 @@ void conn_add_hook(const struct loop_hook *h)
             return;
     if (nhooks < (int)(sizeof hooks / sizeof hooks[0]))
         hooks[nhooks++] = h;
+}
+
+const char *conn_cert_user(int mhd_fd)
+{
+    for (int i = 0; mhd_fd >= 0 && i < nconns; i++)
+        if (conns[i]->mhd_fd == mhd_fd)
+            return conns[i]->cert_user[0] ? conns[i]->cert_user : NULL;
+    return NULL;
 }
 
 static int64_t now_ms(void)
@@ -99,7 +111,7 @@ static void accept_all(int lfd, SSL_CTX *ctx, const struct conn_limits *lim)
          * a small one (an event) until the client acknowledges the one before. */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         c->tcp = fd;
-        c->app = -1;
+        c->app = c->mhd_fd = -1;
         c->addr = a;
         c->addrlen = al;
         c->deadline = now_ms() + (int64_t)lim->handshake_timeout * 1000;
@@ -134,6 +146,12 @@ static int handshake(struct conn *c, struct MHD_Daemon *d)
         return -1;
     nonblock(sp[0]);
     nonblock(sp[1]);
+    /* MHD may have closed a finished connection's end already: a number reused now is ours. */
+    for (int i = 0; i < nconns; i++)
+        if (conns[i]->mhd_fd == sp[1])
+            conns[i]->mhd_fd = -1;
+    c->mhd_fd = sp[1];
+    mtls_peer_user(c->ssl, c->cert_user, sizeof c->cert_user);
     if (MHD_add_connection(d, sp[1], (const struct sockaddr *)&c->addr, c->addrlen) != MHD_YES) {
         close(sp[0]);
         return -1; /* MHD closed sp[1] */
@@ -266,6 +284,9 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
             if (ht >= 0 && ht < timeout)
                 timeout = ht;
         }
+        int due = systems_deferred_poll(); /* a service VM restart waiting for its 204 to go */
+        if (due >= 0 && due < timeout)
+            timeout = due;
         if (poll(pf, (nfds_t)*n, (int)timeout) < 0 && errno != EINTR)
             return -1;
         if (pf[0].revents & POLLIN)

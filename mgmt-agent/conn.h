@@ -34,4 +34,8 @@ int conn_tcp_of(int mhd_fd);
 int conn_loop(int listen_fd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_limits *lim,
               volatile int *stop);
 
+/* The account name a verified client certificate maps to on the TLS connection whose plaintext
+ * MHD reads from mhd_fd, or NULL (no certificate; mtls.h). */
+const char *conn_cert_user(int mhd_fd);
+
 #endif

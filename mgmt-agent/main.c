@@ -6,9 +6,11 @@
 #include "evhv.h"
 #include "http.h"
 #include "hvlink.h"
+#include "mtls.h"
 #include "nv.h"
 #include "sse.h"
 #include "tasks.h"
+#include "tickets.h"
 #include "tls.h"
 #include "web.h"
 
@@ -49,6 +51,9 @@ static const char usage[] =
     "  --compat-dir DIR           keep NV records here when hv lacks the NV store ops\n"
     "  --max-conns N              concurrent connections (32)\n"
     "  --timeout S                idle and handshake timeout in seconds (30)\n"
+    "  --client-ca FILE           PEM CA bundle: client certificates it issued log in as the\n"
+    "                             account their Subject CN names (default: NV agent.clientca)\n"
+    "  --ticket-ttl S             lifetime of a download ticket in seconds (60, at most 3600)\n"
     "  --boot-guest VM            once serving, boot VM by a switch to it (make run's\n"
     "                             --autostart-guest for the agent as the service VM)\n";
 
@@ -101,7 +106,7 @@ static int listen_on(const char *spec)
 int main(int argc, char **argv)
 {
     const char *sock = getenv("VIGIL_HV_SOCKET"), *listen_spec = "0.0.0.0:8443";
-    const char *pwfile = NULL, *boot_guest = NULL;
+    const char *pwfile = NULL, *boot_guest = NULL, *client_ca = NULL;
     struct conn_limits lim = {.max_conns = 32, .handshake_timeout = 30, .tick = tick};
     int timeout = 30;
     if (!sock)
@@ -131,6 +136,10 @@ int main(int argc, char **argv)
             hvlink_set_compat_dir(v);
         else if (!strcmp(a, "--max-conns") && atoi(v) > 0 && atoi(v) <= 1000)
             lim.max_conns = atoi(v);
+        else if (!strcmp(a, "--client-ca"))
+            client_ca = v;
+        else if (!strcmp(a, "--ticket-ttl") && atoi(v) > 0 && atoi(v) <= 3600)
+            ticket_ttl_s = atoi(v);
         else if (!strcmp(a, "--timeout") && atoi(v) > 0)
             timeout = lim.handshake_timeout = atoi(v);
         else {
@@ -147,7 +156,7 @@ int main(int argc, char **argv)
         return 1;
     }
     SSL_CTX *ctx = tls_server_ctx();
-    if (!ctx || accounts_init(pwfile))
+    if (!ctx || accounts_init(pwfile) || mtls_setup(ctx, client_ca))
         return 1;
     load_uuid();
     events_init();

@@ -56,6 +56,8 @@ static const struct route routes[] = {
     {"Managers/*/LogServices/Dump/Entries", RO, L, CM, h_dump_entries},
     {"Managers/*/LogServices/Dump/Entries/*", RO | M_DELETE, L, CM, h_dump_entry},
     {"Managers/*/LogServices/Dump/Entries/*/attachment", RO, L, CM, h_dump_data},
+    {"Managers/*/LogServices/Dump/Entries/*/Actions/Oem/Vigil.DownloadTicket", M_POST, L, L,
+     h_dump_ticket},
     {"Managers/*/Oem/Vigil/Policy", RO | M_PATCH, L, CM, h_policy},
     {"Managers/*/NetworkProtocol/HTTPS/Certificates", RO, L, CM, h_certs},
     {"Managers/*/NetworkProtocol/HTTPS/Certificates/*", RO, L, CM, h_cert},

@@ -20,6 +20,9 @@ static const char usage[] =
     "  switch guest|service|VM make that VM the foreground VM\n"
     "  pause VM | resume VM    stop / restart one VM, foreground unchanged\n"
     "  boot VM                 boot a VM that has not run yet (a guest boots by a switch)\n"
+    "  reset VM                reboot VM from its image (the service VM: hv restarts it)\n"
+    "  poweroff VM | poweron VM   stop a guest for good (halted) / boot it afresh, foreground\n"
+    "  nmi VM                  inject an NMI into a running VM (its own handler decides)\n"
     "  console VM              print VM's console output kept by hv\n"
     "  console VM --send TEXT  type TEXT (add \\n yourself, e.g. $'status\\n') into VM's console\n"
     "  console VM --attach     interactive console; Ctrl-] detaches\n"
@@ -517,6 +520,13 @@ int main(int argc, char **argv)
          !strcmp(cmd, "regs")) &&
         arg)
         return simple(cmd, "vm", arg);
+    if ((!strcmp(cmd, "reset") || !strcmp(cmd, "poweroff") || !strcmp(cmd, "poweron")) && arg) {
+        char op[16];
+        snprintf(op, sizeof op, "vm.%s", cmd);
+        return simple(op, "vm", arg);
+    }
+    if (!strcmp(cmd, "nmi") && arg)
+        return simple("nmi", "vm", arg);
     if (!strcmp(cmd, "sel"))
         return sel_command(arg);
     if (!strcmp(cmd, "policy"))

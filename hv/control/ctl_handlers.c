@@ -319,6 +319,10 @@ static const struct {
     {"nv.get", op_nv_get},
     {"nv.delete", op_nv_delete},
     {"nv.list", op_nv_list},
+    {"vm.reset", op_vm_reset},
+    {"vm.poweroff", op_vm_poweroff},
+    {"vm.poweron", op_vm_poweron},
+    {"nmi", op_nmi},
 };
 
 void ctl_handle(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)

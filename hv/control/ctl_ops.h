@@ -39,4 +39,10 @@ json_t *op_nv_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply 
 json_t *op_nv_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_read(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 
+/* Reset, power and NMI (ctl_ops_power.c). */
+json_t *op_vm_reset(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_vm_poweroff(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_vm_poweron(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_nmi(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+
 #endif
