@@ -9,7 +9,7 @@
 AGENT_SRCS   := $(filter-out mgmt-agent/hvlink_svc.c,$(wildcard mgmt-agent/*.c))
 AGENT_SVC_SRCS := $(filter-out mgmt-agent/hvlink_unix.c,$(wildcard mgmt-agent/*.c))
 AGENT_OBJS   := $(AGENT_SRCS:%.c=$(O)/obj/%.o)
-AGENT_LDLIBS := -lmicrohttpd -lssl -lcrypto -ljansson
+AGENT_LDLIBS := -lmicrohttpd -lssl -lcrypto -ljansson -lz
 
 host: $(O)/mgmt-agent/mgmt-agent
 

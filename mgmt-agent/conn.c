@@ -1,5 +1,6 @@
 /* conn.c: accept, TLS handshake, and byte shuttling between SSL objects and MHD's sockets. */
 #include "conn.h"
+#include "upload.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -219,6 +220,10 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
                                     (FD_ISSET(fd, &ws) ? POLLOUT : 0)));
         if (MHD_get_timeout(d, &mt) == MHD_YES && (int64_t)mt < timeout)
             timeout = (int64_t)mt;
+        short up_ev = 0;
+        int up_fd = upload_poll(&up_ev, &timeout); /* the crash-report uploader's connection */
+        if (up_fd >= 0)
+            add_pfd(&pf, &n, &cap, up_fd, up_ev);
         if (poll(pf, (nfds_t)n, (int)timeout) < 0 && errno != EINTR)
             return -1;
         if (pf[0].revents & POLLIN)
@@ -233,6 +238,7 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
                 i++;
         }
         MHD_run(d);
+        upload_run();
     }
     while (nconns)
         conn_free(0);

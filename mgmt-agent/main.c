@@ -6,6 +6,7 @@
 #include "hvlink.h"
 #include "nv.h"
 #include "tls.h"
+#include "upload.h"
 #include "web.h"
 
 #include <arpa/inet.h>
@@ -39,7 +40,8 @@ static const char usage[] =
     "  --max-conns N              concurrent connections (32)\n"
     "  --timeout S                idle and handshake timeout in seconds (30)\n"
     "  --boot-guest VM            once serving, boot VM by a switch to it (make run's\n"
-    "                             --autostart-guest for the agent as the service VM)\n";
+    "                             --autostart-guest for the agent as the service VM)\n"
+    "crash-report upload (docs/upload.md):\n";
 
 /* A stable identity for the service root's UUID, kept with the accounts. */
 static void load_uuid(void)
@@ -99,6 +101,7 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) {
             fputs(usage, stdout);
+            fputs(upload_usage, stdout);
             return 0;
         }
         if (!v) {
@@ -106,6 +109,13 @@ int main(int argc, char **argv)
             return 2;
         }
         i++;
+        int up = upload_option(a, v);
+        if (up < 0) {
+            fprintf(stderr, "mgmt-agent: bad value for %s: %s\n%s", a, v, upload_usage);
+            return 2;
+        }
+        if (up > 0)
+            continue;
         if (!strcmp(a, "--hv-socket"))
             sock = v;
         else if (!strcmp(a, "--listen"))
@@ -139,6 +149,7 @@ int main(int argc, char **argv)
     if (!ctx || accounts_init(pwfile))
         return 1;
     load_uuid();
+    upload_config(); /* the settings: the NV store's, or the command line's stored */
     int lfd = listen_on(listen_spec);
     /* MHD's memory per connection: the hard cap on a request's headers (http.h HEADER_MAX). */
     struct MHD_Daemon *d =

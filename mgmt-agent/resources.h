@@ -50,6 +50,9 @@ void h_dump_entries(struct req *q, struct resp *r);
 void h_dump_entry(struct req *q, struct resp *r);
 void h_dump_data(struct req *q, struct resp *r);
 
+/* res_upload.c */
+void h_crash_upload(struct req *q, struct resp *r);
+
 /* res_certs.c */
 void h_cert_service(struct req *q, struct resp *r);
 void h_cert_locations(struct req *q, struct resp *r);

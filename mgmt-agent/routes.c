@@ -47,6 +47,7 @@ static const struct route routes[] = {
     {"Managers/*/LogServices/Dump/Entries", RO, L, CM, h_dump_entries},
     {"Managers/*/LogServices/Dump/Entries/*", RO | M_DELETE, L, CM, h_dump_entry},
     {"Managers/*/LogServices/Dump/Entries/*/attachment", RO, L, CM, h_dump_data},
+    {"Managers/service/Oem/Vigil/CrashUpload", RO | M_PATCH, CM, CM, h_crash_upload},
     {"Managers/*/NetworkProtocol/HTTPS/Certificates", RO, L, CM, h_certs},
     {"Managers/*/NetworkProtocol/HTTPS/Certificates/*", RO, L, CM, h_cert},
     {"CertificateService", RO, L, CM, h_cert_service},

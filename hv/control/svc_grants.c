@@ -17,7 +17,8 @@ static const char *const granted[] = {
     "snapshot.list", "snapshot.show", "snapshot.delete",
     "snapshot.read", "job",           "peek",
     "nv.put",        "nv.get",        "nv.delete",
-    "nv.list",       "events",
+    "nv.list",       "events",        "sel.add",
+    "snapshot.pin",
 };
 
 const char *const *svc_granted_ops(size_t *n)
