@@ -125,8 +125,17 @@ fail:
 struct up_conn *up_conn_start(SSL_CTX *ctx, const struct up_target *t, struct up_body *body,
                               const char *extra_headers, int timeout_s, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai = NULL;
+    /* IPv4 first: the service VM's network has nothing else, and "localhost" may list ::1
+     * first where the collector listens on 127.0.0.1 only. */
+    struct addrinfo hints = {.ai_family = AF_INET,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV},
+                    *ai = NULL;
     int rc = getaddrinfo(t->host, t->port, &hints, &ai);
+    if (rc) {
+        hints.ai_family = AF_UNSPEC;
+        rc = getaddrinfo(t->host, t->port, &hints, &ai);
+    }
     if (rc)
         return snprintf(err, errlen, "cannot resolve %s: %s", t->host, gai_strerror(rc)), NULL;
     struct up_conn *c = calloc(1, sizeof *c);
