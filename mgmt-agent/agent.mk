@@ -3,7 +3,7 @@
 # VM's build/mgmt-agent/agent.elf (part of `make all`; include this after svcos.mk).
 #
 # The same sources build for the service VM with $(SVCOS_CC) and a different link
-# ($(SVCOS_LINK) $(NETSTACK_LINK) -lssl -lcrypto -lmicrohttpd -ljansson); only the hv link's
+# ($(SVCOS_LINK) $(NETSTACK_LINK) -lssl -lcrypto -lmicrohttpd -ljansson -lz); only the hv link's
 # transport differs (hvlink_unix.c natively, the service channel in the service VM).
 
 AGENT_SRCS   := $(filter-out mgmt-agent/hvlink_svc.c,$(wildcard mgmt-agent/*.c))
@@ -34,6 +34,6 @@ $(AGENT_SVC_O)/%.o: mgmt-agent/%.c $(SVCOS_BUILD)/sysroot.id
 
 build/mgmt-agent/agent.elf: $(AGENT_SVC_OBJS) $(SVCOS_BUILD)/libsvcos.a $(NETSTACK_LIBS)
 	SVCOS_PREFIX=$(SVCOS_PREFIX) $(SVCOS_CC) -o $@ $(AGENT_SVC_OBJS) $(SVCOS_LINK) $(NETSTACK_LINK) \
-	    -lssl -lcrypto -lmicrohttpd -ljansson
+	    -lssl -lcrypto -lmicrohttpd -ljansson -lz
 
 -include $(shell find $(AGENT_SVC_O) -name '*.d' 2>/dev/null)
