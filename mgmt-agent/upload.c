@@ -73,7 +73,7 @@ void upload_reconfigure(void)
     setup_error[0] = 0;
     if (!cfg.url[0])
         return;
-    if (up_url_parse(cfg.url, &target, setup_error, sizeof setup_error) == 0)
+    if (up_url_parse(cfg.url, cfg.connect_to, &target, setup_error, sizeof setup_error) == 0)
         ctx = up_tls_ctx(cfg.ca_pem, cfg.cert_pem, cfg.key_pem, setup_error, sizeof setup_error);
     if (setup_error[0])
         fprintf(stderr, "mgmt-agent: upload: not sending: %s\n", setup_error);

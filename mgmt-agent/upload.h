@@ -8,7 +8,8 @@
 
 struct upload_config {
     int enabled;
-    char url[512];                     /* https://collector[:port][/path] */
+    char url[512];       /* https://collector[:port][/path] */
+    char connect_to[80]; /* "ADDR:PORT" to connect to instead of the URL's (a guestfwd), or "" */
     char *ca_pem, *cert_pem, *key_pem; /* malloc'd PEM text; the client pair is optional */
     double backoff_base, backoff_cap;  /* seconds */
     int timeout_s;                     /* connect, handshake, and any stall while sending */

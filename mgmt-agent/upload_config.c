@@ -11,6 +11,8 @@
 
 const char upload_usage[] =
     "  --upload-url URL           crash reports go to this collector (https://HOST[:PORT][/PATH])\n"
+    "  --upload-connect ADDR:PORT connect there instead of to the URL's host (hv's guestfwd);\n"
+    "                             the certificate must still name the URL's host\n"
     "  --upload-ca FILE           the CA (PEM) the collector's certificate must chain to\n"
     "  --upload-cert FILE         a client certificate (PEM) for the collector (mTLS)\n"
     "  --upload-key FILE          its key (PEM)\n"
@@ -55,6 +57,11 @@ int upload_option(const char *opt, const char *val)
         flags.enabled = 1;
         return snprintf(flags.url, sizeof flags.url, "%s", val) < (int)sizeof flags.url ? 1 : -1;
     }
+    if (!strcmp(opt, "--upload-connect"))
+        return snprintf(flags.connect_to, sizeof flags.connect_to, "%s", val) <
+                       (int)sizeof flags.connect_to
+                   ? 1
+                   : -1;
     if (!strcmp(opt, "--upload-backoff")) {
         double b, c;
         if (sscanf(val, "%lf,%lf", &b, &c) != 2 || b < 0.01 || c < b || c > 86400)
@@ -84,6 +91,10 @@ static void from_json(struct upload_config *c, json_t *j)
     snprintf(c->url, sizeof c->url, "%s",
              json_string_value(json_object_get(j, "CollectorURL"))
                  ? json_string_value(json_object_get(j, "CollectorURL"))
+                 : "");
+    snprintf(c->connect_to, sizeof c->connect_to, "%s",
+             json_string_value(json_object_get(j, "ConnectTo"))
+                 ? json_string_value(json_object_get(j, "ConnectTo"))
                  : "");
     free(c->ca_pem), free(c->cert_pem), free(c->key_pem);
     c->ca_pem = dup_or_null(json_string_value(json_object_get(j, "CollectorCA")));
@@ -188,8 +199,9 @@ int upload_config_patch(struct upload_config *c, json_t *patch, const char **msg
             snprintf(err, errlen, "%.60s is not a property of CrashUpload", k);
             return -1;
         }
-        int is_str = !strcmp(k, "CollectorURL") || !strcmp(k, "CollectorCA") ||
-                     !strcmp(k, "ClientCertificate") || !strcmp(k, "ClientKey");
+        int is_str = !strcmp(k, "CollectorURL") || !strcmp(k, "ConnectTo") ||
+                     !strcmp(k, "CollectorCA") || !strcmp(k, "ClientCertificate") ||
+                     !strcmp(k, "ClientKey");
         if ((!strcmp(k, "Enabled") && !json_is_boolean(v)) ||
             (is_str && !json_is_string(v) && !json_is_null(v)) ||
             (!is_str && strcmp(k, "Enabled") && !json_is_number(v))) {
@@ -206,8 +218,10 @@ int upload_config_patch(struct upload_config *c, json_t *patch, const char **msg
     json_int_t t = json_integer_value(json_object_get(j, "TimeoutSeconds"));
     json_int_t mr = json_integer_value(json_object_get(j, "MaxReports"));
     json_int_t mm = json_integer_value(json_object_get(j, "MaxMiB"));
-    const char *bad = url && *url && strncmp(url, "https://", 8) ? "CollectorURL must be https://"
-                      : url && strlen(url) >= sizeof c->url      ? "CollectorURL is too long"
+    const char *to = json_string_value(json_object_get(j, "ConnectTo"));
+    const char *bad = to && strlen(to) >= sizeof c->connect_to     ? "ConnectTo is too long"
+                      : url && *url && strncmp(url, "https://", 8) ? "CollectorURL must be https://"
+                      : url && strlen(url) >= sizeof c->url        ? "CollectorURL is too long"
                       : base < 0.01 || cap < base || cap > 86400
                           ? "backoff: 0.01 <= base <= cap <= 86400"
                       : t < 1 || t > 3600 ? "TimeoutSeconds: 1 to 3600"

@@ -49,7 +49,8 @@ int64_t up_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int up_url_parse(const char *url, struct up_target *t, char *err, size_t errlen)
+int up_url_parse(const char *url, const char *connect_to, struct up_target *t, char *err,
+                 size_t errlen)
 {
     memset(t, 0, sizeof *t);
     if (strncmp(url, "https://", 8))
@@ -70,6 +71,18 @@ int up_url_parse(const char *url, struct up_target *t, char *err, size_t errlen)
     for (const char *c = t->path; *c; c++)
         if (!isgraph((unsigned char)*c))
             return snprintf(err, errlen, "the collector URL's path has a space or control"), -1;
+    const char *colon = connect_to ? strrchr(connect_to, ':') : NULL;
+    if (!connect_to || !*connect_to) {
+        snprintf(t->addr, sizeof t->addr, "%s", t->host);
+        snprintf(t->addr_port, sizeof t->addr_port, "%s", t->port);
+    } else if (!colon || colon == connect_to || (size_t)(colon - connect_to) >= sizeof t->addr ||
+               atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535 ||
+               strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+        return snprintf(err, errlen, "ConnectTo must be ADDR:PORT, not %.80s", connect_to), -1;
+    } else {
+        snprintf(t->addr, sizeof t->addr, "%.*s", (int)(colon - connect_to), connect_to);
+        snprintf(t->addr_port, sizeof t->addr_port, "%s", colon + 1);
+    }
     return 0;
 }
 
@@ -131,13 +144,13 @@ struct up_conn *up_conn_start(SSL_CTX *ctx, const struct up_target *t, struct up
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV},
                     *ai = NULL;
-    int rc = getaddrinfo(t->host, t->port, &hints, &ai);
+    int rc = getaddrinfo(t->addr, t->addr_port, &hints, &ai);
     if (rc) {
         hints.ai_family = AF_UNSPEC;
-        rc = getaddrinfo(t->host, t->port, &hints, &ai);
+        rc = getaddrinfo(t->addr, t->addr_port, &hints, &ai);
     }
     if (rc)
-        return snprintf(err, errlen, "cannot resolve %s: %s", t->host, gai_strerror(rc)), NULL;
+        return snprintf(err, errlen, "cannot resolve %s: %s", t->addr, gai_strerror(rc)), NULL;
     struct up_conn *c = calloc(1, sizeof *c);
     if (!c) {
         freeaddrinfo(ai);
@@ -147,7 +160,8 @@ struct up_conn *up_conn_start(SSL_CTX *ctx, const struct up_target *t, struct up
     snprintf(c->host, sizeof c->host, "%s", t->host);
     c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0 || (connect(c->fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)) {
-        snprintf(err, errlen, "cannot connect to %s:%s: %s", t->host, t->port, strerror(errno));
+        snprintf(err, errlen, "cannot connect to %s:%s: %s", t->addr, t->addr_port,
+                 strerror(errno));
         freeaddrinfo(ai);
         up_conn_free(c);
         return NULL;

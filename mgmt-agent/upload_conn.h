@@ -8,11 +8,14 @@
 #include <stdint.h>
 
 struct up_target {
-    char host[256], port[8], path[256];
+    char host[256], port[8], path[256]; /* from the URL: the certificate must name host */
+    char addr[64], addr_port[8];        /* where to connect: the URL's host, or connect_to */
 };
 
-/* https://HOST[:PORT][/PATH] (PATH defaults to /reports): 0, or -1 with err. */
-int up_url_parse(const char *url, struct up_target *t, char *err, size_t errlen);
+/* https://HOST[:PORT][/PATH] (PATH defaults to /reports), and connect_to ("ADDR:PORT", or "" for
+ * the URL's host and port): 0, or -1 with err. */
+int up_url_parse(const char *url, const char *connect_to, struct up_target *t, char *err,
+                 size_t errlen);
 /* A client context that trusts only ca_pem (PEM text) and, when cert_pem and key_pem are given,
  * presents that client certificate (mTLS). NULL with err on failure. */
 SSL_CTX *up_tls_ctx(const char *ca_pem, const char *cert_pem, const char *key_pem, char *err,

@@ -261,6 +261,24 @@ def test_a_collector_with_the_wrong_certificate_is_refused(pki, tmp_path, cert, 
         col.stop()
 
 
+def test_connect_to_reaches_a_named_collector_through_another_address(pki, tmp_path):
+    """What the service VM does through hv's guestfwd: connect to a local address, check the
+    certificate against the URL's name."""
+    port = free_port()
+    col = Collector(pki, tmp_path / "store", port, cert="wrong-name")  # DNS:collector.example
+    hv = start_hv(tmp_path)
+    a = Agent(hv, tmp_path / "agent", args=upload_args(
+        pki, port, "--upload-connect", f"127.0.0.1:{port}", host="collector.example"))
+    try:
+        sid = take(hv)
+        hv.wait_for(lambda: len(col.reports()) == 1, 20, "the report")
+        assert col.reports()[0]["snapshot"] == sid
+    finally:
+        a.stop()
+        hv.stop()
+        col.stop()
+
+
 def test_outbox_full_drops_the_oldest_and_says_so(pki, tmp_path):
     port = free_port()
     hv = start_hv(tmp_path)
