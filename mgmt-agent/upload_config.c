@@ -114,11 +114,12 @@ static void from_json(struct upload_config *c, json_t *j)
 
 static json_t *to_json(const struct upload_config *c, int with_key)
 {
-    json_t *j = json_pack("{s:b, s:s, s:s?, s:s?, s:f, s:f, s:i, s:i, s:i}", "Enabled", c->enabled,
-                          "CollectorURL", c->url, "CollectorCA", c->ca_pem, "ClientCertificate",
-                          c->cert_pem, "BackoffBaseSeconds", c->backoff_base, "BackoffCapSeconds",
-                          c->backoff_cap, "TimeoutSeconds", c->timeout_s, "MaxReports",
-                          (int)c->max_reports, "MaxMiB", (int)c->max_mib);
+    json_t *j =
+        json_pack("{s:b, s:s, s:s, s:s?, s:s?, s:f, s:f, s:i, s:i, s:i}", "Enabled", c->enabled,
+                  "CollectorURL", c->url, "ConnectTo", c->connect_to, "CollectorCA", c->ca_pem,
+                  "ClientCertificate", c->cert_pem, "BackoffBaseSeconds", c->backoff_base,
+                  "BackoffCapSeconds", c->backoff_cap, "TimeoutSeconds", c->timeout_s, "MaxReports",
+                  (int)c->max_reports, "MaxMiB", (int)c->max_mib);
     if (with_key && c->key_pem)
         json_object_set_new(j, "ClientKey", json_string(c->key_pem));
     return j;
@@ -184,7 +185,7 @@ int upload_config_patch(struct upload_config *c, json_t *patch, const char **msg
     static const char *const known[] = {
         "Enabled",    "CollectorURL",   "CollectorCA",        "ClientCertificate",
         "ClientKey",  "TimeoutSeconds", "BackoffBaseSeconds", "BackoffCapSeconds",
-        "MaxReports", "MaxMiB"};
+        "MaxReports", "MaxMiB",         "ConnectTo"};
     const char *k;
     json_t *v;
     if (!json_is_object(patch))

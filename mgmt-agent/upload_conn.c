@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PIECE   (32u << 10) /* body bytes per chunk of the transfer coding */
+#define PIECE   (64u << 10) /* body bytes per chunk of the transfer coding */
 #define ANSWER  (16u << 10) /* the collector's answer, headers and body, at most */
 #define PER_RUN (4u << 20)  /* body bytes per step, so the agent's clients wait little */
 

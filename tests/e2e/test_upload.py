@@ -318,12 +318,16 @@ def test_settings_over_redfish_are_for_administrators_and_hide_the_key(pki, tmp_
         assert status == 403
         status, _, body = a.curl(UPLOAD, method="PATCH", data={"CollectorURL": "http://x"})
         assert status == 400, body
-        status, _, body = a.curl(UPLOAD, method="PATCH", data={"Enabled": False, "MaxReports": 4})
+        status, _, body = a.curl(UPLOAD, method="PATCH", data={"Enabled": False, "MaxReports": 4,
+                                                               "ConnectTo": "127.0.0.1:10"})
         assert status == 200 and body["Enabled"] is False and body["MaxReports"] == 4
+        status, _, body = a.curl(UPLOAD, method="PATCH", data={"Colour": "red"})
+        assert status == 400 and "Colour" in body["error"]["message"]
         a.stop()
         a = Agent(hv, tmp_path / "agent2", args=upload_args(pki, 9))  # the stored settings win
         s = a.get(UPLOAD)
         assert s["Enabled"] is False and s["MaxReports"] == 4 and s["ClientKeySet"] is True
+        assert s["ConnectTo"] == "127.0.0.1:10" and s["BackoffCapSeconds"] == 1
     finally:
         a.stop()
         hv.stop()
@@ -339,10 +343,11 @@ def test_the_service_vm_uploads_through_the_guestfwd(pki, tmp_path):
     col = Collector(pki, tmp_path / "store", port, cert="wrong-name")  # DNS:collector.example
     (tmp_path / "hv").mkdir()
     hv = Hv(tmp_path / "hv", [
-        "--service", str(elf), "--mem", "128", "--guest", DEMO, "--mem", "16",
+        "--service", str(elf), "--mem", "128",
         "--net", f"user,hostfwd=tcp:127.0.0.1:{web}-:8443,guestfwd=tcp:10.0.2.100:{port}-127.0.0.1:{port}",
-        "--cmdline", f"--upload-url https://collector.example:{port}/reports "
-                     f"--upload-connect 10.0.2.100:{port} --upload-backoff 0.5,2"])
+        "--cmdline", f"--boot-guest guest --upload-url https://collector.example:{port}/reports "
+                     f"--upload-connect 10.0.2.100:{port} --upload-backoff 0.5,2",
+        "--guest", DEMO, "--mem", "16"])
     try:
         hv.wait_console("service", "mgmt-agent: serving https://", 60)
         pw = re.search(r'created account "admin" \(Administrator\) with password (\S+)',
@@ -359,7 +364,10 @@ def test_the_service_vm_uploads_through_the_guestfwd(pki, tmp_path):
         assert curl("/Managers/service/Oem/Vigil/CrashUpload", "-X", "PATCH", "-H",
                     "Content-Type: application/json", "-d", body)["Status"]["ConfigurationError"] is None
         sid = hv.snapshot("guest")["snapshot"]["id"]
-        hv.wait_for(lambda: len(col.reports()) == 1, 60, "the report from the service VM")
+        try:
+            hv.wait_for(lambda: len(col.reports()) == 1, 60, "the report from the service VM")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nthe service VM's console:\n{hv.console('service')}") from None
         rep = col.reports()[0]
         assert rep["snapshot"] == sid
         assert rep["sha256"] == hv.ok("snapshot.show", id=sid)["snapshot"]["sha256"]
