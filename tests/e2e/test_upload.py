@@ -138,6 +138,7 @@ def test_a_crash_reaches_the_collector_with_its_digest_and_receipt(pki, tmp_path
         assert any(receipt in m and snap["id"] in m for m in sel_messages(a))
         assert not hv.ok("snapshot.show", id=snap["id"])["snapshot"].get("pinned")  # let go
         assert col.stats()["posts"] == 1
+        assert a.stop() == 0, a.output()  # a clean exit: no sanitizer report
     finally:
         a.stop()
         hv.stop()
@@ -168,6 +169,7 @@ def test_500_and_429_are_retried_with_retry_after_and_400_is_final(pki, tmp_path
         time.sleep(1.5)  # several backoff periods
         assert col.stats()["posts"] == 4 and len(col.reports()) == 1
         assert any("refused by the collector (400)" in m for m in sel_messages(a))
+        assert a.stop() == 0, a.output()
     finally:
         a.stop()
         hv.stop()
@@ -198,6 +200,7 @@ def test_collector_down_then_up_and_agent_killed_each_report_once(pki, tmp_path)
         assert st["stored"] == 3 and st["repeats"] == 0
         for s in sids:
             assert uploaded(hv, a, s)["State"] == "Acknowledged"
+        assert a.stop() == 0, a.output()
     finally:
         a.stop()
         hv.stop()
@@ -254,6 +257,7 @@ def test_a_collector_with_the_wrong_certificate_is_refused(pki, tmp_path, cert, 
         assert "certificate is refused" in up["LastError"] and why in up["LastError"], up
         assert up["State"] in ("Queued", "Sending")
         assert col.stats()["posts"] == 0 and col.reports() == []
+        assert a.stop() == 0, a.output()
     finally:
         a.stop()
         hv.stop()
