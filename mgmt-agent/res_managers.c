@@ -40,6 +40,10 @@ void h_manager(struct req *q, struct resp *r)
                           hv ? "BMC" : "Service", "Status", "State", "Enabled", "Health", "OK",
                           "LogServices", odata_link(logs), "Links", "ManagerForServers",
                           odata_link("/redfish/v1/Systems/guest"));
+    if (hv) /* the trap policy (res_policy.c) */
+        json_object_set_new(
+            m, "Oem",
+            json_pack("{s:{s:o}}", "Vigil", "Policy", odata_link(MANAGERS "/hv/Oem/Vigil/Policy")));
     if (hello && json_is_string(json_object_get(hello, "hv")))
         json_object_set(m, "FirmwareVersion", json_object_get(hello, "hv"));
     json_decref(hello);

@@ -103,6 +103,15 @@ void h_metadata(struct req *q, struct resp *r)
                                   schemas[i][0], schemas[i][1]);
         n += (size_t)snprintf(x + n, cap - n, "  </edmx:Reference>\n");
     }
+    /* Vigil's OEM types (res_policy.c, res_peek.c); their CSDL is not published yet. */
+    static const char *const oem[] = {"VigilPolicy", "VigilRegisters"};
+    for (size_t i = 0; i < sizeof oem / sizeof oem[0]; i++)
+        n += (size_t)snprintf(x + n, cap - n,
+                              "  <edmx:Reference Uri=\"/redfish/v1/Oem/Vigil/schemas/%s_v1.xml\">\n"
+                              "    <edmx:Include Namespace=\"%s\"/>\n"
+                              "    <edmx:Include Namespace=\"%s.v1_0_0\"/>\n"
+                              "  </edmx:Reference>\n",
+                              oem[i], oem[i], oem[i]);
     n += (size_t)snprintf(x + n, cap - n,
                           "  <edmx:DataServices>\n"
                           "    <Schema xmlns=\"http://docs.oasis-open.org/odata/ns/edm\" "

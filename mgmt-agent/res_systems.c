@@ -75,6 +75,14 @@ static json_t *system_json(json_t *vm)
         "Oem", "Vigil", oem);
     if (json_object_get(vm, "stop_reason"))
         json_object_set(oem, "StopReason", json_object_get(vm, "stop_reason"));
+    /* A stopped VM's memory and registers (res_peek.c); a plain URI, not a link: it answers
+     * 409 while the VM runs. */
+    char peek[192];
+    snprintf(peek, sizeof peek, "%s/Actions/Oem/Vigil.ReadMemory", path);
+    json_object_set_new(json_object_get(json_object_get(sys, "Actions"), "Oem"),
+                        "#Vigil.ReadMemory", json_pack("{s:s}", "target", peek));
+    snprintf(peek, sizeof peek, "%s/Oem/Vigil/Registers", path);
+    json_object_set_new(oem, "RegistersUri", json_string(peek));
     return sys;
 }
 

@@ -2,6 +2,7 @@
  * and the privilege each method needs (the Redfish privilege registry's mapping). */
 #include "routes.h"
 #include "auth.h"
+#include "oem.h"
 #include "resources.h"
 #include "web.h"
 
@@ -13,6 +14,9 @@
 #define CM   P_CONF_MANAGER
 #define CU   P_CONF_USERS
 #define SELF P_CONF_SELF
+/* Reading a guest's memory or registers: ConfigureUsers is the privilege only Administrator
+ * holds, so this is "Administrator only" in the registry's terms. */
+#define ADMIN P_CONF_USERS
 
 static const struct route routes[] = {
     {"", RO, 0, 0, h_root},
@@ -31,6 +35,8 @@ static const struct route routes[] = {
     {"Systems/*/Actions/ComputerSystem.Reset", M_POST, CC, CC, h_system_reset},
     {"Systems/*/Actions/Oem/Vigil.Switch", M_POST, CC, CC, h_system_switch},
     {"Systems/*/Actions/Oem/Vigil.Snapshot", M_POST, CC, CC, h_system_snapshot},
+    {"Systems/*/Actions/Oem/Vigil.ReadMemory", M_POST, ADMIN, ADMIN, h_read_memory},
+    {"Systems/*/Oem/Vigil/Registers", RO, ADMIN, ADMIN, h_registers},
     {"Chassis", RO, L, CC, h_chassis_coll},
     {"Chassis/*", RO, L, CC, h_chassis},
     {"Chassis/*/Sensors", RO, L, CC, h_sensors},
@@ -48,6 +54,7 @@ static const struct route routes[] = {
     {"Managers/*/LogServices/Dump/Entries/*", RO | M_DELETE, L, CM, h_dump_entry},
     {"Managers/*/LogServices/Dump/Entries/*/attachment", RO, L, CM, h_dump_data},
     {"Managers/service/Oem/Vigil/CrashUpload", RO | M_PATCH, CM, CM, h_crash_upload},
+    {"Managers/*/Oem/Vigil/Policy", RO | M_PATCH, L, CM, h_policy},
     {"Managers/*/NetworkProtocol/HTTPS/Certificates", RO, L, CM, h_certs},
     {"Managers/*/NetworkProtocol/HTTPS/Certificates/*", RO, L, CM, h_cert},
     {"CertificateService", RO, L, CM, h_cert_service},
@@ -104,6 +111,8 @@ void routes_dispatch(struct req *q, struct resp *r)
 {
     if (web_wants(q)) /* the dashboard's files: "/" and "/assets/<file>" (res_web.c) */
         return web_serve(q, r);
+    if (metrics_wants(q)) /* Prometheus: "/metrics" (res_metrics.c) */
+        return metrics_serve(q, r);
     if (q->nsegs == 0 || strcmp(q->segs[0], "redfish") ||
         (q->nsegs >= 2 && strcmp(q->segs[1], "v1"))) {
         resp_error(r, 404, "ResourceNotFound", "no resource at %.200s", q->url);

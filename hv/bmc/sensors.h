@@ -39,7 +39,8 @@ struct sensor {
     char label[SENSOR_NAME_MAX]; /* for people: "CPU Temp", hwmon *_label, thermal zone type */
     char chip[SENSOR_NAME_MAX];  /* Prometheus chip label, named the way node_exporter does */
     char chip_sensor[16];        /* Prometheus sensor label: "temp1", "in0"; zone no. if thermal */
-    char context[24];            /* Redfish PhysicalContext: "CPU", "Intake", "Fan", ... */
+    char chip_name[SENSOR_NAME_MAX]; /* the driver's name (hwmon "name"): node_hwmon_chip_names */
+    char context[24];                /* Redfish PhysicalContext: "CPU", "Intake", "Fan", ... */
     enum sensor_unit unit;
     enum sensor_source source;
     double reading; /* NAN when the last read failed (health then stays as it was) */

@@ -140,7 +140,7 @@ static double default_hysteresis(const struct sensor *pub)
 }
 
 /* Adds every <kind><n>_input under attrdir; returns how many, or -ENOMEM. */
-static int scan_attrs(struct sensors *s, const char *attrdir, const char *chip)
+static int scan_attrs(struct sensors *s, const char *attrdir, const char *chip, const char *driver)
 {
     struct dirent **ents;
     int n = scandir(attrdir, &ents, NULL, versionsort), added = 0;
@@ -159,6 +159,7 @@ static int scan_attrs(struct sensors *s, const char *attrdir, const char *chip)
             struct sensor pub = {.unit = kd->unit, .source = SENSOR_SRC_HWMON};
             snprintf(stem, sizeof(stem), "%s%lu", kd->prefix, idx);
             snprintf(pub.chip, sizeof(pub.chip), "%s", chip);
+            snprintf(pub.chip_name, sizeof(pub.chip_name), "%s", driver);
             snprintf(pub.chip_sensor, sizeof(pub.chip_sensor), "%s", stem);
             snprintf(pub.name, sizeof(pub.name), "%.*s_%s", SENSOR_NAME_MAX - 17, chip, stem);
             if (!pathf(p, sizeof(p), "%s/%s_label", attrdir, stem) ||
@@ -207,7 +208,7 @@ static int is_zone(const struct dirent *d)
 
 int sensors_hwmon_discover(struct sensors *s)
 {
-    char dir[PATH_MAX], attrdir[PATH_MAX + 64], chip[SENSOR_NAME_MAX];
+    char dir[PATH_MAX], attrdir[PATH_MAX + 64], chip[SENSOR_NAME_MAX], driver[SENSOR_NAME_MAX];
     struct dirent **ents;
     int rc = 0;
 
@@ -216,11 +217,15 @@ int sensors_hwmon_discover(struct sensors *s)
     for (int i = 0; i < n; i++) {
         if (rc >= 0) {
             chip_name(dir, ents[i]->d_name, chip, sizeof(chip));
+            /* node_exporter's chip_name label: the name file as the driver wrote it */
+            if (!pathf(attrdir, sizeof(attrdir), "%s/%s/name", dir, ents[i]->d_name) ||
+                !read_text(attrdir, driver, sizeof(driver)))
+                snprintf(driver, sizeof(driver), "%s", chip);
             if (pathf(attrdir, sizeof(attrdir), "%s/%s", dir, ents[i]->d_name))
-                rc = scan_attrs(s, attrdir, chip);
+                rc = scan_attrs(s, attrdir, chip, driver);
             /* older drivers keep their attributes on the parent device */
             if (rc == 0 && pathf(attrdir, sizeof(attrdir), "%s/%s/device", dir, ents[i]->d_name))
-                rc = scan_attrs(s, attrdir, chip);
+                rc = scan_attrs(s, attrdir, chip, driver);
         }
         free(ents[i]);
     }

@@ -33,14 +33,14 @@ json_t *sensor_json(const struct sensor *s)
                                 json_pack("{s:f}", "Reading", v));
     }
     return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:{s:s, s:s},"
-                     " s:{s:{s:b, s:s, s:s, s:s, s:b, s:f}}}",
+                     " s:{s:{s:b, s:s, s:s, s:s, s:s, s:b, s:f}}}",
                      "Id", s->name, "Name", s->label, "ReadingType", reading_type(s->unit),
                      "ReadingUnits", sensor_unit_name(s->unit), "Reading", number(s->reading),
                      "Thresholds", th, "PhysicalContext", s->context, "Status", "State", "Enabled",
                      "Health", sensor_health_name(s->health), "Oem", "Vigil", "Simulated",
                      s->source == SENSOR_SRC_SIM, "Source", source_name(s->source), "Chip", s->chip,
-                     "Sensor", s->chip_sensor, "Overridden", s->overridden, "Hysteresis",
-                     s->hysteresis);
+                     "ChipName", s->chip_name, "Sensor", s->chip_sensor, "Overridden",
+                     s->overridden, "Hysteresis", s->hysteresis);
 }
 
 json_t *sensors_json(struct sensors *s)

@@ -107,9 +107,47 @@ static bool sample(const struct family *f, const json_t *j, double *v)
     return true;
 }
 
+static const char *chip_of(const json_t *j)
+{
+    const json_t *oem = json_object_get(json_object_get(j, "Oem"), "Vigil");
+    return strcmp(str(oem, "Source"), "thermal") ? str(oem, "Chip") : NULL;
+}
+
+/* node_hwmon_chip_names: one sample per chip (not per sensor), mapping its label to the
+ * driver's name, as node_exporter does. */
+static void write_chip_names(const json_t *sensors, FILE *out)
+{
+    size_t n = json_array_size(sensors);
+    bool header = false;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *j = json_array_get(sensors, i);
+        const char *chip = chip_of(j);
+        bool seen = !chip;
+        for (size_t k = 0; k < i && !seen; k++) {
+            const char *other = chip_of(json_array_get(sensors, k));
+            seen = other && !strcmp(other, chip);
+        }
+        if (seen)
+            continue;
+        if (!header)
+            fputs("# HELP node_hwmon_chip_names Annotation metric for human-readable chip names\n"
+                  "# TYPE node_hwmon_chip_names gauge\n",
+                  out);
+        header = true;
+        const json_t *oem = json_object_get(json_object_get(j, "Oem"), "Vigil");
+        const char *name = str(oem, "ChipName");
+        fputs("node_hwmon_chip_names{", out);
+        put_label(out, "chip", chip, true);
+        put_label(out, "chip_name", name[0] ? name : chip, false);
+        fputs("} 1\n", out);
+    }
+}
+
 int sensors_write_prometheus(const json_t *sensors, FILE *out)
 {
     size_t n = json_array_size(sensors);
+
+    write_chip_names(sensors, out);
 
     for (size_t fi = 0; fi < sizeof(fams) / sizeof(fams[0]); fi++) {
         const struct family *f = &fams[fi];

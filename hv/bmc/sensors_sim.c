@@ -96,6 +96,7 @@ int sensors_sim_discover(struct sensors *s)
         snprintf(pub.name, sizeof(pub.name), "%s", d->name);
         snprintf(pub.label, sizeof(pub.label), "%s", d->label);
         snprintf(pub.chip, sizeof(pub.chip), "%s", SIM_CHIP);
+        snprintf(pub.chip_name, sizeof(pub.chip_name), "%s", SIM_CHIP);
         snprintf(pub.chip_sensor, sizeof(pub.chip_sensor), "%s", d->chip_sensor);
         snprintf(pub.context, sizeof(pub.context), "%s", d->context);
         struct sensor_slot *slot = sensors_add(s, &pub);

@@ -38,7 +38,7 @@ static const char usage[] =
     "  snapshot export ID FILE copy a snapshot's core (sparse) to FILE\n"
     "  job ID                  a job's state (a snapshot being written), and its result\n"
     "  peek VM ADDR [LEN] [--virt] [--out FILE]  guest memory, hex dump (or raw to FILE)\n"
-    "  metrics                 sensors in Prometheus text format\n"
+    "  metrics                 sensors and hv's counters, Prometheus text\n"
     "  nv list | get KEY | put KEY [FILE] | delete KEY   the NV store's records (get writes\n"
     "                          the value to stdout; put reads it from FILE or stdin)\n"
     "  call JSON               send one raw request, print the response\n"

@@ -1,5 +1,5 @@
-/* ctl_ops_bmc.c: control operations of the BMC side: the system event log, sensors, metrics, the
- * event stream. */
+/* ctl_ops_bmc.c: control operations of the BMC side: the system event log, sensors, the event
+ * stream (metrics: ctl_ops_metrics.c). */
 #include "control/ctl_ops.h"
 
 #include "supervisor/events.h"
@@ -90,19 +90,6 @@ json_t *op_sensors_override(struct hv *hv, const struct ctl_msg *req, struct ctl
     hv_event(hv, SEL_OK, SEL_T_OPERATOR, NULL, "sensor %s %s by an operator", name,
              isnan(v) ? "override released" : "reading overridden");
     return json_pack("{s:b}", "ok", 1);
-}
-
-json_t *op_metrics(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
-{
-    (void)req;
-    if (!hv->sensors)
-        return ctl_error("ENODEV", "no sensors are available");
-    char *text = sensors_prometheus(hv->sensors);
-    if (!text)
-        return ctl_error("ENOMEM", "out of memory");
-    out->data = (uint8_t *)text;
-    out->data_len = (uint32_t)strlen(text);
-    return json_pack("{s:b, s:s}", "ok", 1, "content_type", "text/plain; version=0.0.4");
 }
 
 json_t *op_events(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)

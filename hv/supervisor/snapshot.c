@@ -107,6 +107,7 @@ static void *writer(void *arg)
         pthread_mutex_lock(&vm->lock);
         snprintf(vm->last_snapshot, sizeof vm->last_snapshot, "%s", info.id);
         pthread_mutex_unlock(&vm->lock);
+        atomic_fetch_add(&j->hv->snapshots_written, 1);
         hv_event(j->hv, SEL_OK, SEL_T_SNAPSHOT, vm,
                  "snapshot %s written (%llu MiB core, %llu MiB on disk, durable in %.3f s, "
                  "sha256 %s)",

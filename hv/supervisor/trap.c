@@ -41,6 +41,8 @@ static bool trap_vraise(struct vm *vm, struct vcpu *self, enum policy_event ev, 
     if (vm->role == VIGIL_ROLE_SERVICE)
         act = trap_event_is_crash(ev) ? POLICY_ACT_FREEZE : POLICY_ACT_LOG;
     bool crash = trap_event_is_crash(ev);
+    if ((unsigned)ev < POLICY_EV_COUNT)
+        atomic_fetch_add(&hv->traps_raised[ev], 1);
     uint64_t sel_id = hv_event(
         hv, crash ? SEL_CRITICAL : SEL_WARNING,
         ev == POLICY_EV_WATCHDOG_HEARTBEAT || ev == POLICY_EV_WATCHDOG_PROGRESS ? SEL_T_WATCHDOG

@@ -107,8 +107,10 @@ static void raise_alarms(struct hv *hv, struct vm *vm, uint64_t run_ns, const st
         pthread_mutex_lock(&vm->lock);
         bool same = vm->running_since_ns == run_ns && vm->state == VM_RUNNING && !vm->stop_pending;
         pthread_mutex_unlock(&vm->lock);
-        if (same)
+        if (same) {
+            atomic_fetch_add(&hv->watchdog_firings, 1);
             trap_raise(vm, NULL, al->a[i].ev, "%s", al->a[i].detail);
+        }
     }
     pthread_mutex_unlock(&hv->switch_lock);
 }

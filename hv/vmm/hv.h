@@ -248,7 +248,12 @@ struct hv {
     struct evstream *evstream; /* every SEL entry as an event for the management side */
     struct nvstore *nv;        /* the NV store, in state_dir/nv; NULL if unusable; lock inside */
     _Atomic bool traps_armed;  /* false while devirtualized: the guest runs alone, untrapped */
-    struct vm *spare_service;  /* a detached service VM's struct, kept for the next attach */
+    /* Counters for the metrics op (control/ctl_ops_metrics.c): atomics, no lock; they count
+     * from hv's start (Prometheus counters may reset). */
+    _Atomic uint64_t traps_raised[POLICY_EV_COUNT]; /* trap_raise calls, per event */
+    _Atomic uint64_t watchdog_firings;              /* alarms the watchdog raised */
+    _Atomic uint64_t snapshots_written;             /* cores the writer finished */
+    struct vm *spare_service; /* a detached service VM's struct, kept for the next attach */
     char service_image_buf[4096];
     pthread_t watchdog;
     _Atomic bool watchdog_started; /* cleared by the main loop to stop the watchdog thread */

@@ -67,7 +67,8 @@ def test_walk_reaches_every_resource_group(setup):
     _, _, seen = setup
     for uri in ("/redfish/v1/Systems/guest", "/redfish/v1/Chassis/vigil/Sensors/cpu_temp",
                 "/redfish/v1/Managers/hv/LogServices/SEL/Entries", "/redfish/v1/AccountService/Roles/Operator",
-                "/redfish/v1/Chassis/vigil/Thermal", "/redfish/v1/Managers/hv/LogServices/Dump/Entries"):
+                "/redfish/v1/Chassis/vigil/Thermal", "/redfish/v1/Managers/hv/LogServices/Dump/Entries",
+                "/redfish/v1/Managers/hv/Oem/Vigil/Policy"):
         assert uri in seen, sorted(seen)
     assert len(seen) >= 30
 

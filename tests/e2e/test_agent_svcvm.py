@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from agent import free_port
-from vigil import ROOT, Hv, guest, scaled
+from vigil import HVCTL, ROOT, Hv, guest, scaled
 
 ELF = ROOT / "build" / "mgmt-agent" / "agent.elf"
 
@@ -59,5 +59,15 @@ def test_agent_as_the_service_vm(tmp_path):
         assert status == 200 and len(core) == snap["core_bytes"]
         digest = base64.b64encode(hashlib.sha256(core).digest()).decode()
         assert f"sha-256=:{digest}:" in hdr.read_text()
+        # The OEM side over the service channel: metrics, and a frozen guest's memory as hv has it.
+        status, text = curl(base + "/metrics", *auth)
+        assert status == 200 and b'vigil_switches_total{vm="guest"} 1' in text, text[-400:]
+        hv.ok("switch", target="service")  # freezes the guest
+        status, body = curl(base + "/redfish/v1/Systems/guest/Actions/Oem/Vigil.ReadMemory", *auth,
+                            "-H", "Content-Type: application/json", "-H", "Accept: application/octet-stream",
+                            "-d", '{"Address": "0x100000", "Length": 65536}')
+        subprocess.run([str(HVCTL), "--socket", hv.sock_path, "peek", "guest", "0x100000", "65536",
+                        "--out", str(tmp_path / "peek")], check=True, timeout=scaled(30))
+        assert status == 200 and body == (tmp_path / "peek").read_bytes()
     finally:
         hv.stop()

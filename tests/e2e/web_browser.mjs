@@ -13,6 +13,7 @@ const { chromium } = require('playwright-core');
 const T = cfg.timeoutMs;
 const problems = []; // dialogs, page errors, console errors, CSP violations: all fail the test
 let expect401 = false; // while checking expiry, the browser's own "401" log line is expected
+let expectRefusal = false; // while checking the policy form's refusals: its "400"/"412" lines
 
 const step = (s) => console.log(`web: ${s}`);
 
@@ -32,6 +33,7 @@ async function newPage(browser) {
     page.on('console', (m) => {
         if (m.type() !== 'error') return;
         if (expect401 && /status of 401/.test(m.text())) return;
+        if (expectRefusal && /status of (400|412)/.test(m.text())) return;
         problems.push(`console: ${m.text()}`);
     });
     page.setDefaultTimeout(T);
@@ -121,8 +123,12 @@ async function admin(browser) {
 
     await page.click('a[href="#/sensors"]');
     await page.waitForSelector('[data-testid=sensor-row]');
-    step(`sensors: ${await page.locator('[data-testid=sensor-row]').count()} readings`);
+    const nsensors = await page.locator('[data-testid=sensor-row]').count();
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid=plot] canvas').length === n, nsensors);
+    step(`sensors: ${nsensors} readings, each plotted with its thresholds`);
     await shot(page, 'sensors');
+
+    await policyForm(page, ctx);
 
     // An expired session (here: ended behind the page's back) sends the page to the login form.
     const sess = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigil.session')));
@@ -148,6 +154,52 @@ async function admin(browser) {
     await ctx.close();
 }
 
+// The trap policy as a form: a refused value is shown next to its field, a good one is saved
+// (If-Match), and a change made elsewhere meanwhile is reported rather than overwritten.
+async function policyForm(page, ctx) {
+    const sel = (ev) => `[data-testid=event-${ev}]`;
+    const fieldError = (k) => `[data-testid="error-${k}"]`;
+    await page.click('a[href="#/policy"]');
+    await page.waitForSelector(sel('triple_fault'));
+    assert.equal(await page.inputValue(sel('triple_fault')), 'freeze');
+    expectRefusal = true;
+    await page.selectOption(sel('triple_fault'), 'resume');
+    await page.click('[data-testid=save]');
+    await page.waitForSelector(fieldError('Events/triple_fault'));
+    assert.match(await text(page, fieldError('Events/triple_fault')), /refused/);
+    await shot(page, 'policy-error');
+    step('policy: triple_fault=resume refused, the reason next to that field');
+    await page.selectOption(sel('triple_fault'), 'freeze');
+    await page.fill('[data-testid=field-WatchdogMs]', 'soon');
+    await page.click('[data-testid=save]');
+    await page.waitForSelector(fieldError('WatchdogMs'));
+    assert.equal(await page.locator(fieldError('Events/triple_fault')).count(), 0);
+    await page.fill('[data-testid=field-WatchdogMs]', '0');
+    await page.selectOption(sel('forbidden_port'), 'notify');
+    await page.click('[data-testid=save]');
+    await page.waitForSelector('[data-testid=saved]');
+    const sess = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigil.session')));
+    const uri = cfg.base + '/redfish/v1/Managers/hv/Oem/Vigil/Policy';
+    const auth = { 'X-Auth-Token': sess.token };
+    let r = await ctx.request.get(uri, { headers: auth });
+    assert.equal((await r.json()).Events.forbidden_port, 'notify');
+    step('policy: forbidden_port=notify saved through the form (If-Match), the agent has it');
+    // Someone else changes the policy; the form's next save is refused, not applied.
+    r = await ctx.request.patch(uri, { headers: { ...auth, 'If-Match': r.headers().etag, 'Content-Type': 'application/json' },
+        data: { Events: { forbidden_msr: 'notify' } } });
+    assert.equal(r.status(), 200);
+    await page.selectOption(sel('forbidden_port'), 'log');
+    await page.click('[data-testid=save]');
+    await page.waitForFunction(() => /changed elsewhere/.test(document.querySelector('main [role=alert]')?.textContent));
+    r = await ctx.request.get(uri, { headers: auth });
+    assert.equal((await r.json()).Events.forbidden_port, 'notify', 'a stale form overwrote the policy');
+    expectRefusal = false;
+    await page.click('[data-testid=refresh]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=event-forbidden_msr]')?.value === 'notify');
+    step('policy: a change made elsewhere meanwhile is reported (412), not overwritten; Refresh shows it');
+    await checkClean(page);
+}
+
 async function readonly(browser) {
     const { ctx, page } = await newPage(browser);
     await login(page, cfg.base, cfg.readonly);
@@ -162,6 +214,11 @@ async function readonly(browser) {
     await page.waitForSelector('[data-testid=dumps]');
     assert.equal(await page.locator('[data-testid=delete]').count(), 0);
     step('ReadOnly: no action buttons; the agent answers its switch with 403');
+    await page.click('a[href="#/policy"]');
+    await page.waitForSelector('[data-testid=readonly]');
+    assert.equal(await page.locator('[data-testid=save]').count(), 0, 'ReadOnly sees Save');
+    assert.ok(await page.locator('[data-testid=event-triple_fault]').isDisabled(), 'ReadOnly can edit the policy');
+    step('ReadOnly: the policy is shown read-only');
     await checkClean(page);
     await ctx.close();
 }

@@ -91,6 +91,10 @@ static void test_triple_fault_freezes_as_crashed_with_a_snapshot(void **state)
     assert_true(snapshot_wait(t->guest, CORE_TIMEOUT_MS));
     assert_int_equal(core_sel_count(c, SEL_T_SNAPSHOT, "written"), 1);
     assert_int_equal(stats_count(&c->hv->trap_freeze), 1);
+    /* The metrics op's counters (ctl_ops_metrics.c) saw the trap and the snapshot. */
+    assert_int_equal(atomic_load(&c->hv->traps_raised[POLICY_EV_TRIPLE_FAULT]), 1);
+    assert_int_equal(atomic_load(&c->hv->traps_raised[POLICY_EV_PVPANIC]), 0);
+    assert_int_equal(atomic_load(&c->hv->snapshots_written), 1);
 
     /* A crashed guest cannot be switched to. */
     char err[256];

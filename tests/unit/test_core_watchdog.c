@@ -76,6 +76,8 @@ static void test_missing_heartbeat_freezes_the_guest(void **state)
     core_settle(t->c);
     assert_int_equal(core_state(t->guest), VM_FROZEN);
     assert_int_equal(core_sel_count(t->c, SEL_T_WATCHDOG, "no heartbeat for"), 1);
+    assert_int_equal(atomic_load(&t->c->hv->watchdog_firings), 1);
+    assert_int_equal(atomic_load(&t->c->hv->traps_raised[POLICY_EV_WATCHDOG_HEARTBEAT]), 1);
     assert_ptr_equal(atomic_load(&t->c->hv->foreground), t->svc);
     done(t);
 }

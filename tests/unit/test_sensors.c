@@ -203,7 +203,8 @@ static void test_json_and_prometheus(void **state)
     char *dump = json_dumps(cpu, JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
     assert_string_equal(
         dump, "{\"Id\": \"cpu_temp\", \"Name\": \"CPU Temp\", \"Oem\": {\"Vigil\": {\"Chip\": "
-              "\"vigil_bmc\", \"Hysteresis\": 2.0, \"Overridden\": true, \"Sensor\": \"temp1\", "
+              "\"vigil_bmc\", \"ChipName\": \"vigil_bmc\", \"Hysteresis\": 2.0, \"Overridden\": "
+              "true, \"Sensor\": \"temp1\", "
               "\"Simulated\": true, \"Source\": \"simulated\"}}, \"PhysicalContext\": \"CPU\", "
               "\"Reading\": 90.0, \"ReadingType\": \"Temperature\", \"ReadingUnits\": \"Cel\", "
               "\"Status\": {\"Health\": \"Warning\", \"State\": \"Enabled\"}, \"Thresholds\": "
@@ -216,6 +217,9 @@ static void test_json_and_prometheus(void **state)
     check_prom_grouping(prom);
     static const char *const want[] = {
         "# TYPE node_hwmon_temp_celsius gauge\n",
+        /* one per chip, the driver's name beside node_exporter's chip label */
+        "node_hwmon_chip_names{chip=\"platform_coretemp_0\",chip_name=\"coretemp\"} 1\n",
+        "node_hwmon_chip_names{chip=\"nct6775\",chip_name=\"nct6775\"} 1\n",
         "node_hwmon_temp_celsius{chip=\"platform_coretemp_0\",sensor=\"temp1\"} 45\n",
         "node_hwmon_temp_celsius{chip=\"vigil_bmc\",sensor=\"temp1\"} 90\n",
         "node_hwmon_temp_max_celsius{chip=\"platform_coretemp_0\",sensor=\"temp1\"} 80\n",

@@ -11,9 +11,10 @@ try {
 let onExpired = () => {};
 
 export class ApiError extends Error {
-    constructor(status, message) {
+    constructor(status, message, related = '') {
         super(message);
         this.status = status;
+        this.related = related; // the property a refusal names (RelatedProperties), "#/Events/x"
     }
 }
 
@@ -29,18 +30,21 @@ function forget() {
 // The Redfish error's own message when there is one (Base registry text), else the status.
 async function failure(r) {
     let msg = `${r.status} ${r.statusText}`;
+    let related = '';
     try {
         const j = await r.json();
-        msg = j?.error?.['@Message.ExtendedInfo']?.[0]?.Message || j?.error?.message || msg;
+        const info = j?.error?.['@Message.ExtendedInfo']?.[0];
+        msg = info?.Message || j?.error?.message || msg;
+        related = info?.RelatedProperties?.[0] || '';
     } catch {
         /* not JSON */
     }
-    return new ApiError(r.status, msg);
+    return new ApiError(r.status, msg, related);
 }
 
 // credentials 'omit': no cookies either way, and no browser Basic-auth prompt on a 401.
-export async function request(method, path, body) {
-    const headers = { Accept: 'application/json' };
+export async function request(method, path, body, extra = {}) {
+    const headers = { Accept: 'application/json', ...extra };
     if (sess) headers['X-Auth-Token'] = sess.token;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const r = await fetch(path, {
@@ -65,6 +69,15 @@ export const post = async (path, body = {}) => {
     return r.status === 204 ? null : r.json().catch(() => null);
 };
 export const del = (path) => request('DELETE', path);
+// A resource with its ETag, and a PATCH guarded by it (If-Match: 412 when it changed meanwhile).
+export async function getTagged(path) {
+    const r = await request('GET', path);
+    return { etag: r.headers.get('ETag'), body: await r.json() };
+}
+export async function patchTagged(path, body, etag) {
+    const r = await request('PATCH', path, body, { 'If-Match': etag });
+    return { etag: r.headers.get('ETag'), body: await r.json() };
+}
 
 export async function login(user, password) {
     const r = await fetch('/redfish/v1/SessionService/Sessions', {

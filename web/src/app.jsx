@@ -6,9 +6,10 @@ import { Overview } from './overview.jsx';
 import { Crashes } from './crashes.jsx';
 import { Events } from './events.jsx';
 import { Sensors } from './sensors.jsx';
+import { Policy } from './policy.jsx';
 
-const VIEWS = { overview: Overview, crashes: Crashes, events: Events, sensors: Sensors };
-const TITLES = { overview: 'Overview', crashes: 'Crashes', events: 'Event log', sensors: 'Sensors' };
+const VIEWS = { overview: Overview, crashes: Crashes, events: Events, sensors: Sensors, policy: Policy };
+const TITLES = { overview: 'Overview', crashes: 'Crashes', events: 'Event log', sensors: 'Sensors', policy: 'Policy' };
 
 const viewFromHash = () => {
     const v = location.hash.replace(/^#\/?/, '');

@@ -1,18 +1,10 @@
-// sensors.jsx: current readings of temperatures, fans and voltages with their thresholds (from
-// Chassis Thermal and Power: two requests, however many sensors there are).
-import * as api from './api.js';
-import { ErrorLine, Toolbar, useLoad } from './ui.jsx';
-
-const CH = '/redfish/v1/Chassis/vigil';
-
-async function loadSensors() {
-    const [t, p] = await Promise.all([api.get(`${CH}/Thermal`), api.get(`${CH}/Power`)]);
-    const rows = [];
-    for (const s of t.Temperatures || []) rows.push({ s, kind: 'Temperature', value: s.ReadingCelsius, unit: '°C' });
-    for (const s of t.Fans || []) rows.push({ s, kind: 'Fan', value: s.Reading, unit: s.ReadingUnits || 'RPM' });
-    for (const s of p.Voltages || []) rows.push({ s, kind: 'Voltage', value: s.ReadingVolts, unit: 'V' });
-    return rows;
-}
+// sensors.jsx: temperatures, fans and voltages: the current reading against the four thresholds,
+// and each sensor's last hour plotted with its thresholds (sensor_history.js keeps the hour; two
+// requests per reading, however many sensors there are).
+import { useEffect, useState } from 'preact/hooks';
+import { Plot } from './plot.jsx';
+import { PERIOD, refresh, subscribe } from './sensor_history.js';
+import { ErrorLine, Toolbar } from './ui.jsx';
 
 const th = (v) => (v == null ? '–' : v);
 
@@ -27,10 +19,18 @@ function level(s, v) {
 }
 
 export function Sensors() {
-    const { data, err, busy, reload } = useLoad(loadSensors);
+    const [data, setData] = useState(null);
+    const [err, setErr] = useState('');
+    const [stamp, setStamp] = useState(0); // bumps on each reading: the plots redraw
+    useEffect(() =>
+        subscribe((rows, e) => {
+            setData(rows);
+            setErr(e ? e.message : '');
+            setStamp((n) => n + 1);
+        }), []);
     return (
         <section>
-            <Toolbar title="Sensors" busy={busy} reload={reload} />
+            <Toolbar title="Sensors" busy={false} reload={refresh} />
             <ErrorLine err={err} />
             <table data-testid="sensors">
                 <thead>
@@ -52,7 +52,15 @@ export function Sensors() {
                     ))}
                 </tbody>
             </table>
-            <p class="hint">Live plots arrive with the event stream.</p>
+            <h3>The last hour <span class="hint">(kept in this page; a reading every {PERIOD / 1000} s; dashed: caution and critical thresholds)</span></h3>
+            <div class="plots">
+                {(data || []).map(({ s, unit }) => (
+                    <figure>
+                        <figcaption>{s.Name}</figcaption>
+                        <Plot s={s} unit={unit} stamp={stamp} />
+                    </figure>
+                ))}
+            </div>
         </section>
     );
 }
