@@ -2,6 +2,7 @@
  * sends one report at a time, and retries with backoff until the collector gives a receipt. */
 #include "upload.h"
 #include "hvlink.h"
+#include "oem.h"
 #include "outbox.h"
 #include "upload_conn.h"
 #include "upload_meta.h"
@@ -59,10 +60,17 @@ static void pin(const char *snap, int on)
     json_decref(r);
 }
 
+static long metrics_queue(void)
+{
+    return (long)upload_queue_length(NULL);
+}
+
 struct upload_config *upload_config(void)
 {
-    if (!cfg_loaded)
+    if (!cfg_loaded) {
         upload_config_load(&cfg), cfg_loaded = 1;
+        metrics_set_upload_queue(metrics_queue); /* /metrics: vigil_upload_queue_length */
+    }
     return &cfg;
 }
 

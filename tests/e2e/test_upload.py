@@ -189,6 +189,8 @@ def test_collector_down_then_up_and_agent_killed_each_report_once(pki, tmp_path)
         assert up["State"] in ("Queued", "Sending") and "connect" in up["LastError"], up
         for s in sids:  # held against retention while queued
             assert hv.ok("snapshot.show", id=s)["snapshot"]["pinned"] is True
+        status, _, metrics = a.curl("/metrics")
+        assert status == 200 and b"\nvigil_upload_queue_length 2\n" in metrics, metrics
         a.stop(signal.SIGKILL)
         sids.append(take(hv))  # a crash while the agent is down
         col = Collector(pki, tmp_path / "store", port)
