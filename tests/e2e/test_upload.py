@@ -47,13 +47,15 @@ def pki(tmp_path_factory):
 
 
 class Collector:
-    def __init__(self, pki, store, port, cert="good", plan=""):
+    def __init__(self, pki, store, port, cert="good", plan="", client_ca=None):
         self.port, self.pki = port, pki
         self.log = open(store.parent / f"collector-{port}-{time.monotonic_ns()}.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, str(COLLECTOR), "--listen", f"127.0.0.1:{port}", "--cert",
              str(pki / f"{cert}.pem"), "--key", str(pki / f"{cert}.key"), "--store", str(store),
-             "--admin", "--fail-plan", plan, "--quiet"], stdout=self.log, stderr=subprocess.STDOUT)
+             "--admin", "--fail-plan", plan, "--quiet",
+             *(["--client-ca", str(pki / f"{client_ca}.pem")] if client_ca else [])],
+            stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + scaled(10)
         while True:
             try:
@@ -65,6 +67,8 @@ class Collector:
         self.tls = ssl.create_default_context()
         self.tls.check_hostname = False  # the test's own questions: the agent's checks are under test
         self.tls.verify_mode = ssl.CERT_NONE
+        if client_ca:  # the test's own questions need a client certificate too
+            self.tls.load_cert_chain(str(pki / "good.pem"), str(pki / "good.key"))
 
     def get(self, path):
         with urllib.request.urlopen(f"https://127.0.0.1:{self.port}{path}", context=self.tls,
@@ -277,6 +281,27 @@ def test_connect_to_reaches_a_named_collector_through_another_address(pki, tmp_p
     try:
         sid = take(hv)
         hv.wait_for(lambda: len(col.reports()) == 1, 20, "the report")
+        assert col.reports()[0]["snapshot"] == sid
+    finally:
+        a.stop()
+        hv.stop()
+        col.stop()
+
+
+def test_mutual_tls_with_a_client_certificate(pki, tmp_path):
+    port = free_port()
+    col = Collector(pki, tmp_path / "store", port, client_ca="ca")
+    hv = start_hv(tmp_path)
+    a = Agent(hv, tmp_path / "agent", args=upload_args(pki, port))  # no client certificate yet
+    try:
+        sid = take(hv)
+        up = hv.wait_for(lambda: (lambda u: u if u and u["LastError"] else None)(uploaded(hv, a, sid)),
+                         20, "the refused handshake in the Dump entry")
+        assert up["State"] in ("Queued", "Sending") and col.reports() == []
+        body = {"ClientCertificate": (pki / "good.pem").read_text(), "ClientKey": (pki / "good.key").read_text()}
+        status, _, body = a.curl(UPLOAD, method="PATCH", data=body)
+        assert status == 200 and body["ClientKey"] is None and body["ClientKeySet"] is True
+        hv.wait_for(lambda: len(col.reports()) == 1, 20, "the report over mTLS")
         assert col.reports()[0]["snapshot"] == sid
     finally:
         a.stop()
