@@ -15,7 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#define SCAN_MS 1000 /* how often hv's snapshot list is compared with the outbox */
+#define EVENTS_MS 200  /* how often hv's event stream is read for new snapshots */
+#define SCAN_MS   5000 /* and how often the snapshot list is compared with the outbox anyway */
 
 static struct upload_config cfg;
 static int cfg_loaded, ob_loaded;
@@ -26,7 +27,8 @@ static char setup_error[256]; /* why nothing can be sent (bad URL, CA), "" when 
 static struct up_conn *conn;
 static struct up_body *body;
 static char flight[64]; /* the snapshot whose report is being sent, "" if none */
-static int64_t next_scan;
+static int64_t next_scan, next_events;
+static json_int_t ev_seq; /* the last event of hv's stream seen */
 
 static int64_t wall_ms(void)
 {
@@ -172,6 +174,32 @@ static void scan(void)
     enforce_bounds();
 }
 
+/* True when hv's event stream says a snapshot (or crash) came since the last look, or when the
+ * stream cannot tell (events lost, hv restarted): then the caller scans at once. */
+static int snapshot_events(void)
+{
+    json_t *rep =
+               hv_simple(json_pack("{s:s, s:I, s:i}", "op", "events", "after", ev_seq, "max", 256)),
+           *e;
+    int any = 0;
+    size_t i;
+    if (!hv_ok(rep)) {
+        json_decref(rep);
+        return 0;
+    }
+    json_int_t last = json_integer_value(json_object_get(rep, "last_seq"));
+    if (last < ev_seq || json_is_true(json_object_get(rep, "lost")))
+        any = 1; /* hv restarted (its sequence starts again) or we fell behind */
+    json_array_foreach(json_object_get(rep, "events"), i, e)
+    {
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        any |= kind && (!strcmp(kind, "snapshot") || !strcmp(kind, "crash"));
+    }
+    ev_seq = last;
+    json_decref(rep);
+    return any;
+}
+
 static int64_t backoff_ms(unsigned attempts)
 {
     double d = cfg.backoff_base;
@@ -229,7 +257,7 @@ static void start(struct ob_entry *e)
     const char *sha = json_string_value(json_object_get(s, "sha256"));
     if (!hv_ok(rep) || !sha || strlen(sha) != 64) {
         if (hv_ok(rep) || strcmp(hv_code(rep), "ENOENT"))
-            e->next_ms = wall_ms() + 500; /* the digest is pending, or hv is busy: soon */
+            e->next_ms = wall_ms() + 200; /* the digest is pending, or hv is busy: soon */
         json_decref(rep);
         return;
     }
@@ -274,7 +302,7 @@ int upload_poll(short *events, int64_t *timeout_ms)
     }
     if (!active())
         return -1;
-    int64_t next = next_scan - t, w = wall_ms();
+    int64_t next = (next_scan < next_events ? next_scan : next_events) - t, w = wall_ms();
     for (size_t i = 0; i < ob.n; i++)
         if (ob.e[i].state == OB_QUEUED && ob.e[i].next_ms - w < next)
             next = ob.e[i].next_ms - w;
@@ -302,6 +330,11 @@ void upload_run(void)
     }
     if (!active())
         return;
+    if (up_now_ms() >= next_events) {
+        next_events = up_now_ms() + EVENTS_MS;
+        if (snapshot_events())
+            next_scan = 0;
+    }
     if (up_now_ms() >= next_scan) {
         next_scan = up_now_ms() + SCAN_MS;
         scan();

@@ -170,7 +170,7 @@ def test_500_and_429_are_retried_with_retry_after_and_400_is_final(pki, tmp_path
         up = hv.wait_for(lambda: (lambda u: u if u and u["State"] == "Rejected" else None)(
             uploaded(hv, a, sid2)), 30, "the rejection in the Dump entry")
         assert "400" in up["LastError"] and up["Receipt"] is None
-        time.sleep(1.5)  # several backoff periods
+        time.sleep(1.0)  # several backoff periods (0.2 .. 1 s)
         assert col.stats()["posts"] == 4 and len(col.reports()) == 1
         assert any("refused by the collector (400)" in m for m in sel_messages(a))
         assert a.stop() == 0, a.output()
@@ -249,7 +249,6 @@ def test_hv_killed_with_reports_queued_and_retention_held_off(pki, tmp_path):
 
 @pytest.mark.parametrize("cert,host,why", [
     ("wrong-name", "localhost", "hostname mismatch"),  # our CA's, for another name
-    ("wrong-name", "127.0.0.1", "IP address mismatch"),
     ("stranger", "127.0.0.1", "unable to get local issuer certificate")])  # another CA's
 def test_a_collector_with_the_wrong_certificate_is_refused(pki, tmp_path, cert, host, why):
     port = free_port()
