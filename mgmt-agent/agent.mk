@@ -3,13 +3,13 @@
 # VM's build/mgmt-agent/agent.elf (part of `make all`; include this after svcos.mk).
 #
 # The same sources build for the service VM with $(SVCOS_CC) and a different link
-# ($(SVCOS_LINK) $(NETSTACK_LINK) -lssl -lcrypto -lmicrohttpd -ljansson); only the hv link's
+# ($(SVCOS_LINK) $(NETSTACK_LINK) -lssl -lcrypto -lmicrohttpd -ljansson -lz); only the hv link's
 # transport differs (hvlink_unix.c natively, the service channel in the service VM).
 
 AGENT_SRCS   := $(filter-out mgmt-agent/hvlink_svc.c,$(wildcard mgmt-agent/*.c))
 AGENT_SVC_SRCS := $(filter-out mgmt-agent/hvlink_unix.c,$(wildcard mgmt-agent/*.c))
 AGENT_OBJS   := $(AGENT_SRCS:%.c=$(O)/obj/%.o)
-AGENT_LDLIBS := -lmicrohttpd -lssl -lcrypto -ljansson
+AGENT_LDLIBS := -lmicrohttpd -lssl -lcrypto -ljansson -lz
 
 host: $(O)/mgmt-agent/mgmt-agent
 
@@ -34,7 +34,7 @@ $(AGENT_SVC_O)/%.o: mgmt-agent/%.c $(SVCOS_BUILD)/sysroot.id
 
 build/mgmt-agent/agent.elf: $(AGENT_SVC_OBJS) $(SVCOS_BUILD)/libsvcos.a $(NETSTACK_LIBS)
 	SVCOS_PREFIX=$(SVCOS_PREFIX) $(SVCOS_CC) -o $@ $(AGENT_SVC_OBJS) $(SVCOS_LINK) $(NETSTACK_LINK) \
-	    -lssl -lcrypto -lmicrohttpd -ljansson
+	    -lssl -lcrypto -lmicrohttpd -ljansson -lz
 
 -include $(shell find $(AGENT_SVC_O) -name '*.d' 2>/dev/null)
 

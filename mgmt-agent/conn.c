@@ -2,6 +2,7 @@
 #include "conn.h"
 #include "mtls.h"
 #include "resources.h"
+#include "upload.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -287,6 +288,10 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
         int due = systems_deferred_poll(); /* a service VM restart waiting for its 204 to go */
         if (due >= 0 && due < timeout)
             timeout = due;
+        short up_ev = 0;
+        int up_fd = upload_poll(&up_ev, &timeout); /* the crash-report uploader's connection */
+        if (up_fd >= 0)
+            add_pfd(&pf, n, cap, up_fd, up_ev);
         if (poll(pf, (nfds_t)*n, (int)timeout) < 0 && errno != EINTR)
             return -1;
         if (pf[0].revents & POLLIN)
@@ -308,6 +313,7 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
         for (int i = 0; i < nhooks; i++)
             hooks[i]->run(t);
         MHD_run(d);
+        upload_run();
     }
     for (int i = 0; i < nhooks; i++)
         hooks[i]->stop();

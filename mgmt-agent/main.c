@@ -12,6 +12,7 @@
 #include "tasks.h"
 #include "tickets.h"
 #include "tls.h"
+#include "upload.h"
 #include "web.h"
 
 #include <arpa/inet.h>
@@ -55,7 +56,8 @@ static const char usage[] =
     "                             account their Subject CN names (default: NV agent.clientca)\n"
     "  --ticket-ttl S             lifetime of a download ticket in seconds (60, at most 3600)\n"
     "  --boot-guest VM            once serving, boot VM by a switch to it (make run's\n"
-    "                             --autostart-guest for the agent as the service VM)\n";
+    "                             --autostart-guest for the agent as the service VM)\n"
+    "crash-report upload (docs/upload.md):\n";
 
 /* A stable identity for the service root's UUID, kept with the accounts. */
 static void load_uuid(void)
@@ -115,6 +117,7 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) {
             fputs(usage, stdout);
+            fputs(upload_usage, stdout);
             return 0;
         }
         if (!v) {
@@ -122,6 +125,13 @@ int main(int argc, char **argv)
             return 2;
         }
         i++;
+        int up = upload_option(a, v);
+        if (up < 0) {
+            fprintf(stderr, "mgmt-agent: bad value for %s: %s\n%s", a, v, upload_usage);
+            return 2;
+        }
+        if (up > 0)
+            continue;
         if (!strcmp(a, "--hv-socket"))
             sock = v;
         else if (!strcmp(a, "--listen"))
@@ -160,6 +170,7 @@ int main(int argc, char **argv)
         return 1;
     load_uuid();
     events_init();
+    upload_config(); /* the settings: the NV store's, or the command line's stored */
     int lfd = listen_on(listen_spec);
     /* MHD's memory per connection: the hard cap on a request's headers (http.h HEADER_MAX). */
     struct MHD_Daemon *d =

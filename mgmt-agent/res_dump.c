@@ -2,6 +2,7 @@
  * Repr-Digest, read from hv in chunks (snapshot.read), with no size cap. */
 #include "hvlink.h"
 #include "resources.h"
+#include "upload.h"
 
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -18,7 +19,19 @@ static const char *str(json_t *j, const char *key, const char *otherwise)
     return v ? v : otherwise;
 }
 
+static json_t *entry_json_base(json_t *s);
+
+/* With the crash report's upload state when the uploader has one (Oem.Vigil.Upload). */
 static json_t *entry_json(json_t *s)
+{
+    json_t *e = entry_json_base(s);
+    json_t *up = upload_entry_status(json_string_value(json_object_get(s, "id")));
+    if (up)
+        json_object_set_new(json_object_get(json_object_get(e, "Oem"), "Vigil"), "Upload", up);
+    return e;
+}
+
+static json_t *entry_json_base(json_t *s)
 {
     const char *id = json_string_value(json_object_get(s, "id"));
     char path[160], data[200], msg[200];

@@ -59,6 +59,9 @@ void h_console_ws(struct req *q, struct resp *r);
 /* A System's SerialConsole property: MaxConcurrentSessions and the WebSocket's ConsoleURI. */
 json_t *serial_console_json(const char *vm);
 
+/* res_upload.c */
+void h_crash_upload(struct req *q, struct resp *r);
+
 /* res_certs.c */
 void h_cert_service(struct req *q, struct resp *r);
 void h_cert_locations(struct req *q, struct resp *r);

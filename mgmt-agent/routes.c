@@ -58,6 +58,7 @@ static const struct route routes[] = {
     {"Managers/*/LogServices/Dump/Entries/*/attachment", RO, L, CM, h_dump_data},
     {"Managers/*/LogServices/Dump/Entries/*/Actions/Oem/Vigil.DownloadTicket", M_POST, L, L,
      h_dump_ticket},
+    {"Managers/service/Oem/Vigil/CrashUpload", RO | M_PATCH, CM, CM, h_crash_upload},
     {"Managers/*/Oem/Vigil/Policy", RO | M_PATCH, L, CM, h_policy},
     {"Managers/*/NetworkProtocol/HTTPS/Certificates", RO, L, CM, h_certs},
     {"Managers/*/NetworkProtocol/HTTPS/Certificates/*", RO, L, CM, h_cert},

@@ -14,6 +14,7 @@ int64_t ctl_arg_uint(const struct ctl_msg *req, const char *key, int64_t def, js
 /* System event log and sensors (ctl_ops_bmc.c). */
 json_t *op_sel(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_sel_clear(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_sel_add(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_sensors(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_sensors_override(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_metrics(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
@@ -26,6 +27,7 @@ json_t *op_trap(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 json_t *op_snapshot_take(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_show(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_snapshot_pin(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_job(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_service_attach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);

@@ -19,6 +19,7 @@ static const char *const granted[] = {
     "nv.put",        "nv.get",        "nv.delete",
     "nv.list",       "events",        "vm.reset",
     "vm.poweroff",   "vm.poweron",    "nmi",
+    "sel.add",       "snapshot.pin",
 };
 
 const char *const *svc_granted_ops(size_t *n)
