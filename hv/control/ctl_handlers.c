@@ -313,6 +313,7 @@ static const struct {
     {"snapshot.read", op_snapshot_read},
     {"job", op_job},
     {"peek", op_peek},
+    {"gdb.start", op_gdb_start},
     {"service.attach", op_service_attach},
     {"service.detach", op_service_detach},
     {"nv.put", op_nv_put},

@@ -39,4 +39,7 @@ json_t *op_nv_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply 
 json_t *op_nv_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_read(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 
+/* The GDB stub (ctl_ops_debug.c). */
+json_t *op_gdb_start(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+
 #endif

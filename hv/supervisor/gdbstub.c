@@ -19,7 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define SEND_TIMEOUT_S 2   /* a client that reads nothing cannot hold the stub */
+#define SEND_TIMEOUT_S  2  /* a client that reads nothing cannot hold the stub */
 #define POLL_RUNNING_MS 50 /* how soon a stop hv made (pause, switch, crash) reaches gdb */
 
 bool gdbstub_debug_exit(struct vcpu *v, const struct kvm_debug_exit_arch *d)
@@ -234,8 +234,8 @@ static void stub_free(struct gdbstub *g)
     free(g);
 }
 
-int gdbstub_start(struct hv *hv, struct vm *vm, int port, char *path, size_t pathlen,
-                  int *port_out, char *err, size_t errlen)
+int gdbstub_start(struct hv *hv, struct vm *vm, int port, char *path, size_t pathlen, int *port_out,
+                  char *err, size_t errlen)
 {
     struct gdbstub *g = atomic_load(&vm->gdb);
     if (g) { /* called on the main loop only, so no second stub races this one */

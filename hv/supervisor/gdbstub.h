@@ -13,8 +13,8 @@
  * VM (docs/gdb-stub.md).  Writes the socket path to path and the port in use to *port_out;
  * returns 0, or -1 with err.  Asking again returns the stub already running.
  */
-int gdbstub_start(struct hv *hv, struct vm *vm, int port, char *path, size_t pathlen,
-                  int *port_out, char *err, size_t errlen);
+int gdbstub_start(struct hv *hv, struct vm *vm, int port, char *path, size_t pathlen, int *port_out,
+                  char *err, size_t errlen);
 
 /* Ends every VM's stub thread (hv's exit; before the VMs go): the clients are disconnected,
  * breakpoints removed, guest debugging disarmed. */

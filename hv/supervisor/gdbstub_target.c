@@ -47,9 +47,8 @@ static int get_regs(void *ctx, int thread, struct gdb_amd64_regs *r)
         const struct kvm_fpu *f = &v->state.fpu; /* filled from XSAVE where KVM has it */
         memset(r, 0, sizeof *r);
         /* gdb's order has rbp before rsp; KVM's the other way round. */
-        const uint64_t gpr[16] = {k->rax, k->rbx, k->rcx, k->rdx, k->rsi, k->rdi,
-                                  k->rbp, k->rsp, k->r8,  k->r9,  k->r10, k->r11,
-                                  k->r12, k->r13, k->r14, k->r15};
+        const uint64_t gpr[16] = {k->rax, k->rbx, k->rcx, k->rdx, k->rsi, k->rdi, k->rbp, k->rsp,
+                                  k->r8,  k->r9,  k->r10, k->r11, k->r12, k->r13, k->r14, k->r15};
         memcpy(r->gpr, gpr, sizeof gpr);
         r->rip = k->rip;
         r->eflags = (uint32_t)k->rflags;
@@ -61,8 +60,8 @@ static int get_regs(void *ctx, int thread, struct gdb_amd64_regs *r)
         uint32_t ftag = 0; /* FXSAVE's abridged tag: 1 = valid; gdb's full tag: 3 = empty */
         for (int i = 0; i < 8; i++)
             ftag |= (f->ftwx >> i & 1 ? 0u : 3u) << (2 * i);
-        const uint32_t ctl[8] = {f->fcw, f->fsw, ftag, 0, (uint32_t)f->last_ip, 0,
-                                 (uint32_t)f->last_dp, f->last_opcode};
+        const uint32_t ctl[8] = {
+            f->fcw, f->fsw, ftag, 0, (uint32_t)f->last_ip, 0, (uint32_t)f->last_dp, f->last_opcode};
         memcpy(r->fpu_ctl, ctl, sizeof ctl);
         memcpy(r->xmm, f->xmm, sizeof r->xmm);
         r->mxcsr = f->mxcsr;
@@ -82,9 +81,8 @@ static int set_regs(void *ctx, int thread, const struct gdb_amd64_regs *r)
     if (v) {
         pthread_mutex_lock(&g->vm->lock);
         struct kvm_regs *k = &v->state.regs;
-        __u64 *dst[16] = {&k->rax, &k->rbx, &k->rcx, &k->rdx, &k->rsi, &k->rdi,
-                             &k->rbp, &k->rsp, &k->r8,  &k->r9,  &k->r10, &k->r11,
-                             &k->r12, &k->r13, &k->r14, &k->r15};
+        __u64 *dst[16] = {&k->rax, &k->rbx, &k->rcx, &k->rdx, &k->rsi, &k->rdi, &k->rbp, &k->rsp,
+                          &k->r8,  &k->r9,  &k->r10, &k->r11, &k->r12, &k->r13, &k->r14, &k->r15};
         for (int i = 0; i < 16; i++)
             *dst[i] = r->gpr[i];
         k->rip = r->rip;
