@@ -77,7 +77,7 @@ def test_gdb_reads_a_paused_guest_like_hvctl(start_hv):
 def test_breakpoint_steps_and_the_guest_runs_on(start_hv):
     hv, sock = start(start_hv)
     hv.ok("switch", target="service")  # frozen: gdb attaches to the guest as a switch left it
-    p = gdb(sock, "info registers rip", "break rt_monotonic_ns", "continue", "info registers rip",
+    p = gdb(sock, "info registers rip", "break *rt_monotonic_ns", "continue", "info registers rip",
             "stepi", "info registers rip", "stepi", "info registers rip", "stepi",
             "info registers rip", "delete", "continue")
     # The last continue never returns: the guest runs on until gdb goes away.
@@ -105,7 +105,7 @@ def test_breakpoint_steps_and_the_guest_runs_on(start_hv):
 @needs_guest_debug
 def test_hardware_breakpoint_hits(start_hv):
     hv, sock = start(start_hv)
-    out = finish(gdb(sock, "hbreak rt_monotonic_ns", "continue", "info registers rip", "delete",
+    out = finish(gdb(sock, "hbreak *rt_monotonic_ns", "continue", "info registers rip", "delete",
                      "detach"), 60)
     assert "Hardware assisted breakpoint 1" in out and "rt_monotonic_ns" in out, out
     assert rips(out), out
