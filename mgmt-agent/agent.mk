@@ -37,3 +37,11 @@ build/mgmt-agent/agent.elf: $(AGENT_SVC_OBJS) $(SVCOS_BUILD)/libsvcos.a $(NETSTA
 	    -lssl -lcrypto -lmicrohttpd -ljansson
 
 -include $(shell find $(AGENT_SVC_O) -name '*.d' 2>/dev/null)
+
+# Unit tests named tests/unit/test_agent_*.c link the agent's pure parts (the event ring and
+# the $filter), built natively.
+AGENT_UNIT_OBJS := $(O)/obj/mgmt-agent/events.o $(O)/obj/mgmt-agent/evfilter.o
+$(O)/obj/tests/unit/test_agent_%.o: HOST_CFLAGS += -Imgmt-agent
+$(O)/tests/test_agent_%: $(O)/obj/tests/unit/test_agent_%.o $(AGENT_UNIT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ -lcmocka -ljansson -lcrypto

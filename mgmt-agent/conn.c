@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <poll.h>
 #include <stdint.h>
@@ -22,6 +24,7 @@ struct conn {
     int open;           /* handshake done */
     int net_eof;        /* the client closed (or TLS failed): MHD was told with SHUT_WR */
     int app_eof;        /* MHD closed the connection */
+    int lingering;      /* since app_eof: deadline is when the rest of the output is given up */
     int want_r, want_w; /* what the SSL object waits for */
     int64_t deadline;
     size_t in_len, in_off, out_len, out_off;
@@ -75,6 +78,9 @@ static void accept_all(int lfd, SSL_CTX *ctx, const struct conn_limits *lim)
             close(fd); /* over the cap: the client sees a closed connection, others go on */
             continue;
         }
+        /* Responses leave in pieces (MHD's writes, TLS records): Nagle's algorithm could hold
+         * a small one (an event) until the client acknowledges the one before. */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         c->tcp = fd;
         c->app = -1;
         c->addr = a;
@@ -192,6 +198,11 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
     while (!*stop) {
         int n = 0;
         int64_t t = now_ms(), timeout = 1000;
+        if (lim->tick) {
+            int64_t due = lim->tick(t);
+            timeout = due < 0 ? 0 : due < timeout ? due : timeout;
+            MHD_run(d); /* what the tick resumed (event streams) moves before we sleep */
+        }
         add_pfd(&pf, &n, &cap, lfd, POLLIN);
         for (int i = 0; i < nconns; i++) {
             struct conn *c = conns[i];
@@ -201,7 +212,7 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
                 add_pfd(&pf, &n, &cap, c->app,
                         (short)((c->out_len || c->app_eof ? 0 : POLLIN) |
                                 (c->in_off < c->in_len ? POLLOUT : 0)));
-            if (!c->open && c->deadline - t < timeout)
+            if ((!c->open || c->lingering) && c->deadline - t < timeout)
                 timeout = c->deadline - t < 0 ? 0 : c->deadline - t;
         }
         /* MHD's own ends of the socketpairs, so that its work wakes us too. */
@@ -227,7 +238,12 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
         t = now_ms();
         for (int i = 0; i < nconns;) {
             struct conn *c = conns[i];
-            if (pump(c, d) || (!c->open && t > c->deadline))
+            if (c->app_eof &&
+                !c->lingering) { /* MHD is done: the client has 5 s to take the rest */
+                c->lingering = 1;
+                c->deadline = t + 5000;
+            }
+            if (pump(c, d) || ((!c->open || c->lingering) && t > c->deadline))
                 conn_free(i);
             else
                 i++;

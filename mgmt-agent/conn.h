@@ -4,10 +4,14 @@
 
 #include <microhttpd.h>
 #include <openssl/ssl.h>
+#include <stdint.h>
 
 struct conn_limits {
     int max_conns;         /* further clients are accepted and closed at once */
     int handshake_timeout; /* seconds a client has to finish the TLS handshake */
+    /* Timed work on the loop's thread (following hv's events, keep-alives); called once per
+     * turn with monotonic ms, it returns the ms until it wants to run again. May be NULL. */
+    int64_t (*tick)(int64_t now_ms);
 };
 
 /* Serves until *stop becomes non-zero. Single-threaded and non-blocking throughout

@@ -2,9 +2,13 @@
 #include "accounts.h"
 #include "agent.h"
 #include "conn.h"
+#include "events.h"
+#include "evhv.h"
 #include "http.h"
 #include "hvlink.h"
 #include "nv.h"
+#include "sse.h"
+#include "tasks.h"
 #include "tls.h"
 #include "web.h"
 
@@ -26,6 +30,13 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop = 1;
+}
+
+/* The loop's timed work: hv's events first, so that streams and tasks see them this turn. */
+static int64_t tick(int64_t now_ms)
+{
+    int64_t a = evhv_tick(now_ms), b = tasks_tick(now_ms), c = sse_tick(now_ms);
+    return a < b ? (a < c ? a : c) : (b < c ? b : c);
 }
 
 static const char usage[] =
@@ -91,7 +102,7 @@ int main(int argc, char **argv)
 {
     const char *sock = getenv("VIGIL_HV_SOCKET"), *listen_spec = "0.0.0.0:8443";
     const char *pwfile = NULL, *boot_guest = NULL;
-    struct conn_limits lim = {.max_conns = 32, .handshake_timeout = 30};
+    struct conn_limits lim = {.max_conns = 32, .handshake_timeout = 30, .tick = tick};
     int timeout = 30;
     if (!sock)
         sock = "/tmp/vigil-hv.sock";
@@ -139,6 +150,7 @@ int main(int argc, char **argv)
     if (!ctx || accounts_init(pwfile))
         return 1;
     load_uuid();
+    events_init();
     int lfd = listen_on(listen_spec);
     /* MHD's memory per connection: the hard cap on a request's headers (http.h HEADER_MAX). */
     struct MHD_Daemon *d =
@@ -157,6 +169,8 @@ int main(int argc, char **argv)
         json_decref(rep);
     }
     int rc = conn_loop(lfd, ctx, d, &lim, &stop);
+    sse_close_all(); /* MHD cannot stop with connections suspended */
+    MHD_run(d);
     MHD_stop_daemon(d);
     SSL_CTX_free(ctx);
     close(lfd);

@@ -87,6 +87,12 @@ void h_log_service(struct req *q, struct resp *r)
         json_object_set_new(ls, "Actions",
                             json_pack("{s:{s:s}}", "#LogService.ClearLog", "target",
                                       LOGS "/SEL/Actions/LogService.ClearLog"));
+    } else { /* a core of any VM, through a task (res_tasks.c) */
+        json_object_set_new(ls, "Actions",
+                            json_pack("{s:{s:s, s:[s]}}", "#LogService.CollectDiagnosticData",
+                                      "target",
+                                      LOGS "/Dump/Actions/LogService.CollectDiagnosticData",
+                                      "DiagnosticDataType@Redfish.AllowableValues", "OEM"));
     }
     resp_json(r, 200, ls);
 }

@@ -37,6 +37,11 @@ static const char *const schemas[][2] = {
     {"CertificateLocations", "v1_0_4"},
     {"CertificateCollection", ""},
     {"Certificate", "v1_5_0"},
+    {"EventService", "v1_10_0"},
+    {"Event", "v1_10_0"},
+    {"TaskService", "v1_2_1"},
+    {"TaskCollection", ""},
+    {"Task", "v1_7_3"},
 };
 
 static const char *const services[][2] = {
@@ -46,6 +51,8 @@ static const char *const services[][2] = {
     {"SessionService", "/redfish/v1/SessionService"},
     {"AccountService", "/redfish/v1/AccountService"},
     {"CertificateService", "/redfish/v1/CertificateService"},
+    {"EventService", "/redfish/v1/EventService"},
+    {"TaskService", "/redfish/v1/TaskService"},
     {"Sessions", "/redfish/v1/SessionService/Sessions"},
 };
 
@@ -65,8 +72,9 @@ void h_root(struct req *q, struct resp *r)
                   "UUID", agent_uuid, "Product", "Vigil", "Links", "Sessions",
                   odata_link("/redfish/v1/SessionService/Sessions"), "ProtocolFeaturesSupported",
                   "ExcerptQuery", 0, "ExpandQuery", 0, "OnlyMemberQuery", 0, "FilterQuery", 0);
-    for (size_t i = 0; i < 6; i++) /* all but Sessions, which is under Links */
-        json_object_set_new(root, services[i][0], odata_link(services[i][1]));
+    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
+        if (strcmp(services[i][0], "Sessions")) /* that one is under Links */
+            json_object_set_new(root, services[i][0], odata_link(services[i][1]));
     resp_json(r, 200, root);
 }
 
@@ -86,7 +94,7 @@ void h_odata(struct req *q, struct resp *r)
 void h_metadata(struct req *q, struct resp *r)
 {
     (void)q;
-    size_t cap = 8192, n = 0;
+    size_t cap = 16384, n = 0;
     char *x = malloc(cap);
     n += (size_t)snprintf(x + n, cap - n,
                           "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"

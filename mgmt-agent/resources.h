@@ -56,6 +56,14 @@ void h_cert_locations(struct req *q, struct resp *r);
 void h_certs(struct req *q, struct resp *r);
 void h_cert(struct req *q, struct resp *r);
 void h_cert_replace(struct req *q, struct resp *r);
+/* res_events.c (the SSE stream itself: sse.h) */
+void h_event_service(struct req *q, struct resp *r);
+/* res_tasks.c */
+void h_task_service(struct req *q, struct resp *r);
+void h_tasks(struct req *q, struct resp *r);
+void h_task(struct req *q, struct resp *r);
+void h_task_monitor(struct req *q, struct resp *r);
+void h_collect_diag(struct req *q, struct resp *r);
 
 /* Shared helpers (res_util.c) */
 json_t *collection(const char *path, const char *type, const char *name, json_t *members);

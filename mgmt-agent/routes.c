@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "oem.h"
 #include "resources.h"
+#include "sse.h"
 #include "web.h"
 
 #include <string.h>
@@ -60,6 +61,15 @@ static const struct route routes[] = {
     {"CertificateService/CertificateLocations", RO, L, CM, h_cert_locations},
     {"CertificateService/Actions/CertificateService.ReplaceCertificate", M_POST, CM, CM,
      h_cert_replace},
+    /* events and tasks (res_events.c, sse.c, res_tasks.c) */
+    {"EventService", RO, L, CM, h_event_service},
+    {"EventService/SSE", RO, L, L, h_sse},
+    {"TaskService", RO, L, CM, h_task_service},
+    {"TaskService/Tasks", RO, L, CM, h_tasks},
+    {"TaskService/Tasks/*", RO, L, CM, h_task},
+    {"TaskService/TaskMonitors/*", RO, L, CM, h_task_monitor},
+    {"Managers/*/LogServices/Dump/Actions/LogService.CollectDiagnosticData", M_POST, CC, CC,
+     h_collect_diag},
 };
 
 int id_ok(const char *id)

@@ -20,6 +20,10 @@ def setup(tmp_path_factory):
     hv.ok("switch", target="guest")
     hv.snapshot("guest")  # so that a Dump entry exists to be walked
     agent = Agent(hv, d / "agent")
+    status, _, _ = agent.curl(  # so that a Task exists to be walked
+        "/redfish/v1/Managers/hv/LogServices/Dump/Actions/LogService.CollectDiagnosticData",
+        method="POST", data={"DiagnosticDataType": "OEM", "OEMDiagnosticDataType": "Vigil:guest"})
+    assert status == 202
     yield hv, agent, crawl(agent)
     assert agent.stop() == 0, agent.output()
     hv.stop()
@@ -68,8 +72,10 @@ def test_walk_reaches_every_resource_group(setup):
     for uri in ("/redfish/v1/Systems/guest", "/redfish/v1/Chassis/vigil/Sensors/cpu_temp",
                 "/redfish/v1/Managers/hv/LogServices/SEL/Entries", "/redfish/v1/AccountService/Roles/Operator",
                 "/redfish/v1/Chassis/vigil/Thermal", "/redfish/v1/Managers/hv/LogServices/Dump/Entries",
-                "/redfish/v1/Managers/hv/Oem/Vigil/Policy"):
+                "/redfish/v1/Managers/hv/Oem/Vigil/Policy", "/redfish/v1/EventService",
+                "/redfish/v1/TaskService/Tasks"):
         assert uri in seen, sorted(seen)
+    assert any(u.startswith("/redfish/v1/TaskService/Tasks/") for u in seen), sorted(seen)
     assert len(seen) >= 30
 
 

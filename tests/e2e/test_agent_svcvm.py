@@ -5,10 +5,12 @@ import base64
 import hashlib
 import re
 import subprocess
+import types
 
 import pytest
 
 from agent import free_port
+from sse import Stream, origin
 from vigil import HVCTL, ROOT, Hv, guest, scaled
 
 ELF = ROOT / "build" / "mgmt-agent" / "agent.elf"
@@ -45,11 +47,16 @@ def test_agent_as_the_service_vm(tmp_path):
         console = hv.console("service")
         pw = re.search(r'created account "admin" \(Administrator\) with password (\S+)', console).group(1)
         auth = ["-u", f"admin:{pw}"]
+        events = Stream(types.SimpleNamespace(port=port), user=("admin", pw))  # SSE, over the channel
+        assert events.status == 200
         status, body = curl(base + "/redfish/v1/Systems", *auth)
         assert status == 200 and b"/redfish/v1/Systems/guest" in body
         status, _ = curl(base + "/redfish/v1/Systems/guest/Actions/Oem/Vigil.Switch", *auth, "-X", "POST",
                          "-H", "Content-Type: application/json", "-d", "{}")
         assert status == 204 and hv.status()["foreground"] == "guest"
+        events.wait(lambda r: r["MessageId"] == "Vigil.1.0.ForegroundSwitched"
+                    and origin(r) == "/redfish/v1/Systems/guest", 10, "the switch event")
+        events.close()
         hv.snapshot("guest")
         snap = hv.wait_for(lambda: next((x for x in hv.ok("snapshot.list")["snapshots"]
                                          if len(x["sha256"]) == 64), None), 60, "the core's digest")

@@ -86,6 +86,35 @@ async function admin(browser) {
         if (i === 0) await shot(page, 'overview');
     }
 
+    // Live: a switch made over the API (not in this page) shows up through the event stream,
+    // with no reload and no polling; so does a crash snapshot in the Crashes view.
+    await page.waitForFunction(() => document.querySelector('[data-testid=live]')?.textContent.includes('live'));
+    await page.evaluate(() => (window.__sameDocument = 1));
+    const tok = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigil.session')).token);
+    const auth = { 'X-Auth-Token': tok, 'Content-Type': 'application/json' };
+    for (let i = 0; i < 2; i++) {
+        const fg = (await text(page, '[data-testid=system-guest] [data-testid=foreground]')) ? 'guest' : 'service';
+        const other = fg === 'guest' ? 'service' : 'guest';
+        const t = Date.now();
+        const r = await ctx.request.post(`${cfg.base}/redfish/v1/Systems/${other}/Actions/Oem/Vigil.Switch`, { headers: auth, data: {} });
+        assert.equal(r.status(), 204);
+        await page.waitForFunction(
+            (o) => document.querySelector(`[data-testid=system-${o}] [data-testid=foreground]`)?.textContent === 'foreground',
+            other, { timeout: T });
+        step(`switch over the API ${fg} -> ${other}: the overview followed the event stream in ${Date.now() - t} ms`);
+    }
+    await page.click('a[href="#/crashes"]');
+    await page.waitForSelector('[data-testid=dumps]');
+    const dumpsBefore = await page.locator('[data-testid^=dump-]').count();
+    const t = Date.now();
+    const snap = await ctx.request.post(`${cfg.base}/redfish/v1/Systems/guest/Actions/Oem/Vigil.Snapshot`, { headers: auth, data: {} });
+    assert.equal(snap.status(), 202);
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid^=dump-]').length === n + 1, dumpsBefore);
+    step(`a snapshot taken over the API appeared in Crashes in ${Date.now() - t} ms`);
+    assert.equal(await page.evaluate(() => window.__sameDocument), 1, 'the page reloaded');
+    await page.click('a[href="#/overview"]');
+    await page.waitForSelector('[data-testid=system-guest]');
+
     // Disturbing actions ask first; cancelling sends nothing.
     const before = await text(page, '[data-testid=system-guest] [data-testid=state]');
     await page.click('[data-testid=system-guest] [data-testid=reset-Nmi]');
@@ -120,6 +149,17 @@ async function admin(browser) {
     assert.equal(csv[0], 'Id,Created,Severity,EntryType,Message');
     assert.equal(csv.length - 1, sevs.length, 'CSV rows = rows shown');
     step(`filters: ${rows.length} rows match "switch", ${sevs.length} are OK; CSV has them`);
+    // With every page loaded, a new SEL entry (a switch made over the API) is appended live.
+    await page.selectOption('[data-testid=severity]', '');
+    const rowsBefore = await page.locator('[data-testid=sel-row]').count();
+    const fgNow = (await (await ctx.request.get(`${cfg.base}/redfish/v1/Systems/guest`, { headers: auth })).json()).Oem.Vigil.Foreground;
+    const tsel = Date.now();
+    const sw = await ctx.request.post(`${cfg.base}/redfish/v1/Systems/${fgNow ? 'service' : 'guest'}/Actions/Oem/Vigil.Switch`, { headers: auth, data: {} });
+    assert.equal(sw.status(), 204);
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid=sel-row]').length > n, rowsBefore);
+    const lastRow = await page.locator('[data-testid=sel-row] td.msg').last().innerText();
+    assert.match(lastRow, /switched to the foreground/);
+    step(`Event log: the switch's SEL entry appended live in ${Date.now() - tsel} ms`);
 
     await page.click('a[href="#/sensors"]');
     await page.waitForSelector('[data-testid=sensor-row]');

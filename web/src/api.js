@@ -43,7 +43,8 @@ async function failure(r) {
 }
 
 // credentials 'omit': no cookies either way, and no browser Basic-auth prompt on a 401.
-export async function request(method, path, body, extra = {}) {
+// extra: more headers (the event stream's Accept and Last-Event-ID); signal: to abort it.
+export async function request(method, path, body, extra = {}, signal = undefined) {
     const headers = { Accept: 'application/json', ...extra };
     if (sess) headers['X-Auth-Token'] = sess.token;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -53,6 +54,7 @@ export async function request(method, path, body, extra = {}) {
         body: body === undefined ? undefined : JSON.stringify(body),
         credentials: 'omit',
         cache: 'no-store',
+        signal,
     });
     if (r.status === 401 && sess) {
         forget();

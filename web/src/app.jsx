@@ -2,6 +2,7 @@
 // return to the login form when the session expires.
 import { useEffect, useState } from 'preact/hooks';
 import * as api from './api.js';
+import { liveStatus, onLiveStatus, startLive, stopLive } from './live.js';
 import { Overview } from './overview.jsx';
 import { Crashes } from './crashes.jsx';
 import { Events } from './events.jsx';
@@ -63,9 +64,20 @@ export function App() {
         addEventListener('hashchange', onHash);
         return () => removeEventListener('hashchange', onHash);
     }, []);
+    const [live, setLive] = useState(liveStatus());
+    useEffect(() => {
+        if (!sess) return undefined;
+        const off = onLiveStatus(setLive);
+        startLive(); // one stream for every view, for as long as the session lasts
+        return () => {
+            off();
+            stopLive();
+        };
+    }, [sess]);
     if (!sess) return <Login notice={notice} />;
     const View = VIEWS[view];
     const logout = async () => {
+        stopLive(); // before the session ends, so the stream does not see a 401
         await api.logout();
         setNotice('');
         setSess(null);
@@ -79,6 +91,7 @@ export function App() {
                         <a href={`#/${v}`} class={v === view ? 'active' : ''}>{TITLES[v]}</a>
                     ))}
                 </nav>
+                <span class={`live ${live}`} data-testid="live" title="the event stream">{live === 'live' ? '● live' : live}</span>
                 <span class="who" data-testid="who">{sess.user} ({sess.role})</span>
                 <button data-testid="logout" onClick={logout}>Log out</button>
             </header>

@@ -2,6 +2,7 @@
 // download of the ELF core and delete for roles that may.
 import { useState } from 'preact/hooks';
 import * as api from './api.js';
+import { coalesce, useLive } from './live.js';
 import { ErrorLine, Toolbar, bytes, useConfirm, useLoad } from './ui.jsx';
 
 const DUMPS = '/redfish/v1/Managers/hv/LogServices/Dump/Entries';
@@ -26,6 +27,11 @@ export function Crashes() {
     const [confirm, dialog] = useConfirm();
     const [working, setWorking] = useState('');
     const mayDelete = api.can('ConfigureManager');
+    // A core written or hashed, or a crash (whose core follows): the list changes.
+    const refresh = coalesce(reload);
+    useLive((rec) => {
+        if (rec.resync || /\.(SnapshotWritten|SnapshotHashed|GuestCrashed)$/.test(rec.MessageId)) refresh();
+    });
     const remove = async (e) => {
         if (!(await confirm(`Delete crash snapshot ${e.Id}?`, 'Delete'))) return;
         try {

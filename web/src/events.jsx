@@ -1,7 +1,8 @@
 // events.jsx: the SEL: pages fetched by following Members@odata.nextLink (so no count limits
 // what can be seen), filtered by severity and text in the browser, exported as CSV.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import * as api from './api.js';
+import { useLive } from './live.js';
 import { ErrorLine, Toolbar } from './ui.jsx';
 
 const SEL = '/redfish/v1/Managers/hv/LogServices/SEL/Entries';
@@ -58,6 +59,23 @@ export function Events() {
         setBusy(false);
     };
     const first = (n = pageSize) => load(`${SEL}?$top=${n}`, false, false);
+    // New SEL entries arrive as events (their LogEntry link): once the last page is loaded they
+    // are appended; before that, "Load more" reaches them. A resync reloads the first page.
+    const atEnd = useRef(false);
+    atEnd.current = !next && !busy;
+    useLive(async (rec) => {
+        if (rec.resync) return first();
+        const uri = rec.LogEntry?.['@odata.id'];
+        if (!uri) return;
+        setTotal((t) => (t == null ? t : t + 1));
+        if (!atEnd.current) return;
+        try {
+            const e = await api.get(uri);
+            setEntries((list) => (list.some((x) => x.Id === e.Id) ? list : list.concat(e)));
+        } catch {
+            /* cleared meanwhile: nothing to add */
+        }
+    });
     useEffect(() => {
         first();
     }, []);

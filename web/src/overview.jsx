@@ -2,6 +2,7 @@
 // counts, and the actions the role may use (switch, pause, resume, reset, NMI, snapshot).
 import { useState } from 'preact/hooks';
 import * as api from './api.js';
+import { coalesce, useLive } from './live.js';
 import { ErrorLine, Toolbar, bytes, useConfirm, useLoad } from './ui.jsx';
 
 async function loadSystems() {
@@ -75,6 +76,12 @@ export function Overview() {
     const [confirm, dialog] = useConfirm();
     const [done, setDone] = useState('');
     const mayAct = api.can('ConfigureComponents');
+    // Switches, state changes, traps and crashes change what this view shows.
+    const refresh = coalesce(reload);
+    useLive((rec) => {
+        if (rec.resync || /\.(ForegroundSwitched|SystemStateChanged|TrapRaised|GuestCrashed|GuestFrozen|WatchdogFired)$/.test(rec.MessageId))
+            refresh();
+    });
     const act = async (what, target, body, disturbs) => {
         if (disturbs && !(await confirm(`${what}? This disturbs the VM.`, what))) return;
         try {
