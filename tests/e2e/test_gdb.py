@@ -1,11 +1,11 @@
 """test_gdb.py: the real gdb attached to hv's GDB stub (docs/gdb-stub.md): registers and memory
-of the stopped demo guest, a breakpoint that hits, three single steps, and the guest running on."""
+of the stopped demo guest, three single steps, breakpoints (where KVM reports them), the guest
+running on, and a hostile client."""
 import os
 import re
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,12 @@ def peek(hv, addr, n, virtual=False):
 
 
 def finish(p, timeout):
-    out, _ = p.communicate(timeout=scaled(timeout))
+    try:
+        out, _ = p.communicate(timeout=scaled(timeout))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise
     return out
 
 
@@ -74,44 +79,54 @@ def test_gdb_reads_a_paused_guest_like_hvctl(start_hv):
 
 @needs_gdb
 @needs_guest_debug
-def test_breakpoint_steps_and_the_guest_runs_on(start_hv):
+def test_gdb_single_steps_a_frozen_guest_which_then_runs_on(start_hv):
     hv, sock = start(start_hv)
     hv.ok("switch", target="service")  # frozen: gdb attaches to the guest as a switch left it
-    p = gdb(sock, "info registers rip", "break *rt_monotonic_ns", "continue", "info registers rip",
-            "stepi", "info registers rip", "stepi", "info registers rip", "stepi",
-            "info registers rip", "delete", "continue")
-    # The last continue never returns: the guest runs on until gdb goes away.
+    p = gdb(sock, "info registers rip", "stepi", "info registers rip", "stepi",
+            "info registers rip", "stepi", "info registers rip", "continue")
+    # The last continue never returns: the guest runs on (switched to) until gdb goes away.
+    hv.wait_for(lambda: hv.vm("guest")["state"] == "running" and hv.status()["foreground"] == "guest",
+                timeout=scaled(60), what="the guest running after gdb's continue")
     beats = hv.vm("guest")["heartbeats"]
     hv.wait_for(lambda: hv.vm("guest")["heartbeats"] > beats + 20, timeout=scaled(60),
-                what="heartbeats after gdb's last continue")
-    assert hv.vm("guest")["state"] == "running"
+                what="heartbeats after gdb's continue")
     p.kill()
     out, _ = p.communicate(timeout=scaled(10))
-    assert "Breakpoint 1, " in out and "rt_monotonic_ns" in out, out
     r = rips(out)
-    assert len(r) == 5, out
-    bp = int(re.search(r"Breakpoint 1 at 0x([0-9a-f]+)", out).group(1), 16)
-    assert r[1] == bp  # stopped at the breakpoint's address, not one past the int3
-    assert r[1] != r[2] != r[3] != r[4]  # each step moved rip
-    # gdb gone: no breakpoint is left in the guest, which keeps running and beating.
-    beats = hv.vm("guest")["heartbeats"]
+    assert len(r) == 4, out
+    assert r[0] != r[1] != r[2] != r[3], out  # each step moved rip
+    assert all(0x100000 <= x < 0x200000 for x in r), out  # in the guest's text
+    beats = hv.vm("guest")["heartbeats"]  # gdb gone: the guest keeps running and beating
     hv.wait_for(lambda: hv.vm("guest")["heartbeats"] > beats + 20, timeout=scaled(30),
                 what="heartbeats after gdb went away")
     assert hv.vm("guest")["state"] == "running"
-    assert peek(hv, bp, 1) != b"\xcc"
+
+
+# Breakpoints need KVM to intercept #BP / debug-register #DB: PVM gives them to the guest, and in
+# the nested machine (QEMU's emulated SVM) a debug-register breakpoint never fired (measured; the
+# software one was not measured there).  Real VT-x/AMD-V: VIGIL_GDB_BREAKPOINTS=1.
+needs_breakpoints = pytest.mark.skipif(
+    os.environ.get("VIGIL_GDB_BREAKPOINTS") != "1",
+    reason="breakpoint exits need real VT-x/AMD-V (docs/gdb-stub.md): set VIGIL_GDB_BREAKPOINTS=1")
 
 
 @needs_gdb
 @needs_guest_debug
-def test_hardware_breakpoint_hits(start_hv):
+@needs_breakpoints
+@pytest.mark.parametrize("kind", ["break", "hbreak"])
+def test_breakpoint_hits_and_the_guest_runs_on(start_hv, kind):
     hv, sock = start(start_hv)
-    out = finish(gdb(sock, "hbreak *rt_monotonic_ns", "continue", "info registers rip", "delete",
-                     "detach"), 60)
-    assert "Hardware assisted breakpoint 1" in out and "rt_monotonic_ns" in out, out
-    assert rips(out), out
+    try:
+        out = finish(gdb(sock, f"{kind} *rt_monotonic_ns", "continue", "info registers rip",
+                         "delete", "detach"), 120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the {kind}point never hit")
+    bp = int(re.search(r"reakpoint 1 at 0x([0-9a-f]+)", out).group(1), 16)
+    assert re.search(r"reakpoint 1, ", out) and rips(out) == [bp], out  # at it, not past the int3
     beats = hv.vm("guest")["heartbeats"]  # gdb paused it on attach: detach lets it run
     hv.wait_for(lambda: hv.vm("guest")["heartbeats"] > beats + 5, timeout=scaled(30),
                 what="heartbeats after detach")
+    assert peek(hv, bp, 1) != b"\xcc"  # the int3 is gone
 
 
 def raw(sock_path):
@@ -163,3 +178,30 @@ def test_hostile_client_gets_errors_and_hv_keeps_running(start_hv):
     beats = hv.vm("guest")["heartbeats"]  # the attach paused it; the hang-up let it go
     hv.wait_for(lambda: hv.vm("guest")["heartbeats"] > beats + 5, timeout=scaled(30),
                 what="heartbeats after the hostile client")
+
+
+def test_continue_switches_to_a_frozen_guest_and_ctrl_c_stops_it(start_hv):
+    """The raw protocol, no guest debugging needed: c runs a frozen guest (a switch to it), ^C
+    pauses it again with T02, and the hang-up lets it run."""
+    hv, sock = start(start_hv)
+    hv.ok("switch", target="service")
+    s = raw(sock)
+    s.sendall(packet(b"QStartNoAckMode"))
+    assert read_reply(s) == b"OK"
+    s.sendall(packet(b"?"))
+    assert read_reply(s) == b"T05thread:1;"
+    assert hv.vm("guest")["state"] == "frozen"  # attaching leaves a frozen guest frozen
+    s.sendall(packet(b"c"))
+    hv.wait_for(lambda: hv.vm("guest")["state"] == "running", timeout=scaled(20), what="running")
+    assert hv.status()["foreground"] == "guest"
+    beats = hv.vm("guest")["heartbeats"]
+    hv.wait_for(lambda: hv.vm("guest")["heartbeats"] > beats + 5, timeout=scaled(30),
+                what="heartbeats while gdb waits")
+    s.sendall(b"\x03")
+    assert read_reply(s) == b"T02thread:1;"
+    assert hv.vm("guest")["state"] == "paused"
+    s.sendall(packet(b"m100000,4"))
+    assert read_reply(s) == peek(hv, 0x100000, 4, virtual=True).hex().encode()
+    s.close()  # gdb's ^C stopped it: with gdb gone it runs again
+    hv.wait_for(lambda: hv.vm("guest")["state"] == "running", timeout=scaled(20),
+                what="running after the hang-up")
