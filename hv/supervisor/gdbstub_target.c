@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define DR7_RESERVED_1 (1ull << 10) /* reads as 1 */
 
@@ -151,12 +152,25 @@ static long write_mem(void *ctx, int thread, uint64_t addr, const void *buf, siz
     return done ? (long)done : -1;
 }
 
+/* PVM accepts KVM_SET_GUEST_DEBUG but hands the #DB or #BP to the guest, which then crashes
+ * (docs/platforms.md): refuse rather than crash it. */
+static bool host_is_pvm(void)
+{
+    return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
 /* KVM_SET_GUEST_DEBUG on every vCPU as `how` asks; the VM is stopped (switch_lock held). */
 static int arm(struct gdbstub *g, const struct gdb_resume *how)
 {
     const struct platform_ops *p = hv_platform(g->hv);
     struct vm *vm = g->vm;
     bool any = how->step_thread || how->sw_bp || how->nhw;
+    if (any && p == &platform_kvm && host_is_pvm()) {
+        log_warn("gdb: %s: steps and breakpoints need KVM_EXIT_DEBUG, which PVM does not give "
+                 "(docs/gdb-stub.md); refused",
+                 vm->name);
+        return -1;
+    }
     if (!p->set_guest_debug)
         return any ? -1 : 0;
     for (uint32_t i = 0; i < vm->nvcpus; i++) {

@@ -102,6 +102,16 @@ def test_gdb_single_steps_a_frozen_guest_which_then_runs_on(start_hv):
     assert hv.vm("guest")["state"] == "running"
 
 
+@needs_gdb
+@pytest.mark.skipif(not ON_PVM, reason="PVM's refusal: elsewhere steps work")
+def test_on_pvm_a_step_is_refused_and_the_guest_survives(start_hv):
+    hv, sock = start(start_hv)
+    out = finish(gdb(sock, "info registers rip", "stepi", "info registers rip"), 60)
+    assert "E05" in out, out
+    assert hv.vm("guest")["state"] == "running"  # detach let it go: not crashed by a #DB
+    assert "PVM does not give" in hv.output()
+
+
 # Breakpoints need KVM to intercept #BP / debug-register #DB: PVM gives them to the guest, and in
 # the nested machine (QEMU's emulated SVM) a debug-register breakpoint never fired (measured; the
 # software one was not measured there).  Real VT-x/AMD-V: VIGIL_GDB_BREAKPOINTS=1.
