@@ -215,3 +215,24 @@ def test_continue_switches_to_a_frozen_guest_and_ctrl_c_stops_it(start_hv):
     s.close()  # gdb's ^C stopped it: with gdb gone it runs again
     hv.wait_for(lambda: hv.vm("guest")["state"] == "running", timeout=scaled(20),
                 what="running after the hang-up")
+
+
+def test_tcp_listener_is_loopback_only(start_hv):
+    hv = start_hv("--service", guest("service-stub.elf"), "--guest", DEMO, "--autostart-guest")
+    hv.wait_console("guest", "demo>")
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    r = hv.ok("gdb.start", vm="guest", port=port)
+    assert r["port"] == port
+    r2 = hv.call("gdb.start", vm="guest", port=port + 1)
+    assert not r2["ok"] and "already listens" in r2["error"]
+    assert not hv.call("gdb.start", vm="nosuch")["ok"]
+    assert not hv.call("gdb.start", vm="guest", port=70000)["ok"]
+    s = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
+    s.sendall(packet(b"qSupported"))
+    assert b"PacketSize=1000" in read_reply(s)
+    s.close()
+    listening = open("/proc/net/tcp").read().lower()
+    assert f"0100007f:{port:04x}" in listening and f"00000000:{port:04x}" not in listening
