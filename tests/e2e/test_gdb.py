@@ -79,12 +79,12 @@ def test_gdb_reads_a_paused_guest_like_hvctl(start_hv):
 
 @needs_gdb
 @needs_guest_debug
-def test_gdb_single_steps_a_frozen_guest_which_then_runs_on(start_hv):
+def test_gdb_single_steps_a_paused_guest_which_then_runs_on(start_hv):
     hv, sock = start(start_hv)
-    hv.ok("switch", target="service")  # frozen: gdb attaches to the guest as a switch left it
+    hv.ok("pause", vm="guest")  # (a frozen guest's continue is a switch: the ^C test below)
     p = gdb(sock, "info registers rip", "stepi", "info registers rip", "stepi",
             "info registers rip", "stepi", "info registers rip", "continue")
-    # The last continue never returns: the guest runs on (switched to) until gdb goes away.
+    # The last continue never returns: the guest runs on until gdb goes away.
     hv.wait_for(lambda: hv.vm("guest")["state"] == "running" and hv.status()["foreground"] == "guest",
                 timeout=scaled(60), what="the guest running after gdb's continue")
     beats = hv.vm("guest")["heartbeats"]
