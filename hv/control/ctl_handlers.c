@@ -315,6 +315,7 @@ static const struct {
     {"snapshot.pin", op_snapshot_pin},
     {"job", op_job},
     {"peek", op_peek},
+    {"gdb.start", op_gdb_start},
     {"service.attach", op_service_attach},
     {"service.detach", op_service_detach},
     {"nv.put", op_nv_put},

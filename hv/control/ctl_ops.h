@@ -47,4 +47,7 @@ json_t *op_vm_poweroff(struct hv *hv, const struct ctl_msg *req, struct ctl_repl
 json_t *op_vm_poweron(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_nmi(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 
+/* The GDB stub (ctl_ops_debug.c). */
+json_t *op_gdb_start(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+
 #endif

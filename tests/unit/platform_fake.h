@@ -56,6 +56,7 @@ enum fake_op {
     FAKE_SET_MP_STATE,
     FAKE_GET_DEBUGREGS,
     FAKE_SET_DEBUGREGS,
+    FAKE_SET_GUEST_DEBUG,
     FAKE_OP_COUNT
 };
 const char *fake_op_name(enum fake_op op);
