@@ -16,7 +16,7 @@ SAN_CFLAGS ?=
 
 # hv's modules form a library shared by hv, hvctl and the unit tests; docs/hv-layout.md
 # says what each folder holds and which folders each may include.
-HV_DIRS     := base x86 bmc policy evidence nv vmm devices net supervisor control
+HV_DIRS     := base x86 bmc policy evidence nv debug vmm devices net supervisor control
 HV_LIB_SRCS := $(foreach d,$(HV_DIRS),$(wildcard hv/$(d)/*.c))
 HV_LIB_OBJS := $(HV_LIB_SRCS:%.c=$(O)/obj/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)

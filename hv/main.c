@@ -11,6 +11,7 @@
 #include "supervisor/board.h"
 #include "supervisor/events.h"
 #include "supervisor/evstream.h"
+#include "supervisor/gdbstub.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/svcchan.h"
 #include "supervisor/switch.h"
@@ -624,6 +625,7 @@ int main(int argc, char **argv)
     term_close(&term);
     watchdog_stop(hv);
     ctl_server_close(ctl);
+    gdbstub_stop_all(hv); /* its threads pause and resume VMs: gone before the VMs are */
     if (hv->spare_service && !hv->service)
         vm_destroy(hv->spare_service); /* detached: not in vms[] any more */
     /* From here on no event wakes the service VM: its struct goes below. */

@@ -1,7 +1,9 @@
 /* auth.c: request authentication: sessions' tokens, or HTTP Basic with a short-lived cache. */
 #include "auth.h"
 #include "accounts.h"
+#include "conn.h"
 #include "sessions.h"
+#include "tickets.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -136,6 +138,49 @@ static int basic(struct req *q, struct resp *r, const char *b64)
     return rc ? unauthorized(r, why) : 0;
 }
 
+/* A download ticket stands for its maker's credentials on one GET of the attachment of the
+ * dump entry it was made for, and nowhere else. */
+static int ticket_auth(struct req *q, struct resp *r)
+{
+    static const char *const path[] = {"redfish",     "v1",   "Managers", "hv",
+                                       "LogServices", "Dump", "Entries"};
+    int ok = q->nsegs == 9 && (q->method & (M_GET | M_HEAD)) && !strcmp(q->segs[8], "attachment");
+    for (int i = 0; ok && i < 7; i++)
+        ok = !strcmp(q->segs[i], path[i]);
+    if (!ok)
+        return unauthorized(r,
+                            "a download ticket is good only for GET of a dump entry's attachment");
+    char why[160];
+    if (ticket_redeem(req_arg(q, "ticket"), q->segs[7], q->user, sizeof q->user, &q->role, why,
+                      sizeof why))
+        return unauthorized(r, why);
+    return 0;
+}
+
+/* A verified client certificate (mtls.c) logs in as the account its Subject CN names, when no
+ * header asks for anything else.  Returns whether one was presented; *rc -1 with r holding the
+ * 401 if its account cannot log in. */
+static int cert_login(struct req *q, struct resp *r, int *rc)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(q->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const char *user = ci ? conn_cert_user(ci->connect_fd) : NULL;
+    if (!user)
+        return 0;
+    struct account *a = account_find(user);
+    *rc = 0;
+    if (!a || !a->enabled) {
+        char why[160];
+        snprintf(why, sizeof why, "the client certificate's CN \"%.40s\" names no enabled account",
+                 user);
+        *rc = unauthorized(r, why);
+        return 1;
+    }
+    snprintf(q->user, sizeof q->user, "%s", a->user);
+    q->role = a->role;
+    return 1;
+}
+
 int auth_request(struct req *q, struct resp *r)
 {
     const char *token = req_header(q, "X-Auth-Token");
@@ -147,6 +192,12 @@ int auth_request(struct req *q, struct resp *r)
             return unauthorized(r, "the X-Auth-Token names no open session");
     } else if (authz && !strncasecmp(authz, "Basic ", 6)) {
         if (basic(q, r, authz + 6))
+            return -1;
+    } else if (cert_login(q, r, &rc)) {
+        if (rc)
+            return -1;
+    } else if (req_arg(q, "ticket")) {
+        if (ticket_auth(q, r))
             return -1;
     } else {
         return unauthorized(r, "authentication is required: a session token or Basic");

@@ -1,5 +1,8 @@
 /* conn.c: accept, TLS handshake, and byte shuttling between SSL objects and MHD's sockets. */
 #include "conn.h"
+#include "mtls.h"
+#include "resources.h"
+#include "upload.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +23,7 @@
 
 struct conn {
     int tcp, app; /* app: our end of the socketpair whose other end MHD owns */
+    int mhd;      /* MHD's end: only a key for conn_tcp_of, MHD closes it */
     SSL *ssl;
     int open;           /* handshake done */
     int net_eof;        /* the client closed (or TLS failed): MHD was told with SHUT_WR */
@@ -32,10 +36,36 @@ struct conn {
     uint8_t out[BUF]; /* MHD's response, on its way into SSL_write */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    int mhd_fd;         /* MHD's end of the socketpair: how a request finds its connection */
+    char cert_user[64]; /* the verified client certificate's account name, or "" */
 };
 
 static struct conn **conns;
 static int nconns;
+
+/* What else the loop serves (the console's viewers): at most a few, registered once. */
+static const struct loop_hook *hooks[4];
+static int nhooks;
+/* The loop's poll set, for hook_add_fd. */
+static struct pollfd *pf;
+static int npf, cappf;
+
+void conn_add_hook(const struct loop_hook *h)
+{
+    for (int i = 0; i < nhooks; i++)
+        if (hooks[i] == h)
+            return;
+    if (nhooks < (int)(sizeof hooks / sizeof hooks[0]))
+        hooks[nhooks++] = h;
+}
+
+const char *conn_cert_user(int mhd_fd)
+{
+    for (int i = 0; mhd_fd >= 0 && i < nconns; i++)
+        if (conns[i]->mhd_fd == mhd_fd)
+            return conns[i]->cert_user[0] ? conns[i]->cert_user : NULL;
+    return NULL;
+}
 
 static int64_t now_ms(void)
 {
@@ -82,7 +112,7 @@ static void accept_all(int lfd, SSL_CTX *ctx, const struct conn_limits *lim)
          * a small one (an event) until the client acknowledges the one before. */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         c->tcp = fd;
-        c->app = -1;
+        c->app = c->mhd_fd = -1;
         c->addr = a;
         c->addrlen = al;
         c->deadline = now_ms() + (int64_t)lim->handshake_timeout * 1000;
@@ -117,11 +147,18 @@ static int handshake(struct conn *c, struct MHD_Daemon *d)
         return -1;
     nonblock(sp[0]);
     nonblock(sp[1]);
+    /* MHD may have closed a finished connection's end already: a number reused now is ours. */
+    for (int i = 0; i < nconns; i++)
+        if (conns[i]->mhd_fd == sp[1])
+            conns[i]->mhd_fd = -1;
+    c->mhd_fd = sp[1];
+    mtls_peer_user(c->ssl, c->cert_user, sizeof c->cert_user);
     if (MHD_add_connection(d, sp[1], (const struct sockaddr *)&c->addr, c->addrlen) != MHD_YES) {
         close(sp[0]);
         return -1; /* MHD closed sp[1] */
     }
     c->app = sp[0];
+    c->mhd = sp[1];
     c->open = 1;
     return 0;
 }
@@ -189,27 +226,39 @@ static void add_pfd(struct pollfd **p, int *n, int *cap, int fd, short ev)
     (*p)[(*n)++] = (struct pollfd){.fd = fd, .events = ev};
 }
 
+int conn_tcp_of(int mhd_fd)
+{
+    for (int i = 0; i < nconns; i++)
+        if (conns[i]->open && conns[i]->mhd == mhd_fd)
+            return conns[i]->tcp;
+    return -1;
+}
+
+static void hook_add_fd(int fd, short events)
+{
+    add_pfd(&pf, &npf, &cappf, fd, events);
+}
+
 int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_limits *lim,
               volatile int *stop)
 {
     conns = calloc((size_t)lim->max_conns, sizeof *conns);
-    struct pollfd *pf = NULL;
-    int cap = 0;
+    int *const n = &npf, *const cap = &cappf;
     while (!*stop) {
-        int n = 0;
+        *n = 0;
         int64_t t = now_ms(), timeout = 1000;
         if (lim->tick) {
             int64_t due = lim->tick(t);
             timeout = due < 0 ? 0 : due < timeout ? due : timeout;
             MHD_run(d); /* what the tick resumed (event streams) moves before we sleep */
         }
-        add_pfd(&pf, &n, &cap, lfd, POLLIN);
+        add_pfd(&pf, n, cap, lfd, POLLIN);
         for (int i = 0; i < nconns; i++) {
             struct conn *c = conns[i];
             short ev = (short)((c->want_r ? POLLIN : 0) | (c->want_w ? POLLOUT : 0));
-            add_pfd(&pf, &n, &cap, c->tcp, ev);
+            add_pfd(&pf, n, cap, c->tcp, ev);
             if (c->app >= 0)
-                add_pfd(&pf, &n, &cap, c->app,
+                add_pfd(&pf, n, cap, c->app,
                         (short)((c->out_len || c->app_eof ? 0 : POLLIN) |
                                 (c->in_off < c->in_len ? POLLOUT : 0)));
             if ((!c->open || c->lingering) && c->deadline - t < timeout)
@@ -225,12 +274,25 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
         if (MHD_get_fdset2(d, &rs, &ws, &es, &max, FD_SETSIZE) == MHD_YES)
             for (int fd = 0; fd <= max; fd++)
                 if (FD_ISSET(fd, &rs) || FD_ISSET(fd, &ws))
-                    add_pfd(&pf, &n, &cap, fd,
+                    add_pfd(&pf, n, cap, fd,
                             (short)((FD_ISSET(fd, &rs) ? POLLIN : 0) |
                                     (FD_ISSET(fd, &ws) ? POLLOUT : 0)));
         if (MHD_get_timeout(d, &mt) == MHD_YES && (int64_t)mt < timeout)
             timeout = (int64_t)mt;
-        if (poll(pf, (nfds_t)n, (int)timeout) < 0 && errno != EINTR)
+        for (int i = 0; i < nhooks; i++) {
+            hooks[i]->fds(hook_add_fd);
+            int64_t ht = hooks[i]->timeout(t);
+            if (ht >= 0 && ht < timeout)
+                timeout = ht;
+        }
+        int due = systems_deferred_poll(); /* a service VM restart waiting for its 204 to go */
+        if (due >= 0 && due < timeout)
+            timeout = due;
+        short up_ev = 0;
+        int up_fd = upload_poll(&up_ev, &timeout); /* the crash-report uploader's connection */
+        if (up_fd >= 0)
+            add_pfd(&pf, n, cap, up_fd, up_ev);
+        if (poll(pf, (nfds_t)*n, (int)timeout) < 0 && errno != EINTR)
             return -1;
         if (pf[0].revents & POLLIN)
             accept_all(lfd, ctx, lim);
@@ -248,11 +310,18 @@ int conn_loop(int lfd, SSL_CTX *ctx, struct MHD_Daemon *d, const struct conn_lim
             else
                 i++;
         }
+        for (int i = 0; i < nhooks; i++)
+            hooks[i]->run(t);
         MHD_run(d);
+        upload_run();
     }
+    for (int i = 0; i < nhooks; i++)
+        hooks[i]->stop();
+    MHD_run(d);
     while (nconns)
         conn_free(0);
     free(conns);
     free(pf);
+    pf = NULL, npf = cappf = 0;
     return 0;
 }

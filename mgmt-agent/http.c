@@ -242,10 +242,12 @@ static size_t unescape(void *cls, struct MHD_Connection *mc, char *s)
 struct MHD_Daemon *http_start(unsigned conn_timeout_s, size_t mem_limit, unsigned max_conns)
 {
     /* External polling, no threads; no listen socket (conn.c hands connections in). Event
-     * streams suspend their connection while they have nothing to send (sse.c). */
-    return MHD_start_daemon(
-        MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        mem_limit, MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_END);
+     * streams suspend their connection while they have nothing to send (sse.c); the console's
+     * WebSocket takes its connection over by an upgrade (console.c). */
+    return MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE,
+                            0, NULL, NULL, on_request, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_done,
+                            NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+                            MHD_OPTION_CONNECTION_TIMEOUT, conn_timeout_s,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit,
+                            MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_END);
 }

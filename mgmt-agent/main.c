@@ -6,10 +6,13 @@
 #include "evhv.h"
 #include "http.h"
 #include "hvlink.h"
+#include "mtls.h"
 #include "nv.h"
 #include "sse.h"
 #include "tasks.h"
+#include "tickets.h"
 #include "tls.h"
+#include "upload.h"
 #include "web.h"
 
 #include <arpa/inet.h>
@@ -49,8 +52,12 @@ static const char usage[] =
     "  --compat-dir DIR           keep NV records here when hv lacks the NV store ops\n"
     "  --max-conns N              concurrent connections (32)\n"
     "  --timeout S                idle and handshake timeout in seconds (30)\n"
+    "  --client-ca FILE           PEM CA bundle: client certificates it issued log in as the\n"
+    "                             account their Subject CN names (default: NV agent.clientca)\n"
+    "  --ticket-ttl S             lifetime of a download ticket in seconds (60, at most 3600)\n"
     "  --boot-guest VM            once serving, boot VM by a switch to it (make run's\n"
-    "                             --autostart-guest for the agent as the service VM)\n";
+    "                             --autostart-guest for the agent as the service VM)\n"
+    "crash-report upload (docs/upload.md):\n";
 
 /* A stable identity for the service root's UUID, kept with the accounts. */
 static void load_uuid(void)
@@ -101,7 +108,7 @@ static int listen_on(const char *spec)
 int main(int argc, char **argv)
 {
     const char *sock = getenv("VIGIL_HV_SOCKET"), *listen_spec = "0.0.0.0:8443";
-    const char *pwfile = NULL, *boot_guest = NULL;
+    const char *pwfile = NULL, *boot_guest = NULL, *client_ca = NULL;
     struct conn_limits lim = {.max_conns = 32, .handshake_timeout = 30, .tick = tick};
     int timeout = 30;
     if (!sock)
@@ -110,6 +117,7 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) {
             fputs(usage, stdout);
+            fputs(upload_usage, stdout);
             return 0;
         }
         if (!v) {
@@ -117,6 +125,13 @@ int main(int argc, char **argv)
             return 2;
         }
         i++;
+        int up = upload_option(a, v);
+        if (up < 0) {
+            fprintf(stderr, "mgmt-agent: bad value for %s: %s\n%s", a, v, upload_usage);
+            return 2;
+        }
+        if (up > 0)
+            continue;
         if (!strcmp(a, "--hv-socket"))
             sock = v;
         else if (!strcmp(a, "--listen"))
@@ -131,6 +146,10 @@ int main(int argc, char **argv)
             hvlink_set_compat_dir(v);
         else if (!strcmp(a, "--max-conns") && atoi(v) > 0 && atoi(v) <= 1000)
             lim.max_conns = atoi(v);
+        else if (!strcmp(a, "--client-ca"))
+            client_ca = v;
+        else if (!strcmp(a, "--ticket-ttl") && atoi(v) > 0 && atoi(v) <= 3600)
+            ticket_ttl_s = atoi(v);
         else if (!strcmp(a, "--timeout") && atoi(v) > 0)
             timeout = lim.handshake_timeout = atoi(v);
         else {
@@ -147,10 +166,11 @@ int main(int argc, char **argv)
         return 1;
     }
     SSL_CTX *ctx = tls_server_ctx();
-    if (!ctx || accounts_init(pwfile))
+    if (!ctx || accounts_init(pwfile) || mtls_setup(ctx, client_ca))
         return 1;
     load_uuid();
     events_init();
+    upload_config(); /* the settings: the NV store's, or the command line's stored */
     int lfd = listen_on(listen_spec);
     /* MHD's memory per connection: the hard cap on a request's headers (http.h HEADER_MAX). */
     struct MHD_Daemon *d =

@@ -2,6 +2,7 @@
  * Repr-Digest, read from hv in chunks (snapshot.read), with no size cap. */
 #include "hvlink.h"
 #include "resources.h"
+#include "upload.h"
 
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -18,7 +19,19 @@ static const char *str(json_t *j, const char *key, const char *otherwise)
     return v ? v : otherwise;
 }
 
+static json_t *entry_json_base(json_t *s);
+
+/* With the crash report's upload state when the uploader has one (Oem.Vigil.Upload). */
 static json_t *entry_json(json_t *s)
+{
+    json_t *e = entry_json_base(s);
+    json_t *up = upload_entry_status(json_string_value(json_object_get(s, "id")));
+    if (up)
+        json_object_set_new(json_object_get(json_object_get(e, "Oem"), "Vigil"), "Upload", up);
+    return e;
+}
+
+static json_t *entry_json_base(json_t *s)
 {
     const char *id = json_string_value(json_object_get(s, "id"));
     char path[160], data[200], msg[200];
@@ -26,15 +39,21 @@ static json_t *entry_json(json_t *s)
     snprintf(data, sizeof data, "%s/attachment", path);
     snprintf(msg, sizeof msg, "crash snapshot of %s (%s)", str(s, "vm", "?"),
              str(s, "trigger", "?"));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:O, s:s,"
-                     " s:{s:{s:O, s:O, s:O, s:O}}}",
-                     "@odata.id", path, "@odata.type", "#LogEntry.v1_15_0.LogEntry", "Id", id,
-                     "Name", "Crash snapshot", "EntryType", "Event", "DiagnosticDataType", "OEM",
-                     "OEMDiagnosticDataType", "ELFCore", "Message", msg, "Created",
-                     json_object_get(s, "time"), "Severity", "Critical", "AdditionalDataSizeBytes",
-                     json_object_get(s, "core_bytes"), "AdditionalDataURI", data, "Oem", "Vigil",
-                     "VM", json_object_get(s, "vm"), "Trigger", json_object_get(s, "trigger"),
-                     "Sha256", json_object_get(s, "sha256"), "Rip", json_object_get(s, "rip"));
+    char ticket[200]; /* a single-use URL for <a download> (res_tickets.c) */
+    snprintf(ticket, sizeof ticket, "%s/Actions/Oem/Vigil.DownloadTicket", path);
+    json_t *e =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:O, s:s,"
+                  " s:{s:{s:O, s:O, s:O, s:O}}}",
+                  "@odata.id", path, "@odata.type", "#LogEntry.v1_15_0.LogEntry", "Id", id, "Name",
+                  "Crash snapshot", "EntryType", "Event", "DiagnosticDataType", "OEM",
+                  "OEMDiagnosticDataType", "ELFCore", "Message", msg, "Created",
+                  json_object_get(s, "time"), "Severity", "Critical", "AdditionalDataSizeBytes",
+                  json_object_get(s, "core_bytes"), "AdditionalDataURI", data, "Oem", "Vigil", "VM",
+                  json_object_get(s, "vm"), "Trigger", json_object_get(s, "trigger"), "Sha256",
+                  json_object_get(s, "sha256"), "Rip", json_object_get(s, "rip"));
+    json_object_set_new(
+        e, "Actions", json_pack("{s:{s:{s:s}}}", "Oem", "#Vigil.DownloadTicket", "target", ticket));
+    return e;
 }
 
 static int hv_only(struct req *q, struct resp *r)

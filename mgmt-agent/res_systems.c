@@ -4,17 +4,43 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define SYSTEMS "/redfish/v1/Systems"
 
-/* ResetType -> hv op. ForceOff and ForceRestart need hv ops it does not offer yet
- * ("reset", "poweroff"); hv's ENOSYS then reaches the client as 501. */
+/* ResetType -> hv op (docs/control-protocol.md).  On depends on the state (h_system_reset). */
 static const char *const guest_resets[][2] = {
-    {"On", NULL},    {"ForceOff", "poweroff"}, {"ForceRestart", "reset"},
-    {"Nmi", "trap"}, {"Pause", "pause"},       {"Resume", "resume"},
+    {"On", NULL},   {"ForceOff", "vm.poweroff"}, {"ForceRestart", "vm.reset"},
+    {"Nmi", "nmi"}, {"Pause", "pause"},          {"Resume", "resume"},
 };
-/* The service VM's own System: only a restart, so that nobody locks themselves out. */
-static const char *const service_resets[][2] = {{"ForceRestart", "reset"}};
+/* The service VM's own System: only a restart, by hv's own restart path, so that nobody locks
+ * themselves out. */
+static const char *const service_resets[][2] = {{"ForceRestart", "vm.reset"}};
+
+/* A restart of the VM this agent may be running in is asked of hv only once the 204 has had
+ * time to reach the client: hv stops the service VM as soon as it is asked. */
+#define SELF_RESTART_DELAY_MS 300
+static char deferred_vm[64];
+static long long deferred_due_ms;
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int systems_deferred_poll(void)
+{
+    if (!deferred_vm[0])
+        return -1;
+    long long left = deferred_due_ms - mono_ms();
+    if (left > 0)
+        return (int)left;
+    json_decref(hv_simple(json_pack("{s:s, s:s}", "op", "vm.reset", "vm", deferred_vm)));
+    deferred_vm[0] = 0;
+    return -1;
+}
 
 static json_t *find_vm(json_t *status, const char *name)
 {
@@ -73,6 +99,7 @@ static json_t *system_json(json_t *vm)
         "#Vigil.Snapshot", "target", snap, "Links", "Chassis",
         odata_link("/redfish/v1/Chassis/vigil"), "ManagedBy", odata_link("/redfish/v1/Managers/hv"),
         "Oem", "Vigil", oem);
+    json_object_set_new(sys, "SerialConsole", serial_console_json(name));
     if (json_object_get(vm, "stop_reason"))
         json_object_set(oem, "StopReason", json_object_get(vm, "stop_reason"));
     /* A stopped VM's memory and registers (res_peek.c); a plain URI, not a link: it answers
@@ -132,6 +159,20 @@ static void run_op(struct resp *r, const char *op, const char *field, const char
     json_decref(rep);
 }
 
+static void on(struct resp *r, json_t *vm)
+{
+    const char *st = json_string_value(json_object_get(vm, "state"));
+    const char *name = json_string_value(json_object_get(vm, "name"));
+    if (!strcmp(st, "running"))
+        r->status = 204; /* already on */
+    else if (!strcmp(st, "paused"))
+        run_op(r, "resume", "vm", name);
+    else if (!strcmp(st, "frozen")) /* a guest runs in the foreground: it resumes there */
+        run_op(r, "switch", "target", name);
+    else
+        run_op(r, "vm.poweron", "vm", name);
+}
+
 void h_system_reset(struct req *q, struct resp *r)
 {
     json_t *st, *vm = vm_of(q, r, &st);
@@ -150,12 +191,13 @@ void h_system_reset(struct req *q, struct resp *r)
         resp_error(r, 400, "ActionParameterValueNotInList",
                    "ResetType %.40s is not allowed for %s (see ResetType@Redfish.AllowableValues)",
                    type, ARG(q, 1));
-    else if (!*op) /* On: boot a VM that never ran, resume a paused one */
-        run_op(r,
-               !strcmp(json_string_value(json_object_get(vm, "state")), "created") ? "boot"
-                                                                                   : "resume",
-               "vm", ARG(q, 1));
-    else
+    else if (!*op) /* On: power on a VM that is off, resume a paused one, run a frozen one */
+        on(r, vm);
+    else if (svc) { /* checked and answered now, done once the answer is out */
+        snprintf(deferred_vm, sizeof deferred_vm, "%s", ARG(q, 1));
+        deferred_due_ms = mono_ms() + SELF_RESTART_DELAY_MS;
+        r->status = 204;
+    } else
         run_op(r, op, "vm", ARG(q, 1));
     json_decref(st);
 }

@@ -29,6 +29,8 @@ void h_system(struct req *q, struct resp *r);
 void h_system_reset(struct req *q, struct resp *r);
 void h_system_switch(struct req *q, struct resp *r);
 void h_system_snapshot(struct req *q, struct resp *r);
+/* Makes a deferred service VM restart once it is due; ms until it is due, or -1 for none. */
+int systems_deferred_poll(void);
 /* res_chassis.c */
 void h_chassis_coll(struct req *q, struct resp *r);
 void h_chassis(struct req *q, struct resp *r);
@@ -49,6 +51,16 @@ void h_sel_clear(struct req *q, struct resp *r);
 void h_dump_entries(struct req *q, struct resp *r);
 void h_dump_entry(struct req *q, struct resp *r);
 void h_dump_data(struct req *q, struct resp *r);
+/* res_tickets.c */
+void h_dump_ticket(struct req *q, struct resp *r);
+
+/* res_console.c */
+void h_console_ws(struct req *q, struct resp *r);
+/* A System's SerialConsole property: MaxConcurrentSessions and the WebSocket's ConsoleURI. */
+json_t *serial_console_json(const char *vm);
+
+/* res_upload.c */
+void h_crash_upload(struct req *q, struct resp *r);
 
 /* res_certs.c */
 void h_cert_service(struct req *q, struct resp *r);

@@ -38,6 +38,8 @@ static const struct route routes[] = {
     {"Systems/*/Actions/Oem/Vigil.Snapshot", M_POST, CC, CC, h_system_snapshot},
     {"Systems/*/Actions/Oem/Vigil.ReadMemory", M_POST, ADMIN, ADMIN, h_read_memory},
     {"Systems/*/Oem/Vigil/Registers", RO, ADMIN, ADMIN, h_registers},
+    /* its own authentication: the token may come in Sec-WebSocket-Protocol (res_console.c) */
+    {"Systems/*/SerialConsole/WebSocket", RO, 0, 0, h_console_ws},
     {"Chassis", RO, L, CC, h_chassis_coll},
     {"Chassis/*", RO, L, CC, h_chassis},
     {"Chassis/*/Sensors", RO, L, CC, h_sensors},
@@ -54,6 +56,9 @@ static const struct route routes[] = {
     {"Managers/*/LogServices/Dump/Entries", RO, L, CM, h_dump_entries},
     {"Managers/*/LogServices/Dump/Entries/*", RO | M_DELETE, L, CM, h_dump_entry},
     {"Managers/*/LogServices/Dump/Entries/*/attachment", RO, L, CM, h_dump_data},
+    {"Managers/*/LogServices/Dump/Entries/*/Actions/Oem/Vigil.DownloadTicket", M_POST, L, L,
+     h_dump_ticket},
+    {"Managers/service/Oem/Vigil/CrashUpload", RO | M_PATCH, CM, CM, h_crash_upload},
     {"Managers/*/Oem/Vigil/Policy", RO | M_PATCH, L, CM, h_policy},
     {"Managers/*/NetworkProtocol/HTTPS/Certificates", RO, L, CM, h_certs},
     {"Managers/*/NetworkProtocol/HTTPS/Certificates/*", RO, L, CM, h_cert},

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NV_TLS "agent.tls" /* PEM: the private key, then the certificate */
 
@@ -43,7 +44,13 @@ static int add_ext(X509 *cert, int nid, const char *value)
     return ok ? 0 : -1;
 }
 
-/* A new ECDSA P-256 key and a self-signed certificate for it, valid ten years. */
+/* The self-made certificate's life: under the 825 days that CA/Browser Forum rules (and
+ * testssl.sh) allow; the agent renews it at a start within RENEW_DAYS of its end. */
+#define VALID_DAYS 800
+#define RENEW_DAYS 30
+#define SELF_CN    "vigil-mgmt"
+
+/* A new ECDSA P-256 key and a self-signed certificate for it, valid VALID_DAYS. */
 static int generate(EVP_PKEY **key, X509 **cert)
 {
     *key = EVP_EC_gen("P-256");
@@ -61,11 +68,10 @@ static int generate(EVP_PKEY **key, X509 **cert)
     ASN1_INTEGER_free(sn);
     X509_set_version(*cert, 2);
     X509_gmtime_adj(X509_getm_notBefore(*cert), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(*cert), 10L * 365 * 24 * 3600);
+    X509_gmtime_adj(X509_getm_notAfter(*cert), (long)VALID_DAYS * 24 * 3600);
     X509_NAME *name = X509_get_subject_name(*cert);
     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"Vigil", -1, -1, 0);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"vigil-mgmt", -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)SELF_CN, -1, -1, 0);
     X509_set_issuer_name(*cert, name);
     X509_set_pubkey(*cert, *key);
     if (add_ext(*cert, NID_subject_alt_name, "DNS:localhost,DNS:vigil-mgmt,IP:127.0.0.1") ||
@@ -163,11 +169,31 @@ int tls_replace(const char *pem, size_t n, char *why, size_t wn)
     return rc;
 }
 
+/* The agent's own certificate (self-signed, our CN) near its end; an operator's is theirs. */
+static int self_made_and_ending(X509 *cert)
+{
+    char cn[64] = "";
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+    time_t soon = time(NULL) + (time_t)RENEW_DAYS * 24 * 3600;
+    return !strcmp(cn, SELF_CN) && X509_check_issued(cert, cert) == X509_V_OK &&
+           X509_cmp_time(X509_get0_notAfter(cert), &soon) < 0;
+}
+
 SSL_CTX *tls_server_ctx(void)
 {
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
     int rc = load(&key, &cert);
+    if (rc == 0 && self_made_and_ending(cert)) {
+        fprintf(stderr,
+                "mgmt-agent: the self-made certificate ends within %d days: renewing it "
+                "(its fingerprint changes)\n",
+                RENEW_DAYS);
+        EVP_PKEY_free(key);
+        X509_free(cert);
+        key = NULL, cert = NULL;
+        rc = 1;
+    }
     if (rc == 1) {
         if (generate(&key, &cert) || store(key, cert)) {
             ssl_errors("cannot create and store the TLS certificate");

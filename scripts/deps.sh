@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(gcc make libc6-dev libjansson-dev libcmocka-dev libssl-dev python3 python3-pytest gdb binutils
       qemu-system-x86 socat clang-format kmod cpio e2fsprogs busybox-static
       clang libclang-rt-dev libslirp-dev libglib2.0-dev pkg-config iproute2
-      libmicrohttpd-dev curl openssl jq redfishtool prometheus
+      libmicrohttpd-dev zlib1g-dev curl openssl jq redfishtool prometheus testssl.sh wrk
       chromium)
 # The dashboard's build (web/) needs node and npm; a node that came with its own npm will do.
 command -v npm >/dev/null || pkgs+=(nodejs npm)

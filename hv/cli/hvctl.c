@@ -20,6 +20,9 @@ static const char usage[] =
     "  switch guest|service|VM make that VM the foreground VM\n"
     "  pause VM | resume VM    stop / restart one VM, foreground unchanged\n"
     "  boot VM                 boot a VM that has not run yet (a guest boots by a switch)\n"
+    "  reset VM                reboot VM from its image (the service VM: hv restarts it)\n"
+    "  poweroff VM | poweron VM   stop a guest for good (halted) / boot it afresh, foreground\n"
+    "  nmi VM                  inject an NMI into a running VM (its own handler decides)\n"
     "  console VM              print VM's console output kept by hv\n"
     "  console VM --send TEXT  type TEXT (add \\n yourself, e.g. $'status\\n') into VM's console\n"
     "  console VM --attach     interactive console; Ctrl-] detaches\n"
@@ -38,6 +41,7 @@ static const char usage[] =
     "  snapshot export ID FILE copy a snapshot's core (sparse) to FILE\n"
     "  job ID                  a job's state (a snapshot being written), and its result\n"
     "  peek VM ADDR [LEN] [--virt] [--out FILE]  guest memory, hex dump (or raw to FILE)\n"
+    "  gdb VM [--port N]       start VM's GDB stub, print where it listens (docs/gdb-stub.md)\n"
     "  metrics                 sensors and hv's counters, Prometheus text\n"
     "  nv list | get KEY | put KEY [FILE] | delete KEY   the NV store's records (get writes\n"
     "                          the value to stdout; put reads it from FILE or stdin)\n"
@@ -449,6 +453,25 @@ static int peek_command(int argc, char **argv, int i)
     return 0;
 }
 
+/* Prints the stub's endpoints and the gdb command line that attaches to it. */
+static int gdb_command(int argc, char **argv, int i)
+{
+    json_t *req = json_pack("{s:s, s:s}", "op", "gdb.start", "vm", argv[i]);
+    if (i + 2 < argc && !strcmp(argv[i + 1], "--port"))
+        json_object_set_new(req, "port", json_integer(atoll(argv[i + 2])));
+    json_t *resp = request(req, NULL, 0, NULL, NULL);
+    if (!json_is_true(json_object_get(resp, "ok")))
+        return report(resp);
+    const char *sockpath = json_string_value(json_object_get(resp, "socket"));
+    json_int_t port = json_integer_value(json_object_get(resp, "port"));
+    printf("socket %s\n", sockpath);
+    if (port)
+        printf("tcp 127.0.0.1:%lld\n", (long long)port);
+    printf("attach: gdb IMAGE.elf -ex 'target remote %s'\n", sockpath);
+    json_decref(resp);
+    return 0;
+}
+
 /* Reads all of f (at most max + 1 bytes, so an oversized value reaches hv's own check). */
 static uint8_t *slurp(FILE *f, size_t max, size_t *len)
 {
@@ -519,6 +542,13 @@ int main(int argc, char **argv)
          !strcmp(cmd, "regs")) &&
         arg)
         return simple(cmd, "vm", arg);
+    if ((!strcmp(cmd, "reset") || !strcmp(cmd, "poweroff") || !strcmp(cmd, "poweron")) && arg) {
+        char op[16];
+        snprintf(op, sizeof op, "vm.%s", cmd);
+        return simple(op, "vm", arg);
+    }
+    if (!strcmp(cmd, "nmi") && arg)
+        return simple("nmi", "vm", arg);
     if (!strcmp(cmd, "sel"))
         return sel_command(arg);
     if (!strcmp(cmd, "policy"))
@@ -529,6 +559,8 @@ int main(int argc, char **argv)
         return peek_command(argc, argv, i);
     if (!strcmp(cmd, "nv"))
         return nv_command(argc, argv, i);
+    if (!strcmp(cmd, "gdb") && arg)
+        return gdb_command(argc, argv, i);
     if (!strcmp(cmd, "job") && arg)
         return report(request(json_pack("{s:s, s:I}", "op", "job", "id", (json_int_t)atoll(arg)),
                               NULL, 0, NULL, NULL));

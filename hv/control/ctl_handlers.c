@@ -299,6 +299,7 @@ static const struct {
     {"quit", op_quit},
     {"sel", op_sel},
     {"sel.clear", op_sel_clear},
+    {"sel.add", op_sel_add},
     {"sensors", op_sensors},
     {"sensors.override", op_sensors_override},
     {"metrics", op_metrics},
@@ -311,14 +312,20 @@ static const struct {
     {"snapshot.show", op_snapshot_show},
     {"snapshot.delete", op_snapshot_delete},
     {"snapshot.read", op_snapshot_read},
+    {"snapshot.pin", op_snapshot_pin},
     {"job", op_job},
     {"peek", op_peek},
+    {"gdb.start", op_gdb_start},
     {"service.attach", op_service_attach},
     {"service.detach", op_service_detach},
     {"nv.put", op_nv_put},
     {"nv.get", op_nv_get},
     {"nv.delete", op_nv_delete},
     {"nv.list", op_nv_list},
+    {"vm.reset", op_vm_reset},
+    {"vm.poweroff", op_vm_poweroff},
+    {"vm.poweron", op_vm_poweron},
+    {"nmi", op_nmi},
 };
 
 void ctl_handle(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)

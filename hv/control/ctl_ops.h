@@ -14,6 +14,7 @@ int64_t ctl_arg_uint(const struct ctl_msg *req, const char *key, int64_t def, js
 /* System event log and sensors (ctl_ops_bmc.c). */
 json_t *op_sel(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_sel_clear(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_sel_add(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_sensors(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_sensors_override(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_metrics(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
@@ -26,6 +27,7 @@ json_t *op_trap(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 json_t *op_snapshot_take(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_show(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_snapshot_pin(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_job(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_service_attach(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
@@ -38,5 +40,14 @@ json_t *op_nv_get(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *ou
 json_t *op_nv_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_nv_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_read(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+
+/* Reset, power and NMI (ctl_ops_power.c). */
+json_t *op_vm_reset(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_vm_poweroff(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_vm_poweron(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+json_t *op_nmi(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
+
+/* The GDB stub (ctl_ops_debug.c). */
+json_t *op_gdb_start(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 
 #endif

@@ -45,6 +45,25 @@ json_t *op_sel_clear(struct hv *hv, const struct ctl_msg *req, struct ctl_reply 
     return json_pack("{s:b, s:I}", "ok", 1, "cleared_entry_id", (json_int_t)id);
 }
 
+/* An entry the management side writes (a crash report's receipt, a dropped report): always type
+ * "Other" and marked as the agent's, so it cannot pass for one of hv's own events. */
+json_t *op_sel_add(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    const char *msg = json_string_value(json_object_get(req->json, "message"));
+    const char *sev = json_string_value(json_object_get(req->json, "severity"));
+    const char *vm = json_string_value(json_object_get(req->json, "vm"));
+    if (!msg || !*msg || strlen(msg) > 200)
+        return ctl_error("EINVAL", "sel.add needs a message of 1 to 200 characters");
+    int s = sev ? sel_severity_parse(sev) : (int)SEL_OK;
+    if (s < 0)
+        return ctl_error("EINVAL", "severity must be OK, Warning or Critical");
+    if (vm && strlen(vm) >= SEL_VM_MAX)
+        return ctl_error("EINVAL", "vm names at most 63 characters");
+    uint64_t id = sel_append(hv->sel, (enum sel_severity)s, SEL_T_OTHER, vm, "agent: %s", msg);
+    return json_pack("{s:b, s:I}", "ok", 1, "id", (json_int_t)id);
+}
+
 json_t *op_sensors(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)out, (void)req;

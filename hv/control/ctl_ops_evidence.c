@@ -210,6 +210,27 @@ json_t *op_snapshot_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_
     return json_pack("{s:b}", "ok", 1);
 }
 
+json_t *op_snapshot_pin(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
+{
+    (void)out;
+    json_t *err = NULL;
+    const char *id = arg_id(req, &err);
+    json_t *p = json_object_get(req->json, "pinned");
+    if (!id)
+        return err;
+    if (p && !json_is_boolean(p))
+        return ctl_error("EINVAL", "field \"pinned\" must be true or false");
+    int rc = snapshot_store_pin(hv->snapshots, id, !p || json_is_true(p));
+    if (rc == -ENOENT)
+        return ctl_error("ENOENT", "no snapshot \"%s\"", id);
+    if (rc == -ENOSPC)
+        return ctl_error("ENOSPC", "%d snapshots are pinned already: unpin one first",
+                         SNAPSHOT_PIN_MAX);
+    if (rc < 0)
+        return ctl_error("EIO", "cannot pin %s: %s", id, strerror(-rc));
+    return json_pack("{s:b, s:b}", "ok", 1, "pinned", !p || json_is_true(p));
+}
+
 json_t *op_peek(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     json_t *err = NULL;

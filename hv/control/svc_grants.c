@@ -17,7 +17,9 @@ static const char *const granted[] = {
     "snapshot.list", "snapshot.show", "snapshot.delete",
     "snapshot.read", "job",           "peek",
     "nv.put",        "nv.get",        "nv.delete",
-    "nv.list",       "events",
+    "nv.list",       "events",        "vm.reset",
+    "vm.poweroff",   "vm.poweron",    "nmi",
+    "sel.add",       "snapshot.pin",
 };
 
 const char *const *svc_granted_ops(size_t *n)
@@ -34,8 +36,9 @@ bool svc_op_granted(const char *op)
     return false;
 }
 
-/* Operations the service VM may make, but not on itself. */
-static const char *const not_on_itself[] = {"pause", "trap"};
+/* Operations the service VM may make, but not on itself (vm.reset on itself is hv's own restart
+ * path: allowed; vm.poweroff/poweron refuse the service VM anyway). */
+static const char *const not_on_itself[] = {"pause", "trap", "nmi"};
 
 bool svc_request_allowed(struct vm *service, const char *op, const json_t *req, char *why,
                          size_t len)

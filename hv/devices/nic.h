@@ -81,6 +81,11 @@ struct nic_backend_ops {
     void (*send)(void *ctx, const struct iovec *iov, unsigned n);
     /* The guest posted receive buffers: a frame refused for want of one may be offered again. */
     void (*rx_ready)(void *ctx);
+    /* The host side holds connections on the guest's behalf (slirp's forwards): when the machine
+     * behind the card is rebuilt (a reset, the service VM's restart) the device closes and
+     * opens it again on its thread, so that host peers of the old machine see their
+     * connections closed instead of waiting on a stack that no longer knows them. */
+    bool reopen_on_reset;
 };
 
 #endif

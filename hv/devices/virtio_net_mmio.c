@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,8 @@ struct vnet_dev {
     int resample_fd;      /* KVM lowered the line at the guest's EOI */
     int stop_fd;
     bool irqfd, ioeventfd; /* bound in the current KVM VM */
-    void *backend;
+    void *backend;         /* the card's thread's own once it runs */
+    _Atomic bool reopen;   /* the machine was released: reopen the backend (nic.h) */
     pthread_t thread;
     bool thread_started;
 };
@@ -84,13 +86,14 @@ static bool queue_notify(struct virtio_dev *dev, unsigned q)
 static void backend_send(void *ctx, const struct iovec *iov, unsigned n)
 {
     struct vnet_dev *d = ctx;
-    d->cfg->backend->send(d->backend, iov, n);
+    if (d->backend) /* none after a failed reopen: the frame is dropped */
+        d->cfg->backend->send(d->backend, iov, n);
 }
 
 static void backend_rx_ready(void *ctx)
 {
     struct vnet_dev *d = ctx;
-    if (d->cfg->backend->rx_ready)
+    if (d->backend && d->cfg->backend->rx_ready)
         d->cfg->backend->rx_ready(d->backend);
 }
 
@@ -145,6 +148,23 @@ static bool may_write(void *ctx, uint64_t gpa, uint64_t len)
     return true;
 }
 
+/* On the card's thread: the old machine's connections go with the old backend (nic.h). */
+static void reopen_backend(struct vnet_dev *d)
+{
+    const struct nic_backend_ops *be = d->cfg->backend;
+    char why[256];
+    be->close(d->backend);
+    d->backend = NULL;
+    if (be->open(d->cfg, d->vm->name, (struct nic_port){port_receive, d}, &d->backend, why,
+                 sizeof why) < 0)
+        log_error("%s: virtio-net: --net %s: reopening after a reset: %s (the card has no host "
+                  "side now)",
+                  d->vm->name, d->cfg->spec, why);
+    else
+        log_info("%s: virtio-net: host side reopened: the old machine's connections are closed",
+                 d->vm->name);
+}
+
 static void *thread_main(void *arg)
 {
     struct vnet_dev *d = arg;
@@ -159,7 +179,8 @@ static void *thread_main(void *arg)
         pthread_mutex_lock(&d->lock);
         int timeout = d->net.dev.more_work ? 0 : -1; /* a refilling driver had its budget */
         pthread_mutex_unlock(&d->lock);
-        unsigned nb = be->poll_fill(d->backend, fds + DEV_FDS, POLL_MAX - DEV_FDS, &timeout);
+        unsigned nb =
+            d->backend ? be->poll_fill(d->backend, fds + DEV_FDS, POLL_MAX - DEV_FDS, &timeout) : 0;
         for (unsigned i = 0; i < DEV_FDS + nb; i++)
             fds[i].revents = 0;
         if (poll(fds, DEV_FDS + nb, timeout) < 0 && errno != EINTR) {
@@ -168,6 +189,10 @@ static void *thread_main(void *arg)
         }
         if (fds[STOP_SLOT].revents)
             break;
+        if (atomic_exchange(&d->reopen, false)) {
+            reopen_backend(d);
+            continue; /* fds[] named the old backend's descriptors; kicks stay readable */
+        }
         pthread_mutex_lock(&d->lock);
         for (unsigned q = 0; q < NQUEUES; q++) {
             bool kicked = fds[KICK_SLOT + q].revents & POLLIN;
@@ -182,7 +207,8 @@ static void *thread_main(void *arg)
                 kick(d->irq_fd);
         }
         pthread_mutex_unlock(&d->lock);
-        be->poll_done(d->backend, fds + DEV_FDS, nb);
+        if (d->backend)
+            be->poll_done(d->backend, fds + DEV_FDS, nb);
     }
     serving = NULL;
     return NULL;
@@ -335,6 +361,10 @@ static void release(void *ctx)
     d->ioeventfd = d->irqfd = false;
     virtio_set_mem(&d->net.dev, &(struct guest_mem){0});
     pthread_mutex_unlock(&d->lock);
+    if (d->cfg->backend->reopen_on_reset) { /* the thread does it: backend calls are its own */
+        atomic_store(&d->reopen, true);
+        kick(d->kick_fd[0]);
+    }
 }
 
 const struct dev_model virtio_net_mmio_device = {

@@ -124,6 +124,8 @@ static void remove_ent(struct snapshot_store *s, size_t i)
 {
     snap_unlink_suffix(s, s->ents[i].id, SNAP_META_SUFFIX);
     snap_unlink_suffix(s, s->ents[i].id, SNAP_CORE_SUFFIX);
+    if (s->ents[i].pinned)
+        snap_unlink_suffix(s, s->ents[i].id, SNAP_PIN_SUFFIX);
     json_decref(s->ents[i].meta);
     memmove(&s->ents[i], &s->ents[i + 1], (s->nents - i - 1) * sizeof(s->ents[0]));
     s->nents--;
@@ -146,7 +148,8 @@ void snap_retention(struct snapshot_store *s, const char *keep_id)
     while (i < s->nents && ((s->max_count && s->nents > s->max_count) ||
                             (s->max_bytes && snap_total_bytes(s) > s->max_bytes))) {
         /* Oldest first, but never the one just written nor, at open, the newest. */
-        if ((keep_id && strcmp(s->ents[i].id, keep_id) == 0) || (!keep_id && i + 1 == s->nents)) {
+        if ((keep_id && strcmp(s->ents[i].id, keep_id) == 0) || (!keep_id && i + 1 == s->nents) ||
+            s->ents[i].pinned) {
             i++;
             continue;
         }
@@ -198,6 +201,7 @@ int snapshot_store_open(struct snapshot_store **out, const char *dir, unsigned m
     }
     if ((rc = snap_recover(s, err, errlen)) < 0)
         goto fail;
+    snap_pins_load(s);
     snap_retention(s, NULL); /* the limits may have been lowered since the last run */
     if ((rc = snap_digest_start(s)) < 0) {
         hv_seterr(err, errlen, "snapshots: cannot start the digest thread: %s", strerror(-rc));
@@ -240,7 +244,10 @@ json_t *snapshot_store_list(struct snapshot_store *s)
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; a != NULL && i < s->nents; i++) {
         /* Copies: the caller may keep or change them after the snapshot is deleted. */
-        if (json_array_append_new(a, json_deep_copy(s->ents[i].meta)) < 0) {
+        json_t *m = json_deep_copy(s->ents[i].meta);
+        if (m && s->ents[i].pinned)
+            json_object_set_new(m, "pinned", json_true());
+        if (json_array_append_new(a, m) < 0) {
             json_decref(a);
             a = NULL;
         }
@@ -257,8 +264,8 @@ json_t *snapshot_store_show(struct snapshot_store *s, const char *id)
     if (!snapshot_id_valid(id))
         return NULL;
     pthread_mutex_lock(&s->mu);
-    if ((e = find(s, id)) != NULL)
-        m = json_deep_copy(e->meta);
+    if ((e = find(s, id)) != NULL && (m = json_deep_copy(e->meta)) != NULL && e->pinned)
+        json_object_set_new(m, "pinned", json_true());
     pthread_mutex_unlock(&s->mu);
     return m;
 }

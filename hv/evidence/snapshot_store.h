@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,6 +98,11 @@ json_t *snapshot_store_show(struct snapshot_store *s, const char *id);
 /* The core file's path, for export.  Returns 0, -EINVAL (bad id), -ENOENT, -ENAMETOOLONG. */
 int snapshot_store_core_path(struct snapshot_store *s, const char *id, char *buf, size_t len);
 /* Metadata first (so a crash halfway leaves an orphan core, removed on open), then the core. */
+/* Pins (or unpins) a snapshot: retention passes a pinned one by (the crash-report outbox holds
+ * what it has yet to upload). Persisted as <id>.pin. At most SNAPSHOT_PIN_MAX are pinned
+ * (-ENOSPC beyond); -ENOENT for no such snapshot. Unpinning applies retention again. */
+#define SNAPSHOT_PIN_MAX 64
+int snapshot_store_pin(struct snapshot_store *s, const char *id, bool pinned);
 int snapshot_store_delete(struct snapshot_store *s, const char *id);
 /*
  * Re-hash the core and compare with the metadata: 0 if equal, -EBADMSG if not, -EAGAIN while

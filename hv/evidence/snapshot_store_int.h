@@ -14,7 +14,8 @@ struct snap_ent {
     uint64_t seq;   /* from the id; orders the store (oldest first) */
     uint64_t bytes; /* allocated bytes of core + metadata, for retention */
     json_t *meta;
-    double t0; /* CLOCK_MONOTONIC start of its write, for timing.total_s; 0 if recovered */
+    double t0;   /* CLOCK_MONOTONIC start of its write, for timing.total_s; 0 if recovered */
+    bool pinned; /* <id>.pin exists: retention passes it by (snapshot_pin.c) */
 };
 
 /*
@@ -49,6 +50,7 @@ struct snapshot_store {
 #define SNAP_CORE_SUFFIX ".core"
 #define SNAP_META_SUFFIX ".json"
 #define SNAP_TMP_SUFFIX  ".tmp"
+#define SNAP_PIN_SUFFIX  ".pin"
 
 /* The sequence number in a store-made id ("YYYYMMDD-HHMMSS-N"), 0 for any other id. */
 uint64_t snap_id_seq(const char *id);
@@ -63,6 +65,9 @@ void snap_retention(struct snapshot_store *s, const char *keep_id);
 uint64_t snap_allocated(struct snapshot_store *s, const char *name);
 /* Allocated bytes of a snapshot's core and metadata together. */
 uint64_t snap_ent_bytes(struct snapshot_store *s, const char *id);
+
+/* Marks the snapshots whose <id>.pin exists as pinned (at open). Caller holds mu. */
+void snap_pins_load(struct snapshot_store *s);
 
 /* Removes <id><suffix> (logging failures other than ENOENT). */
 void snap_unlink_suffix(struct snapshot_store *s, const char *id, const char *suffix);

@@ -354,4 +354,5 @@ const struct nic_backend_ops nic_slirp_backend = {
     .poll_fill = sl_poll_fill,
     .poll_done = sl_poll_done,
     .send = sl_send,
+    .reopen_on_reset = true,
 };

@@ -285,7 +285,7 @@ struct vm *hv_other_vm(struct hv *hv)
 }
 
 /* The service VM takes the foreground from a guest that can no longer have it. */
-static void hand_to_service(struct hv *hv, struct vm *vm, const char *why)
+void hv_hand_to_service(struct hv *hv, struct vm *vm, const char *why)
 {
     if (atomic_load(&hv->foreground) != vm || !hv->service || vm == hv->service)
         return;
@@ -307,7 +307,7 @@ static void settle_reset(struct hv *hv, struct vm *vm)
         pthread_mutex_lock(&vm->lock);
         vm->state = VM_CRASHED;
         pthread_mutex_unlock(&vm->lock);
-        hand_to_service(hv, vm, "the guest could not be reset");
+        hv_hand_to_service(hv, vm, "the guest could not be reset");
         return;
     }
     hv_event(hv, SEL_WARNING, SEL_T_VM_RESET, vm, "reset by policy");
@@ -388,10 +388,10 @@ static void settle(struct hv *hv, struct vm *vm)
             log_info("%s: restarts once its snapshot is written", vm->name);
         return;
     }
-    hand_to_service(hv, vm,
-                    state == VM_CRASHED  ? "the guest crashed"
-                    : state == VM_FROZEN ? "a trap froze the guest"
-                                         : "the guest halted");
+    hv_hand_to_service(hv, vm,
+                       state == VM_CRASHED  ? "the guest crashed"
+                       : state == VM_FROZEN ? "a trap froze the guest"
+                                            : "the guest halted");
 }
 
 /* What waited for a snapshot writer: a requested snapshot's VM runs on, a reset or a service

@@ -35,6 +35,10 @@ int hv_boot(struct hv *hv, struct vm *vm, char *err, size_t errlen);
  * snapshot's VM runs on; a reset, a service VM restart).  Never waits for one. */
 void hv_settle_stopped_vms(struct hv *hv);
 
+/* The service VM takes the foreground from `vm`, which can no longer have it (it stopped); nothing
+ * if `vm` is not the foreground.  The caller holds switch_lock. */
+void hv_hand_to_service(struct hv *hv, struct vm *vm, const char *why);
+
 /* The VM the hotkey's "switch" goes to from the current foreground. */
 struct vm *hv_other_vm(struct hv *hv);
 

@@ -1,5 +1,6 @@
 /* trap.c: carries out the policy's action for a guest event, and records both in the SEL. */
 #include "supervisor/trap.h"
+#include "supervisor/gdbstub.h"
 
 #include "supervisor/events.h"
 #include "vmm/vm.h"
@@ -109,4 +110,5 @@ static bool trap_hook(struct vm *vm, struct vcpu *self, enum policy_event ev, co
     return trap_raise(vm, self, ev, "%s", detail);
 }
 
-const struct vmm_hooks trap_vmm_hooks = {.trap = trap_hook, .device_error = events_device_error};
+const struct vmm_hooks trap_vmm_hooks = {
+    .trap = trap_hook, .device_error = events_device_error, .debug_exit = gdbstub_debug_exit};

@@ -55,6 +55,7 @@ enum vm_request {
 };
 
 struct vm;
+struct gdbstub;
 
 /* Its own thread runs a vCPU; any other thread reaches it only under vm->lock (a kick, an
  * event), which vm_teardown also holds while it closes and clears the vCPU ("Locks" in
@@ -188,6 +189,7 @@ struct vm {
     _Atomic uint64_t switches_in, switches_out;
     _Atomic uint64_t bad_hypercalls;
     struct ratelimit_table sel_limits; /* SEL entries the VM can cause, per source (events.c) */
+    _Atomic(struct gdbstub *) gdb;     /* its GDB stub (supervisor/gdbstub.c), set once */
 };
 
 /* What vmm asks of the layer above it, which fills this in (supervisor/trap.c). */
@@ -197,6 +199,9 @@ struct vmm_hooks {
     /* A device refused what the guest did to it and stopped (a malformed virtqueue: NEEDS_RESET);
      * any thread, possibly with the device's lock held.  The VM runs on. */
     void (*device_error)(struct vm *vm, const char *device, const char *reason);
+    /* KVM_EXIT_DEBUG (a step or breakpoint hv's GDB stub armed), on the vCPU's thread; returns
+     * false if no debugger armed it.  The vCPU parks after it returns true. */
+    bool (*debug_exit)(struct vcpu *v, const struct kvm_debug_exit_arch *d);
 };
 
 struct hv_config {

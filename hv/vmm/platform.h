@@ -86,6 +86,9 @@ struct platform_ops {
     int (*set_mp_state)(struct vcpu *v, const struct kvm_mp_state *mp);
     int (*get_debugregs)(struct vcpu *v, struct kvm_debugregs *d);
     int (*set_debugregs)(struct vcpu *v, const struct kvm_debugregs *d);
+    /* KVM_SET_GUEST_DEBUG: single-step, int3 and debug-register exits for hv's GDB stub
+     * (KVM_EXIT_DEBUG); optional, NULL where the backend has none. */
+    int (*set_guest_debug)(struct vcpu *v, const struct kvm_guest_debug *d);
 };
 
 /* /dev/kvm (platform_kvm.c): what hv ships with. */

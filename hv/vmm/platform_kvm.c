@@ -285,6 +285,11 @@ GETSET(events, struct kvm_vcpu_events, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS)
 GETSET(mp_state, struct kvm_mp_state, KVM_GET_MP_STATE, KVM_SET_MP_STATE)
 GETSET(debugregs, struct kvm_debugregs, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS)
 
+static int set_guest_debug(struct vcpu *v, const struct kvm_guest_debug *d)
+{
+    return ioctl(v->fd, KVM_SET_GUEST_DEBUG, UNCONST(d));
+}
+
 #define OPS(name) .get_##name = get_##name, .set_##name = set_##name
 
 const struct platform_ops platform_kvm = {
@@ -320,4 +325,5 @@ const struct platform_ops platform_kvm = {
     OPS(events),
     OPS(mp_state),
     OPS(debugregs),
+    .set_guest_debug = set_guest_debug,
 };

@@ -290,6 +290,14 @@ static void handle_exit(struct vcpu *v)
     case KVM_EXIT_X86_WRMSR:
         handle_msr(v, run->exit_reason == KVM_EXIT_X86_WRMSR);
         break;
+    case KVM_EXIT_DEBUG: {
+        const struct vmm_hooks *h = v->vm->hv->hooks;
+        if (!h || !h->debug_exit || !h->debug_exit(v, &run->debug.arch))
+            vm_trap(v->vm, v, POLICY_EV_INTERNAL_ERROR,
+                    "debug exit (exception %u) no debugger asked for on vCPU %u",
+                    run->debug.arch.exception, v->index);
+        break;
+    }
     case KVM_EXIT_SYSTEM_EVENT:
         if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH)
             vm_trap(v->vm, v, POLICY_EV_GUEST_PANIC,

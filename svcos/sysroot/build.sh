@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# build.sh: build the service-VM sysroot (musl with system calls redirected to __vigil_syscall, OpenSSL, libmicrohttpd, Jansson, lwIP) from Debian source packages into a cache outside the work tree.
+# build.sh: build the service-VM sysroot (musl with system calls redirected to __vigil_syscall, OpenSSL, libmicrohttpd, Jansson, zlib, lwIP) from Debian source packages into a cache outside the work tree.
 #
 # Usage: build.sh              build if needed (a no-op in well under a second when cached)
 #        build.sh --force      rebuild even if the cache is complete
@@ -18,7 +18,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${VIGIL_CACHE:-${HOME:?}/.cache/vigil}
 JOBS=${VIGIL_JOBS:-$(nproc 2>/dev/null || echo 2)}
-PKGS=(musl openssl libmicrohttpd jansson lwip)
+PKGS=(musl openssl libmicrohttpd jansson zlib lwip)
 BUILD_DEPS=(dpkg-dev gcc make perl linux-libc-dev binutils patch xz-utils autoconf automake libtool)
 STAMP=.vigil-sysroot-complete
 SRC_DEB822=/etc/apt/sources.list.d/vigil-src.sources
@@ -54,7 +54,10 @@ apt_update() {
 # of a cached run.
 offered() {
     local sig memo out
-    sig=$({ stat -c '%n %s %Y' /var/lib/apt/lists/*Sources* 2>/dev/null || true; } | sha256sum | cut -c1-16)
+    sig=$({
+        echo "${PKGS[*]}" # another package list is another question
+        stat -c '%n %s %Y' /var/lib/apt/lists/*Sources* 2>/dev/null || true
+    } | sha256sum | cut -c1-16)
     memo=$CACHE/apt-offered-$sig
     if [ -s "$memo" ]; then
         echo "$(<"$memo")"
@@ -345,6 +348,15 @@ build_jansson() {
     make install-pkgconfigDATA
 }
 
+# zlib: the agent gzips crash cores while it uploads them (docs/upload.md). Static only.
+build_zlib() {
+    cd "${SRCDIR[zlib]}"
+    apply_patches zlib
+    CC="$HERE/svcos-cc" CFLAGS="-O2 -g" ./configure --prefix="$PREFIX" --static
+    make -j"$JOBS" libz.a
+    make install
+}
+
 # lwIP is compiled by the netstack with its own lwipopts.h: ship the sources it needs.
 install_lwip() {
     local s=${SRCDIR[lwip]}/src d=$PREFIX/src/lwip
@@ -436,7 +448,8 @@ main() {
     step openssl build_openssl
     step libmicrohttpd build_microhttpd
     step jansson build_jansson
-    step check-decls no_implicit_decls openssl libmicrohttpd jansson
+    step zlib build_zlib
+    step check-decls no_implicit_decls openssl libmicrohttpd jansson zlib
     step check-libs check_libs
     step lwip install_lwip
     unset SVCOS_NATIVE

@@ -161,6 +161,25 @@ async function admin(browser) {
     assert.match(lastRow, /switched to the foreground/);
     step(`Event log: the switch's SEL entry appended live in ${Date.now() - tsel} ms`);
 
+    // The console: the guest in front (so it runs), the scrollback, then a typed command's answer.
+    const guestNow = await (await ctx.request.get(`${cfg.base}/redfish/v1/Systems/guest`, { headers: auth })).json();
+    if (!guestNow.Oem.Vigil.Foreground) {
+        const front = await ctx.request.post(`${cfg.base}/redfish/v1/Systems/guest/Actions/Oem/Vigil.Switch`, { headers: auth, data: {} });
+        assert.equal(front.status(), 204);
+    }
+    const tc = Date.now();
+    await page.click('a[href="#/console"]');
+    await page.waitForFunction(() => /^writer/.test(document.querySelector('[data-testid=console-state]')?.textContent));
+    await page.waitForFunction(() => /Vigil demo guest/.test(document.querySelector('.xterm-rows')?.innerText));
+    step(`console: attached as the writer with the scrollback in ${Date.now() - tc} ms`);
+    await page.click('[data-testid=console] .xterm');
+    const te = Date.now();
+    await page.keyboard.type('status');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /demo: heartbeats/.test(document.querySelector('.xterm-rows')?.innerText));
+    step(`console: typed "status", the guest answered in ${Date.now() - te} ms`);
+    await shot(page, 'console');
+
     await page.click('a[href="#/sensors"]');
     await page.waitForSelector('[data-testid=sensor-row]');
     const nsensors = await page.locator('[data-testid=sensor-row]').count();
@@ -259,6 +278,10 @@ async function readonly(browser) {
     assert.equal(await page.locator('[data-testid=save]').count(), 0, 'ReadOnly sees Save');
     assert.ok(await page.locator('[data-testid=event-triple_fault]').isDisabled(), 'ReadOnly can edit the policy');
     step('ReadOnly: the policy is shown read-only');
+    await page.click('a[href="#/console"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=console-state]')?.textContent === 'view only');
+    assert.equal(await page.locator('[data-testid=takeover]').count(), 0, 'ReadOnly may take over typing');
+    step('ReadOnly: the console is view only, with no take-over button');
     await checkClean(page);
     await ctx.close();
 }
@@ -292,6 +315,11 @@ async function xss(browser) {
     assert.ok(rows.some((r) => r.includes(cfg.markup)), `the SEL shows the markup as text: ${rows}`);
     await noMarkup();
     step(`guest markup shown as text in the Event log (${rows.length} rows), no element made of it, nothing ran`);
+    // The guest printed the same markup on its console: the terminal shows it as characters.
+    await page.click('a[href="#/console"]');
+    await page.waitForFunction(() => /<img src=x onerror=/.test(document.querySelector('.xterm-rows')?.innerText));
+    await noMarkup();
+    step('guest markup on the console is shown by the terminal as text; nothing ran');
     await checkClean(page);
     await ctx.close();
 }

@@ -53,6 +53,7 @@ struct fvcpu {
     struct kvm_vcpu_events events;
     struct kvm_mp_state mp;
     struct kvm_debugregs dregs;
+    struct kvm_guest_debug guest_debug;
     struct kvm_msr_entry msrs[FAKE_MAX_MSRS];
     struct kvm_cpuid2 *cpuid;
     struct step *head, *tail;
@@ -94,17 +95,49 @@ struct fake_platform {
 };
 
 static const char *const op_names[] = {
-    "OPEN",         "CLOSE",         "CREATE_VM",     "DESTROY_VM",
-    "GET_TSC_KHZ",  "SET_MEMSLOT",   "ENABLE_CAP",    "SET_MSR_FILTER",
-    "IRQ_LINE",     "CREATE_VCPU",   "DESTROY_VCPU",  "SET_CPUID",
-    "RUN",          "KICK",          "NMI",           "GET_REGS",
-    "SET_REGS",     "GET_SREGS",     "SET_SREGS",     "GET_FPU",
-    "SET_FPU",      "GET_XSAVE",     "SET_XSAVE",     "GET_XCRS",
-    "SET_XCRS",     "GET_MSRS",      "SET_MSRS",      "GET_LAPIC",
-    "SET_LAPIC",    "GET_EVENTS",    "SET_EVENTS",    "GET_MP_STATE",
-    "SET_MP_STATE", "GET_DEBUGREGS", "SET_DEBUGREGS", "GET_IRQCHIP",
-    "SET_IRQCHIP",  "GET_PIT",       "SET_PIT",       "GET_CLOCK",
-    "SET_CLOCK",    "KVMCLOCK_CTRL",
+    "OPEN",
+    "CLOSE",
+    "CREATE_VM",
+    "DESTROY_VM",
+    "GET_TSC_KHZ",
+    "SET_MEMSLOT",
+    "ENABLE_CAP",
+    "SET_MSR_FILTER",
+    "IRQ_LINE",
+    "CREATE_VCPU",
+    "DESTROY_VCPU",
+    "SET_CPUID",
+    "RUN",
+    "KICK",
+    "NMI",
+    "GET_REGS",
+    "SET_REGS",
+    "GET_SREGS",
+    "SET_SREGS",
+    "GET_FPU",
+    "SET_FPU",
+    "GET_XSAVE",
+    "SET_XSAVE",
+    "GET_XCRS",
+    "SET_XCRS",
+    "GET_MSRS",
+    "SET_MSRS",
+    "GET_LAPIC",
+    "SET_LAPIC",
+    "GET_EVENTS",
+    "SET_EVENTS",
+    "GET_MP_STATE",
+    "SET_MP_STATE",
+    "GET_DEBUGREGS",
+    "SET_DEBUGREGS",
+    "GET_IRQCHIP",
+    "SET_IRQCHIP",
+    "GET_PIT",
+    "SET_PIT",
+    "GET_CLOCK",
+    "SET_CLOCK",
+    "KVMCLOCK_CTRL",
+    "SET_GUEST_DEBUG",
 };
 
 _Static_assert(sizeof op_names / sizeof op_names[0] == FAKE_OP_COUNT, "a name for every op");
@@ -860,6 +893,7 @@ GETSET(lapic, struct kvm_lapic_state, lapic, FAKE_GET_LAPIC, FAKE_SET_LAPIC)
 GETSET(events, struct kvm_vcpu_events, events, FAKE_GET_EVENTS, FAKE_SET_EVENTS)
 GETSET(mp_state, struct kvm_mp_state, mp, FAKE_GET_MP_STATE, FAKE_SET_MP_STATE)
 GETSET(debugregs, struct kvm_debugregs, dregs, FAKE_GET_DEBUGREGS, FAKE_SET_DEBUGREGS)
+SET(guest_debug, struct kvm_guest_debug, guest_debug, FAKE_SET_GUEST_DEBUG)
 
 #define OPS(name) .get_##name = get_##name, .set_##name = set_##name
 
@@ -894,6 +928,7 @@ static const struct platform_ops fake_platform_ops = {
     OPS(events),
     OPS(mp_state),
     OPS(debugregs),
+    .set_guest_debug = set_guest_debug,
 };
 
 /* ------------------------------------------------------------------ the test's side */

@@ -63,6 +63,7 @@ enum fake_op {
     FAKE_GET_CLOCK,
     FAKE_SET_CLOCK,
     FAKE_KVMCLOCK_CTRL,
+    FAKE_SET_GUEST_DEBUG,
     FAKE_OP_COUNT
 };
 const char *fake_op_name(enum fake_op op);

@@ -195,6 +195,14 @@ static void test_grants(void **state)
     n2 = put_request(f, "{\"op\":\"trap\",\"vm\":\"service\"}");
     assert_string_equal(answer_code(f, f->svc->mem + REQ, n2, &j), "EPERM");
     json_decref(j);
+    n2 = put_request(f, "{\"op\":\"nmi\",\"vm\":\"service\"}");
+    assert_string_equal(answer_code(f, f->svc->mem + REQ, n2, &j), "EPERM");
+    json_decref(j);
+    /* Its own restart is hv's restart path, which brings it back: granted. */
+    req = json_pack("{s:s}", "vm", "service");
+    assert_true(svc_request_allowed(f->svc, "vm.reset", req, why, sizeof why));
+    assert_true(svc_request_allowed(f->svc, "vm.poweroff", req, why, sizeof why)); /* hv refuses */
+    json_decref(req);
     assert_int_equal(core_state(f->svc), VM_RUNNING);
     /* Garbage and a response sent as a request are answered, not obeyed. */
     assert_string_equal(answer_code(f, "\x01\x02garbage-garbage-garbage", 24, &j), "EPROTO");

@@ -8,12 +8,13 @@ import { Crashes } from './crashes.jsx';
 import { Events } from './events.jsx';
 import { Sensors } from './sensors.jsx';
 import { Policy } from './policy.jsx';
+import { Console } from './console.jsx';
 
-const VIEWS = { overview: Overview, crashes: Crashes, events: Events, sensors: Sensors, policy: Policy };
-const TITLES = { overview: 'Overview', crashes: 'Crashes', events: 'Event log', sensors: 'Sensors', policy: 'Policy' };
+const VIEWS = { overview: Overview, crashes: Crashes, events: Events, sensors: Sensors, console: Console, policy: Policy };
+const TITLES = { overview: 'Overview', crashes: 'Crashes', events: 'Event log', sensors: 'Sensors', console: 'Console', policy: 'Policy' };
 
 const viewFromHash = () => {
-    const v = location.hash.replace(/^#\/?/, '');
+    const v = location.hash.replace(/^#\/?/, '').split('?')[0];
     return VIEWS[v] ? v : 'overview';
 };
 

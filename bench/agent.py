@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""agent.py: benchmark of the management agent over HTTPS: keep-alive GETs per second and p99
+(wrk), TLS handshakes per second (openssl s_time -new) and crash-core download MB/s (curl).
+
+Three servers in one run: the agent as the service VM (svcos + lwIP, reached through hv's slirp
+port forward), the same agent natively on Linux against the same hv (context), and a peer:
+`openssl s_server -WWW` natively, serving the same core as a file with an ECDSA P-256 key like the
+agent's. (This round's peer; the issue's is a Linux L2 guest under QEMU with nginx, too heavy to
+boot here.) s_server -WWW answers HTTP/1.0 and closes every connection, so its "keep-alive" row
+is a connection per request. Prints a table and one BENCH JSON line. Needs `make all`, wrk and
+openssl (scripts/deps.sh).
+"""
+import base64
+import json
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import platform_info
+
+ROOT = Path(__file__).resolve().parents[1]
+HV, HVCTL = ROOT / "build" / "hv", ROOT / "build" / "hvctl"
+AGENT_ELF = ROOT / "build" / "mgmt-agent" / "agent.elf"
+AGENT = ROOT / "build" / "mgmt-agent" / "mgmt-agent"
+DEMO = ROOT / "build" / "guests" / "demo.elf"
+SECONDS = 5
+GET_PATH = "/redfish/v1/Systems/guest"  # authenticated, one hv status call per request
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait(pred, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    sys.exit(f"agent.py: timed out waiting for {what}")
+
+
+def hvctl(sock, *args):
+    return subprocess.run([str(HVCTL), "--socket", sock, *args], capture_output=True, text=True,
+                          timeout=120).stdout
+
+
+def answers(url, auth=()):
+    p = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                        *auth, url], capture_output=True, text=True)
+    return p.stdout == "200"
+
+
+def wrk(url, headers):
+    """Keep-alive GETs: 4 connections on one thread for SECONDS; requests/s and p99 in ms."""
+    cmd = ["wrk", "-t1", "-c4", f"-d{SECONDS}s", "--latency"]
+    for h in headers:
+        cmd += ["-H", h]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=SECONDS + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    p99 = float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p99_ms": p99, "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def handshakes(port):
+    """Full TLS handshakes per second (no resumption), one client, SECONDS."""
+    out = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-new", "-time",
+                          str(SECONDS)], capture_output=True, text=True, timeout=SECONDS + 60).stdout
+    m = re.search(r"(\d+) connections in ([\d.]+)s", out) or \
+        re.search(r"(\d+) connections in ([\d.]+) real seconds", out)
+    return int(m.group(1)) / float(m.group(2))
+
+
+def download(url, auth, size):
+    """Best of two whole downloads, MB/s (10^6 bytes)."""
+    best = 0.0
+    for _ in range(2):
+        p = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{size_download} %{time_total}",
+                            *auth, url], capture_output=True, text=True, timeout=600)
+        got, secs = p.stdout.split()
+        assert int(got) == size, (url, got, size)
+        best = max(best, size / 1e6 / float(secs))
+    return best
+
+
+def main():
+    tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-agent-"))
+    svc_port, native_port, peer_port = free_port(), free_port(), free_port()
+    sock = str(tmp / "hv.sock")
+    hv_log = open(tmp / "hv.log", "wb")
+    hv = subprocess.Popen([str(HV), "--control", sock, "--state-dir", str(tmp / "state"),
+                           "--service", str(AGENT_ELF), "--mem", "128",
+                           "--net", f"user,hostfwd=tcp:127.0.0.1:{svc_port}-:8443",
+                           "--guest", str(DEMO), "--mem", "64"],
+                          stdin=subprocess.DEVNULL, stdout=hv_log, stderr=subprocess.STDOUT)
+    procs = [hv]
+    try:
+        console = lambda: hvctl(sock, "console", "service")  # noqa: E731
+        wait(lambda: "mgmt-agent: serving" in console(), 120, "the agent in the service VM")
+        pw = re.search(r'with password (\S+)', console()).group(1)
+        auth = ["-u", f"admin:{pw}"]
+        basic = "Authorization: Basic " + base64.b64encode(f"admin:{pw}".encode()).decode()
+        (tmp / "pw").write_text(pw + "\n")
+        native_log = open(tmp / "native.log", "wb")
+        procs.append(subprocess.Popen([str(AGENT), "--hv-socket", sock, "--listen",
+                                       f"127.0.0.1:{native_port}"], stdout=native_log,
+                                      stderr=subprocess.STDOUT))
+        # A core to download: the guest's RAM filled with a pattern.
+        hvctl(sock, "switch", "guest")
+        wait(lambda: "demo> " in hvctl(sock, "console", "guest"), 30, "the guest")
+        hvctl(sock, "console", "guest", "--send", "fill 48\n")
+        wait(lambda: "fill: " in hvctl(sock, "console", "guest"), 60, "the fill")
+        hvctl(sock, "snapshot", "take", "guest")  # waits for the write
+        sid = json.loads(hvctl(sock, "snapshot", "list"))["snapshots"][-1]["id"]
+        wait(lambda: len(json.loads(hvctl(sock, "snapshot", "show", sid))["snapshot"]["sha256"]) == 64,
+             60, "the core's digest")
+        core = tmp / "peer" / "core.bin"
+        core.parent.mkdir()
+        hvctl(sock, "snapshot", "export", sid, str(core))
+        size = core.stat().st_size
+        (core.parent / "small.json").write_bytes(b"{}" * 400)  # about a Redfish resource's size
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", "peer.key", "-out",
+                        "peer.pem", "-days", "30", "-subj", "/CN=localhost"], cwd=core.parent,
+                       check=True, capture_output=True)
+        procs.append(subprocess.Popen(["openssl", "s_server", "-quiet", "-WWW", "-accept",
+                                       str(peer_port), "-cert", "peer.pem", "-key", "peer.key"],
+                                      cwd=core.parent, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL))
+        targets = {
+            "service-vm": (svc_port, auth, [basic], GET_PATH,
+                           f"/redfish/v1/Managers/hv/LogServices/Dump/Entries/{sid}/attachment"),
+            "native": (native_port, auth, [basic], GET_PATH,
+                       f"/redfish/v1/Managers/hv/LogServices/Dump/Entries/{sid}/attachment"),
+            "peer (openssl s_server -WWW)": (peer_port, [], [], "/small.json", "/core.bin"),
+        }
+        for name, (port, a, _, path, _) in targets.items():
+            wait(lambda: answers(f"https://127.0.0.1:{port}{path}", a), 60, name)
+        results = {}
+        for name, (port, a, hdrs, path, dl) in targets.items():
+            base = f"https://127.0.0.1:{port}"
+            r = wrk(base + path, hdrs)
+            if not r["rps"]:  # s_server -WWW: a request per connection, which wrk cannot drive
+                r["rps"] = r["p99_ms"] = None
+            r["handshakes_per_s"] = handshakes(port)
+            r["download_mb_s"] = download(base + dl, a, size)
+            r["get_path"] = path
+            results[name] = r
+        machine = platform_info.describe()
+        print(f"platform: {machine}")
+        print(f"core: {size / 1e6:.1f} MB; wrk -t1 -c4 {SECONDS} s; s_time -new {SECONDS} s")
+        print(f"{'server':<30} {'GET/s':>9} {'p99 ms':>8} {'handshakes/s':>13} {'download MB/s':>14}")
+        for name, r in results.items():
+            get = f"{r['rps']:>9.0f} {r['p99_ms']:>8.2f}" if r["rps"] else f"{'n/a':>9} {'n/a':>8}"
+            print(f"{name:<30} {get} {r['handshakes_per_s']:>13.0f} {r['download_mb_s']:>14.1f}")
+        peer = results["peer (openssl s_server -WWW)"]
+        svc = results["service-vm"]
+        ratios = {k: svc[k] / peer[k] for k in ("rps", "handshakes_per_s", "download_mb_s") if peer[k]}
+        print("service VM / peer: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+        print("BENCH " + json.dumps({"agent": {"platform": machine, "core_bytes": size,
+                                               "seconds": SECONDS, "results": results,
+                                               "service_vm_over_peer": ratios,
+                                               "peer_note": "openssl s_server -WWW: HTTP/1.0, "
+                                                            "a connection per request"}},
+                                    sort_keys=True))
+    finally:
+        subprocess.run(["rm", "-rf", str(tmp)])
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+if __name__ == "__main__":
+    main()
