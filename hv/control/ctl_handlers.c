@@ -120,13 +120,15 @@ static json_t *op_switch(struct hv *hv, const struct ctl_msg *req, struct ctl_re
                      (double)(now_ns() - t0) / 1e3);
 }
 
-static json_t *vm_op(struct hv *hv, const struct ctl_msg *req,
-                     int (*fn)(struct hv *, struct vm *, char *, size_t))
+json_t *ctl_vm_op(struct hv *hv, const struct ctl_msg *req,
+                  int (*fn)(struct hv *, struct vm *, char *, size_t), const char *service_refusal)
 {
     json_t *err = NULL;
     struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
     if (!vm)
         return err;
+    if (service_refusal && vm->role == VIGIL_ROLE_SERVICE)
+        return ctl_error("EINVAL", "%s is the service VM: %s", vm->name, service_refusal);
     char why[256];
     if (fn(hv, vm, why, sizeof why) < 0)
         return ctl_error("EBUSY", "%s", why);
@@ -136,19 +138,19 @@ static json_t *vm_op(struct hv *hv, const struct ctl_msg *req,
 static json_t *op_pause(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)out;
-    return vm_op(hv, req, hv_pause);
+    return ctl_vm_op(hv, req, hv_pause, NULL);
 }
 
 static json_t *op_resume(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)out;
-    return vm_op(hv, req, hv_resume);
+    return ctl_vm_op(hv, req, hv_resume, NULL);
 }
 
 static json_t *op_boot(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)out;
-    return vm_op(hv, req, hv_boot);
+    return ctl_vm_op(hv, req, hv_boot, NULL);
 }
 
 static json_t *op_console_read(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)

@@ -41,6 +41,11 @@ json_t *op_nv_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply 
 json_t *op_nv_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_read(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 
+/* Looks up req's "vm", refuses the service VM with service_refusal's reason when that is not
+ * NULL, runs fn (EBUSY with its reason on failure) and answers the VM's state (ctl_handlers.c). */
+json_t *ctl_vm_op(struct hv *hv, const struct ctl_msg *req,
+                  int (*fn)(struct hv *, struct vm *, char *, size_t), const char *service_refusal);
+
 /* Reset, power and NMI (ctl_ops_power.c). */
 json_t *op_vm_reset(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_vm_poweroff(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);

@@ -26,36 +26,23 @@ json_t *op_vm_reset(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *
     return answer(vm, pending);
 }
 
-static json_t *simple(struct hv *hv, const struct ctl_msg *req,
-                      int (*fn)(struct hv *, struct vm *, char *, size_t))
-{
-    json_t *err = NULL;
-    struct vm *vm = ctl_arg_vm(hv, req, "vm", &err);
-    if (!vm)
-        return err;
-    char why[256];
-    if (vm->role == VIGIL_ROLE_SERVICE && fn != hv_vm_nmi)
-        return ctl_error("EINVAL", "%s is the service VM: it is always on (vm.reset restarts it)",
-                         vm->name);
-    if (fn(hv, vm, why, sizeof why) < 0)
-        return ctl_error("EBUSY", "%s", why);
-    return answer(vm, false);
-}
+/* Why the service VM has no power-off or power-on: it is hv's way in. */
+#define ALWAYS_ON "it is always on (vm.reset restarts it)"
 
 json_t *op_vm_poweroff(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)out;
-    return simple(hv, req, hv_vm_poweroff);
+    return ctl_vm_op(hv, req, hv_vm_poweroff, ALWAYS_ON);
 }
 
 json_t *op_vm_poweron(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)out;
-    return simple(hv, req, hv_vm_poweron);
+    return ctl_vm_op(hv, req, hv_vm_poweron, ALWAYS_ON);
 }
 
 json_t *op_nmi(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)out;
-    return simple(hv, req, hv_vm_nmi);
+    return ctl_vm_op(hv, req, hv_vm_nmi, NULL);
 }
