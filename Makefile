@@ -57,7 +57,7 @@ $(O)/libhv.a: $(HV_LIB_OBJS)
 $(O)/hv: $(O)/obj/hv/main.o $(O)/libhv.a
 	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
-$(O)/hvctl: $(O)/obj/hv/cli/hvctl.o $(O)/libhv.a
+$(O)/hvctl: $(O)/obj/hv/cli/hvctl.o $(O)/obj/hv/cli/hvctl_link.o $(O)/obj/hv/cli/hvctl_evidence.o $(O)/libhv.a
 	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
 bench-bins: $(BENCH_BINS)
