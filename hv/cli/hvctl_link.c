@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-    static int sock = -1; /* the control socket, opened once by hvctl_connect */
+static int sock = -1; /* the control socket, opened once by hvctl_connect */
 
 void hvctl_connect(const char *path)
 {
