@@ -46,6 +46,9 @@ static void test_a_park_captures_the_machine_and_stops_kvm_clock(void **state)
     char err[256];
     /* The guest's machine before the stop: written while parked, as the fake demands. */
     assert_int_equal(vm_park(vm, err, sizeof err), 0);
+    /* The capture (and its KVMCLOCK_CTRL) runs on the vCPU threads after the park: let it end
+     * before counting calls or changing what it reads. */
+    assert_int_equal(vm_wait_captured(vm, err, sizeof err), 0);
     set_machine(vm, 0x40, 5000000000ull);
     assert_int_equal(vm_unpark(vm, false, 0, err, sizeof err), 0);
     fake_forget(c->fake);
@@ -79,9 +82,11 @@ static void test_restore_writes_the_machine_back_with_the_clock_moved_on(void **
     struct vm *vm = linux_vm(c, 1);
     char err[256];
     assert_int_equal(vm_park(vm, err, sizeof err), 0);
+    assert_int_equal(vm_wait_captured(vm, err, sizeof err), 0);
     set_machine(vm, 0x20, 7000000000ull);
     assert_int_equal(vm_unpark(vm, false, 0, err, sizeof err), 0);
     assert_int_equal(vm_park(vm, err, sizeof err), 0); /* captures 0x20 and the clock */
+    assert_int_equal(vm_wait_captured(vm, err, sizeof err), 0);
     /* Something else in KVM changed meanwhile; the restore must undo it. */
     set_machine(vm, 0x77, 1);
     struct timespec ts = {0, 20 * 1000000};
@@ -98,6 +103,7 @@ static void test_restore_writes_the_machine_back_with_the_clock_moved_on(void **
     assert_int_equal(fake_count(c->fake, FAKE_SET_IRQCHIP, vm, -1), 3);
     assert_int_equal(fake_count(c->fake, FAKE_SET_PIT, vm, -1), 1);
     assert_int_equal(vm_park(vm, err, sizeof err), 0);
+    assert_int_equal(vm_wait_captured(vm, err, sizeof err), 0);
     const struct vm_machine *m = &vm->machine;
     for (uint32_t i = 0; i < 3; i++)
         assert_int_equal(m->chips[i].chip.pic.irr, 0x20 + i);
