@@ -54,7 +54,7 @@ $(O)/libhv.a: $(HV_LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(O)/hv: $(O)/obj/hv/main.o $(O)/libhv.a
+$(O)/hv: $(O)/obj/hv/main.o $(O)/obj/hv/options.o $(O)/libhv.a
 	$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
 $(O)/hvctl: $(O)/obj/hv/cli/hvctl.o $(O)/obj/hv/cli/hvctl_link.o $(O)/obj/hv/cli/hvctl_evidence.o $(O)/libhv.a
