@@ -146,6 +146,31 @@ struct vm *core_add_vm(struct core *c, enum vigil_vm_role role, const char *name
     return vm;
 }
 
+struct core_pair *core_pair_new(struct core *c, uint32_t guest_vcpus, bool boot_guest)
+{
+    struct core_pair *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    p->c = c;
+    p->svc = core_add_vm(c, VIGIL_ROLE_SERVICE, "service", 1);
+    p->guest = core_add_vm(c, VIGIL_ROLE_GUEST, "guest", guest_vcpus);
+    char err[256];
+    atomic_store(&c->hv->foreground, p->svc);
+    assert_int_equal(vm_start(p->svc, err, sizeof err), 0);
+    assert_true(fake_wait_idle(c->fake, &p->svc->vcpus[0], CORE_TIMEOUT_MS));
+    if (boot_guest) {
+        assert_int_equal(hv_switch_to(c->hv, p->guest, "test", now_ns(), err, sizeof err), 0);
+        for (uint32_t i = 0; i < p->guest->nvcpus; i++)
+            assert_true(fake_wait_idle(c->fake, &p->guest->vcpus[i], CORE_TIMEOUT_MS));
+    }
+    return p;
+}
+
+void core_pair_free(struct core_pair *p)
+{
+    core_free(p->c);
+    free(p);
+}
+
 bool core_wait(bool (*pred)(void *), void *arg, int timeout_ms)
 {
     uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000ull;

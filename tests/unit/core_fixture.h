@@ -37,6 +37,19 @@ void core_free(struct core *c);
  * hv->default_guest. */
 struct vm *core_add_vm(struct core *c, enum vigil_vm_role role, const char *name, uint32_t vcpus);
 
+/* The two VMs most core tests start from: a service VM of one vCPU and a guest. */
+struct core_pair {
+    struct core *c;
+    struct vm *svc, *guest;
+};
+
+/* On c (new, its policy set): hv as main() leaves it, the service VM running in the foreground
+ * and a guest of guest_vcpus not yet booted; with boot_guest, a switch then boots the guest into
+ * the foreground. Every started vCPU is back in `run`. */
+struct core_pair *core_pair_new(struct core *c, uint32_t guest_vcpus, bool boot_guest);
+/* core_free, then the pair. */
+void core_pair_free(struct core_pair *p);
+
 /* Polls pred(arg) every 200 us for up to timeout_ms. */
 bool core_wait(bool (*pred)(void *), void *arg, int timeout_ms);
 /* A request (stop, freeze, reset) waits for the main loop: now, or within CORE_TIMEOUT_MS. */

@@ -9,44 +9,27 @@
 #include <string.h>
 #include <unistd.h>
 
-struct two {
-    struct core *c;
-    struct vm *svc, *guest;
-};
-
 /* The service VM running, the guest booted by a switch and in the foreground. */
 static int setup(void **state)
 {
-    struct two *t = calloc(1, sizeof *t);
-    t->c = core_new(NULL);
-    t->svc = core_add_vm(t->c, VIGIL_ROLE_SERVICE, "service", 1);
-    t->guest = core_add_vm(t->c, VIGIL_ROLE_GUEST, "guest", 2);
-    char err[256];
-    atomic_store(&t->c->hv->foreground, t->svc);
-    assert_int_equal(vm_start(t->svc, err, sizeof err), 0);
-    assert_int_equal(hv_switch_to(t->c->hv, t->guest, "test", now_ns(), err, sizeof err), 0);
-    for (uint32_t i = 0; i < t->guest->nvcpus; i++)
-        assert_true(fake_wait_idle(t->c->fake, &t->guest->vcpus[i], CORE_TIMEOUT_MS));
-    *state = t;
+    *state = core_pair_new(core_new(NULL), 2, true);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct two *t = *state;
-    core_free(t->c);
-    free(t);
+    core_pair_free(*state);
     return 0;
 }
 
-static struct vm *fg(struct two *t)
+static struct vm *fg(struct core_pair *t)
 {
     return atomic_load(&t->c->hv->foreground);
 }
 
 static void test_reset_reboots_the_foreground_guest(void **state)
 {
-    struct two *t = *state;
+    struct core_pair *t = *state;
     struct fake_platform *f = t->c->fake;
     char err[256];
     bool pending = true;
@@ -67,7 +50,7 @@ static void test_reset_reboots_the_foreground_guest(void **state)
 
 static void test_reset_of_a_frozen_guest_waits_for_a_switch(void **state)
 {
-    struct two *t = *state;
+    struct core_pair *t = *state;
     char err[256];
     bool pending;
     assert_int_equal(hv_switch_to(t->c->hv, t->svc, "test", now_ns(), err, sizeof err), 0);
@@ -81,7 +64,7 @@ static void test_reset_of_a_frozen_guest_waits_for_a_switch(void **state)
 
 static void test_poweroff_halts_and_hands_the_foreground_back(void **state)
 {
-    struct two *t = *state;
+    struct core_pair *t = *state;
     char err[256];
     assert_int_equal(hv_vm_poweroff(t->c->hv, t->guest, err, sizeof err), 0);
     assert_int_equal(core_state(t->guest), VM_HALTED);
@@ -105,7 +88,7 @@ static void test_poweroff_halts_and_hands_the_foreground_back(void **state)
 
 static void test_the_service_vm_restarts_through_hvs_own_path(void **state)
 {
-    struct two *t = *state;
+    struct core_pair *t = *state;
     struct hv *hv = t->c->hv;
     char err[256];
     bool pending = false;
@@ -125,7 +108,7 @@ static void test_the_service_vm_restarts_through_hvs_own_path(void **state)
 
 static void test_nmi_reaches_vcpu0_of_a_running_vm_only(void **state)
 {
-    struct two *t = *state;
+    struct core_pair *t = *state;
     struct fake_platform *f = t->c->fake;
     char err[256];
     fake_forget(f);

@@ -9,31 +9,16 @@
 #include <errno.h>
 #include <string.h>
 
-struct two {
-    struct core *c;
-    struct vm *svc, *guest;
-};
-
 /* hv as main() leaves it: the service VM running in the foreground, a guest not yet booted. */
 static int setup(void **state)
 {
-    struct two *t = calloc(1, sizeof *t);
-    t->c = core_new(NULL);
-    t->svc = core_add_vm(t->c, VIGIL_ROLE_SERVICE, "service", 1);
-    t->guest = core_add_vm(t->c, VIGIL_ROLE_GUEST, "guest", 2);
-    char err[256];
-    atomic_store(&t->c->hv->foreground, t->svc);
-    assert_int_equal(vm_start(t->svc, err, sizeof err), 0);
-    assert_true(fake_wait_idle(t->c->fake, &t->svc->vcpus[0], CORE_TIMEOUT_MS));
-    *state = t;
+    *state = core_pair_new(core_new(NULL), 2, false);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct two *t = *state;
-    core_free(t->c);
-    free(t);
+    core_pair_free(*state);
     return 0;
 }
 
@@ -46,7 +31,7 @@ static void assert_running(struct core *c, struct vm *vm)
 
 static void test_switch_boots_freezes_and_resumes_the_guest(void **state)
 {
-    struct two *t = *state;
+    struct core_pair *t = *state;
     struct core *c = t->c;
     struct hv *hv = c->hv;
     char err[256];
@@ -96,7 +81,7 @@ static void test_switch_boots_freezes_and_resumes_the_guest(void **state)
 
 static void test_switch_writes_back_only_a_changed_vcpu(void **state)
 {
-    struct two *t = *state;
+    struct core_pair *t = *state;
     struct core *c = t->c;
     char err[256];
     assert_int_equal(hv_switch_to(c->hv, t->guest, "test", now_ns(), err, sizeof err), 0);
@@ -117,7 +102,7 @@ static void test_switch_writes_back_only_a_changed_vcpu(void **state)
 
 static void test_failed_switch_leaves_both_vms_as_they_were(void **state)
 {
-    struct two *t = *state;
+    struct core_pair *t = *state;
     struct core *c = t->c;
     char err[256];
     assert_int_equal(hv_switch_to(c->hv, t->guest, "test", now_ns(), err, sizeof err), 0);
@@ -137,7 +122,7 @@ static void test_failed_switch_leaves_both_vms_as_they_were(void **state)
 
 static void test_switch_needs_a_service_vm(void **state)
 {
-    struct two *t = *state;
+    struct core_pair *t = *state;
     struct hv *hv = t->c->hv;
     char err[256];
     hv->service = NULL;
@@ -149,7 +134,7 @@ static void test_switch_needs_a_service_vm(void **state)
 
 static void test_pause_and_resume(void **state)
 {
-    struct two *t = *state;
+    struct core_pair *t = *state;
     struct core *c = t->c;
     char err[256];
     assert_int_equal(hv_pause(c->hv, t->guest, err, sizeof err), -1); /* never booted */
@@ -175,7 +160,7 @@ static void test_pause_and_resume(void **state)
 
 static void test_resume_in_the_background_is_refused(void **state)
 {
-    struct two *t = *state;
+    struct core_pair *t = *state;
     struct core *c = t->c;
     char err[256];
     assert_int_equal(hv_switch_to(c->hv, t->guest, "test", now_ns(), err, sizeof err), 0);
@@ -192,7 +177,7 @@ static void test_resume_in_the_background_is_refused(void **state)
 
 static void test_switch_hypercall_from_the_service_vm(void **state)
 {
-    struct two *t = *state;
+    struct core_pair *t = *state;
     struct core *c = t->c;
     struct vigil_hc_switch a = {.target = VIGIL_ROLE_GUEST};
     fake_hypercall(c->fake, &t->svc->vcpus[0], VIGIL_HC_SWITCH, CORE_SCRATCH, &a, sizeof a);

@@ -12,11 +12,6 @@
 
 #define RFLAGS_IF (1ull << 9)
 
-struct two {
-    struct core *c;
-    struct vm *svc, *guest;
-};
-
 static void apply_json(struct core *c, const char *text)
 {
     char err[256];
@@ -29,27 +24,12 @@ static void apply_json(struct core *c, const char *text)
 
 /* The service VM running, the guest booted by a switch and in the foreground.  `policy` (JSON,
  * or NULL) applies before the guest is created, as a --policy file would. */
-static struct two *boot(const char *policy)
+static struct core_pair *boot(const char *policy)
 {
-    struct two *t = calloc(1, sizeof *t);
-    t->c = core_new(NULL);
+    struct core *c = core_new(NULL);
     if (policy)
-        apply_json(t->c, policy);
-    t->svc = core_add_vm(t->c, VIGIL_ROLE_SERVICE, "service", 1);
-    t->guest = core_add_vm(t->c, VIGIL_ROLE_GUEST, "guest", 2);
-    char err[256];
-    atomic_store(&t->c->hv->foreground, t->svc);
-    assert_int_equal(vm_start(t->svc, err, sizeof err), 0);
-    assert_int_equal(hv_switch_to(t->c->hv, t->guest, "test", now_ns(), err, sizeof err), 0);
-    for (uint32_t i = 0; i < t->guest->nvcpus; i++)
-        assert_true(fake_wait_idle(t->c->fake, &t->guest->vcpus[i], CORE_TIMEOUT_MS));
-    return t;
-}
-
-static void done(struct two *t)
-{
-    core_free(t->c);
-    free(t);
+        apply_json(c, policy);
+    return core_pair_new(c, 2, true);
 }
 
 static struct vcpu *vcpu(struct vm *vm, uint32_t i)
@@ -58,7 +38,7 @@ static struct vcpu *vcpu(struct vm *vm, uint32_t i)
 }
 
 /* The guest still runs: no request is pending and every vCPU is back in `run`. */
-static void assert_goes_on(struct two *t)
+static void assert_goes_on(struct core_pair *t)
 {
     for (uint32_t i = 0; i < t->guest->nvcpus; i++)
         assert_true(fake_wait_idle(t->c->fake, vcpu(t->guest, i), CORE_TIMEOUT_MS));
@@ -69,7 +49,7 @@ static void assert_goes_on(struct two *t)
 static void test_triple_fault_freezes_as_crashed_with_a_snapshot(void **state)
 {
     (void)state;
-    struct two *t = boot(NULL);
+    struct core_pair *t = boot(NULL);
     struct core *c = t->c;
     struct kvm_regs r = fake_regs(c->fake, vcpu(t->guest, 1));
     r.rip = 0x1234560;
@@ -99,13 +79,13 @@ static void test_triple_fault_freezes_as_crashed_with_a_snapshot(void **state)
     /* A crashed guest cannot be switched to. */
     char err[256];
     assert_int_equal(hv_switch_to(c->hv, t->guest, "test", now_ns(), err, sizeof err), -1);
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_triple_fault_after_a_reset_says_registers_lost(void **state)
 {
     (void)state;
-    struct two *t = boot(NULL);
+    struct core_pair *t = boot(NULL);
     fake_guest_reset(t->c->fake, vcpu(t->guest, 0)); /* what AMD's KVM leaves behind */
     fake_exit(t->c->fake, vcpu(t->guest, 0), KVM_EXIT_SHUTDOWN);
     assert_true(core_wait_request(t->guest));
@@ -113,13 +93,13 @@ static void test_triple_fault_after_a_reset_says_registers_lost(void **state)
     assert_int_equal(core_state(t->guest), VM_CRASHED);
     assert_true(t->guest->vcpus[0].evidence.lost);
     assert_int_equal(core_sel_count(t->c, SEL_T_VM_CRASH, "registers lost"), 1);
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_triple_fault_with_log_stops_without_a_snapshot(void **state)
 {
     (void)state;
-    struct two *t = boot("{\"events\": {\"triple_fault\": \"log\"}}");
+    struct core_pair *t = boot("{\"events\": {\"triple_fault\": \"log\"}}");
     fake_exit(t->c->fake, vcpu(t->guest, 0), KVM_EXIT_SHUTDOWN);
     assert_true(core_wait_request(t->guest));
     assert_int_equal(t->guest->req, VMREQ_STOP);
@@ -128,14 +108,14 @@ static void test_triple_fault_with_log_stops_without_a_snapshot(void **state)
     assert_int_equal(core_sel_count(t->c, SEL_T_ACTION, "action log"), 1);
     assert_true(snapshot_wait(t->guest, CORE_TIMEOUT_MS));
     assert_int_equal(core_sel_count(t->c, SEL_T_SNAPSHOT, ""), 0);
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_triple_fault_with_reset_boots_the_guest_afresh(void **state)
 {
     (void)state;
-    struct two *t = boot("{\"events\": {\"triple_fault\": \"reset\"},"
-                         " \"protected\": [{\"gpa\": \"0x200000\", \"len\": 4096}]}");
+    struct core_pair *t = boot("{\"events\": {\"triple_fault\": \"reset\"},"
+                               " \"protected\": [{\"gpa\": \"0x200000\", \"len\": 4096}]}");
     struct core *c = t->c;
     uint64_t entry = t->guest->boot.entry;
     struct kvm_regs r = fake_regs(c->fake, vcpu(t->guest, 0));
@@ -159,14 +139,14 @@ static void test_triple_fault_with_reset_boots_the_guest_afresh(void **state)
     assert_ptr_equal(atomic_load(&c->hv->foreground), t->guest);
     assert_goes_on(t);
     assert_int_equal(fake_regs(c->fake, vcpu(t->guest, 0)).rip, entry);
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_protected_ranges_become_read_only_slots(void **state)
 {
     (void)state;
-    struct two *t = boot("{\"protected\": [{\"gpa\": \"0x200000\", \"len\": 8192},"
-                         " {\"gpa\": \"0x380000\", \"len\": 4096}]}");
+    struct core_pair *t = boot("{\"protected\": [{\"gpa\": \"0x200000\", \"len\": 8192},"
+                               " {\"gpa\": \"0x380000\", \"len\": 4096}]}");
     struct core *c = t->c;
     struct kvm_userspace_memory_region s[8];
     assert_int_equal(fake_slots(c->fake, t->guest, s, 8), 5);
@@ -200,7 +180,7 @@ static void test_protected_ranges_become_read_only_slots(void **state)
         core_sel_count(c, SEL_T_TRAP, "trap write_protected: 1-byte write to protected 0x201000"),
         1);
     assert_int_equal(core_sel_count(c, SEL_T_TRAP, "frozen: write_protected"), 1);
-    done(t);
+    core_pair_free(t);
 }
 
 /* What `hvctl policy set` does: the new traps reach every guest before the policy changes. */
@@ -224,7 +204,7 @@ static int rearm(struct core *c, const char *policy, char *err, size_t errlen)
 static void test_policy_change_rearms_a_running_guest(void **state)
 {
     (void)state;
-    struct two *t = boot(NULL);
+    struct core_pair *t = boot(NULL);
     struct core *c = t->c;
     struct kvm_userspace_memory_region s[4];
     assert_int_equal(fake_slots(c->fake, t->guest, s, 4), 1);
@@ -247,13 +227,13 @@ static void test_policy_change_rearms_a_running_guest(void **state)
     fake_guest_store(c->fake, vcpu(t->guest, 0), 0x100008, 1, 8);
     assert_true(core_wait_request(t->guest));
     assert_int_equal(t->guest->req_event, POLICY_EV_WRITE_PROTECTED);
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_a_refused_rearm_puts_every_guest_back(void **state)
 {
     (void)state;
-    struct two *t = boot(NULL);
+    struct core_pair *t = boot(NULL);
     struct core *c = t->c;
     struct vm *second = core_add_vm(c, VIGIL_ROLE_GUEST, "guest2", 1);
     char err[256];
@@ -273,37 +253,37 @@ static void test_a_refused_rearm_puts_every_guest_back(void **state)
         assert_int_equal(core_state(guests[i]), VM_RUNNING);
         assert_true(fake_wait_idle(c->fake, vcpu(guests[i], 0), CORE_TIMEOUT_MS));
     }
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_protected_write_with_resume_goes_on(void **state)
 {
     (void)state;
-    struct two *t = boot("{\"events\": {\"write_protected\": \"resume\"},"
-                         " \"protected\": [{\"gpa\": \"0x200000\", \"len\": 4096}]}");
+    struct core_pair *t = boot("{\"events\": {\"write_protected\": \"resume\"},"
+                               " \"protected\": [{\"gpa\": \"0x200000\", \"len\": 4096}]}");
     fake_guest_store(t->c->fake, vcpu(t->guest, 0), 0x200000, 1, 8);
     assert_goes_on(t);
     assert_int_equal(core_sel_count(t->c, SEL_T_ACTION, "action resume for write_protected"), 1);
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_forbidden_port_reads_ones_and_is_logged(void **state)
 {
     (void)state;
-    struct two *t = boot("{\"forbidden_ports\": [128]}");
+    struct core_pair *t = boot("{\"forbidden_ports\": [128]}");
     fake_exit_io(t->c->fake, vcpu(t->guest, 0), 0x80, KVM_EXIT_IO_IN, 1, 0);
     assert_goes_on(t);
     struct kvm_run *run = t->guest->vcpus[0].run;
     assert_int_equal(((uint8_t *)run)[run->io.data_offset], 0xff);
     assert_int_equal(core_sel_count(t->c, SEL_T_TRAP, "read of forbidden port 0x80 on vCPU 0"), 1);
     assert_int_equal(core_sel_count(t->c, SEL_T_ACTION, "action log"), 1);
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_forbidden_msr_exits_through_the_filter(void **state)
 {
     (void)state;
-    struct two *t = boot("{\"forbidden_msrs\": [\"0x3a\"]}");
+    struct core_pair *t = boot("{\"forbidden_msrs\": [\"0x3a\"]}");
     struct core *c = t->c;
     size_t cap = fake_find(c->fake, FAKE_ENABLE_CAP, t->guest, -1, 0);
     size_t flt = fake_find(c->fake, FAKE_SET_MSR_FILTER, t->guest, -1, 0);
@@ -325,13 +305,13 @@ static void test_forbidden_msr_exits_through_the_filter(void **state)
     fake_guest_msr(c->fake, vcpu(t->guest, 0), 0x3a, false, 0);
     assert_goes_on(t);
     assert_int_equal(t->guest->vcpus[0].run->msr.error, 0); /* resume: reads as 0 */
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_hlt_halts_or_traps_with_interrupts_off(void **state)
 {
     (void)state;
-    struct two *t = boot(NULL);
+    struct core_pair *t = boot(NULL);
     struct core *c = t->c;
     struct kvm_regs r = fake_regs(c->fake, vcpu(t->guest, 0));
     r.rflags |= RFLAGS_IF;
@@ -341,7 +321,7 @@ static void test_hlt_halts_or_traps_with_interrupts_off(void **state)
     core_settle(c);
     assert_int_equal(core_state(t->guest), VM_HALTED);
     assert_non_null(strstr(t->guest->stop_reason, "executed HLT with nothing to wake it"));
-    done(t);
+    core_pair_free(t);
 
     t = boot(NULL);
     c = t->c;
@@ -353,39 +333,39 @@ static void test_hlt_halts_or_traps_with_interrupts_off(void **state)
     assert_int_equal(t->guest->req_event, POLICY_EV_HALTED_IRQS_OFF);
     core_settle(c);
     assert_int_equal(core_state(t->guest), VM_CRASHED);
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_panic_hypercall_with_nmi_injects_one(void **state)
 {
     (void)state;
-    struct two *t = boot("{\"events\": {\"guest_panic\": \"nmi\"}}");
+    struct core_pair *t = boot("{\"events\": {\"guest_panic\": \"nmi\"}}");
     struct vigil_hc_panic a = {.code = 7};
     fake_hypercall(t->c->fake, vcpu(t->guest, 0), VIGIL_HC_PANIC, CORE_SCRATCH, &a, sizeof a);
     assert_goes_on(t);
     assert_int_equal(fake_count(t->c->fake, FAKE_NMI, t->guest, 0), 1);
     assert_false(atomic_load(&t->guest->nmi_pending));
     assert_int_equal(core_sel_count(t->c, SEL_T_TRAP, "panic hypercall, code 7"), 1);
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_failing_run_is_an_internal_error(void **state)
 {
     (void)state;
-    struct two *t = boot(NULL);
+    struct core_pair *t = boot(NULL);
     fake_run_error(t->c->fake, vcpu(t->guest, 0), EFAULT);
     assert_true(core_wait_request(t->guest));
     assert_int_equal(t->guest->req_event, POLICY_EV_INTERNAL_ERROR);
     core_settle(t->c);
     assert_int_equal(core_state(t->guest), VM_CRASHED);
     assert_non_null(strstr(t->guest->stop_reason, "KVM_RUN failed on vCPU 0: Bad address"));
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_service_vm_crash_is_contained(void **state)
 {
     (void)state;
-    struct two *t = boot(NULL);
+    struct core_pair *t = boot(NULL);
     struct core *c = t->c;
     fake_exit(c->fake, vcpu(t->svc, 0), KVM_EXIT_SHUTDOWN);
     assert_true(core_wait_request(t->svc));
@@ -402,7 +382,7 @@ static void test_service_vm_crash_is_contained(void **state)
     assert_int_equal(core_sel_count(c, SEL_T_VM_RESET, "service VM restarted"), 1);
     assert_ptr_equal(atomic_load(&c->hv->foreground), t->guest);
     assert_goes_on(t); /* the guest never noticed */
-    done(t);
+    core_pair_free(t);
 }
 
 int main(void)

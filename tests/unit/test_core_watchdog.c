@@ -10,11 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-struct two {
-    struct core *c;
-    struct vm *svc, *guest;
-};
-
 static void sleep_ms(unsigned ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -23,32 +18,20 @@ static void sleep_ms(unsigned ms)
 
 /* The guest booted and in the foreground with the watchdog on, `period` ms, and the two
  * watchdog events set to the given actions. */
-static struct two *boot(unsigned period, const char *heartbeat, const char *progress)
+static struct core_pair *boot(unsigned period, const char *heartbeat, const char *progress)
 {
-    struct two *t = calloc(1, sizeof *t);
-    struct core *c = t->c = core_new(NULL);
+    struct core *c = core_new(NULL);
     char err[256], line[64];
     snprintf(line, sizeof line, "watchdog_ms=%u", period);
     assert_int_equal(policy_assign(&c->hv->policy, line, err, sizeof err), 0);
     core_policy(c, "watchdog_heartbeat", heartbeat);
     core_policy(c, "watchdog_progress", progress);
-    t->svc = core_add_vm(c, VIGIL_ROLE_SERVICE, "service", 1);
-    t->guest = core_add_vm(c, VIGIL_ROLE_GUEST, "guest", 1);
-    atomic_store(&c->hv->foreground, t->svc);
-    assert_int_equal(vm_start(t->svc, err, sizeof err), 0);
-    assert_int_equal(hv_switch_to(c->hv, t->guest, "test", now_ns(), err, sizeof err), 0);
-    assert_true(fake_wait_idle(c->fake, &t->guest->vcpus[0], CORE_TIMEOUT_MS));
+    struct core_pair *t = core_pair_new(c, 1, true);
     assert_int_equal(watchdog_start(c->hv, err, sizeof err), 0);
     return t;
 }
 
-static void done(struct two *t)
-{
-    core_free(t->c);
-    free(t);
-}
-
-static void heartbeat(struct two *t)
+static void heartbeat(struct core_pair *t)
 {
     struct vigil_hc_heartbeat a = {0};
     fake_hypercall(t->c->fake, &t->guest->vcpus[0], VIGIL_HC_HEARTBEAT, CORE_SCRATCH, &a, sizeof a);
@@ -58,7 +41,7 @@ static void test_missing_heartbeat_freezes_the_guest(void **state)
 {
     (void)state;
     /* A 300 ms period leaves a loaded CI host 290 ms of slack per 10 ms sleep below. */
-    struct two *t = boot(300, "freeze", "log");
+    struct core_pair *t = boot(300, "freeze", "log");
     /* Heartbeats every 10 ms for a period: nothing fires. */
     for (int i = 0; i < 30; i++) {
         heartbeat(t);
@@ -79,13 +62,13 @@ static void test_missing_heartbeat_freezes_the_guest(void **state)
     assert_int_equal(atomic_load(&t->c->hv->watchdog_firings), 1);
     assert_int_equal(atomic_load(&t->c->hv->traps_raised[POLICY_EV_WATCHDOG_HEARTBEAT]), 1);
     assert_ptr_equal(atomic_load(&t->c->hv->foreground), t->svc);
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_no_progress_freezes_the_guest(void **state)
 {
     (void)state;
-    struct two *t = boot(50, "log", "freeze");
+    struct core_pair *t = boot(50, "log", "freeze");
     /* The vCPU sits in the guest without an exit: the watchdog kicks it for a sample of its
      * registers (taken on its own thread, outside `run`) until they stay the same a period. */
     assert_true(core_wait_request(t->guest));
@@ -96,13 +79,13 @@ static void test_no_progress_freezes_the_guest(void **state)
     core_settle(t->c);
     assert_int_equal(core_state(t->guest), VM_FROZEN);
     assert_int_equal(core_sel_count(t->c, SEL_T_WATCHDOG, "vCPU 0 state unchanged for"), 1);
-    done(t);
+    core_pair_free(t);
 }
 
 static void test_a_paused_guest_is_not_watched(void **state)
 {
     (void)state;
-    struct two *t = boot(20, "freeze", "freeze");
+    struct core_pair *t = boot(20, "freeze", "freeze");
     char err[256];
     assert_int_equal(hv_pause(t->c->hv, t->guest, err, sizeof err), 0);
     sleep_ms(150); /* seven periods */
@@ -113,7 +96,7 @@ static void test_a_paused_guest_is_not_watched(void **state)
     assert_int_equal(hv_resume(t->c->hv, t->guest, err, sizeof err), 0);
     assert_true(core_wait_request(t->guest));
     assert_true(now_ns() - t0 >= 20ull * 1000000);
-    done(t);
+    core_pair_free(t);
 }
 
 int main(void)
