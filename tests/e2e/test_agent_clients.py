@@ -2,14 +2,14 @@
 native agent on a real hv."""
 import hashlib
 import json
-import os
 import re
 import subprocess
 
 import pytest
 
 from agent import PASSWORD, Agent
-from vigil import ROOT, Hv, guest, scaled
+from recipes import readme_blocks, run_recipe
+from vigil import Hv, guest, scaled
 
 
 @pytest.fixture(scope="module")
@@ -24,39 +24,24 @@ def setup(tmp_path_factory):
     hv.stop()
 
 
-def recipes():
-    """The README's recipe blocks, in order."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("<!-- redfish-recipes -->")[1].split("<!-- /redfish-recipes -->")[0]
-    return re.findall(r"```sh\n(.*?)```", section, re.S)
-
-
-def run(agent, workdir, script):
-    env = dict(os.environ, H=agent.base, V=agent.base + "/redfish/v1", PASS=PASSWORD)
-    p = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=workdir, env=env,
-                       capture_output=True, text=True, timeout=scaled(120))
-    assert p.returncode == 0, (script, p.stdout, p.stderr)
-    return p.stdout
-
-
 def test_readme_recipes(setup):
     hv, a, d = setup
-    blocks = recipes()
+    blocks = readme_blocks("redfish-recipes")
     assert len(blocks) == 6
     login, basic, switch, snapshot, download, sensors_sel = blocks
-    out = run(a, d, login)
+    out = run_recipe(a, d, login)
     assert "/redfish/v1/Systems/guest" in out and "/redfish/v1/Systems/service" in out
     assert hv_sessions(a) == 0  # logged out again
-    state = json.loads(run(a, d, basic))
+    state = json.loads(run_recipe(a, d, basic))
     assert state["PowerState"] in ("On", "Off") and state["Vigil"]["Role"] == "guest"
-    out = run(a, d, switch)
+    out = run_recipe(a, d, switch)
     assert "Paused" in out
     assert "ForceRestart: On" in out and "ForceOff: Off" in out and "\nOn: On" in out
     assert hv.console("guest").count("Vigil demo guest:") >= 3  # booted, rebooted, powered on
     assert hv.status()["foreground"] == "guest" and hv.vm("guest")["state"] == "running"
-    out = run(a, d, snapshot)
+    out = run_recipe(a, d, snapshot)
     assert re.search(r"\S+ guest \d+ bytes", out), out
-    out = run(a, d, download)
+    out = run_recipe(a, d, download)
     assert "guest.core verified" in out
     core = d / "guest.core"
     whole = core.read_bytes()
@@ -65,10 +50,10 @@ def test_readme_recipes(setup):
     # An interrupted download: the same command resumes with a Range request.
     with open(core, "r+b") as f:
         f.truncate(len(whole) // 3)
-    out = run(a, d, download)
+    out = run_recipe(a, d, download)
     assert "guest.core verified" in out and core.read_bytes() == whole
     assert re.search(r"(?im)^content-range: bytes %d-" % (len(whole) // 3), (d / "core.h").read_text())
-    out = run(a, d, sensors_sel)
+    out = run_recipe(a, d, sensors_sel)
     assert "Cel" in out and "CPU Temp" in out
     sel_ids = [int(line.split()[0]) for line in out.splitlines() if re.match(r"^\d+ \d{4}-", line)]
     assert sel_ids == sorted(sel_ids) and len(sel_ids) == len(set(sel_ids)) >= 5

@@ -3,7 +3,6 @@ reading a stopped guest's memory and registers, against a real hv: promtool on t
 counters that move with switches and traps, ETag/If-Match, refusals naming the field, the bytes
 compared with hvctl peek, the role matrix, and the README's recipes for them."""
 import base64
-import os
 import re
 import shutil
 import subprocess
@@ -11,7 +10,8 @@ import subprocess
 import pytest
 
 from agent import PASSWORD, Agent, message_id
-from vigil import HVCTL, ROOT, Hv, guest, scaled
+from recipes import readme_blocks, run_recipe
+from vigil import HVCTL, Hv, guest, scaled
 
 POLICY = "/redfish/v1/Managers/hv/Oem/Vigil/Policy"
 SYS = "/redfish/v1/Systems/guest"
@@ -228,26 +228,13 @@ def test_role_matrix(setup):
         hv.ok("resume", vm="guest")
 
 
-def oem_recipes():
-    text = (ROOT / "README.md").read_text()
-    section = text.split("<!-- oem-recipes -->")[1].split("<!-- /oem-recipes -->")[0]
-    return re.findall(r"```sh\n(.*?)```", section, re.S), re.findall(r"```yaml\n(.*?)```", section, re.S)
-
-
-def run(agent, workdir, script):
-    env = dict(os.environ, H=agent.base, V=agent.base + "/redfish/v1", PASS=PASSWORD)
-    p = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=workdir, env=env,
-                       capture_output=True, text=True, timeout=scaled(120))
-    assert p.returncode == 0, (script, p.stdout, p.stderr)
-    return p.stdout
-
-
 def test_readme_recipes(setup):
     hv, a, d = setup
     if hv.vm("guest")["state"] != "running":
         hv.ok("switch", target="guest")
-    (scrape_block, policy_block, peek_block), (yaml,) = oem_recipes()
-    out = run(a, d, scrape_block)
+    scrape_block, policy_block, peek_block = readme_blocks("oem-recipes")
+    (yaml,) = readme_blocks("oem-recipes", "yaml")
+    out = run_recipe(a, d, scrape_block)
     assert 'vigil_switches_total{vm="guest"}' in out and "node_hwmon_temp_celsius{" in out
     assert re.search(r'vigil_vm_state\{vm="guest",state="running"\} 1', out), out
     assert a.get("/redfish/v1/AccountService/Accounts/prometheus")["RoleId"] == "ReadOnly"
@@ -256,10 +243,10 @@ def test_readme_recipes(setup):
         p = subprocess.run(["promtool", "check", "config", "prometheus.yml"], cwd=d,
                            capture_output=True, text=True, timeout=scaled(30))
         assert p.returncode == 0, (p.stdout, p.stderr)
-    out = run(a, d, policy_block).split()
+    out = run_recipe(a, d, policy_block).split()
     assert out[-2:] == ["notify", "412"] and "triple_fault" in out[0]
     assert hv.ok("policy.get")["policy"]["events"]["forbidden_port"] == "notify"
-    out = run(a, d, peek_block)
+    out = run_recipe(a, d, peek_block)
     assert re.search(r'\{"rip":"0x[0-9a-f]+","rsp":"0x[0-9a-f]+","cr3":"0x[0-9a-f]+"\}', out), out
     first = bytes.fromhex("".join(out.splitlines()[0].split()[1:]))  # od's first line: 16 bytes
     hvctl(hv, "peek", "guest", "0x100000", "16", "--out", str(d / "code"))  # the guest's code
