@@ -120,6 +120,11 @@ static json_t *op_switch(struct hv *hv, const struct ctl_msg *req, struct ctl_re
                      (double)(now_ns() - t0) / 1e3);
 }
 
+json_t *ctl_vm_state(struct vm *vm)
+{
+    return json_pack("{s:b, s:s}", "ok", 1, "state", vm_state_name(vm_get_state(vm)));
+}
+
 json_t *ctl_vm_op(struct hv *hv, const struct ctl_msg *req,
                   int (*fn)(struct hv *, struct vm *, char *, size_t), const char *service_refusal)
 {
@@ -132,7 +137,7 @@ json_t *ctl_vm_op(struct hv *hv, const struct ctl_msg *req,
     char why[256];
     if (fn(hv, vm, why, sizeof why) < 0)
         return ctl_error("EBUSY", "%s", why);
-    return json_pack("{s:b, s:s}", "ok", 1, "state", vm_state_name(vm_get_state(vm)));
+    return ctl_vm_state(vm);
 }
 
 static json_t *op_pause(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)

@@ -41,6 +41,8 @@ json_t *op_nv_delete(struct hv *hv, const struct ctl_msg *req, struct ctl_reply 
 json_t *op_nv_list(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 json_t *op_snapshot_read(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out);
 
+/* The answer to an operation on vm: {"ok": true, "state": its state now} (ctl_handlers.c). */
+json_t *ctl_vm_state(struct vm *vm);
 /* Looks up req's "vm", refuses the service VM with service_refusal's reason when that is not
  * NULL, runs fn (EBUSY with its reason on failure) and answers the VM's state (ctl_handlers.c). */
 json_t *ctl_vm_op(struct hv *hv, const struct ctl_msg *req,

@@ -4,14 +4,6 @@
 #include "supervisor/power.h"
 #include "vmm/vm.h"
 
-static json_t *answer(struct vm *vm, bool pending)
-{
-    json_t *j = json_pack("{s:b, s:s}", "ok", 1, "state", vm_state_name(vm_get_state(vm)));
-    if (j && pending) /* the service VM: hv restarts it once this answer is sent */
-        json_object_set_new(j, "pending", json_true());
-    return j;
-}
-
 json_t *op_vm_reset(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *out)
 {
     (void)out;
@@ -23,7 +15,10 @@ json_t *op_vm_reset(struct hv *hv, const struct ctl_msg *req, struct ctl_reply *
     bool pending;
     if (hv_vm_reset(hv, vm, &pending, why, sizeof why) < 0)
         return ctl_error("EBUSY", "%s", why);
-    return answer(vm, pending);
+    json_t *j = ctl_vm_state(vm);
+    if (j && pending) /* the service VM: hv restarts it once this answer is sent */
+        json_object_set_new(j, "pending", json_true());
+    return j;
 }
 
 /* Why the service VM has no power-off or power-on: it is hv's way in. */
