@@ -17,6 +17,8 @@ __attribute__((noreturn)) void hv_die(const char *fmt, ...) __attribute__((forma
 /* Formats an error message into err (if err and errlen allow). */
 void hv_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* hv_seterr, then -1: `return hv_fail(err, errlen, ...)` where a function fails with -1. */
+int hv_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Nanoseconds on CLOCK_MONOTONIC and CLOCK_REALTIME. */
 uint64_t now_ns(void);

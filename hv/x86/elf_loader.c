@@ -2,10 +2,11 @@
  */
 #include "x86/elf_loader.h"
 
+#include "base/log.h"
+
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,16 +16,6 @@
 
 #define MAX_PHDRS 64
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static bool add_overflows(uint64_t a, uint64_t b, uint64_t *sum)
 {
     return __builtin_add_overflow(a, b, sum);
@@ -33,26 +24,26 @@ static bool add_overflows(uint64_t a, uint64_t b, uint64_t *sum)
 static int check_header(const Elf64_Ehdr *eh, size_t file_len, char *err, size_t errlen)
 {
     if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
-        return fail(err, errlen, "not an ELF file (bad magic)");
+        return hv_fail(err, errlen, "not an ELF file (bad magic)");
     if (eh->e_ident[EI_CLASS] != ELFCLASS64)
-        return fail(err, errlen, "not a 64-bit ELF file (class %u)", eh->e_ident[EI_CLASS]);
+        return hv_fail(err, errlen, "not a 64-bit ELF file (class %u)", eh->e_ident[EI_CLASS]);
     if (eh->e_ident[EI_DATA] != ELFDATA2LSB)
-        return fail(err, errlen, "not a little-endian ELF file");
+        return hv_fail(err, errlen, "not a little-endian ELF file");
     if (eh->e_machine != EM_X86_64)
-        return fail(err, errlen, "wrong architecture: e_machine %u, expected x86-64 (%u)",
-                    eh->e_machine, EM_X86_64);
+        return hv_fail(err, errlen, "wrong architecture: e_machine %u, expected x86-64 (%u)",
+                       eh->e_machine, EM_X86_64);
     if (eh->e_type != ET_EXEC)
-        return fail(err, errlen, "not a static executable: e_type %u, expected ET_EXEC",
-                    eh->e_type);
+        return hv_fail(err, errlen, "not a static executable: e_type %u, expected ET_EXEC",
+                       eh->e_type);
     if (eh->e_phentsize != sizeof(Elf64_Phdr))
-        return fail(err, errlen, "bad program header size %u", eh->e_phentsize);
+        return hv_fail(err, errlen, "bad program header size %u", eh->e_phentsize);
     if (eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS)
-        return fail(err, errlen, "bad program header count %u (1..%d)", eh->e_phnum, MAX_PHDRS);
+        return hv_fail(err, errlen, "bad program header count %u (1..%d)", eh->e_phnum, MAX_PHDRS);
     uint64_t ph_end;
     if (add_overflows(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), &ph_end) ||
         ph_end > file_len)
-        return fail(err, errlen, "truncated: program headers end past the file's %zu bytes",
-                    file_len);
+        return hv_fail(err, errlen, "truncated: program headers end past the file's %zu bytes",
+                       file_len);
     return 0;
 }
 
@@ -61,32 +52,32 @@ static int check_segment(const Elf64_Phdr *ph, int i, size_t file_len, uint64_t 
 {
     uint64_t file_end, mem_end;
     if (ph->p_paddr != ph->p_vaddr)
-        return fail(err, errlen, "segment %d: p_paddr 0x%llx differs from p_vaddr 0x%llx", i,
-                    (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_vaddr);
+        return hv_fail(err, errlen, "segment %d: p_paddr 0x%llx differs from p_vaddr 0x%llx", i,
+                       (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_vaddr);
     if (ph->p_vaddr < ELF_LOAD_MIN_ADDR)
-        return fail(err, errlen, "segment %d: loads at 0x%llx, below the 1 MiB minimum", i,
-                    (unsigned long long)ph->p_vaddr);
+        return hv_fail(err, errlen, "segment %d: loads at 0x%llx, below the 1 MiB minimum", i,
+                       (unsigned long long)ph->p_vaddr);
     if (ph->p_filesz > ph->p_memsz)
-        return fail(err, errlen, "segment %d: p_filesz %llu exceeds p_memsz %llu", i,
-                    (unsigned long long)ph->p_filesz, (unsigned long long)ph->p_memsz);
+        return hv_fail(err, errlen, "segment %d: p_filesz %llu exceeds p_memsz %llu", i,
+                       (unsigned long long)ph->p_filesz, (unsigned long long)ph->p_memsz);
     if (add_overflows(ph->p_offset, ph->p_filesz, &file_end) || file_end > file_len)
-        return fail(err, errlen, "truncated: segment %d's data ends past the file's %zu bytes", i,
-                    file_len);
+        return hv_fail(err, errlen, "truncated: segment %d's data ends past the file's %zu bytes",
+                       i, file_len);
     if (add_overflows(ph->p_vaddr, ph->p_memsz, &mem_end))
-        return fail(err, errlen, "segment %d: p_vaddr + p_memsz overflows (p_memsz %llu)", i,
-                    (unsigned long long)ph->p_memsz);
+        return hv_fail(err, errlen, "segment %d: p_vaddr + p_memsz overflows (p_memsz %llu)", i,
+                       (unsigned long long)ph->p_memsz);
     if (mem_end > limit)
-        return fail(err, errlen,
-                    "segment %d: [0x%llx, 0x%llx) does not fit in guest RAM (limit 0x%llx)", i,
-                    (unsigned long long)ph->p_vaddr, (unsigned long long)mem_end,
-                    (unsigned long long)limit);
+        return hv_fail(err, errlen,
+                       "segment %d: [0x%llx, 0x%llx) does not fit in guest RAM (limit 0x%llx)", i,
+                       (unsigned long long)ph->p_vaddr, (unsigned long long)mem_end,
+                       (unsigned long long)limit);
     if (ph->p_vaddr < prev_end)
-        return fail(err, errlen,
-                    "segment %d at 0x%llx overlaps or precedes the previous one (ends 0x%llx)", i,
-                    (unsigned long long)ph->p_vaddr, (unsigned long long)prev_end);
+        return hv_fail(err, errlen,
+                       "segment %d at 0x%llx overlaps or precedes the previous one (ends 0x%llx)",
+                       i, (unsigned long long)ph->p_vaddr, (unsigned long long)prev_end);
     if ((ph->p_flags & PF_W) && (ph->p_flags & PF_X))
-        return fail(err, errlen, "segment %d at 0x%llx is both writable and executable (W+X)", i,
-                    (unsigned long long)ph->p_vaddr);
+        return hv_fail(err, errlen, "segment %d at 0x%llx is both writable and executable (W+X)", i,
+                       (unsigned long long)ph->p_vaddr);
     return 0;
 }
 
@@ -95,9 +86,9 @@ int elf_check(const uint8_t *file, size_t file_len, uint64_t limit, struct elf_i
 {
     Elf64_Ehdr eh;
     if (file_len >= SELFMAG && memcmp(file, ELFMAG, SELFMAG) != 0)
-        return fail(err, errlen, "not an ELF file (bad magic)");
+        return hv_fail(err, errlen, "not an ELF file (bad magic)");
     if (file_len < sizeof eh)
-        return fail(err, errlen, "truncated: %zu bytes is shorter than an ELF header", file_len);
+        return hv_fail(err, errlen, "truncated: %zu bytes is shorter than an ELF header", file_len);
     memcpy(&eh, file, sizeof eh);
     if (check_header(&eh, file_len, err, errlen) < 0)
         return -1;
@@ -120,10 +111,10 @@ int elf_check(const uint8_t *file, size_t file_len, uint64_t limit, struct elf_i
         loads++;
     }
     if (loads == 0)
-        return fail(err, errlen, "no loadable segment");
+        return hv_fail(err, errlen, "no loadable segment");
     if (!entry_ok)
-        return fail(err, errlen, "entry point 0x%llx is not inside an executable segment",
-                    (unsigned long long)eh.e_entry);
+        return hv_fail(err, errlen, "entry point 0x%llx is not inside an executable segment",
+                       (unsigned long long)eh.e_entry);
     out->entry = eh.e_entry;
     out->start = start;
     out->end = (prev_end + 4095) & ~4095ull;
@@ -155,22 +146,22 @@ int elf_read_file(const char *path, size_t max_len, uint8_t **buf, size_t *len, 
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return hv_fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, errlen, "%s is not a regular file", path);
+        return hv_fail(err, errlen, "%s is not a regular file", path);
     }
     if ((uint64_t)st.st_size > max_len) {
         close(fd);
-        return fail(err, errlen, "%s is %lld bytes, more than the %zu-byte limit", path,
-                    (long long)st.st_size, max_len);
+        return hv_fail(err, errlen, "%s is %lld bytes, more than the %zu-byte limit", path,
+                       (long long)st.st_size, max_len);
     }
     *len = (size_t)st.st_size;
     *buf = malloc(*len ? *len : 1);
     if (!*buf) {
         close(fd);
-        return fail(err, errlen, "out of memory reading %s", path);
+        return hv_fail(err, errlen, "out of memory reading %s", path);
     }
     size_t got = 0;
     while (got < *len) {
@@ -178,8 +169,8 @@ int elf_read_file(const char *path, size_t max_len, uint8_t **buf, size_t *len, 
         if (n <= 0) {
             free(*buf);
             close(fd);
-            return fail(err, errlen, "reading %s: %s", path,
-                        n < 0 ? strerror(errno) : "short read");
+            return hv_fail(err, errlen, "reading %s: %s", path,
+                           n < 0 ? strerror(errno) : "short read");
         }
         got += (size_t)n;
     }
