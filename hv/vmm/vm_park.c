@@ -1,5 +1,4 @@
-/* vm_park.c: starting a VM's vCPU threads, and the park/unpark protocol that stops and resumes
- * them. */
+/* vm_park.c: a VM's vCPU threads: started, parked (stopped, state captured) and unparked. */
 #include "vmm/vm.h"
 
 #include "base/log.h"
