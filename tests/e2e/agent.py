@@ -1,8 +1,8 @@
 """agent.py: helpers for the mgmt-agent tests: run the native agent against an hv, talk to it with curl."""
 import base64
+import contextlib
 import http.client
 import json
-import os
 import re
 import ssl
 import signal
@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vigil import BUILD, scaled
+from vigil import BUILD, Hv, guest, scaled
 
 AGENT = BUILD / "mgmt-agent" / "mgmt-agent"
 PASSWORD = "correct-horse-battery"
@@ -145,6 +145,26 @@ class Agent:
         status, _, body = self.curl(path, **kw)
         assert status == 200, (path, status, body)
         return body
+
+    def add_account(self, user, password, role):
+        """Creates an account as admin (POST to the AccountService), or fails the test."""
+        status, _, body = self.curl("/redfish/v1/AccountService/Accounts", method="POST",
+                                    data={"UserName": user, "Password": password, "RoleId": role})
+        assert status == 201, body
+
+
+@contextlib.contextmanager
+def agent_on_hv(d, args=(), guest_image="demo.elf"):
+    """An hv in d/hv (the service stub, a 16 MiB guest) and an agent on it in d/agent, for a
+    module's fixture: yields (hv, agent); afterwards the agent must exit cleanly (no sanitizer
+    report), then hv stops."""
+    (d / "hv").mkdir()
+    hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest(guest_image),
+                       "--mem", "16"])
+    agent = Agent(hv, d / "agent", args=args)
+    yield hv, agent
+    assert agent.stop() == 0, agent.output()
+    hv.stop()
 
 
 def message_id(body):

@@ -5,20 +5,14 @@ import hashlib
 
 import pytest
 
-from agent import PASSWORD, Agent, message_id
-from vigil import Hv, guest, scaled
+from agent import PASSWORD, agent_on_hv, message_id
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("agent")
-    (d / "hv").mkdir()
-    hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest("demo.elf"),
-                       "--mem", "16"])
-    agent = Agent(hv, d / "agent")
-    yield hv, agent
-    assert agent.stop() == 0, agent.output()  # a clean exit: no sanitizer report
-    hv.stop()
+    with agent_on_hv(d) as (hv, agent):
+        yield hv, agent
 
 
 def test_service_root_odata_and_metadata_need_no_login(setup):
@@ -229,9 +223,7 @@ def test_if_match_on_patch(setup):
 
 def test_lockout_after_repeated_failures(setup):
     _, a = setup
-    status, _, _ = a.curl("/redfish/v1/AccountService/Accounts", method="POST",
-                          data={"UserName": "lou", "Password": "lou-pass-1234", "RoleId": "ReadOnly"})
-    assert status == 201
+    a.add_account("lou", "lou-pass-1234", "ReadOnly")
     # 5 failures lock for 5 s, each further one doubles it: 8 make 40 s, longer than any of
     # the next requests takes even in the nested machine.
     for _ in range(8):

@@ -7,21 +7,16 @@ import subprocess
 
 import pytest
 
-from agent import PASSWORD, Agent
+from agent import PASSWORD, agent_on_hv
 from recipes import readme_blocks, run_recipe
-from vigil import Hv, guest, scaled
+from vigil import scaled
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("agent")
-    (d / "hv").mkdir()
-    hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest("demo.elf"),
-                       "--mem", "16"])
-    agent = Agent(hv, d / "agent")
-    yield hv, agent, d
-    assert agent.stop() == 0, agent.output()  # a clean exit: no sanitizer report
-    hv.stop()
+    with agent_on_hv(d) as (hv, agent):
+        yield hv, agent, d
 
 
 def test_readme_recipes(setup):

@@ -2,14 +2,13 @@
 real hv and the native agent: authentication (token in Sec-WebSocket-Protocol, Basic), scrollback,
 input and its echo, several viewers with one writer, a stalled viewer, logout, bad frames."""
 import re
-import struct
 import subprocess
 import time
 
 import pytest
 
-from agent import PASSWORD, Agent, message_id
-from vigil import ROOT, SLOWDOWN, Hv, guest, scaled
+from agent import PASSWORD, agent_on_hv, message_id
+from vigil import ROOT, SLOWDOWN, scaled
 from wsclient import BINARY, CONT, PING, PONG, TEXT, WsClient
 
 URI = "/redfish/v1/Systems/guest/SerialConsole/WebSocket"
@@ -19,19 +18,12 @@ RO_USER, RO_PASSWORD = "watcher", "read-only-password-1"
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("console")
-    (d / "hv").mkdir()
     # The chatter guest echoes typed lines and prints numbered lines at a pace we set.
-    hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest("test-chatter.elf"),
-                       "--mem", "16"])
-    agent = Agent(hv, d / "agent")
-    hv.ok("switch", target="guest")
-    hv.wait_console("guest", "chatter: ready")
-    status, _, body = agent.curl("/redfish/v1/AccountService/Accounts", method="POST",
-                                 data={"UserName": RO_USER, "Password": RO_PASSWORD, "RoleId": "ReadOnly"})
-    assert status == 201, body
-    yield hv, agent
-    assert agent.stop() == 0, agent.output()  # a clean exit: no sanitizer report
-    hv.stop()
+    with agent_on_hv(d, guest_image="test-chatter.elf") as (hv, agent):
+        hv.ok("switch", target="guest")
+        hv.wait_console("guest", "chatter: ready")
+        agent.add_account(RO_USER, RO_PASSWORD, "ReadOnly")
+        yield hv, agent
 
 
 def login(agent, user="admin", password=PASSWORD):

@@ -10,20 +10,15 @@ import time
 
 import pytest
 
-from agent import PASSWORD, Agent, message_id
-from vigil import Hv, guest, scaled
+from agent import PASSWORD, Agent, agent_on_hv, message_id
+from vigil import guest, scaled
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("agent")
-    (d / "hv").mkdir()
-    hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest("demo.elf"),
-                       "--mem", "16"])
-    agent = Agent(hv, d / "agent", args=["--max-conns", "8", "--timeout", "5"])
-    yield hv, agent
-    assert agent.stop() == 0, agent.output()  # a clean exit: no sanitizer report
-    hv.stop()
+    with agent_on_hv(d, args=["--max-conns", "8", "--timeout", "5"]) as (hv, agent):
+        yield hv, agent
 
 
 def s_client(agent, *args):
@@ -156,9 +151,7 @@ def test_restart_keeps_accounts_and_certificate(tmp_path, start_hv):
     hv = start_hv("--service", guest("service-stub.elf"), "--guest", guest("demo.elf"), "--mem", "16")
     a = Agent(hv, tmp_path / "a")
     fp = a.fingerprint()
-    status, _, _ = a.curl("/redfish/v1/AccountService/Accounts", method="POST",
-                          data={"UserName": "ops", "Password": "ops-pass-1234", "RoleId": "Operator"})
-    assert status == 201
+    a.add_account("ops", "ops-pass-1234", "Operator")
     a.stop(signal.SIGKILL)
     # No password file now: the stored accounts are used, no new administrator is made.
     b = Agent(hv, tmp_path / "b", password=None)
@@ -209,9 +202,7 @@ def test_replace_certificate_and_keep_it(tmp_path, start_hv):
     a = Agent(hv, tmp_path / "a")
     target = "/redfish/v1/CertificateService/Actions/CertificateService.ReplaceCertificate"
     uri = {"@odata.id": "/redfish/v1/Managers/service/NetworkProtocol/HTTPS/Certificates/1"}
-    status, _, _ = a.curl("/redfish/v1/AccountService/Accounts", method="POST",
-                          data={"UserName": "ro", "Password": "ro-pass-1234", "RoleId": "ReadOnly"})
-    assert status == 201
+    a.add_account("ro", "ro-pass-1234", "ReadOnly")
     new = make_cert(tmp_path, "operator-cert", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
     weak = make_cert(tmp_path, "weak", ["rsa:1024"])
     body = {"CertificateString": new, "CertificateType": "PEM", "CertificateUri": uri}

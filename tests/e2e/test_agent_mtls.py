@@ -47,10 +47,7 @@ def setup(tmp_path_factory):
     hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest("demo.elf"),
                        "--mem", "16"])
     agent = Agent(hv, d / "agent", args=["--client-ca", str(d / "ops-ca.pem")])
-    status, _, body = agent.curl("/redfish/v1/AccountService/Accounts", method="POST",
-                                 data={"UserName": "viewer", "Password": "viewer-pass-1",
-                                       "RoleId": "ReadOnly"})
-    assert status == 201, body
+    agent.add_account("viewer", "viewer-pass-1", "ReadOnly")
     yield hv, agent, certs, d
     hv.stop()
 

@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-from agent import PASSWORD, Agent, message_id
+from agent import PASSWORD, agent_on_hv, message_id
 from recipes import readme_blocks, run_recipe
-from vigil import HVCTL, Hv, guest, scaled
+from vigil import HVCTL, scaled
 
 POLICY = "/redfish/v1/Managers/hv/Oem/Vigil/Policy"
 SYS = "/redfish/v1/Systems/guest"
@@ -23,19 +23,12 @@ RO, OP = ("rita", "rita-pass-123"), ("olivia", "olivia-pass-123")
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("agent")
-    (d / "hv").mkdir()
-    hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest("demo.elf"),
-                       "--mem", "16"])
-    agent = Agent(hv, d / "agent")
-    for (user, pw), role in ((RO, "ReadOnly"), (OP, "Operator")):
-        status, _, body = agent.curl("/redfish/v1/AccountService/Accounts", method="POST",
-                                     data={"UserName": user, "Password": pw, "RoleId": role})
-        assert status == 201, body
-    hv.ok("switch", target="guest")
-    hv.wait_console("guest", "demo>")
-    yield hv, agent, d
-    assert agent.stop() == 0, agent.output()  # a clean exit: no sanitizer report
-    hv.stop()
+    with agent_on_hv(d) as (hv, agent):
+        for (user, pw), role in ((RO, "ReadOnly"), (OP, "Operator")):
+            agent.add_account(user, pw, role)
+        hv.ok("switch", target="guest")
+        hv.wait_console("guest", "demo>")
+        yield hv, agent, d
 
 
 def hvctl(hv, *args):

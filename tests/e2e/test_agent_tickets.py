@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from agent import Agent, message_id
-from vigil import Hv, guest, scaled
+from agent import agent_on_hv, message_id
+from vigil import scaled
 
 ENTRIES = "/redfish/v1/Managers/hv/LogServices/Dump/Entries"
 TTL = 3  # --ticket-ttl for this test; 60 s by default
@@ -15,22 +15,14 @@ TTL = 3  # --ticket-ttl for this test; 60 s by default
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("tickets")
-    (d / "hv").mkdir()
-    hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest("demo.elf"),
-                       "--mem", "16"])
-    agent = Agent(hv, d / "agent", args=["--ticket-ttl", str(TTL)])
-    hv.ok("switch", target="guest")
-    snaps = [hv.snapshot("guest")["snapshot"]["id"] for _ in range(2)]
-    for s in snaps:
-        hv.wait_for(lambda: len(hv.ok("snapshot.show", id=s)["snapshot"]["sha256"]) == 64,
-                    scaled(30), "the core's digest")
-    status, _, body = agent.curl("/redfish/v1/AccountService/Accounts", method="POST",
-                                 data={"UserName": "viewer", "Password": "viewer-pass-1",
-                                       "RoleId": "ReadOnly"})
-    assert status == 201, body
-    yield hv, agent, snaps
-    assert agent.stop() == 0, agent.output()
-    hv.stop()
+    with agent_on_hv(d, args=["--ticket-ttl", str(TTL)]) as (hv, agent):
+        hv.ok("switch", target="guest")
+        snaps = [hv.snapshot("guest")["snapshot"]["id"] for _ in range(2)]
+        for s in snaps:
+            hv.wait_for(lambda: len(hv.ok("snapshot.show", id=s)["snapshot"]["sha256"]) == 64,
+                        scaled(30), "the core's digest")
+        agent.add_account("viewer", "viewer-pass-1", "ReadOnly")
+        yield hv, agent, snaps
 
 
 def ticket(a, entry, user=("viewer", "viewer-pass-1")):
