@@ -72,7 +72,8 @@ $(O)/tests/%: $(O)/obj/tests/unit/%.o $(O)/libhv.a
 $(O)/tests/test_vm_traps: TEST_LDFLAGS := -Wl,--wrap=ioctl
 
 # The core's tests (vmm, supervisor) run hv over the fake platform backend, no /dev/kvm.
-CORE_TEST_OBJS = $(O)/obj/tests/unit/platform_fake.o $(O)/obj/tests/unit/core_fixture.o
+CORE_TEST_OBJS = $(patsubst tests/unit/%.c,$(O)/obj/tests/unit/%.o,$(wildcard tests/unit/platform_fake*.c)) \
+                 $(O)/obj/tests/unit/core_fixture.o
 $(filter $(O)/tests/test_core_%,$(UNIT_BINS)): $(O)/tests/test_core_%: \
     $(O)/obj/tests/unit/test_core_%.o $(CORE_TEST_OBJS) $(O)/libhv.a
 	@mkdir -p $(dir $@)
