@@ -32,7 +32,8 @@ def test_readme_recipes(setup):
     out = run_recipe(a, d, switch)
     assert "Paused" in out
     assert "ForceRestart: On" in out and "ForceOff: Off" in out and "\nOn: On" in out
-    assert hv.console("guest").count("Vigil demo guest:") >= 3  # booted, rebooted, powered on
+    # Booted, rebooted, powered on: the last banner may still be on its way when the recipe ends.
+    hv.wait_for(lambda: hv.console("guest").count("Vigil demo guest:") >= 3, 10, "the third boot")
     assert hv.status()["foreground"] == "guest" and hv.vm("guest")["state"] == "running"
     out = run_recipe(a, d, snapshot)
     assert re.search(r"\S+ guest \d+ bytes", out), out
