@@ -1,5 +1,5 @@
 // crashes.jsx: the crash snapshots (the Dump log service): time, VM, trigger, size, digest;
-// download of the ELF core and delete for roles that may.
+// download of the ELF core (through a single-use ticket) and delete for roles that may.
 import { useState } from 'preact/hooks';
 import * as api from './api.js';
 import { coalesce, useLive } from './live.js';
@@ -7,19 +7,20 @@ import { ErrorLine, Toolbar, bytes, useConfirm, useLoad } from './ui.jsx';
 
 const DUMPS = '/redfish/v1/Managers/hv/LogServices/Dump/Entries';
 
-// The core comes through fetch because the token is a header, not a cookie a plain link
-// would carry. (Single-use download tickets, which would let the browser stream it to disk,
-// are issue 11's; until then the core passes through a Blob.)
+// The core is never read by this page: a single-use ticket (the agent's DownloadTicket action,
+// made with the session's token) turns the attachment into a URL that needs no header, and the
+// browser navigates to it as a download, streaming it to disk. A ticket works once: a download
+// the browser resumes later gets a new one by another click.
 async function download(e) {
-    const r = await api.request('GET', e.AdditionalDataURI);
-    const url = URL.createObjectURL(await r.blob());
+    const target = e.Actions?.Oem?.['#Vigil.DownloadTicket']?.target;
+    if (!target) throw new Error(`the agent offers no download ticket for ${e.Id}`);
+    const t = await api.post(target, {});
     const a = document.createElement('a');
-    a.href = url;
+    a.href = t.AttachmentURI;
     a.download = `vigil-${e.Id}.core`;
     document.body.appendChild(a);
     a.click();
     a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
 export function Crashes() {
