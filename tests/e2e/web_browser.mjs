@@ -478,13 +478,34 @@ async function smoke(browser) {
     await ctx.close();
 }
 
+// bench/web.py: cfg.paint cold first views (a new browser context each: no cache), each then
+// logged in to the overview; one JSON line with every run's numbers.
+async function paint(browser) {
+    const runs = [];
+    for (let i = 0; i < cfg.paint; i++) {
+        const { ctx, page } = await newPage(browser);
+        await page.goto(cfg.base + '/');
+        const v = await measureFirstView(page);
+        const t = Date.now();
+        await page.fill('input[name=user]', cfg.admin[0]);
+        await page.fill('input[name=password]', cfg.admin[1]);
+        await page.click('button[type=submit]');
+        await page.waitForSelector('[data-testid=system-guest]');
+        runs.push({ fcp_ms: v.fcp, connect_ms: v.connect, last_byte_ms: v.lastByte, sent_bytes: v.sent, login_ms: Date.now() - t });
+        await ctx.close();
+    }
+    console.log(`web: paint ${JSON.stringify(runs)}`);
+}
+
 const browser = await chromium.launch({
     executablePath: cfg.chromium,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
 });
 try {
-    if (cfg.smoke) {
+    if (cfg.paint) {
+        await paint(browser);
+    } else if (cfg.smoke) {
         await smoke(browser);
     } else {
         await admin(browser);
