@@ -74,7 +74,7 @@ export function Crashes() {
                             <td class="digest" title={e.Oem?.Vigil?.Sha256}>{(e.Oem?.Vigil?.Sha256 || '').slice(0, 16)}</td>
                             <td class="actions">
                                 <button data-testid="download" disabled={working === e.Id} onClick={() => fetchCore(e)}>
-                                    {working === e.Id ? 'Downloading…' : 'Download'}
+                                    {working === e.Id ? 'Starting…' : 'Download'}
                                 </button>
                                 {mayDelete && (
                                     <button data-testid="delete" class="danger" onClick={() => remove(e)}>Delete</button>
