@@ -422,6 +422,19 @@ async function xss(browser) {
     await page.click('a[href="#/crashes"]');
     await page.waitForSelector('[data-testid^=dump-]');
     await noMarkup();
+    // Details: the frozen registers read from the core (Range requests), and the SEL around the
+    // crash, where the panic's markup is text.
+    const rip = await page.locator('[data-testid^=dump-] td.mono').first().innerText();
+    await page.locator('[data-testid=details]').first().click();
+    await page.waitForSelector('[data-testid=regs] [data-reg=rip] dd');
+    const coreRip = await page.locator('[data-testid=regs] [data-reg=rip] dd').first().innerText();
+    assert.equal(BigInt(coreRip), BigInt(rip), `the core's rip ${coreRip}, the entry's ${rip}`);
+    assert.ok(await page.locator('[data-testid=regs] [data-reg=cr3]').count() > 0, 'no cr3 from the QEMU note');
+    await page.waitForSelector('[data-testid=sel-around] td.msg');
+    const around = await page.locator('[data-testid=sel-around] td.msg').allTextContents();
+    assert.ok(around.some((m) => m.includes(cfg.markup)), `the SEL around the crash: ${around.join(' | ')}`);
+    await noMarkup();
+    step(`crash details: vCPU registers from the core (rip ${coreRip} as the entry says), ${around.length} SEL entries around it, the panic's markup as text`);
     await shot(page, 'crashes');
     // Download the core; its SHA-256 is the one the agent lists. Then delete it.
     const tdl = Date.now();
