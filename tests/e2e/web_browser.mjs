@@ -338,6 +338,28 @@ async function resetAndNmi(page) {
     assert.equal(await page.evaluate(() => window.__sameDocument), 2, 'the page reloaded');
     step(`NMI: the guest reported it and stopped ("${state}"), shown ${Date.now() - tn} ms after the confirmation`);
     await shot(page, 'overview-nmi');
+    // Power on boots the crashed guest afresh (once hv has written its crash core: until then the
+    // agent refuses, 409); power off asks first and halts it.
+    const sess = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigil.session')));
+    const headers = { 'X-Auth-Token': sess.token };
+    for (let i = 0; ; i++) {
+        const g2 = await (await page.request.get(`${cfg.base}/redfish/v1/Systems/guest`, { headers })).json();
+        if (!g2.Oem.Vigil.SnapshotWriting) break;
+        assert.ok(i < T / 100, 'the crash core was never written');
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    const tp = Date.now();
+    await page.click(`${g} [data-testid=reset-On]`);
+    await page.waitForFunction((sel) => document.querySelector(`${sel} [data-testid=state]`)?.textContent === 'running', g);
+    step(`power on: the crashed guest runs again, shown ${Date.now() - tp} ms after the click`);
+    await page.click(`${g} [data-testid=reset-ForceOff]`);
+    await page.waitForSelector('[role=dialog]');
+    const to = Date.now();
+    await page.click('[data-testid=confirm-yes]');
+    await page.waitForFunction((sel) => document.querySelector(`${sel} [data-testid=state]`)?.textContent === 'halted (powered off by an operator)', g);
+    assert.equal(await text(page, `${g} [data-testid=uptime]`), '', 'a halted VM shows an uptime');
+    assert.equal(await page.evaluate(() => window.__sameDocument), 2, 'the page reloaded');
+    step(`power off: the guest halted, shown ${Date.now() - to} ms after the confirmation`);
 }
 
 // The trap policy as a form: a refused value is shown next to its field, a good one is saved

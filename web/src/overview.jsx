@@ -44,7 +44,7 @@ const RESETS = [
 const FITS = {
     Pause: ['running'],
     Resume: ['paused'],
-    On: ['created', 'paused'],
+    On: ['created', 'paused', 'halted', 'crashed'], // a halted or crashed VM boots afresh
     Nmi: ['running'],
     ForceOff: ['running', 'paused', 'frozen'],
 };
