@@ -157,14 +157,19 @@ class Agent:
 def agent_on_hv(d, args=(), guest_image="demo.elf"):
     """An hv in d/hv (the service stub, a 16 MiB guest) and an agent on it in d/agent, for a
     module's fixture: yields (hv, agent); afterwards the agent must exit cleanly (no sanitizer
-    report), then hv stops."""
+    report), and both are stopped even if something failed."""
     (d / "hv").mkdir()
     hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest(guest_image),
                        "--mem", "16"])
-    agent = Agent(hv, d / "agent", args=args)
-    yield hv, agent
-    assert agent.stop() == 0, agent.output()
-    hv.stop()
+    agent = None
+    try:
+        agent = Agent(hv, d / "agent", args=args)
+        yield hv, agent
+        assert agent.stop() == 0, agent.output()
+    finally:  # whatever failed, nothing is left running
+        if agent and agent.proc.poll() is None:
+            agent.proc.kill()
+        hv.stop()
 
 
 def message_id(body):
