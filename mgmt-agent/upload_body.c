@@ -23,6 +23,7 @@ struct up_body {
     struct hv_reply chunk; /* the chunk being compressed */
     z_stream z;
     int z_ready, z_end;
+    int text_only; /* up_body_text: the head is the whole body */
     EVP_MD_CTX *md;
 };
 
@@ -62,6 +63,18 @@ struct up_body *up_body_new(const char *snap, const char *metadata, uint64_t siz
     }
     b->z_ready = 1;
     b->head_len = (size_t)h, b->tail_len = (size_t)t;
+    return b;
+}
+
+struct up_body *up_body_text(const char *type, const char *text)
+{
+    struct up_body *b = calloc(1, sizeof *b);
+    if (!b || !(b->head = strdup(text))) {
+        free(b);
+        return NULL;
+    }
+    snprintf(b->type, sizeof b->type, "%s", type);
+    b->head_len = strlen(text), b->text_only = 1;
     return b;
 }
 
@@ -138,7 +151,7 @@ ssize_t up_body_read(struct up_body *b, uint8_t *out, size_t cap, char *err, siz
                 return (ssize_t)n;
             }
             b->off = 0;
-            b->phase = b->phase == P_HEAD ? P_CORE : P_END;
+            b->phase = b->phase == P_HEAD && !b->text_only ? P_CORE : P_END;
             break;
         case P_CORE: {
             ssize_t n = core(b, out, cap, err, errlen);
