@@ -1,10 +1,15 @@
 """test_subscriptions.py: Redfish EventService push subscriptions: the native agent against hv, a
 vigil-collector as the event listener (POST /events): crash events with the core's link, test
 events, restarts of the agent and of hv, suspension after failed deliveries, bad input."""
+import os
+import re
+import shutil
 import signal
+import subprocess
 import time
 
-from agent import Agent, free_port, message_id
+from agent import PASSWORD, Agent, free_port, message_id
+from vigil import ROOT, scaled
 from test_upload import Collector, pki, start_hv, upload_args  # noqa: F401 (pki: a fixture)
 
 SUBS = "/redfish/v1/EventService/Subscriptions"
@@ -50,6 +55,8 @@ def test_crash_and_test_events_reach_a_subscriber_across_restarts(pki, tmp_path)
             f"/redfish/v1/Managers/hv/LogServices/Dump/Entries/{snap}/attachment"
         assert crash["Context"] == "ops-1"
         assert snap in [s["id"] for s in hv.ok("snapshot.list")["snapshots"]]
+        entry = crash["AdditionalDataURI"].rsplit("/", 1)[0]  # 503 while hv hashes the core
+        hv.wait_for(lambda: a.get(entry)["Oem"]["Vigil"]["Sha256"] != "pending", 30, "the digest")
         status, _, got = a.curl(crash["AdditionalDataURI"])  # the link is the core itself
         assert status == 200 and got[:4] == b"\x7fELF"
         assert all(e["MessageId"].startswith("Vigil.") for e in events(col))  # RegistryPrefixes
@@ -163,3 +170,29 @@ def test_bad_input_privileges_and_the_bound(tmp_path):
     finally:
         a.stop()
         hv.stop()
+
+
+def test_readme_subscription_recipes(pki, tmp_path):  # noqa: F811
+    text = (ROOT / "README.md").read_text()
+    section = text.split("<!-- subscription-recipes -->")[1].split("<!-- /subscription-recipes -->")[0]
+    subscribe_block, list_block = re.findall(r"```sh\n(.*?)```", section, re.S)
+    port = free_port()
+    col = Collector(pki, tmp_path / "store", port)
+    hv = start_hv(tmp_path)
+    a = Agent(hv, tmp_path / "agent", args=upload_args(pki, port))
+    shutil.copy(pki / "ca.pem", tmp_path / "collector-ca.pem")
+    env = dict(os.environ, H=a.base, V=a.base + "/redfish/v1", PASS=PASSWORD,
+               COLLECTOR=f"https://127.0.0.1:{port}")
+    try:
+        p = subprocess.run(["bash", "-euo", "pipefail", "-c", subscribe_block], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=scaled(60))
+        assert p.returncode == 0 and p.stdout.strip() == SUBS + "/1", (p.stdout, p.stderr)
+        wait_event(hv, col, "Vigil.1.0.TestEvent", "the recipe's test event")
+        p = subprocess.run(["bash", "-euo", "pipefail", "-c", list_block], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=scaled(60))
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        assert "rack 4: Vigil.1.0.TestEvent hello" in p.stdout.splitlines(), p.stdout
+    finally:
+        a.stop()
+        hv.stop()
+        col.stop()
