@@ -247,6 +247,32 @@ def test_hv_killed_with_reports_queued_and_retention_held_off(pki, tmp_path):
             col.stop()
 
 
+def test_hv_pins_new_snapshots_until_the_agent_has_queued_them(pki, tmp_path):
+    """--snapshot-pin-new: retention cannot delete a crash before the uploader has seen it,
+    here two snapshots under --snapshot-keep 1 while no agent runs at all."""
+    port = free_port()
+    hv = start_hv(tmp_path, "--snapshot-keep", "1", "--snapshot-pin-new")
+    col = a = None
+    try:
+        sids = [take(hv), take(hv)]
+        snaps = hv.ok("snapshot.list")["snapshots"]
+        assert [s["id"] for s in snaps] == sids and all(s.get("pinned") for s in snaps), snaps
+        col = Collector(pki, tmp_path / "store", port)
+        a = Agent(hv, tmp_path / "agent", args=upload_args(pki, port))
+        hv.wait_for(lambda: len(col.reports()) == 2, 30, "both reports")
+        assert sorted(r["snapshot"] for r in col.reports()) == sids
+        # Acknowledged, unpinned: retention keeps one again.
+        hv.wait_for(lambda: len(hv.ok("snapshot.list")["snapshots"]) == 1, 10, "retention")
+        assert not hv.ok("snapshot.list")["snapshots"][0].get("pinned")
+        assert a.stop() == 0, a.output()
+    finally:
+        if a:
+            a.stop()
+        hv.stop()
+        if col:
+            col.stop()
+
+
 @pytest.mark.parametrize("cert,host,why", [
     ("wrong-name", "localhost", "hostname mismatch"),  # our CA's, for another name
     ("stranger", "127.0.0.1", "unable to get local issuer certificate")])  # another CA's
