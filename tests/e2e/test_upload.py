@@ -2,7 +2,6 @@
 vigil-collector (a test CA, short backoff): digests, receipts, retries, restarts, bounds."""
 import hashlib
 import json
-import re
 import signal
 import socket
 import ssl
@@ -387,50 +386,3 @@ def test_settings_over_redfish_are_for_administrators_and_hide_the_key(pki, tmp_
     finally:
         a.stop()
         hv.stop()
-
-
-def test_the_service_vm_uploads_through_the_guestfwd(pki, tmp_path):
-    """The agent as the service VM: hv relays 10.0.2.100 to the collector; the CA comes over
-    Redfish (there are no files in the service VM)."""
-    elf = ROOT / "build" / "mgmt-agent" / "agent.elf"
-    if not elf.exists():
-        pytest.skip("build/mgmt-agent/agent.elf is not built (make all)")
-    port, web = free_port(), free_port()
-    col = Collector(pki, tmp_path / "store", port, cert="wrong-name")  # DNS:collector.example
-    (tmp_path / "hv").mkdir()
-    hv = Hv(tmp_path / "hv", [
-        "--service", str(elf), "--mem", "128",
-        "--net", f"user,hostfwd=tcp:127.0.0.1:{web}-:8443,guestfwd=tcp:10.0.2.100:{port}-127.0.0.1:{port}",
-        "--cmdline", f"--boot-guest guest --upload-url https://collector.example:{port}/reports "
-                     f"--upload-connect 10.0.2.100:{port} --upload-backoff 0.5,2",
-        "--guest", DEMO, "--mem", "16"])
-    try:
-        hv.wait_console("service", "mgmt-agent: serving https://", 60)
-        pw = re.search(r'created account "admin" \(Administrator\) with password (\S+)',
-                       hv.console("service")).group(1)
-        base, auth = f"https://127.0.0.1:{web}/redfish/v1", ["-sk", "-u", f"admin:{pw}"]
-
-        def curl(path, *args):
-            p = subprocess.run(["curl", *auth, "--max-time", str(int(scaled(30))), *args, base + path],
-                               capture_output=True, timeout=scaled(60))
-            return json.loads(p.stdout or b"null")
-        hv.wait_for(lambda: curl("/"), 30, "the agent answering")
-        assert "CA" in (curl("/Managers/service/Oem/Vigil/CrashUpload")["Status"]["ConfigurationError"] or "")
-        body = json.dumps({"CollectorCA": (pki / "ca.pem").read_text()})
-        assert curl("/Managers/service/Oem/Vigil/CrashUpload", "-X", "PATCH", "-H",
-                    "Content-Type: application/json", "-d", body)["Status"]["ConfigurationError"] is None
-        sid = hv.snapshot("guest")["snapshot"]["id"]
-        try:
-            hv.wait_for(lambda: len(col.reports()) == 1, 60, "the report from the service VM")
-        except AssertionError as e:
-            raise AssertionError(f"{e}\nthe service VM's console:\n{hv.console('service')}") from None
-        rep = col.reports()[0]
-        assert rep["snapshot"] == sid
-        assert rep["sha256"] == hv.ok("snapshot.show", id=sid)["snapshot"]["sha256"]
-        up = hv.wait_for(lambda: (lambda u: u if u.get("State") == "Acknowledged" else None)(
-            curl(f"/Managers/hv/LogServices/Dump/Entries/{sid}")["Oem"]["Vigil"].get("Upload") or {}),
-            20, "the receipt in the Dump entry")
-        assert up["Receipt"] == rep["receipt"]
-    finally:
-        hv.stop()
-        col.stop()
