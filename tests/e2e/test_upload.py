@@ -103,6 +103,11 @@ def uploaded(hv, a, sid):
     return body["Oem"]["Vigil"].get("Upload") if status == 200 else None
 
 
+def wait_upload(hv, a, sid, ok, timeout, what):
+    """Waits until the Dump entry of sid has an Oem.Vigil.Upload for which ok(upload) holds."""
+    return hv.wait_for(lambda: (lambda u: u if u and ok(u) else None)(uploaded(hv, a, sid)), timeout, what)
+
+
 def sel_messages(a):
     return [m["Message"] for m in a.get(SEL)["Members"]]
 
@@ -135,8 +140,8 @@ def test_a_crash_reaches_the_collector_with_its_digest_and_receipt(pki, tmp_path
         assert any("crash: invalid opcode" in line for line in meta["console"]), meta["console"]
         assert any(e["Id"] == str(snap["sel_id"]) for e in meta["sel"]), meta["sel"]
         receipt = rep[0]["receipt"]
-        up = hv.wait_for(lambda: (lambda u: u if u and u["State"] == "Acknowledged" else None)(
-            uploaded(hv, a, snap["id"])), 10, "the receipt in the Dump entry")
+        up = wait_upload(hv, a, snap["id"], lambda u: u["State"] == "Acknowledged", 10,
+                         "the receipt in the Dump entry")
         assert up["Receipt"] == receipt and up["ReportId"] == rep[0]["uuid"] and up["Attempts"] == 1
         assert any(receipt in m and snap["id"] in m for m in sel_messages(a))
         assert not hv.ok("snapshot.show", id=snap["id"])["snapshot"].get("pinned")  # let go
@@ -166,8 +171,8 @@ def test_500_and_429_are_retried_with_retry_after_and_400_is_final(pki, tmp_path
             f"https://127.0.0.1:{port}/admin/fail-plan", data=b"400", method="POST"),
             context=col.tls, timeout=10).read()
         sid2 = take(hv)
-        up = hv.wait_for(lambda: (lambda u: u if u and u["State"] == "Rejected" else None)(
-            uploaded(hv, a, sid2)), 30, "the rejection in the Dump entry")
+        up = wait_upload(hv, a, sid2, lambda u: u["State"] == "Rejected", 30,
+                         "the rejection in the Dump entry")
         assert "400" in up["LastError"] and up["Receipt"] is None
         time.sleep(1.0)  # several backoff periods (0.2 .. 1 s)
         assert col.stats()["posts"] == 4 and len(col.reports()) == 1
@@ -222,7 +227,7 @@ def test_hv_killed_with_reports_queued_and_retention_held_off(pki, tmp_path):
         sids = []
         for _ in range(3):  # each queued (and pinned) before the next: retention would win a race
             sids.append(take(hv))
-            hv.wait_for(lambda: uploaded(hv, a, sids[-1]), 10, "the report queued")
+            wait_upload(hv, a, sids[-1], lambda u: True, 10, "the report queued")
         ids = [s["id"] for s in hv.ok("snapshot.list")["snapshots"]]
         assert all(s in ids for s in sids), ids  # pinned: --snapshot-keep 1 deleted none
         hv.proc.send_signal(signal.SIGKILL)
@@ -282,8 +287,7 @@ def test_a_collector_with_the_wrong_certificate_is_refused(pki, tmp_path, cert, 
     a = Agent(hv, tmp_path / "agent", args=upload_args(pki, port, host=host))
     try:
         sid = take(hv)
-        up = hv.wait_for(lambda: (lambda u: u if u and u["LastError"] else None)(uploaded(hv, a, sid)),
-                         20, "the refusal in the Dump entry")
+        up = wait_upload(hv, a, sid, lambda u: u["LastError"], 20, "the refusal in the Dump entry")
         assert "certificate is refused" in up["LastError"] and why in up["LastError"], up
         assert up["State"] in ("Queued", "Sending")
         assert col.stats()["posts"] == 0 and col.reports() == []
@@ -319,8 +323,8 @@ def test_mutual_tls_with_a_client_certificate(pki, tmp_path):
     a = Agent(hv, tmp_path / "agent", args=upload_args(pki, port))  # no client certificate yet
     try:
         sid = take(hv)
-        up = hv.wait_for(lambda: (lambda u: u if u and u["LastError"] else None)(uploaded(hv, a, sid)),
-                         20, "the refused handshake in the Dump entry")
+        up = wait_upload(hv, a, sid, lambda u: u["LastError"], 20,
+                         "the refused handshake in the Dump entry")
         assert up["State"] in ("Queued", "Sending") and col.reports() == []
         body = {"ClientCertificate": (pki / "good.pem").read_text(), "ClientKey": (pki / "good.key").read_text()}
         status, _, body = a.curl(UPLOAD, method="PATCH", data=body)
@@ -342,7 +346,7 @@ def test_outbox_full_drops_the_oldest_and_says_so(pki, tmp_path):
         sids = []
         for _ in range(3):
             sids.append(take(hv))
-            hv.wait_for(lambda: uploaded(hv, a, sids[-1]), 10, "the report queued")
+            wait_upload(hv, a, sids[-1], lambda u: True, 10, "the report queued")
         assert uploaded(hv, a, sids[0])["State"] == "Dropped"
         assert "outbox" in uploaded(hv, a, sids[0])["LastError"]
         assert any(sids[0] in m and "outbox full" in m for m in sel_messages(a))
