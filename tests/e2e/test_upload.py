@@ -134,6 +134,9 @@ def test_a_crash_reaches_the_collector_with_its_digest_and_receipt(pki, tmp_path
         stored = (tmp_path / "store" / rep[0]["uuid"] / "core").read_bytes()
         assert hashlib.sha256(stored).hexdigest() == digest == meta["sha256"] == rep[0]["sha256"]
         assert len(stored) == snap["core_bytes"]
+        # The core is sparse: hv tells the uploader of holes instead of sending their zeros.
+        hole = hv.ok("snapshot.read", id=snap["id"], offset=8 << 20, len=1 << 20, holes=True)
+        assert hole["hole"] == 1 << 20 and hole["len"] == 0, hole
         assert meta["snapshot"] == snap["id"] and meta["vm"] == "guest"
         assert meta["trigger"] == snap["trigger"] and meta["registers"]["rip"] == snap["registers"]["rip"]
         assert meta["fault"]["name"] == "#UD" and meta["hv_version"]
