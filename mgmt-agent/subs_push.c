@@ -3,6 +3,7 @@
  * times DeliveryRetryIntervalSeconds apart, then the subscription is suspended. */
 #include "conn.h"
 #include "events.h"
+#include "evhv.h"
 #include "hvlink.h"
 #include "subs.h"
 #include "upload.h"
@@ -71,6 +72,10 @@ static void enqueue(struct sub *s, const struct event *e)
 static void on_event(void *ctx, const struct event *e)
 {
     (void)ctx;
+    /* The readings are a plot feed that exists only while an SSE stream is open (evsensors.c):
+     * a listener would get them or not depending on whether a dashboard is open. */
+    if (!strcmp(e->message_id, VIGIL_REG "SensorReadings"))
+        return;
     for (int i = 0; i < SUBS_MAX; i++)
         if (subs[i].used && !subs[i].suspended && subs_wants(&subs[i], e->message_id))
             enqueue(&subs[i], e);
