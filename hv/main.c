@@ -116,6 +116,7 @@ static void open_state(struct hv *hv, const struct options *opt)
     if (snapshot_store_open(&hv->snapshots, hv->cfg.state_dir, opt->snapshot_keep,
                             opt->snapshot_max_bytes, err, sizeof err) < 0)
         hv_die("snapshot store in %s: %s", hv->cfg.state_dir, err);
+    snapshot_store_pin_new(hv->snapshots, opt->snapshot_pin_new);
     /* The service side's records; hv runs on without them (the nv.* operations say why). */
     if (nvstore_open(&hv->nv, hv->cfg.state_dir, err, sizeof err) < 0)
         log_warn("NV store in %s unavailable: %s", hv->cfg.state_dir, err);

@@ -52,6 +52,8 @@ static const char usage[] =
     "  --watchdog-ms N      watchdog period for guests (1..60000; 0 = off)\n"
     "  --snapshot-keep N    keep at most N crash snapshots (default 16)\n"
     "  --snapshot-max-mib N keep at most N MiB of snapshots on disk (default 8192)\n"
+    "  --snapshot-pin-new   write every new snapshot pinned (out of retention's reach) until\n"
+    "                       the crash-report uploader unpins it (docs/upload.md)\n"
     "  --sel-rate-limit B:S SEL entries a VM can cause, per source (a malformed virtqueue):\n"
     "                       at most B at once, then one per S seconds (default 10:60)\n"
     "  --log-level LEVEL    error, warn, info (default) or debug\n"
@@ -142,6 +144,7 @@ void parse_options(int argc, char **argv, struct options *o)
         O_WATCHDOG,
         O_SNAP_KEEP,
         O_SNAP_MAX,
+        O_SNAP_PIN_NEW,
         O_SERVICE_IMAGE,
         O_RESTORE,
         O_NET,
@@ -171,6 +174,7 @@ void parse_options(int argc, char **argv, struct options *o)
         {"watchdog-ms", required_argument, 0, O_WATCHDOG},
         {"snapshot-keep", required_argument, 0, O_SNAP_KEEP},
         {"snapshot-max-mib", required_argument, 0, O_SNAP_MAX},
+        {"snapshot-pin-new", no_argument, 0, O_SNAP_PIN_NEW},
         {"service-image", required_argument, 0, O_SERVICE_IMAGE},
         {"restore-always", no_argument, 0, O_RESTORE},
         {"net", required_argument, 0, O_NET},
@@ -285,6 +289,9 @@ void parse_options(int argc, char **argv, struct options *o)
             break;
         case O_SNAP_MAX:
             o->snapshot_max_bytes = parse_num(optarg, "--snapshot-max-mib", 1ull << 30) << 20;
+            break;
+        case O_SNAP_PIN_NEW:
+            o->snapshot_pin_new = true;
             break;
         case O_PIN:
             o->hv.pin_cpu = (int)parse_num(optarg, "--pin-cpu", CPU_SETSIZE - 1);

@@ -13,6 +13,7 @@ struct options {
     struct policy *policy;
     unsigned snapshot_keep;
     uint64_t snapshot_max_bytes;
+    bool snapshot_pin_new;
 };
 
 /* Fills o from argv: its VMs (with their boards), hv's settings, and the policy o->policy points

@@ -10,6 +10,7 @@
 #include "mtls.h"
 #include "nv.h"
 #include "sse.h"
+#include "subs.h"
 #include "tasks.h"
 #include "tickets.h"
 #include "tls.h"
@@ -172,7 +173,8 @@ int main(int argc, char **argv)
         return 1;
     load_uuid();
     events_init();
-    upload_config(); /* the settings: the NV store's, or the command line's stored */
+    upload_config();  /* the settings: the NV store's, or the command line's stored */
+    subs_push_init(); /* push subscriptions: from the NV store, fed by the event ring */
     int lfd = listen_on(listen_spec);
     /* MHD's memory per connection: the hard cap on a request's headers (http.h HEADER_MAX). */
     struct MHD_Daemon *d =

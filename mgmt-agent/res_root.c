@@ -39,6 +39,8 @@ static const char *const schemas[][2] = {
     {"Certificate", "v1_5_0"},
     {"EventService", "v1_10_0"},
     {"Event", "v1_10_0"},
+    {"EventDestinationCollection", ""},
+    {"EventDestination", "v1_13_0"},
     {"TaskService", "v1_2_1"},
     {"TaskCollection", ""},
     {"Task", "v1_7_3"},

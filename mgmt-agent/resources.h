@@ -70,6 +70,10 @@ void h_cert(struct req *q, struct resp *r);
 void h_cert_replace(struct req *q, struct resp *r);
 /* res_events.c (the SSE stream itself: sse.h) */
 void h_event_service(struct req *q, struct resp *r);
+/* res_subs.c */
+void h_subscriptions(struct req *q, struct resp *r);
+void h_subscription(struct req *q, struct resp *r);
+void h_submit_test_event(struct req *q, struct resp *r);
 /* res_tasks.c */
 void h_task_service(struct req *q, struct resp *r);
 void h_tasks(struct req *q, struct resp *r);

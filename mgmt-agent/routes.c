@@ -67,7 +67,10 @@ static const struct route routes[] = {
     {"CertificateService/Actions/CertificateService.ReplaceCertificate", M_POST, CM, CM,
      h_cert_replace},
     /* events and tasks (res_events.c, sse.c, res_tasks.c) */
-    {"EventService", RO, L, CM, h_event_service},
+    {"EventService", RO | M_PATCH, L, CM, h_event_service},
+    {"EventService/Subscriptions", RO | M_POST, L, CM, h_subscriptions},
+    {"EventService/Subscriptions/*", RO | M_PATCH | M_DELETE, L, CM, h_subscription},
+    {"EventService/Actions/EventService.SubmitTestEvent", M_POST, CM, CM, h_submit_test_event},
     {"EventService/SSE", RO, L, L, h_sse},
     {"TaskService", RO, L, CM, h_task_service},
     {"TaskService/Tasks", RO, L, CM, h_tasks},

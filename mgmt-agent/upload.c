@@ -1,6 +1,8 @@
 /* upload.c: the uploader: finds new crash snapshots, keeps them in the outbox (pinned in hv),
  * sends one report at a time, and retries with backoff until the collector gives a receipt. */
 #include "upload.h"
+#include "events.h"
+#include "evhv.h"
 #include "hvlink.h"
 #include "oem.h"
 #include "outbox.h"
@@ -15,8 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#define EVENTS_MS 200  /* how often hv's event stream is read for new snapshots */
-#define SCAN_MS   5000 /* and how often the snapshot list is compared with the outbox anyway */
+#define SCAN_MS 5000 /* how often the snapshot list is compared with the outbox anyway */
 
 static struct upload_config cfg;
 static int cfg_loaded, ob_loaded;
@@ -27,8 +28,7 @@ static char setup_error[256]; /* why nothing can be sent (bad URL, CA), "" when 
 static struct up_conn *conn;
 static struct up_body *body;
 static char flight[64]; /* the snapshot whose report is being sent, "" if none */
-static int64_t next_scan, next_events;
-static json_int_t ev_seq; /* the last event of hv's stream seen */
+static int64_t next_scan;
 
 static int64_t wall_ms(void)
 {
@@ -67,11 +67,22 @@ static long metrics_queue(void)
     return (long)upload_queue_length(NULL);
 }
 
+/* The agent's event ring (evhv.c follows hv's stream for everyone): a snapshot written, or
+ * events lost on the way, starts a scan at once. */
+static void on_event(void *unused, const struct event *e)
+{
+    (void)unused;
+    if (!strcmp(e->message_id, VIGIL_REG "SnapshotWritten") ||
+        !strcmp(e->message_id, VIGIL_REG "HvEventsLost"))
+        next_scan = 0;
+}
+
 struct upload_config *upload_config(void)
 {
     if (!cfg_loaded) {
         upload_config_load(&cfg), cfg_loaded = 1;
         metrics_set_upload_queue(metrics_queue); /* /metrics: vigil_upload_queue_length */
+        events_subscribe(on_event, NULL);
     }
     return &cfg;
 }
@@ -150,6 +161,15 @@ static void scan(void)
         added += outbox_add(&ob, id, (uint64_t)json_integer_value(json_object_get(s, "core_bytes")),
                             wall_ms()) != NULL;
     }
+    json_array_foreach(list, i, s)
+    {
+        /* hv --snapshot-pin-new pins every snapshot as it is written; one this outbox will
+         * not send (older than hwm, or finished) is let go here. */
+        const char *id = json_string_value(json_object_get(s, "id"));
+        struct ob_entry *e = id ? outbox_find(&ob, id) : NULL;
+        if (json_is_true(json_object_get(s, "pinned")) && (!e || e->state != OB_QUEUED))
+            pin(id, 0);
+    }
     for (size_t k = 0; k < ob.n; k++) {
         struct ob_entry *e = &ob.e[k];
         int held = 0;
@@ -172,32 +192,6 @@ static void scan(void)
             if (ob.e[k].state == OB_QUEUED)
                 pin(ob.e[k].snap, 1); /* idempotent: cheap for those pinned already */
     enforce_bounds();
-}
-
-/* True when hv's event stream says a snapshot (or crash) came since the last look, or when the
- * stream cannot tell (events lost, hv restarted): then the caller scans at once. */
-static int snapshot_events(void)
-{
-    json_t *rep =
-               hv_simple(json_pack("{s:s, s:I, s:i}", "op", "events", "after", ev_seq, "max", 256)),
-           *e;
-    int any = 0;
-    size_t i;
-    if (!hv_ok(rep)) {
-        json_decref(rep);
-        return 0;
-    }
-    json_int_t last = json_integer_value(json_object_get(rep, "last_seq"));
-    if (last < ev_seq || json_is_true(json_object_get(rep, "lost")))
-        any = 1; /* hv restarted (its sequence starts again) or we fell behind */
-    json_array_foreach(json_object_get(rep, "events"), i, e)
-    {
-        const char *kind = json_string_value(json_object_get(e, "kind"));
-        any |= kind && (!strcmp(kind, "snapshot") || !strcmp(kind, "crash"));
-    }
-    ev_seq = last;
-    json_decref(rep);
-    return any;
 }
 
 static int64_t backoff_ms(unsigned attempts)
@@ -302,7 +296,7 @@ int upload_poll(short *events, int64_t *timeout_ms)
     }
     if (!active())
         return -1;
-    int64_t next = (next_scan < next_events ? next_scan : next_events) - t, w = wall_ms();
+    int64_t next = next_scan - t, w = wall_ms();
     for (size_t i = 0; i < ob.n; i++)
         if (ob.e[i].state == OB_QUEUED && ob.e[i].next_ms - w < next)
             next = ob.e[i].next_ms - w;
@@ -330,11 +324,6 @@ void upload_run(void)
     }
     if (!active())
         return;
-    if (up_now_ms() >= next_events) {
-        next_events = up_now_ms() + EVENTS_MS;
-        if (snapshot_events())
-            next_scan = 0;
-    }
     if (up_now_ms() >= next_scan) {
         next_scan = up_now_ms() + SCAN_MS;
         scan();

@@ -23,6 +23,8 @@ struct up_body {
     struct hv_reply chunk; /* the chunk being compressed */
     z_stream z;
     int z_ready, z_end;
+    int text_only;  /* up_body_text: the head is the whole body */
+    uint64_t zeros; /* of a hole hv told of (snapshot.read "holes"), still to deflate */
     EVP_MD_CTX *md;
 };
 
@@ -65,6 +67,18 @@ struct up_body *up_body_new(const char *snap, const char *metadata, uint64_t siz
     return b;
 }
 
+struct up_body *up_body_text(const char *type, const char *text)
+{
+    struct up_body *b = calloc(1, sizeof *b);
+    if (!b || !(b->head = strdup(text))) {
+        free(b);
+        return NULL;
+    }
+    snprintf(b->type, sizeof b->type, "%s", type);
+    b->head_len = strlen(text), b->text_only = 1;
+    return b;
+}
+
 const char *up_body_type(const struct up_body *b)
 {
     return b->type;
@@ -75,23 +89,37 @@ uint64_t up_body_core_read(const struct up_body *b)
     return b->read_at;
 }
 
-/* The next chunk of the core into the deflater's input: 0, or -1 with err. */
+static const uint8_t zero_page[64 << 10];
+
+/* The next chunk of the core into the deflater's input (or the next hole, as zeros made here
+ * rather than read from hv): 0, or -1 with err. */
 static int fetch(struct up_body *b, char *err, size_t errlen)
 {
     hv_reply_free(&b->chunk);
-    json_t *req = json_pack("{s:s, s:s, s:I, s:I}", "op", "snapshot.read", "id", b->snap, "offset",
-                            (json_int_t)b->read_at, "len", (json_int_t)READ_CHUNK);
+    json_t *req =
+        json_pack("{s:s, s:s, s:I, s:I, s:b}", "op", "snapshot.read", "id", b->snap, "offset",
+                  (json_int_t)b->read_at, "len", (json_int_t)READ_CHUNK, "holes", 1);
     hv_call(req, NULL, 0, &b->chunk);
     json_decref(req);
-    if (!hv_ok(b->chunk.json) || (b->chunk.data_len == 0 && b->read_at < b->size)) {
+    json_int_t hole = json_integer_value(json_object_get(b->chunk.json, "hole"));
+    if (hv_ok(b->chunk.json) && hole > 0 && (uint64_t)hole <= b->size - b->read_at) {
+        b->zeros = (uint64_t)hole;
+        for (uint64_t left = b->zeros; left;) { /* the digest covers the zeros all the same */
+            size_t n = left < sizeof zero_page ? (size_t)left : sizeof zero_page;
+            EVP_DigestUpdate(b->md, zero_page, n);
+            left -= n;
+        }
+        b->read_at += b->zeros;
+    } else if (!hv_ok(b->chunk.json) || (b->chunk.data_len == 0 && b->read_at < b->size)) {
         const char *e = json_string_value(json_object_get(b->chunk.json, "error"));
         snprintf(err, errlen, "reading snapshot %s at %llu: %s", b->snap,
                  (unsigned long long)b->read_at, e ? e : "hv sent nothing");
         return -1;
+    } else {
+        EVP_DigestUpdate(b->md, b->chunk.data, b->chunk.data_len);
+        b->read_at += b->chunk.data_len;
+        b->z.next_in = b->chunk.data, b->z.avail_in = (uInt)b->chunk.data_len;
     }
-    EVP_DigestUpdate(b->md, b->chunk.data, b->chunk.data_len);
-    b->read_at += b->chunk.data_len;
-    b->z.next_in = b->chunk.data, b->z.avail_in = (uInt)b->chunk.data_len;
     if (b->read_at >= b->size) {
         unsigned char d[32];
         char hex[65];
@@ -111,9 +139,15 @@ static ssize_t core(struct up_body *b, uint8_t *out, size_t cap, char *err, size
 {
     b->z.next_out = out, b->z.avail_out = (uInt)cap;
     while (b->z.avail_out == cap && !b->z_end) {
+        if (b->z.avail_in == 0 && b->zeros) { /* a hole: deflated from zeros of our own */
+            size_t n = b->zeros < sizeof zero_page ? (size_t)b->zeros : sizeof zero_page;
+            b->z.next_in = (Bytef *)(uintptr_t)zero_page, b->z.avail_in = (uInt)n;
+            b->zeros -= n;
+        }
         if (b->z.avail_in == 0 && b->read_at < b->size && fetch(b, err, errlen))
             return -1;
-        int flush = b->z.avail_in == 0 && b->read_at >= b->size ? Z_FINISH : Z_NO_FLUSH;
+        int flush =
+            b->z.avail_in == 0 && !b->zeros && b->read_at >= b->size ? Z_FINISH : Z_NO_FLUSH;
         int rc = deflate(&b->z, flush);
         if (rc == Z_STREAM_END)
             b->z_end = 1;
@@ -138,7 +172,7 @@ ssize_t up_body_read(struct up_body *b, uint8_t *out, size_t cap, char *err, siz
                 return (ssize_t)n;
             }
             b->off = 0;
-            b->phase = b->phase == P_HEAD ? P_CORE : P_END;
+            b->phase = b->phase == P_HEAD && !b->text_only ? P_CORE : P_END;
             break;
         case P_CORE: {
             ssize_t n = core(b, out, cap, err, errlen);

@@ -1,4 +1,5 @@
-/* upload_body.h: a crash report's multipart/form-data body, produced piece by piece. */
+/* upload_body.h: a crash report's multipart/form-data body, produced piece by piece (or a small
+ * body given whole, for the same HTTPS client). */
 #ifndef AGENT_UPLOAD_BODY_H
 #define AGENT_UPLOAD_BODY_H
 
@@ -12,7 +13,9 @@ struct up_body;
  * from hv in chunks and gzip-compressed as it goes; size bytes, expected SHA-256 sha256). */
 struct up_body *up_body_new(const char *snap, const char *metadata, uint64_t size,
                             const char *sha256);
-/* "multipart/form-data; boundary=..." */
+/* A small body given whole (an Event pushed to a subscriber): type is its Content-Type. */
+struct up_body *up_body_text(const char *type, const char *text);
+/* "multipart/form-data; boundary=..." (or up_body_text's type) */
 const char *up_body_type(const struct up_body *b);
 /* Up to cap bytes of the body: > 0, 0 at its end, -1 on failure (err names it: hv could not be
  * read, the core is not what its digest says). Never holds more than one chunk of the core. */

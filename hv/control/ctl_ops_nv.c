@@ -135,6 +135,21 @@ json_t *op_snapshot_read(struct hv *hv, const struct ctl_msg *req, struct ctl_re
     uint64_t n = (uint64_t)off >= size ? 0 : size - (uint64_t)off;
     if (n > (uint64_t)len)
         n = (uint64_t)len;
+    /* "holes": a reader that can make zeros itself (the uploader) is told of a hole instead of
+     * sent it, and a read stops where the next hole starts. */
+    if (n && json_is_true(json_object_get(req->json, "holes"))) {
+        off_t data = lseek(fd, (off_t)off, SEEK_DATA);
+        off_t hole = data == (off_t)off ? lseek(fd, (off_t)off, SEEK_HOLE) : -1;
+        if ((data < 0 && errno == ENXIO) || data > (off_t)off) {
+            uint64_t zeros = data < 0 ? n : (uint64_t)(data - (off_t)off);
+            close(fd);
+            return json_pack("{s:b, s:I, s:I, s:I, s:I, s:o}", "ok", 1, "offset", (json_int_t)off,
+                             "size", (json_int_t)size, "len", (json_int_t)0, "hole",
+                             (json_int_t)(zeros < n ? zeros : n), "sha256", sha_j);
+        }
+        if (hole > (off_t)off && (uint64_t)(hole - (off_t)off) < n)
+            n = (uint64_t)(hole - (off_t)off);
+    }
     /* The page cache usually has it (written recently); a core is sparse, and holes read fast. */
     out->data = n ? malloc(n) : NULL;
     uint64_t got = 0;

@@ -64,3 +64,42 @@ int snapshot_store_pin(struct snapshot_store *s, const char *id, bool pinned)
         log_info("snapshots: %s %s", id, pinned ? "pinned" : "unpinned");
     return rc;
 }
+
+void snapshot_store_pin_new(struct snapshot_store *s, bool on)
+{
+    pthread_mutex_lock(&s->mu);
+    s->pin_new = on;
+    pthread_mutex_unlock(&s->mu);
+}
+
+bool snap_pin_new_begin(struct snapshot_store *s, const char *id)
+{
+    char name[SNAPSHOT_ID_MAX + 8];
+    size_t npinned = 0;
+    bool made = false;
+
+    snprintf(name, sizeof name, "%s%s", id, SNAP_PIN_SUFFIX);
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nents; i++)
+        npinned += s->ents[i].pinned;
+    if (s->pin_new && npinned + s->pins_pending < SNAPSHOT_PIN_MAX) {
+        /* Made durable with the metadata: the write fsyncs the directory after its commit. */
+        int fd = openat(s->dirfd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+        if (fd >= 0) {
+            close(fd);
+            s->pins_pending++;
+            made = true;
+        } else {
+            log_warn("snapshots: %s: cannot pin it: %s", id, strerror(errno));
+        }
+    } else if (s->pin_new) {
+        log_warn("snapshots: %s not pinned: %d are pinned already", id, SNAPSHOT_PIN_MAX);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return made;
+}
+
+void snap_pin_new_done(struct snapshot_store *s)
+{
+    s->pins_pending--;
+}

@@ -103,6 +103,11 @@ int snapshot_store_core_path(struct snapshot_store *s, const char *id, char *buf
  * (-ENOSPC beyond); -ENOENT for no such snapshot. Unpinning applies retention again. */
 #define SNAPSHOT_PIN_MAX 64
 int snapshot_store_pin(struct snapshot_store *s, const char *id, bool pinned);
+/* When on, every snapshot written from now on is pinned before it is listed (its <id>.pin made
+ * before its metadata commits it), so retention cannot delete a crash before the uploader has
+ * queued it; the uploader unpins it when done. Past SNAPSHOT_PIN_MAX pins, new ones are not
+ * pinned (logged). hv's --snapshot-pin-new. */
+void snapshot_store_pin_new(struct snapshot_store *s, bool on);
 int snapshot_store_delete(struct snapshot_store *s, const char *id);
 /*
  * Re-hash the core and compare with the metadata: 0 if equal, -EBADMSG if not, -EAGAIN while

@@ -44,6 +44,8 @@ struct snapshot_store {
     char hashing[SNAPSHOT_ID_MAX]; /* the id being hashed now, "" if none */
     snapshot_digest_fn on_digest;
     void *on_digest_ctx;
+    bool pin_new;          /* snapshot_store_pin_new (mu) */
+    unsigned pins_pending; /* writes holding a pin file but not yet listed (mu) */
 };
 
 /* Files of a snapshot, relative to dirfd. */
@@ -68,6 +70,11 @@ uint64_t snap_ent_bytes(struct snapshot_store *s, const char *id);
 
 /* Marks the snapshots whose <id>.pin exists as pinned (at open). Caller holds mu. */
 void snap_pins_load(struct snapshot_store *s);
+/* A new snapshot's pin, made before its metadata when pin_new is on: true when made (then
+ * pins_pending counts it until snap_pin_new_done). Takes mu itself. */
+bool snap_pin_new_begin(struct snapshot_store *s, const char *id);
+/* Caller holds mu: the write that began a pin ended (listed, or failed and the pin removed). */
+void snap_pin_new_done(struct snapshot_store *s);
 
 /* Removes <id><suffix> (logging failures other than ENOENT). */
 void snap_unlink_suffix(struct snapshot_store *s, const char *id, const char *suffix);

@@ -294,6 +294,7 @@ int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request
         return rc;
     }
     snprintf(core, sizeof(core), "%s%s", id, SNAP_CORE_SUFFIX);
+    bool pinned = snap_pin_new_begin(s, id); /* before the metadata lists it */
     m = build_meta(req, &w);
     if (m == NULL) {
         hv_seterr(err, errlen, "snapshot %s: metadata: out of memory", id);
@@ -321,6 +322,7 @@ int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request
         e.bytes = snap_ent_bytes(s, id);
         e.meta = m;
         e.t0 = t0;
+        e.pinned = pinned;
         if ((rc = snap_index_add(s, &e)) < 0)
             hv_seterr(err, errlen, "snapshot %s: out of memory", id);
         else
@@ -328,10 +330,14 @@ int snapshot_store_write(struct snapshot_store *s, const struct snapshot_request
     }
     if (rc == 0 && snap_digest_queue(s, id) < 0)
         log_warn("snapshots: %s: no memory to queue its digest (done at the next open)", id);
+    if (pinned)
+        snap_pin_new_done(s);
     if (rc < 0) {
         /* Nothing half-made stays behind: unlisted files would only reappear at next open. */
         snap_unlink_suffix(s, id, SNAP_META_SUFFIX);
         unlinkat(s->dirfd, core, 0);
+        if (pinned)
+            snap_unlink_suffix(s, id, SNAP_PIN_SUFFIX);
     } else {
         snap_retention(s, id);
     }

@@ -24,6 +24,9 @@ def setup(tmp_path_factory):
         "/redfish/v1/Managers/hv/LogServices/Dump/Actions/LogService.CollectDiagnosticData",
         method="POST", data={"DiagnosticDataType": "OEM", "OEMDiagnosticDataType": "Vigil:guest"})
     assert status == 202
+    status, _, _ = agent.curl(  # so that an EventDestination exists to be walked
+        "/redfish/v1/EventService/Subscriptions", data={"Destination": "https://127.0.0.1:9/"})
+    assert status == 201
     yield hv, agent, crawl(agent)
     assert agent.stop() == 0, agent.output()
     hv.stop()
@@ -73,7 +76,7 @@ def test_walk_reaches_every_resource_group(setup):
                 "/redfish/v1/Managers/hv/LogServices/SEL/Entries", "/redfish/v1/AccountService/Roles/Operator",
                 "/redfish/v1/Chassis/vigil/Thermal", "/redfish/v1/Managers/hv/LogServices/Dump/Entries",
                 "/redfish/v1/Managers/hv/Oem/Vigil/Policy", "/redfish/v1/EventService",
-                "/redfish/v1/TaskService/Tasks"):
+                "/redfish/v1/TaskService/Tasks", "/redfish/v1/EventService/Subscriptions/1"):
         assert uri in seen, sorted(seen)
     assert any(u.startswith("/redfish/v1/TaskService/Tasks/") for u in seen), sorted(seen)
     assert len(seen) >= 30

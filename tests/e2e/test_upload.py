@@ -2,7 +2,6 @@
 vigil-collector (a test CA, short backoff): digests, receipts, retries, restarts, bounds."""
 import hashlib
 import json
-import re
 import signal
 import socket
 import ssl
@@ -104,6 +103,11 @@ def uploaded(hv, a, sid):
     return body["Oem"]["Vigil"].get("Upload") if status == 200 else None
 
 
+def wait_upload(hv, a, sid, ok, timeout, what):
+    """Waits until the Dump entry of sid has an Oem.Vigil.Upload for which ok(upload) holds."""
+    return hv.wait_for(lambda: (lambda u: u if u and ok(u) else None)(uploaded(hv, a, sid)), timeout, what)
+
+
 def sel_messages(a):
     return [m["Message"] for m in a.get(SEL)["Members"]]
 
@@ -130,14 +134,17 @@ def test_a_crash_reaches_the_collector_with_its_digest_and_receipt(pki, tmp_path
         stored = (tmp_path / "store" / rep[0]["uuid"] / "core").read_bytes()
         assert hashlib.sha256(stored).hexdigest() == digest == meta["sha256"] == rep[0]["sha256"]
         assert len(stored) == snap["core_bytes"]
+        # The core is sparse: hv tells the uploader of holes instead of sending their zeros.
+        hole = hv.ok("snapshot.read", id=snap["id"], offset=8 << 20, len=1 << 20, holes=True)
+        assert hole["hole"] == 1 << 20 and hole["len"] == 0, hole
         assert meta["snapshot"] == snap["id"] and meta["vm"] == "guest"
         assert meta["trigger"] == snap["trigger"] and meta["registers"]["rip"] == snap["registers"]["rip"]
         assert meta["fault"]["name"] == "#UD" and meta["hv_version"]
         assert any("crash: invalid opcode" in line for line in meta["console"]), meta["console"]
         assert any(e["Id"] == str(snap["sel_id"]) for e in meta["sel"]), meta["sel"]
         receipt = rep[0]["receipt"]
-        up = hv.wait_for(lambda: (lambda u: u if u and u["State"] == "Acknowledged" else None)(
-            uploaded(hv, a, snap["id"])), 10, "the receipt in the Dump entry")
+        up = wait_upload(hv, a, snap["id"], lambda u: u["State"] == "Acknowledged", 10,
+                         "the receipt in the Dump entry")
         assert up["Receipt"] == receipt and up["ReportId"] == rep[0]["uuid"] and up["Attempts"] == 1
         assert any(receipt in m and snap["id"] in m for m in sel_messages(a))
         assert not hv.ok("snapshot.show", id=snap["id"])["snapshot"].get("pinned")  # let go
@@ -167,8 +174,8 @@ def test_500_and_429_are_retried_with_retry_after_and_400_is_final(pki, tmp_path
             f"https://127.0.0.1:{port}/admin/fail-plan", data=b"400", method="POST"),
             context=col.tls, timeout=10).read()
         sid2 = take(hv)
-        up = hv.wait_for(lambda: (lambda u: u if u and u["State"] == "Rejected" else None)(
-            uploaded(hv, a, sid2)), 30, "the rejection in the Dump entry")
+        up = wait_upload(hv, a, sid2, lambda u: u["State"] == "Rejected", 30,
+                         "the rejection in the Dump entry")
         assert "400" in up["LastError"] and up["Receipt"] is None
         time.sleep(1.0)  # several backoff periods (0.2 .. 1 s)
         assert col.stats()["posts"] == 4 and len(col.reports()) == 1
@@ -223,7 +230,7 @@ def test_hv_killed_with_reports_queued_and_retention_held_off(pki, tmp_path):
         sids = []
         for _ in range(3):  # each queued (and pinned) before the next: retention would win a race
             sids.append(take(hv))
-            hv.wait_for(lambda: uploaded(hv, a, sids[-1]), 10, "the report queued")
+            wait_upload(hv, a, sids[-1], lambda u: True, 10, "the report queued")
         ids = [s["id"] for s in hv.ok("snapshot.list")["snapshots"]]
         assert all(s in ids for s in sids), ids  # pinned: --snapshot-keep 1 deleted none
         hv.proc.send_signal(signal.SIGKILL)
@@ -247,6 +254,32 @@ def test_hv_killed_with_reports_queued_and_retention_held_off(pki, tmp_path):
             col.stop()
 
 
+def test_hv_pins_new_snapshots_until_the_agent_has_queued_them(pki, tmp_path):
+    """--snapshot-pin-new: retention cannot delete a crash before the uploader has seen it,
+    here two snapshots under --snapshot-keep 1 while no agent runs at all."""
+    port = free_port()
+    hv = start_hv(tmp_path, "--snapshot-keep", "1", "--snapshot-pin-new")
+    col = a = None
+    try:
+        sids = [take(hv), take(hv)]
+        snaps = hv.ok("snapshot.list")["snapshots"]
+        assert [s["id"] for s in snaps] == sids and all(s.get("pinned") for s in snaps), snaps
+        col = Collector(pki, tmp_path / "store", port)
+        a = Agent(hv, tmp_path / "agent", args=upload_args(pki, port))
+        hv.wait_for(lambda: len(col.reports()) == 2, 30, "both reports")
+        assert sorted(r["snapshot"] for r in col.reports()) == sids
+        # Acknowledged, unpinned: retention keeps one again.
+        hv.wait_for(lambda: len(hv.ok("snapshot.list")["snapshots"]) == 1, 10, "retention")
+        assert not hv.ok("snapshot.list")["snapshots"][0].get("pinned")
+        assert a.stop() == 0, a.output()
+    finally:
+        if a:
+            a.stop()
+        hv.stop()
+        if col:
+            col.stop()
+
+
 @pytest.mark.parametrize("cert,host,why", [
     ("wrong-name", "localhost", "hostname mismatch"),  # our CA's, for another name
     ("stranger", "127.0.0.1", "unable to get local issuer certificate")])  # another CA's
@@ -257,8 +290,7 @@ def test_a_collector_with_the_wrong_certificate_is_refused(pki, tmp_path, cert, 
     a = Agent(hv, tmp_path / "agent", args=upload_args(pki, port, host=host))
     try:
         sid = take(hv)
-        up = hv.wait_for(lambda: (lambda u: u if u and u["LastError"] else None)(uploaded(hv, a, sid)),
-                         20, "the refusal in the Dump entry")
+        up = wait_upload(hv, a, sid, lambda u: u["LastError"], 20, "the refusal in the Dump entry")
         assert "certificate is refused" in up["LastError"] and why in up["LastError"], up
         assert up["State"] in ("Queued", "Sending")
         assert col.stats()["posts"] == 0 and col.reports() == []
@@ -294,8 +326,8 @@ def test_mutual_tls_with_a_client_certificate(pki, tmp_path):
     a = Agent(hv, tmp_path / "agent", args=upload_args(pki, port))  # no client certificate yet
     try:
         sid = take(hv)
-        up = hv.wait_for(lambda: (lambda u: u if u and u["LastError"] else None)(uploaded(hv, a, sid)),
-                         20, "the refused handshake in the Dump entry")
+        up = wait_upload(hv, a, sid, lambda u: u["LastError"], 20,
+                         "the refused handshake in the Dump entry")
         assert up["State"] in ("Queued", "Sending") and col.reports() == []
         body = {"ClientCertificate": (pki / "good.pem").read_text(), "ClientKey": (pki / "good.key").read_text()}
         status, _, body = a.curl(UPLOAD, method="PATCH", data=body)
@@ -317,7 +349,7 @@ def test_outbox_full_drops_the_oldest_and_says_so(pki, tmp_path):
         sids = []
         for _ in range(3):
             sids.append(take(hv))
-            hv.wait_for(lambda: uploaded(hv, a, sids[-1]), 10, "the report queued")
+            wait_upload(hv, a, sids[-1], lambda u: True, 10, "the report queued")
         assert uploaded(hv, a, sids[0])["State"] == "Dropped"
         assert "outbox" in uploaded(hv, a, sids[0])["LastError"]
         assert any(sids[0] in m and "outbox full" in m for m in sel_messages(a))
@@ -361,50 +393,3 @@ def test_settings_over_redfish_are_for_administrators_and_hide_the_key(pki, tmp_
     finally:
         a.stop()
         hv.stop()
-
-
-def test_the_service_vm_uploads_through_the_guestfwd(pki, tmp_path):
-    """The agent as the service VM: hv relays 10.0.2.100 to the collector; the CA comes over
-    Redfish (there are no files in the service VM)."""
-    elf = ROOT / "build" / "mgmt-agent" / "agent.elf"
-    if not elf.exists():
-        pytest.skip("build/mgmt-agent/agent.elf is not built (make all)")
-    port, web = free_port(), free_port()
-    col = Collector(pki, tmp_path / "store", port, cert="wrong-name")  # DNS:collector.example
-    (tmp_path / "hv").mkdir()
-    hv = Hv(tmp_path / "hv", [
-        "--service", str(elf), "--mem", "128",
-        "--net", f"user,hostfwd=tcp:127.0.0.1:{web}-:8443,guestfwd=tcp:10.0.2.100:{port}-127.0.0.1:{port}",
-        "--cmdline", f"--boot-guest guest --upload-url https://collector.example:{port}/reports "
-                     f"--upload-connect 10.0.2.100:{port} --upload-backoff 0.5,2",
-        "--guest", DEMO, "--mem", "16"])
-    try:
-        hv.wait_console("service", "mgmt-agent: serving https://", 60)
-        pw = re.search(r'created account "admin" \(Administrator\) with password (\S+)',
-                       hv.console("service")).group(1)
-        base, auth = f"https://127.0.0.1:{web}/redfish/v1", ["-sk", "-u", f"admin:{pw}"]
-
-        def curl(path, *args):
-            p = subprocess.run(["curl", *auth, "--max-time", str(int(scaled(30))), *args, base + path],
-                               capture_output=True, timeout=scaled(60))
-            return json.loads(p.stdout or b"null")
-        hv.wait_for(lambda: curl("/"), 30, "the agent answering")
-        assert "CA" in (curl("/Managers/service/Oem/Vigil/CrashUpload")["Status"]["ConfigurationError"] or "")
-        body = json.dumps({"CollectorCA": (pki / "ca.pem").read_text()})
-        assert curl("/Managers/service/Oem/Vigil/CrashUpload", "-X", "PATCH", "-H",
-                    "Content-Type: application/json", "-d", body)["Status"]["ConfigurationError"] is None
-        sid = hv.snapshot("guest")["snapshot"]["id"]
-        try:
-            hv.wait_for(lambda: len(col.reports()) == 1, 60, "the report from the service VM")
-        except AssertionError as e:
-            raise AssertionError(f"{e}\nthe service VM's console:\n{hv.console('service')}") from None
-        rep = col.reports()[0]
-        assert rep["snapshot"] == sid
-        assert rep["sha256"] == hv.ok("snapshot.show", id=sid)["snapshot"]["sha256"]
-        up = hv.wait_for(lambda: (lambda u: u if u.get("State") == "Acknowledged" else None)(
-            curl(f"/Managers/hv/LogServices/Dump/Entries/{sid}")["Oem"]["Vigil"].get("Upload") or {}),
-            20, "the receipt in the Dump entry")
-        assert up["Receipt"] == rep["receipt"]
-    finally:
-        hv.stop()
-        col.stop()

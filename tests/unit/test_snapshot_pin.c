@@ -105,10 +105,35 @@ static void test_pins_are_bounded_and_deleted_with_their_snapshot(void **state)
     snapshot_store_close(s);
 }
 
+/* --snapshot-pin-new: each new snapshot is pinned as it is written, before retention runs. */
+static void test_pin_new_holds_every_new_snapshot(void **state)
+{
+    struct snapshot_store *s = open_store(1);
+    struct snapshot_info v[3];
+    (void)state;
+    take(s, &v[0]); /* off: retention as usual */
+    snapshot_store_pin_new(s, true);
+    take(s, &v[1]);
+    take(s, &v[2]);
+    assert_int_equal(held(s, v[0].id), 0);
+    assert_int_equal(held(s, v[1].id), 2);
+    assert_int_equal(held(s, v[2].id), 2);
+    snapshot_store_close(s);
+
+    s = open_store(1); /* on disk: a kill right after the write keeps the pin */
+    assert_int_equal(held(s, v[1].id), 2);
+    assert_int_equal(snapshot_store_pin(s, v[1].id, false), 0);
+    assert_int_equal(snapshot_store_pin(s, v[2].id, false), 0);
+    assert_int_equal(held(s, v[1].id), 0); /* the uploader let go: retention keeps one */
+    assert_int_equal(held(s, v[2].id), 1);
+    snapshot_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pinned_snapshots_outlive_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pin_new_holds_every_new_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pins_are_bounded_and_deleted_with_their_snapshot,
                                         setup, teardown),
     };
