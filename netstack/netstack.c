@@ -4,6 +4,7 @@
 
 #include "lwip/init.h"
 #include "lwip/netif.h"
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/timeouts.h"
 
 static unsigned long changes;
@@ -26,6 +27,19 @@ static int loopback_pending(void)
     return 0;
 }
 
+/* lwIP acknowledges every second full segment and leaves the rest to its 250 ms timer.  A
+ * sender whose window holds few segments (slirp's is 64 KiB without scaling, four of our large
+ * segments) then waits for that timer whenever a burst ends on an odd segment, so ACKs still
+ * owed are sent once the frames at hand are processed, as Linux does at the end of a NAPI poll. */
+static void ack_delayed(void)
+{
+    for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+        if (pcb->flags & TF_ACK_DELAY) {
+            tcp_ack_now(pcb);
+            tcp_output(pcb);
+        }
+}
+
 int netstack_pump(void)
 {
     if (pumping) /* a callback reached back here: the outer pump finishes the work */
@@ -34,8 +48,10 @@ int netstack_pump(void)
     unsigned long before = changes;
     sys_check_timeouts();
     /* Each round can queue more (an ACK answers data): run until quiet, within reason. */
+    int input = 0;
     for (int round = 0; round < 256; round++) {
         int work = nic_poll_all();
+        input |= work;
         if (loopback_pending()) {
             netif_poll_all();
             work = 1;
@@ -43,6 +59,8 @@ int netstack_pump(void)
         if (!work)
             break;
     }
+    if (input)
+        ack_delayed();
     nic_flush_all();
     pumping = 0;
     return changes != before;
