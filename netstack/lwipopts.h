@@ -91,17 +91,17 @@
 /* The largest segment over any interface: lwIP sends and advertises min(TCP_MSS, MTU - 40) per
  * interface, so an Ethernet card still gets 1460 while hv's card with a large MTU (the service
  * VM's default, docs/netstack.md) moves bulk data in few frames, each one exit and one copy. */
-#define TCP_MSS  15360 /* lwIP's sanity check wants 4 * TCP_MSS + TCP_SNDLOWAT below 64 Ki */
+#define TCP_MSS 15360 /* lwIP's sanity check wants 4 * TCP_MSS + TCP_SNDLOWAT below 64 Ki */
 /* Window scaling: a 256 KiB window keeps 100 MB/s flowing up to 2.5 ms of round trip. */
-#define LWIP_WND_SCALE   1
-#define TCP_RCV_SCALE    3 /* up to 512 KiB */
-#define TCP_WND          (256 * 1024)
-#define TCP_SND_BUF      (256 * 1024)
+#define LWIP_WND_SCALE 1
+#define TCP_RCV_SCALE  3 /* up to 512 KiB */
+#define TCP_WND        (256 * 1024)
+#define TCP_SND_BUF    (256 * 1024)
 /* Counted in pbufs, sized for Ethernet segments whatever TCP_MSS allows. */
 #define TCP_SND_QUEUELEN ((4 * TCP_SND_BUF + 1460 - 1) / 1460)
 /* Only lwIP's own socket layer reads this (tcp_sock.c has its threshold); lwIP's sanity
  * check still wants it below 64 KiB. */
-#define TCP_SNDLOWAT               2048
+#define TCP_SNDLOWAT 2048
 /* Room added to a small write's pbuf for the next one: Ethernet-sized, not TCP_MSS (a 100-byte
  * write would otherwise take 64 KiB of the heap). */
 #define TCP_OVERSIZE               1460
