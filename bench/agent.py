@@ -11,9 +11,9 @@ is a connection per request. Prints a table and one BENCH JSON line. Needs `make
 openssl (scripts/deps.sh).
 """
 import base64
+import importlib.util
 import json
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,20 +23,15 @@ from pathlib import Path
 import platform_info
 
 ROOT = Path(__file__).resolve().parents[1]
-HV, HVCTL = ROOT / "build" / "hv", ROOT / "build" / "hvctl"
-AGENT_ELF = ROOT / "build" / "mgmt-agent" / "agent.elf"
-AGENT = ROOT / "build" / "mgmt-agent" / "mgmt-agent"
-DEMO = ROOT / "build" / "guests" / "demo.elf"
+sys.path.append(str(ROOT / "tests" / "e2e"))
+# The agent's start-up (as the service VM, and natively) is the e2e tests': tests/e2e/agent.py,
+# loaded under another name because this file is agent.py too.
+_spec = importlib.util.spec_from_file_location("e2e_agent", ROOT / "tests" / "e2e" / "agent.py")
+e2e_agent = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(e2e_agent)
+HVCTL = ROOT / "build" / "hvctl"
 SECONDS = 5
 GET_PATH = "/redfish/v1/Systems/guest"  # authenticated, one hv status call per request
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait(pred, timeout, what):
@@ -96,26 +91,20 @@ def download(url, auth, size):
 
 def main():
     tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-agent-"))
-    svc_port, native_port, peer_port = free_port(), free_port(), free_port()
-    sock = str(tmp / "hv.sock")
-    hv_log = open(tmp / "hv.log", "wb")
-    hv = subprocess.Popen([str(HV), "--control", sock, "--state-dir", str(tmp / "state"),
-                           "--service", str(AGENT_ELF), "--mem", "128",
-                           "--net", f"user,hostfwd=tcp:127.0.0.1:{svc_port}-:8443",
-                           "--guest", str(DEMO), "--mem", "64"],
-                          stdin=subprocess.DEVNULL, stdout=hv_log, stderr=subprocess.STDOUT)
-    procs = [hv]
+    svc_port, peer_port = e2e_agent.free_port(), e2e_agent.free_port()
+    procs = []
     try:
-        console = lambda: hvctl(sock, "console", "service")  # noqa: E731
-        wait(lambda: "mgmt-agent: serving" in console(), 120, "the agent in the service VM")
-        pw = re.search(r'with password (\S+)', console()).group(1)
+        hv = e2e_agent.start_service_vm(tmp, svc_port, guest_mem=64)
+        procs.append(hv.proc)
+        sock = hv.sock_path
+        e2e_agent.serving(hv, svc_port)
+        pw = e2e_agent.service_vm_password(hv)
         auth = ["-u", f"admin:{pw}"]
         basic = "Authorization: Basic " + base64.b64encode(f"admin:{pw}".encode()).decode()
-        (tmp / "pw").write_text(pw + "\n")
-        native_log = open(tmp / "native.log", "wb")
-        procs.append(subprocess.Popen([str(AGENT), "--hv-socket", sock, "--listen",
-                                       f"127.0.0.1:{native_port}"], stdout=native_log,
-                                      stderr=subprocess.STDOUT))
+        # The same agent natively against the same hv (the accounts are hv's NV store's).
+        native = e2e_agent.Agent(hv, tmp / "native", password=None)
+        procs.append(native.proc)
+        native_port = native.port
         # A core to download: the guest's RAM filled with a pattern.
         hvctl(sock, "switch", "guest")
         wait(lambda: "demo> " in hvctl(sock, "console", "guest"), 30, "the guest")
