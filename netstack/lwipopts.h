@@ -97,6 +97,10 @@
 #define TCP_RCV_SCALE  3 /* up to 512 KiB */
 #define TCP_WND        (256 * 1024)
 #define TCP_SND_BUF    (256 * 1024)
+/* Reading this much reopens the window with an update; lwIP's default, min(TCP_WND / 4,
+ * 4 * TCP_MSS), is 61440 with our MSS, and a peer without window scaling (slirp) has only
+ * 65535 bytes of window: updates almost never went out and uploads stalled for seconds. */
+#define TCP_WND_UPDATE_THRESHOLD (4 * 1460)
 /* Counted in pbufs, sized for Ethernet segments whatever TCP_MSS allows. */
 #define TCP_SND_QUEUELEN ((4 * TCP_SND_BUF + 1460 - 1) / 1460)
 /* Only lwIP's own socket layer reads this (tcp_sock.c has its threshold); lwIP's sanity

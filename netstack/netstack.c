@@ -29,8 +29,12 @@ static int loopback_pending(void)
 
 /* lwIP acknowledges every second full segment and leaves the rest to its 250 ms timer.  A
  * sender whose window holds few segments (slirp's is 64 KiB without scaling, four of our large
- * segments) then waits for that timer whenever a burst ends on an odd segment, so ACKs still
- * owed are sent once the frames at hand are processed, as Linux does at the end of a NAPI poll. */
+ * segments) then waits for that timer whenever a burst ends on an odd segment.  So the ACKs
+ * still owed are sent when svcos is about to sleep (next_timer, called only then): by then a
+ * program that answers a request has answered it, and its reply carries the ACK (sending them
+ * straight after the input instead halved the keep-alive request rate: two frames a request). */
+static int acks_owed;
+
 static void ack_delayed(void)
 {
     for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
@@ -59,8 +63,7 @@ int netstack_pump(void)
         if (!work)
             break;
     }
-    if (input)
-        ack_delayed();
+    acks_owed |= input;
     nic_flush_all();
     pumping = 0;
     return changes != before;
@@ -68,6 +71,11 @@ int netstack_pump(void)
 
 static uint64_t next_timer(void)
 {
+    if (acks_owed) {
+        acks_owed = 0;
+        ack_delayed();
+        nic_flush_all();
+    }
     u32_t ms = sys_timeouts_sleeptime();
     if (ms == SYS_TIMEOUTS_SLEEPTIME_INFINITE)
         return UINT64_MAX;
