@@ -4,6 +4,7 @@
 #include "conn.h"
 #include "events.h"
 #include "evhv.h"
+#include "evsensors.h"
 #include "http.h"
 #include "hvlink.h"
 #include "mtls.h"
@@ -39,7 +40,8 @@ static void on_signal(int sig)
 static int64_t tick(int64_t now_ms)
 {
     int64_t a = evhv_tick(now_ms), b = tasks_tick(now_ms), c = sse_tick(now_ms);
-    return a < b ? (a < c ? a : c) : (b < c ? b : c);
+    int64_t d = evsensors_tick(now_ms), ab = a < b ? a : b, cd = c < d ? c : d;
+    return ab < cd ? ab : cd;
 }
 
 static const char usage[] =

@@ -100,6 +100,8 @@ static json_t *system_json(json_t *vm)
         odata_link("/redfish/v1/Chassis/vigil"), "ManagedBy", odata_link("/redfish/v1/Managers/hv"),
         "Oem", "Vigil", oem);
     json_object_set_new(sys, "SerialConsole", serial_console_json(name));
+    if (json_object_get(vm, "uptime_seconds")) /* seconds since its last boot, while it is on */
+        json_object_set(oem, "UptimeSeconds", json_object_get(vm, "uptime_seconds"));
     if (json_object_get(vm, "stop_reason"))
         json_object_set(oem, "StopReason", json_object_get(vm, "stop_reason"));
     /* A stopped VM's memory and registers (res_peek.c); a plain URI, not a link: it answers

@@ -25,6 +25,9 @@ const res = await esbuild.build({
     bundle: true,
     minify: true,
     format: 'esm',
+    // Libraries a view imports with import() (xterm.js, uPlot) become chunks loaded on demand.
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
     target: ['es2020'],
     jsx: 'automatic',
     jsxImportSource: 'preact',
@@ -36,9 +39,10 @@ const res = await esbuild.build({
     legalComments: 'none',
     logLevel: 'warning',
 });
-const outs = Object.keys(res.metafile.outputs).map((p) => basename(p));
-const js = outs.find((f) => f.endsWith('.js'));
-const css = outs.find((f) => f.endsWith('.css'));
+// The entry's script and its stylesheet (the CSS every module imports, lazy ones included).
+const [entryOut, entry] = Object.entries(res.metafile.outputs).find(([, o]) => o.entryPoint?.endsWith('main.jsx'));
+const js = basename(entryOut);
+const css = basename(entry.cssBundle);
 const html = readFileSync(join(src, 'index.html'), 'utf8')
     .replace('%CSS%', `assets/${css}`)
     .replace('%JS%', `assets/${js}`);

@@ -62,6 +62,10 @@ static json_t *vm_json(struct hv *hv, struct vm *vm)
                   (json_int_t)atomic_load(&vm->bad_hypercalls), "console_bytes",
                   (json_int_t)console_out_total);
     json_object_set_new(j, "snapshot_writing", json_boolean(vm->snapshot_busy));
+    /* Time since its last boot (vm_start), while it is on: a reset starts it again at 0. */
+    if (vm->boot_ns &&
+        (vm->state == VM_RUNNING || vm->state == VM_PAUSED || vm->state == VM_FROZEN))
+        json_object_set_new(j, "uptime_seconds", json_real((double)(now - vm->boot_ns) / 1e9));
     if (vm->state == VM_HALTED || vm->state == VM_CRASHED) {
         json_object_set_new(j, "stop_reason", json_string(vm->stop_reason));
         json_object_set_new(j, "halt_status", json_integer((json_int_t)vm->halt_status));

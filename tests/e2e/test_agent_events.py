@@ -99,6 +99,56 @@ def test_sensor_crossing_and_recovery_arrive(setup):
         s.close()
 
 
+READINGS = "Vigil.1.0.SensorReadings"
+
+
+def test_sensor_readings_while_a_stream_is_open(setup):
+    """Every few seconds, while someone reads the stream, one record carries every sensor's
+    reading (what a dashboard plots without polling); a $filter can leave them out; nobody
+    listening: none are made."""
+    hv, a, _ = setup
+    s = Stream(a)
+    quiet = Stream(a, query="?$filter=" + f"MessageId ne '{READINGS}'".replace(" ", "%20")
+                   .replace("'", "%27"))
+    try:
+        ev, _ = s.wait(lambda r: r["MessageId"] == READINGS, 12, "a sensor reading")
+        rec = record(ev)
+        assert rec["EventType"] == "Other" and rec["Severity"] == "OK"
+        assert origin(rec) == "/redfish/v1/Chassis/vigil/Sensors"
+        readings = {x["Id"]: x for x in rec["Oem"]["Vigil"]["Readings"]}
+        sensors = a.get("/redfish/v1/Chassis/vigil/Sensors")["Members"]
+        assert len(readings) == len(sensors) > 0
+        assert rec["Message"] == f"{len(readings)} sensor readings"
+        cpu = readings["cpu_temp"]
+        assert cpu["ReadingType"] == "Temperature" and isinstance(cpu["Reading"], (int, float))
+        assert cpu["Name"] == a.get("/redfish/v1/Chassis/vigil/Sensors/cpu_temp")["Name"]
+        # An override shows in a later reading (the next one, or the one after if the override
+        # raced the reading being made).
+        hv.ok("sensors.override", name="cpu_temp", value=61)
+        s.wait(lambda r: r["MessageId"] == READINGS and any(
+            x["Id"] == "cpu_temp" and x["Reading"] == 61 for x in r["Oem"]["Vigil"]["Readings"]),
+            12, "a reading with the override")
+        hv.ok("sensors.override", name="cpu_temp", value=None)
+        switch_to(hv, "guest")  # after readings went out: the filtered stream gets only this
+        ev, seen = quiet.wait(lambda r: r["MessageId"] == SWITCHED, 5)
+        assert all(record(e)["MessageId"] != READINGS for e in seen)
+        switch_to(hv, "service")
+    finally:
+        s.close()
+        quiet.close()
+    hv.wait_for(lambda: a.get("/redfish/v1/EventService")["Oem"]["Vigil"]["StreamsOpen"] == 0, 5,
+                "the agent noticing the clients left")
+
+    def last_id():
+        return a.get("/redfish/v1/EventService")["Oem"]["Vigil"]["LastEventId"]
+    last = None
+    while last != (now := last_id()):  # the switches' events may still be on their way
+        last = now
+        time.sleep(1)
+    time.sleep(6)  # longer than the period: a reading would have been made by now
+    assert last_id() == last, "a sensor reading made with no stream open"
+
+
 def test_reconnect_with_last_event_id_misses_nothing(setup):
     hv, a, _ = setup
     s = Stream(a)

@@ -17,6 +17,11 @@ from vigil import BUILD, ROOT, SLOWDOWN, Hv, guest, scaled
 WEB = ROOT / "build" / "web"  # make web writes here whatever VIGIL_BUILD is
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 MARKUP = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+# SEL entries for the CSV export's checks (web_browser.mjs): commas and quotes kept as they are;
+# the other's message is replaced on its way to the page by one starting with '=' (hv cannot
+# store one: it prefixes "agent: " and turns control characters into spaces).
+QUOTE_PROBE = 'csv probe: disk "sda", sector 7, said "ok, done"'
+INJECT_PROBE = "csv-inject probe"
 
 
 def _modules():
@@ -57,7 +62,7 @@ def agents(tmp_path_factory):
 @pytest.fixture
 def xss_agents(tmp_path):
     """hv whose guest (tests/guests/xss.c) prints markup and panics with it, and its agent. A
-    small guest: its core passes through the browser (a Blob) in the download check."""
+    small guest: the browser downloads its core (through a ticket) in the download check."""
     hv, agent = _start(tmp_path / "xss", "test-xss.elf", 4)
     yield hv, agent
     _stop(hv, agent)
@@ -106,6 +111,8 @@ def test_dashboard_in_chromium(agents, xss_agents):
         status, _, body = a.curl(f"/redfish/v1/Systems/{target}/Actions/Oem/Vigil.Switch",
                                  method="POST", data={})
         assert status in (200, 204), body
+    for probe in (QUOTE_PROBE, INJECT_PROBE):
+        hv.ok("sel.add", message=probe)
     # The markup guest boots on its first switch and panics: its snapshot is listed before the
     # browser looks.
     status, _, body = xa.curl("/redfish/v1/Systems/guest/Actions/Oem/Vigil.Switch", method="POST",
@@ -114,7 +121,8 @@ def test_dashboard_in_chromium(agents, xss_agents):
     xhv.wait_for(lambda: xa.get("/redfish/v1/Managers/hv/LogServices/Dump/Entries")["Members"],
                  scaled(30), "the markup guest's crash snapshot")
     _browser({"base": a.base, "xssBase": xa.base, "admin": ["admin", PASSWORD],
-              "readonly": ["viewer", "viewer-pass-1234"], "markup": MARKUP})
+              "readonly": ["viewer", "viewer-pass-1234"], "markup": MARKUP,
+              "quoteProbe": "agent: " + QUOTE_PROBE, "injectProbe": INJECT_PROBE})
 
 
 def _browser(cfg):

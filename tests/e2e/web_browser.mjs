@@ -40,8 +40,37 @@ async function newPage(browser) {
     return { ctx, page };
 }
 
+// What the browser measured of the first view (the login form: the page paints nothing before
+// it): its first contentful paint after navigation start, and the bytes of the document and its
+// assets as they travelled (compressed) and decoded. Within the issue's budget: 300 KiB sent.
+let firstView = null;
+async function measureFirstView(page) {
+    await page.waitForSelector('form.login');
+    // A paint entry is queued after the frame; give it a moment rather than racing it.
+    await page.waitForFunction(() => performance.getEntriesByName('first-contentful-paint').length > 0, null, { timeout: 5000 }).catch(() => {});
+    const v = await page.evaluate(() => {
+        const files = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
+            .filter((e) => !e.name.includes('/redfish/'));
+        return {
+            fcp: performance.getEntriesByName('first-contentful-paint')[0]?.startTime,
+            sent: files.reduce((n, e) => n + e.encodedBodySize, 0),
+            decoded: files.reduce((n, e) => n + e.decodedBodySize, 0),
+            files: files.length,
+            connect: files[0].connectEnd - files[0].connectStart, // TCP and the TLS handshake
+            lastByte: Math.max(...files.map((e) => e.responseEnd)), // the last asset's last byte
+        };
+    });
+    assert.ok(v.sent > 0 && v.sent <= 300 * 1024, `first view ${v.sent} bytes sent: over the 300 KiB budget`);
+    return (firstView = v);
+}
+const fmtView = (v) =>
+    `first contentful paint (the login form) ${v.fcp == null ? 'n/a' : `${Math.round(v.fcp)} ms`} after navigation start; ` +
+    `connection with TLS ${Math.round(v.connect)} ms, last asset byte at ${Math.round(v.lastByte)} ms; ` +
+    `${v.files} files, ${(v.sent / 1024).toFixed(1)} KiB sent (${(v.decoded / 1024).toFixed(1)} KiB decoded)`;
+
 async function login(page, base, [user, pw]) {
     const resp = await page.goto(base + '/');
+    await measureFirstView(page);
     await page.fill('input[name=user]', user);
     await page.fill('input[name=password]', pw);
     await page.click('button[type=submit]');
@@ -70,6 +99,7 @@ async function admin(browser) {
     assert.equal(h['cache-control'], 'no-cache');
     await page.waitForSelector('[data-testid=system-guest]');
     await page.waitForSelector('[data-testid=system-service]');
+    step(`native agent: ${fmtView(firstView)}`);
     step(`logged in as ${cfg.admin[0]}, overview with guest and service in ${Date.now() - t0} ms`);
     assert.equal(await page.evaluate(() => document.cookie), '', 'no cookies');
 
@@ -124,7 +154,17 @@ async function admin(browser) {
     assert.equal(await text(page, '[data-testid=system-guest] [data-testid=state]'), before);
     step('NMI asks for confirmation; cancel sends nothing');
 
-    // The SEL: small pages, followed by nextLink to the end; filters; CSV.
+    // The SEL: small pages, followed by nextLink to the end; filters; CSV. hv keeps no control
+    // characters in the SEL and prefixes what others add ("agent: "), so a message that starts
+    // with '=' and holds a newline cannot come from the agent: one is put into the agent's answer
+    // on its way to the page (the entry test_web.py added as INJECT_PROBE), as a hostile source
+    // would write it.
+    await page.route((u) => u.pathname === '/redfish/v1/Managers/hv/LogServices/SEL/Entries', async (route) => {
+        const resp = await route.fetch();
+        const body = await resp.json();
+        for (const e of body.Members || []) if (e.Message?.includes(cfg.injectProbe)) e.Message = INJECTED;
+        await route.fulfill({ response: resp, json: body });
+    });
     await page.click('a[href="#/events"]');
     await page.waitForSelector('[data-testid=sel-row]');
     await page.selectOption('[data-testid=page-size]', '10');
@@ -144,11 +184,9 @@ async function admin(browser) {
     await page.selectOption('[data-testid=severity]', 'OK');
     const sevs = await page.locator('[data-testid=sel-row] td:nth-child(3)').allInnerTexts();
     assert.ok(sevs.length > 0 && sevs.every((s) => s === 'OK'), 'severity filter');
-    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=csv]')]);
-    const csv = readFileSync(await dl.path(), 'utf8').trim().split('\r\n');
-    assert.equal(csv[0], 'Id,Created,Severity,EntryType,Message');
-    assert.equal(csv.length - 1, sevs.length, 'CSV rows = rows shown');
-    step(`filters: ${rows.length} rows match "switch", ${sevs.length} are OK; CSV has them`);
+    step(`filters: ${rows.length} rows match "switch", ${sevs.length} are OK`);
+    await checkCsv(page);
+    await page.unroute((u) => u.pathname === '/redfish/v1/Managers/hv/LogServices/SEL/Entries');
     // With every page loaded, a new SEL entry (a switch made over the API) is appended live.
     await page.selectOption('[data-testid=severity]', '');
     const rowsBefore = await page.locator('[data-testid=sel-row]').count();
@@ -179,12 +217,24 @@ async function admin(browser) {
     await page.waitForFunction(() => /demo: heartbeats/.test(document.querySelector('.xterm-rows')?.innerText));
     step(`console: typed "status", the guest answered in ${Date.now() - te} ms`);
     await shot(page, 'console');
+    await resetAndNmi(page);
 
+    // Sensors: the thresholds read once, then readings from the event stream (the agent's
+    // SensorReadings every 5 s), with no request of the page's own for them.
+    const sensorReads = [];
+    const watch = (rq) => /\/Chassis\/vigil\/(Thermal|Power|Sensors)/.test(rq.url()) && sensorReads.push(rq.url());
     await page.click('a[href="#/sensors"]');
     await page.waitForSelector('[data-testid=sensor-row]');
     const nsensors = await page.locator('[data-testid=sensor-row]').count();
     await page.waitForFunction((n) => document.querySelectorAll('[data-testid=plot] canvas').length === n, nsensors);
-    step(`sensors: ${nsensors} readings, each plotted with its thresholds`);
+    page.on('request', watch);
+    const readings = async () => +(await page.getAttribute('[data-testid=sensors]', 'data-readings'));
+    const r0 = await readings();
+    const ts = Date.now();
+    await page.waitForFunction((n) => +document.querySelector('[data-testid=sensors]').dataset.readings >= n + 2, r0, { timeout: T + 12000 });
+    page.off('request', watch);
+    assert.deepEqual(sensorReads, [], 'the page asked for sensor readings itself');
+    step(`sensors: ${nsensors} readings, each plotted with its thresholds; 2 more readings came by the event stream in ${Date.now() - ts} ms, no request of the page's`);
     await shot(page, 'sensors');
 
     await policyForm(page, ctx);
@@ -211,6 +261,105 @@ async function admin(browser) {
     step('log out: the token is gone from the page and refused by the agent');
     await checkClean(page);
     await ctx.close();
+}
+
+// What the route above puts in place of the probe's message: a formula, a newline, commas, quotes.
+const INJECTED = '=HYPERLINK("http://evil.example/","click"), then\na second line';
+
+// RFC 4180: quoted cells may hold commas, doubled quotes and line breaks; rows end in CRLF.
+function parseCsv(text) {
+    const rows = [];
+    let row = [], cell = '', quoted = false;
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (quoted) {
+            if (c !== '"') cell += c;
+            else if (text[i + 1] === '"') cell += '"', i++;
+            else quoted = false;
+        } else if (c === '"') quoted = true;
+        else if (c === ',') row.push(cell), (cell = '');
+        else if (c === '\r' && text[i + 1] === '\n') row.push(cell), rows.push(row), (row = []), (cell = ''), i++;
+        else cell += c;
+    }
+    if (cell || row.length) row.push(cell), rows.push(row);
+    return rows;
+}
+
+// The exported CSV (the OK entries shown) against the table: its header, one row per entry shown
+// with the same Id and Message, the probe with commas and quotes intact, the injected formula
+// quoted and prefixed with ' so a spreadsheet shows it as text.
+async function checkCsv(page) {
+    const shown = await page.locator('[data-testid=sel-row]').evaluateAll((trs) =>
+        trs.map((tr) => [tr.cells[0].textContent, tr.querySelector('td.msg').textContent]));
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=csv]')]);
+    const raw = readFileSync(await dl.path(), 'utf8');
+    const csv = parseCsv(raw);
+    assert.deepEqual(csv[0], ['Id', 'Created', 'Severity', 'EntryType', 'Message']);
+    assert.equal(csv.length - 1, shown.length, 'CSV rows = rows shown');
+    const unformula = (m) => (/^'[=+\-@]/.test(m) ? m.slice(1) : m);
+    assert.deepEqual(csv.slice(1).map((r) => [r[0], unformula(r[4])]), shown, 'CSV rows = the entries shown');
+    assert.ok(csv.slice(1).every((r) => r.length === 5 && r[2] === 'OK'), 'CSV cells');
+    assert.ok(csv.some((r) => r[4] === cfg.quoteProbe), `the probe with commas and quotes: ${cfg.quoteProbe}`);
+    assert.ok(shown.some(([, m]) => m === INJECTED), 'the injected entry is shown as it came');
+    const cellText = `"'${INJECTED.replace(/"/g, '""')}"`;
+    assert.ok(raw.includes(`,${cellText}\r\n`), `the formula's cell, quoted and prefixed: ${cellText}`);
+    step(`CSV: header and ${shown.length} rows = the entries shown; "${cfg.quoteProbe}" intact; a message starting with = quoted and prefixed with '`);
+}
+
+// Reset and NMI from the overview (the guest running in front): each asks first; what follows
+// arrives through the event stream (the page reloads the view on an event, not after the click).
+async function resetAndNmi(page) {
+    const g = '[data-testid=system-guest]';
+    const uptime = () => page.evaluate((sel) => document.querySelector(`${sel} [data-testid=uptime]`)?.dataset.seconds, g);
+    await page.click('a[href="#/overview"]');
+    await page.waitForFunction((sel) => +document.querySelector(`${sel} [data-testid=uptime]`)?.dataset.seconds >= 3, g);
+    const before = +(await uptime());
+    await page.evaluate(() => (window.__sameDocument = 2));
+    await page.click(`${g} [data-testid=reset-ForceRestart]`);
+    await page.waitForSelector('[role=dialog]');
+    const t = Date.now();
+    await page.click('[data-testid=confirm-yes]');
+    await page.waitForFunction(
+        ([sel, b]) => {
+            const row = document.querySelector(sel);
+            const up = row?.querySelector('[data-testid=uptime]')?.dataset.seconds;
+            return up !== '' && +up < b && row.querySelector('[data-testid=state]')?.textContent === 'running';
+        },
+        [g, before]);
+    step(`reset: the guest's uptime went from ${before} s to ${await uptime()} s, shown ${Date.now() - t} ms after the confirmation`);
+    // The demo guest's NMI handler reports a panic; the policy (guest_panic: freeze) stops it.
+    await page.click(`${g} [data-testid=reset-Nmi]`);
+    await page.waitForSelector('[role=dialog]');
+    const tn = Date.now();
+    await page.click('[data-testid=confirm-yes]');
+    await page.waitForFunction((sel) => /NMI/.test(document.querySelector(`${sel} [data-testid=state]`)?.textContent), g);
+    const state = await text(page, `${g} [data-testid=state]`);
+    assert.equal(await page.locator(`${g} [data-testid=reset-Nmi]`).count(), 0, 'NMI offered for a stopped VM');
+    assert.equal(await page.evaluate(() => window.__sameDocument), 2, 'the page reloaded');
+    step(`NMI: the guest reported it and stopped ("${state}"), shown ${Date.now() - tn} ms after the confirmation`);
+    await shot(page, 'overview-nmi');
+    // Power on boots the crashed guest afresh (once hv has written its crash core: until then the
+    // agent refuses, 409); power off asks first and halts it.
+    const sess = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigil.session')));
+    const headers = { 'X-Auth-Token': sess.token };
+    for (let i = 0; ; i++) {
+        const g2 = await (await page.request.get(`${cfg.base}/redfish/v1/Systems/guest`, { headers })).json();
+        if (!g2.Oem.Vigil.SnapshotWriting) break;
+        assert.ok(i < T / 100, 'the crash core was never written');
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    const tp = Date.now();
+    await page.click(`${g} [data-testid=reset-On]`);
+    await page.waitForFunction((sel) => document.querySelector(`${sel} [data-testid=state]`)?.textContent === 'running', g);
+    step(`power on: the crashed guest runs again, shown ${Date.now() - tp} ms after the click`);
+    await page.click(`${g} [data-testid=reset-ForceOff]`);
+    await page.waitForSelector('[role=dialog]');
+    const to = Date.now();
+    await page.click('[data-testid=confirm-yes]');
+    await page.waitForFunction((sel) => document.querySelector(`${sel} [data-testid=state]`)?.textContent === 'halted (powered off by an operator)', g);
+    assert.equal(await text(page, `${g} [data-testid=uptime]`), '', 'a halted VM shows an uptime');
+    assert.equal(await page.evaluate(() => window.__sameDocument), 2, 'the page reloaded');
+    step(`power off: the guest halted, shown ${Date.now() - to} ms after the confirmation`);
 }
 
 // The trap policy as a form: a refused value is shown next to its field, a good one is saved
@@ -295,18 +444,45 @@ async function xss(browser) {
     await page.click('a[href="#/crashes"]');
     await page.waitForSelector('[data-testid^=dump-]');
     await noMarkup();
+    // Details: the frozen registers read from the core (Range requests), and the SEL around the
+    // crash, where the panic's markup is text.
+    const rip = await page.locator('[data-testid^=dump-] td.mono').first().innerText();
+    await page.locator('[data-testid=details]').first().click();
+    await page.waitForSelector('[data-testid=regs] [data-reg=rip] dd');
+    const coreRip = await page.locator('[data-testid=regs] [data-reg=rip] dd').first().innerText();
+    assert.equal(BigInt(coreRip), BigInt(rip), `the core's rip ${coreRip}, the entry's ${rip}`);
+    assert.ok(await page.locator('[data-testid=regs] [data-reg=cr3]').count() > 0, 'no cr3 from the QEMU note');
+    await page.waitForSelector('[data-testid=sel-around] td.msg');
+    const around = await page.locator('[data-testid=sel-around] td.msg').allTextContents();
+    assert.ok(around.some((m) => m.includes(cfg.markup)), `the SEL around the crash: ${around.join(' | ')}`);
+    await noMarkup();
+    step(`crash details: vCPU registers from the core (rip ${coreRip} as the entry says), ${around.length} SEL entries around it, the panic's markup as text`);
     await shot(page, 'crashes');
     // Download the core; its SHA-256 is the one the agent lists. Then delete it.
     const tdl = Date.now();
     const digest = await page.locator('[data-testid^=dump-] td.digest').first().getAttribute('title');
+    const scripted = []; // the attachment read by the page's own script: must not happen
+    page.on('request', (rq) => {
+        if (/\/attachment/.test(rq.url()) && ['fetch', 'xhr'].includes(rq.resourceType())) scripted.push(rq.url());
+    });
     const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=download]').first().click()]);
     const core = readFileSync(await dl.path());
     const sum = createHash('sha256').update(core).digest();
     assert.ok([sum.toString('hex'), sum.toString('base64')].includes(digest), `core digest ${sum.toString('hex')} vs ${digest}`);
+    assert.match(dl.url(), /\/attachment\?ticket=[0-9a-f]{64}$/, 'the download is the ticket URL');
+    assert.deepEqual(scripted, [], 'the page fetched the core itself');
+    // The ticket the browser used is spent: the same URL again (no credentials) is refused.
+    expect401 = true;
+    const again = await ctx.request.get(dl.url());
+    assert.equal(again.status(), 401, 'a used ticket was accepted again');
+    const refusal = await again.json();
+    const why = refusal.error?.['@Message.ExtendedInfo']?.[0]?.Message || refusal.error?.message;
+    assert.match(why, /ticket/, 'the refusal names the ticket');
+    expect401 = false;
     await page.locator('[data-testid=delete]').first().click();
     await page.click('[data-testid=confirm-yes]');
     await page.waitForFunction(() => !document.querySelector('[data-testid^=dump-]'));
-    step(`crash core downloaded (${core.length} bytes in ${Date.now() - tdl} ms, SHA-256 as listed), then deleted`);
+    step(`crash core downloaded by the browser through a ticket (${core.length} bytes in ${Date.now() - tdl} ms, SHA-256 as listed), the ticket refused a second time ("${why}"), then deleted`);
     // The panic message reaches the SEL (the Dump entry names only the trap).
     await page.click('a[href="#/events"]');
     await page.waitForSelector('[data-testid=sel-row]');
@@ -327,16 +503,33 @@ async function xss(browser) {
 // The dashboard from the service VM: first paint of the login form, login, the overview.
 async function smoke(browser) {
     const { ctx, page } = await newPage(browser);
-    const t0 = Date.now();
     await page.goto(cfg.base + '/');
-    await page.waitForSelector('form.login');
-    const paint = Date.now() - t0;
+    step(`service VM: ${fmtView(await measureFirstView(page))}`);
     const t1 = Date.now();
     await login(page, cfg.base, cfg.admin);
     await page.waitForSelector('[data-testid=system-guest]');
-    step(`service VM: login form in ${paint} ms; logged in to the overview in ${Date.now() - t1} ms`);
+    step(`service VM: logged in to the overview in ${Date.now() - t1} ms`);
     await checkClean(page);
     await ctx.close();
+}
+
+// bench/web.py: cfg.paint cold first views (a new browser context each: no cache), each then
+// logged in to the overview; one JSON line with every run's numbers.
+async function paint(browser) {
+    const runs = [];
+    for (let i = 0; i < cfg.paint; i++) {
+        const { ctx, page } = await newPage(browser);
+        await page.goto(cfg.base + '/');
+        const v = await measureFirstView(page);
+        const t = Date.now();
+        await page.fill('input[name=user]', cfg.admin[0]);
+        await page.fill('input[name=password]', cfg.admin[1]);
+        await page.click('button[type=submit]');
+        await page.waitForSelector('[data-testid=system-guest]');
+        runs.push({ fcp_ms: v.fcp, connect_ms: v.connect, last_byte_ms: v.lastByte, sent_bytes: v.sent, login_ms: Date.now() - t });
+        await ctx.close();
+    }
+    console.log(`web: paint ${JSON.stringify(runs)}`);
 }
 
 const browser = await chromium.launch({
@@ -345,7 +538,9 @@ const browser = await chromium.launch({
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
 });
 try {
-    if (cfg.smoke) {
+    if (cfg.paint) {
+        await paint(browser);
+    } else if (cfg.smoke) {
         await smoke(browser);
     } else {
         await admin(browser);

@@ -1,13 +1,22 @@
 // console.jsx: a VM's serial console: xterm.js over the agent's WebSocket (the session token as
 // a subprotocol, never in the URL), the scrollback first, then live output; typing goes to the VM
 // while this viewer is the writer. Console bytes only ever reach xterm, never the DOM as markup.
-import './cspstyles.js';
-import { Terminal } from '@xterm/xterm';
-import { FitAddon } from '@xterm/addon-fit';
+// xterm.js (most of the app's script) is fetched when a console is first opened, not with the
+// first view; its stylesheet is small and stays in the main one.
 import '@xterm/xterm/css/xterm.css';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import * as api from './api.js';
 import { ErrorLine, useLoad } from './ui.jsx';
+
+let xterm = null;
+const loadXterm = () =>
+    (xterm ??= Promise.all([import('./cspstyles.js'), import('@xterm/xterm'), import('@xterm/addon-fit')]).then(
+        ([, x, f]) => ({ Terminal: x.Terminal, FitAddon: f.FitAddon }),
+        (e) => {
+            xterm = null; // a later visit tries again
+            throw e;
+        },
+    ));
 
 const vmFromHash = () => new URLSearchParams(location.hash.split('?')[1] || '').get('vm');
 
@@ -35,6 +44,22 @@ export function Console() {
 
     useEffect(() => {
         if (!uri) return undefined;
+        let gone = false;
+        let stop = () => {};
+        loadXterm().then(
+            (lib) => {
+                if (!gone) stop = attach(lib);
+            },
+            (e) => setState({ phase: 'closed', why: `the terminal did not load: ${e.message}` }),
+        );
+        return () => {
+            gone = true;
+            stop();
+        };
+    }, [uri, mode, attempt]);
+
+    // The terminal on the box, the WebSocket to the VM; returns what undoes both.
+    function attach({ Terminal, FitAddon }) {
         // convertEol: hv's guests end lines with a bare \n, as most serial consoles do.
         const term = new Terminal({ scrollback: 10000, cursorBlink: true, fontSize: 14, convertEol: true });
         const fit = new FitAddon();
@@ -66,7 +91,7 @@ export function Console() {
             ws.close(1000);
             term.dispose();
         };
-    }, [uri, mode, attempt]);
+    }
 
     const label = state.phase !== 'attached'
         ? state.phase === 'closed' ? `closed (${state.why})` : 'connecting'

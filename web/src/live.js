@@ -108,12 +108,15 @@ export function stopLive() {
     controller?.abort();
 }
 
+// A subscription outside any view (the sensors' history); returns the unsubscribe function.
+export function onLive(fn) {
+    listeners.add(fn);
+    return () => listeners.delete(fn);
+}
+
 // A view's subscription for as long as it is shown.
 export function useLive(fn) {
-    useEffect(() => {
-        listeners.add(fn);
-        return () => listeners.delete(fn);
-    }, []);
+    useEffect(() => onLive(fn), []);
 }
 
 // fn at most once per `ms` (a burst of events becomes one reload).

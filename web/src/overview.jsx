@@ -1,14 +1,33 @@
 // overview.jsx: every VM (the Systems collection) with its state, the foreground, switch
-// counts, and the actions the role may use (switch, pause, resume, reset, NMI, snapshot).
-import { useState } from 'preact/hooks';
+// counts, uptime, and the actions the role may use (switch, pause, resume, power on, reset,
+// NMI, power off, snapshot).
+import { useEffect, useState } from 'preact/hooks';
 import * as api from './api.js';
-import { coalesce, useLive } from './live.js';
+import { coalesce, liveStatus, useLive } from './live.js';
 import { ErrorLine, Toolbar, bytes, useConfirm, useLoad } from './ui.jsx';
 
 async function loadSystems() {
     const coll = await api.get('/redfish/v1/Systems');
-    return Promise.all(coll.Members.map((m) => api.get(m['@odata.id'])));
+    const list = await Promise.all(coll.Members.map((m) => api.get(m['@odata.id'])));
+    const at = performance.now(); // UptimeSeconds was true about now
+    return list.map((s) => ({ ...s, loadedAt: at }));
 }
+
+// The page's clock for uptimes: a re-render each second, no request (the agent's figure plus
+// the time since it was read).
+function useSecondTick() {
+    const [, setTick] = useState(0);
+    useEffect(() => {
+        const t = setInterval(() => setTick((n) => n + 1), 1000);
+        return () => clearInterval(t);
+    }, []);
+}
+
+const duration = (sec) => {
+    const s = Math.floor(sec);
+    const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+    return d ? `${d} d ${h} h` : h ? `${h} h ${m} min` : m ? `${m} min ${s % 60} s` : `${s} s`;
+};
 
 // Which resets disturb the guest (and so ask first), and how each is labelled.
 const RESETS = [
@@ -25,7 +44,7 @@ const RESETS = [
 const FITS = {
     Pause: ['running'],
     Resume: ['paused'],
-    On: ['created', 'paused'],
+    On: ['created', 'paused', 'halted', 'crashed'], // a halted or crashed VM boots afresh
     Nmi: ['running'],
     ForceOff: ['running', 'paused', 'frozen'],
 };
@@ -33,6 +52,7 @@ const fits = (t, state) => !FITS[t] || FITS[t].includes(state);
 
 function System({ s, act, mayAct }) {
     const v = s.Oem?.Vigil || {};
+    const up = typeof v.UptimeSeconds === 'number' ? v.UptimeSeconds + (performance.now() - s.loadedAt) / 1000 : null;
     const allowed = s.Actions?.['#ComputerSystem.Reset']?.['ResetType@Redfish.AllowableValues'] || [];
     const resetTarget = s.Actions?.['#ComputerSystem.Reset']?.target;
     const switchTarget = s.Actions?.Oem?.['#Vigil.Switch']?.target;
@@ -45,6 +65,7 @@ function System({ s, act, mayAct }) {
             <td>{s.PowerState}</td>
             <td class={s.Status?.Health === 'OK' ? '' : 'bad'}>{s.Status?.Health}</td>
             <td data-testid="foreground">{v.Foreground ? 'foreground' : ''}</td>
+            <td class="num" data-testid="uptime" data-seconds={up == null ? '' : Math.floor(up)}>{up == null ? '' : duration(up)}</td>
             <td class="num" data-testid="switches-in">{v.SwitchesIn}</td>
             <td class="num">{v.SwitchesOut}</td>
             <td class="num">{v.Heartbeats}</td>
@@ -76,6 +97,7 @@ export function Overview() {
     const [confirm, dialog] = useConfirm();
     const [done, setDone] = useState('');
     const mayAct = api.can('ConfigureComponents');
+    useSecondTick();
     // Switches, state changes, traps and crashes change what this view shows.
     const refresh = coalesce(reload);
     useLive((rec) => {
@@ -89,8 +111,11 @@ export function Overview() {
             setDone(`${what}: done`);
         } catch (e) {
             setErr(`${what}: ${e.message}`);
+            return reload();
         }
-        reload();
+        // Every action here makes hv emit an event (a switch, a state change, a crash) that
+        // reloads the view; without the stream, reload now.
+        if (liveStatus() !== 'live') reload();
     };
     return (
         <section>
@@ -100,7 +125,7 @@ export function Overview() {
             <table>
                 <thead>
                     <tr>
-                        <th>VM</th><th>Role</th><th>State</th><th>Power</th><th>Health</th><th>Foreground</th>
+                        <th>VM</th><th>Role</th><th>State</th><th>Power</th><th>Health</th><th>Foreground</th><th>Uptime</th>
                         <th>Switches in</th><th>Switches out</th><th>Heartbeats</th><th></th>
                     </tr>
                 </thead>

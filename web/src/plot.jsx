@@ -1,7 +1,6 @@
 // plot.jsx: one sensor's last hour as a uPlot line chart, with its thresholds as flat dashed
 // lines (caution amber, critical red). Redrawn in place on each reading (setData), no re-mount.
 import { useEffect, useRef } from 'preact/hooks';
-import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { history } from './sensor_history.js';
 
@@ -24,6 +23,17 @@ function data(s, limits) {
     return [xs, ys, ...limits.map(([k]) => xs.map(() => s[k]))];
 }
 
+// uPlot's script is fetched when Sensors is first shown, not with the first view.
+let uplot = null;
+const loadUplot = () =>
+    (uplot ??= import('uplot').then(
+        (m) => m.default,
+        (e) => {
+            uplot = null;
+            throw e;
+        },
+    ));
+
 export function Plot({ s, unit, stamp }) {
     const box = useRef(null);
     const chart = useRef(null);
@@ -41,8 +51,18 @@ export function Plot({ s, unit, stamp }) {
                 ...limits.map(([k, color]) => ({ label: k, stroke: color, width: 1, dash: [6, 4], points: { show: false } })),
             ],
         };
-        chart.current = new uPlot(opts, data(s, limits), box.current);
-        return () => chart.current.destroy();
+        let gone = false;
+        loadUplot().then(
+            (UPlot) => {
+                if (!gone) chart.current = new UPlot(opts, data(s, limits), box.current);
+            },
+            (e) => console.warn('the plot library did not load', e),
+        );
+        return () => {
+            gone = true;
+            chart.current?.destroy();
+            chart.current = null;
+        };
     }, [s.Name]);
     useEffect(() => {
         chart.current?.setData(data(s, limits));

@@ -1,9 +1,9 @@
 // sensors.jsx: temperatures, fans and voltages: the current reading against the four thresholds,
-// and each sensor's last hour plotted with its thresholds (sensor_history.js keeps the hour; two
-// requests per reading, however many sensors there are).
+// and each sensor's last hour plotted with its thresholds (sensor_history.js keeps the hour, fed
+// by the event stream's readings; two requests for the thresholds, however many sensors).
 import { useEffect, useState } from 'preact/hooks';
 import { Plot } from './plot.jsx';
-import { PERIOD, refresh, subscribe } from './sensor_history.js';
+import { PERIOD, readingCount, refresh, subscribe } from './sensor_history.js';
 import { ErrorLine, Toolbar } from './ui.jsx';
 
 const th = (v) => (v == null ? '–' : v);
@@ -32,13 +32,13 @@ export function Sensors() {
         <section>
             <Toolbar title="Sensors" busy={false} reload={refresh} />
             <ErrorLine err={err} />
-            <table data-testid="sensors">
+            <table data-testid="sensors" data-readings={readingCount()}>
                 <thead>
                     <tr><th>Sensor</th><th>Kind</th><th>Reading</th><th>Lower critical</th><th>Lower caution</th>
                         <th>Upper caution</th><th>Upper critical</th><th>Health</th></tr>
                 </thead>
                 <tbody>
-                    {(data || []).map(({ s, kind, value, unit }) => (
+                    {(data || []).map(({ s, kind, value, unit, health }) => (
                         <tr data-testid="sensor-row" class={level(s, value)}>
                             <td>{s.Name}</td>
                             <td>{kind}</td>
@@ -47,12 +47,12 @@ export function Sensors() {
                             <td class="num">{th(s.LowerThresholdNonCritical)}</td>
                             <td class="num">{th(s.UpperThresholdNonCritical)}</td>
                             <td class="num">{th(s.UpperThresholdCritical)}</td>
-                            <td>{s.Status?.Health}</td>
+                            <td>{health ?? s.Status?.Health}</td>
                         </tr>
                     ))}
                 </tbody>
             </table>
-            <h3>The last hour <span class="hint">(kept in this page; a reading every {PERIOD / 1000} s; dashed: caution and critical thresholds)</span></h3>
+            <h3>The last hour <span class="hint">(kept in this page; a reading every {PERIOD / 1000} s from the event stream; dashed: caution and critical thresholds)</span></h3>
             <div class="plots">
                 {(data || []).map(({ s, unit }) => (
                     <figure>
