@@ -13,10 +13,8 @@ svcos-selftest-native`; the Linux guest needs CPU virtualization (`make bench` r
 nested machine, scripts/vigil-kvm).
 """
 import argparse
-import gzip
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -25,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import l2peer
 import platform_info
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,19 +32,6 @@ IMAGE = ROOT / "build" / "svcos" / "selftest.elf"
 NATIVE = ROOT / "build" / "svcos" / "selftest-native"
 CHUNK = 4 << 20
 IO_TIMEOUT = 180  # seconds without progress before a transfer counts as stalled
-
-# The Linux guest's /init: the kit's modules (virtio-pci, virtio-net; the rest may fail), a static
-# address on slirp's network, then the server on the console.
-INIT = """#!/bin/sh
-mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-for m in $(cat /lib/modules/order); do insmod /lib/modules/$m 2>/dev/null; done
-ip link set lo up; ip link set eth0 up
-ip addr add 10.0.2.15/24 dev eth0; ip route add default via 10.0.2.2
-echo "net-bench: $(cat /sys/class/net/eth0/mtu 2>/dev/null) mtu, starting the server"
-SERVE_PORT=8080 /serve --mode serve
-poweroff -f
-"""
-
 
 def free_port():
     with socket.socket() as s:
@@ -169,64 +155,19 @@ def run_svcos(tmp, args):
                              port, args, 120, open(tmp / "hv.log", "wb"))
 
 
-def kit():
-    """The nested machine's kit (Debian's kernel and modules, busybox): scripts/kvm-machine."""
-    try:
-        out = subprocess.run([str(ROOT / "scripts" / "kvm-machine" / "build.sh")], capture_output=True,
-                             text=True, timeout=600).stdout.strip()
-        if out and (Path(out) / ".complete").exists():
-            return Path(out)
-    except (OSError, subprocess.SubprocessError):
-        pass
-    cache = Path(os.environ.get("VIGIL_CACHE") or Path.home() / ".cache" / "vigil")
-    kits = sorted(cache.glob("kvm-machine-*/.complete"), key=lambda p: p.stat().st_mtime)
-    if not kits:
-        sys.exit("no nested machine kit: scripts/kvm-machine/build.sh makes one")
-    return kits[-1].parent
-
-
-def linux_initramfs(tmp, k):
-    """The kit's busybox and modules, our /init and the static server, packed as newc cpio."""
-    root = tmp / "l2root"
-    root.mkdir()
-    subprocess.run(["cpio", "-idm", "--quiet"], input=gzip.decompress((k / "initramfs.gz").read_bytes()),
-                   cwd=root, check=True)
-    (root / "init").write_text(INIT)
-    (root / "init").chmod(0o755)
-    shutil.copy(NATIVE, root / "serve")
-    for tool in ("ip", "mount", "insmod", "cat", "poweroff"):
-        if not (root / "bin" / tool).exists():
-            (root / "bin" / tool).symlink_to("busybox")
-    out = tmp / "l2.cpio.gz"
-    files = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
-    cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=files,
-                          capture_output=True, check=True).stdout
-    out.write_bytes(gzip.compress(cpio, 1))
-    return out
-
-
 def run_linux(tmp, args):
-    k = kit()
-    initrd = linux_initramfs(tmp, k)
+    k = l2peer.kit()
+    initrd = l2peer.initramfs(tmp, k, "SERVE_PORT=8080 /bin/serve --mode serve",
+                              files={"/bin/serve": NATIVE})
     port = free_port()
-    cpu = "host" if args.linux_accel == "kvm" else "max"
-    if platform_info.kvm_platform() == "nested-tcg-svm":
-        # There an L2 Linux's init dies in rt_sigreturn ("bad frame"): the emulated SVM mangles
-        # XSAVE signal frames.  Without XSAVE the kernel saves FPU state with FXSAVE.
-        cpu += ",xsave=off"
-    cmd = ["qemu-system-x86_64", "-accel", args.linux_accel, "-cpu", cpu, "-m", "512", "-smp", "1",
-           "-kernel", str(k / "vmlinuz"), "-initrd", str(initrd),
-           "-append", "console=ttyS0 quiet panic=-1", "-no-reboot", "-display", "none",
-           "-serial", f"file:{tmp / 'l2.console'}", "-monitor", "none",
-           "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:8080", "-device", f"{args.linux_nic},netdev=n0"]
+    cmd = l2peer.qemu_cmd(tmp, k, initrd, [(port, 8080)], accel=args.linux_accel, nic=args.linux_nic)
     try:
         res = serve_and_measure(cmd, port, args, args.linux_boot_timeout, open(tmp / "l2.log", "wb"))
     except (RuntimeError, OSError, ConnectionError) as e:
-        console = tmp / "l2.console"
         print(f"net.py: the Linux guest: {e!r}\n{(tmp / 'l2.log').read_text(errors='replace')}\n"
-              f"{console.read_text(errors='replace')[-3000:] if console.exists() else ''}", file=sys.stderr)
+              f"{l2peer.console_tail(tmp)}", file=sys.stderr)
         raise
-    return dict(res, kernel=(k / "versions").read_text().splitlines()[0])
+    return dict(res, kernel=l2peer.kernel_version(k))
 
 
 def run_native(tmp, args):

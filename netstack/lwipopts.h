@@ -88,17 +88,27 @@
 
 /* ---- TCP ---- */
 #define LWIP_TCP 1
-#define TCP_MSS  1460 /* Ethernet; the loopback interface uses it too */
+/* The largest segment over any interface: lwIP sends and advertises min(TCP_MSS, MTU - 40) per
+ * interface, so an Ethernet card still gets 1460 while hv's card with a large MTU (the service
+ * VM's default, docs/netstack.md) moves bulk data in few frames, each one exit and one copy. */
+#define TCP_MSS 15360 /* lwIP's sanity check wants 4 * TCP_MSS + TCP_SNDLOWAT below 64 Ki */
 /* Window scaling: a 256 KiB window keeps 100 MB/s flowing up to 2.5 ms of round trip. */
-#define LWIP_WND_SCALE   1
-#define TCP_RCV_SCALE    3 /* up to 512 KiB */
-#define TCP_WND          (256 * 1024)
-#define TCP_SND_BUF      (256 * 1024)
-#define TCP_SND_QUEUELEN ((4 * TCP_SND_BUF + TCP_MSS - 1) / TCP_MSS)
+#define LWIP_WND_SCALE 1
+#define TCP_RCV_SCALE  3 /* up to 512 KiB */
+#define TCP_WND        (256 * 1024)
+#define TCP_SND_BUF    (256 * 1024)
+/* Reading this much reopens the window with an update; lwIP's default, min(TCP_WND / 4,
+ * 4 * TCP_MSS), is 61440 with our MSS, and a peer without window scaling (slirp) has only
+ * 65535 bytes of window: updates almost never went out and uploads stalled for seconds. */
+#define TCP_WND_UPDATE_THRESHOLD (4 * 1460)
+/* Counted in pbufs, sized for Ethernet segments whatever TCP_MSS allows. */
+#define TCP_SND_QUEUELEN ((4 * TCP_SND_BUF + 1460 - 1) / 1460)
 /* Only lwIP's own socket layer reads this (tcp_sock.c has its threshold); lwIP's sanity
  * check still wants it below 64 KiB. */
-#define TCP_SNDLOWAT               32768
-#define TCP_OVERSIZE               TCP_MSS
+#define TCP_SNDLOWAT 2048
+/* Room added to a small write's pbuf for the next one: Ethernet-sized, not TCP_MSS (a 100-byte
+ * write would otherwise take 64 KiB of the heap). */
+#define TCP_OVERSIZE               1460
 #define TCP_QUEUE_OOSEQ            1
 #define TCP_OOSEQ_MAX_BYTES        TCP_WND
 #define TCP_OOSEQ_MAX_PBUFS        256

@@ -4,6 +4,7 @@
 
 #include "lwip/init.h"
 #include "lwip/netif.h"
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/timeouts.h"
 
 static unsigned long changes;
@@ -26,6 +27,23 @@ static int loopback_pending(void)
     return 0;
 }
 
+/* lwIP acknowledges every second full segment and leaves the rest to its 250 ms timer.  A
+ * sender whose window holds few segments (slirp's is 64 KiB without scaling, four of our large
+ * segments) then waits for that timer whenever a burst ends on an odd segment.  So the ACKs
+ * still owed are sent when svcos is about to sleep (next_timer, called only then): by then a
+ * program that answers a request has answered it, and its reply carries the ACK (sending them
+ * straight after the input instead halved the keep-alive request rate: two frames a request). */
+static int acks_owed;
+
+static void ack_delayed(void)
+{
+    for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+        if (pcb->flags & TF_ACK_DELAY) {
+            tcp_ack_now(pcb);
+            tcp_output(pcb);
+        }
+}
+
 int netstack_pump(void)
 {
     if (pumping) /* a callback reached back here: the outer pump finishes the work */
@@ -34,8 +52,10 @@ int netstack_pump(void)
     unsigned long before = changes;
     sys_check_timeouts();
     /* Each round can queue more (an ACK answers data): run until quiet, within reason. */
+    int input = 0;
     for (int round = 0; round < 256; round++) {
         int work = nic_poll_all();
+        input |= work;
         if (loopback_pending()) {
             netif_poll_all();
             work = 1;
@@ -43,6 +63,7 @@ int netstack_pump(void)
         if (!work)
             break;
     }
+    acks_owed |= input;
     nic_flush_all();
     pumping = 0;
     return changes != before;
@@ -50,6 +71,11 @@ int netstack_pump(void)
 
 static uint64_t next_timer(void)
 {
+    if (acks_owed) {
+        acks_owed = 0;
+        ack_delayed();
+        nic_flush_all();
+    }
     u32_t ms = sys_timeouts_sleeptime();
     if (ms == SYS_TIMEOUTS_SLEEPTIME_INFINITE)
         return UINT64_MAX;

@@ -133,8 +133,8 @@ static int bring_up(struct vnet *v, struct netstack_nic_info *info)
     uint16_t mtu = (lo & VNET_F_MTU)
                        ? (uint16_t)(vmmio_cfg8(v->regs, 10) | vmmio_cfg8(v->regs, 11) << 8)
                        : 1500;
-    if (mtu < 576 || mtu > 9000) /* the netstack's segments are Ethernet-sized anyway */
-        mtu = mtu < 576 ? 576 : 9000;
+    if (mtu < 576) /* IPv4's minimum; the card's maximum is 65520 (a u16, checked by hv) */
+        mtu = 576;
     info->mtu = mtu;
     v->has_status = !!(lo & VNET_F_STATUS);
     /* Frames arrive whole (no mergeable buffers): header + Ethernet header + VLAN tag + MTU. */

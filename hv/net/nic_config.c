@@ -175,7 +175,7 @@ static int parse_option(struct nic_config *c, char *opt, char *err, size_t errle
 
 int nic_config_parse(struct nic_config *c, const char *spec, bool service, char *err, size_t errlen)
 {
-    *c = (struct nic_config){.mtu = NIC_DEFAULT_MTU, .restricted = service};
+    *c = (struct nic_config){.restricted = service}; /* mtu 0 until mtu= or the default */
     memcpy(c->mac, default_mac, sizeof c->mac);
     if (strlen(spec) >= sizeof c->spec)
         return fail(err, errlen, "%s", "too long");
@@ -201,6 +201,8 @@ int nic_config_parse(struct nic_config *c, const char *spec, bool service, char 
     }
     if (c->kind == NIC_TAP && !c->ifname[0])
         return fail(err, errlen, "%s", "tap needs ifname=NAME");
+    if (!c->mtu)
+        c->mtu = service && c->kind == NIC_USER ? NIC_SERVICE_USER_MTU : NIC_DEFAULT_MTU;
     return 0;
 }
 

@@ -1,4 +1,5 @@
-"""agent.py: helpers for the mgmt-agent tests: run the native agent against an hv, talk to it with curl."""
+"""agent.py: helpers for the mgmt-agent tests and bench/agent.py: start the agent as the service VM
+or natively against an hv, talk to it with curl."""
 import base64
 import contextlib
 import http.client
@@ -15,6 +16,7 @@ from pathlib import Path
 from vigil import BUILD, Hv, guest, scaled
 
 AGENT = BUILD / "mgmt-agent" / "mgmt-agent"
+AGENT_ELF = BUILD / "mgmt-agent" / "agent.elf"
 PASSWORD = "correct-horse-battery"
 
 
@@ -24,6 +26,37 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def start_service_vm(tmp_path, port, guest_mem=16):
+    """hv with the agent as the service VM (128 MiB, its HTTPS port forwarded to 127.0.0.1:port)
+    and the demo guest."""
+    return Hv(tmp_path, ["--service", str(AGENT_ELF), "--mem", "128",
+                         "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:8443",
+                         "--guest", guest("demo.elf"), "--mem", str(guest_mem)])
+
+
+def curl_status(url, *args):
+    """(HTTP status, body) of one curl request; status 0 when nothing answered."""
+    p = subprocess.run(["curl", "-sk", "--max-time", str(int(scaled(30))), "-w", "\n%{http_code}", *args, url],
+                       capture_output=True, timeout=scaled(60))
+    body, _, status = p.stdout.rpartition(b"\n")
+    return int(status or 0), body
+
+
+def serving(hv, port):
+    """Waits until the service VM's agent answers on the forwarded port; returns its base URL."""
+    hv.wait_console("service", "mgmt-agent: serving https://", 60)
+    base = f"https://127.0.0.1:{port}"
+    hv.wait_for(lambda: curl_status(base + "/redfish/v1/")[0] == 200, 30, "the agent answering")
+    return base
+
+
+def service_vm_password(hv):
+    """The admin password the service VM's agent made on its first start (its console says it)."""
+    m = re.search(r'created account "admin" \(Administrator\) with password (\S+)', hv.console("service"))
+    assert m, "the service VM's agent printed no admin password"
+    return m.group(1)
 
 
 class Agent:

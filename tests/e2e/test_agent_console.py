@@ -273,16 +273,14 @@ def test_vigil_console_script(setup):
 def test_console_through_the_service_vm(tmp_path):
     """The same WebSocket from the agent as the service VM (MHD's upgrade in the sysroot build,
     the hv link over the service channel): scrollback, and the demo guest answering a command."""
-    from test_agent_svcvm import ELF, serving, start
-    from agent import free_port
-    if not ELF.exists():
+    from agent import AGENT_ELF, free_port, service_vm_password, serving, start_service_vm
+    if not AGENT_ELF.exists():
         pytest.skip("build/mgmt-agent/agent.elf is not built (make all)")
     port = free_port()
-    hv = start(tmp_path, port)
+    hv = start_service_vm(tmp_path, port)
     try:
         serving(hv, port)
-        pw = re.search(r'created account "admin" \(Administrator\) with password (\S+)',
-                       hv.console("service")).group(1)
+        pw = service_vm_password(hv)
         hv.ok("switch", target="guest")
         hv.wait_console("guest", "demo> ")
         ws, hello = attach(port, headers=basic("admin", pw))

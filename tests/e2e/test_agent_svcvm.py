@@ -3,37 +3,17 @@ the service channel), reached through the service VM's port forward.  (Records s
 restarts: test_agent_hostile.py, natively; the NV store is the same.)"""
 import base64
 import hashlib
-import re
 import subprocess
 import types
 
 import pytest
 
-from agent import free_port
+from agent import AGENT_ELF as ELF
+from agent import curl_status as curl
+from agent import free_port, service_vm_password, serving, start_service_vm
 from sse import Stream, origin
-from vigil import HVCTL, ROOT, Hv, guest, scaled
+from vigil import HVCTL, scaled
 
-ELF = ROOT / "build" / "mgmt-agent" / "agent.elf"
-
-
-def start(tmp_path, port):
-    return Hv(tmp_path, ["--service", str(ELF), "--mem", "128",
-                         "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:8443",
-                         "--guest", guest("demo.elf"), "--mem", "16"])
-
-
-def curl(url, *args):
-    p = subprocess.run(["curl", "-sk", "--max-time", str(int(scaled(30))), "-w", "\n%{http_code}", *args, url],
-                       capture_output=True, timeout=scaled(60))
-    body, _, status = p.stdout.rpartition(b"\n")
-    return int(status or 0), body
-
-
-def serving(hv, port):
-    hv.wait_console("service", "mgmt-agent: serving https://", 60)
-    base = f"https://127.0.0.1:{port}"
-    hv.wait_for(lambda: curl(base + "/redfish/v1/")[0] == 200, 30, "the agent answering")
-    return base
 
 
 def test_agent_as_the_service_vm(tmp_path):
@@ -41,11 +21,10 @@ def test_agent_as_the_service_vm(tmp_path):
         pytest.skip("build/mgmt-agent/agent.elf is not built (make all)")
     port = free_port()
     (tmp_path / "a").mkdir()
-    hv = start(tmp_path / "a", port)
+    hv = start_service_vm(tmp_path / "a", port)
     try:
         base = serving(hv, port)
-        console = hv.console("service")
-        pw = re.search(r'created account "admin" \(Administrator\) with password (\S+)', console).group(1)
+        pw = service_vm_password(hv)
         auth = ["-u", f"admin:{pw}"]
         events = Stream(types.SimpleNamespace(port=port), user=("admin", pw))  # SSE, over the channel
         assert events.status == 200

@@ -32,12 +32,15 @@ static void test_kinds_and_defaults(void **state)
     assert_int_equal(nic_config_parse(&c, "user", true, err, sizeof err), 0);
     assert_int_equal(c.kind, NIC_USER);
     assert_ptr_equal(c.backend, &nic_slirp_backend);
-    assert_true(c.restricted); /* the service VM's default */
-    assert_int_equal(c.mtu, 1500);
+    assert_true(c.restricted);      /* the service VM's default */
+    assert_int_equal(c.mtu, 16384); /* its user network's default */
     static const uint8_t mac[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
     assert_memory_equal(c.mac, mac, 6);
     assert_int_equal(nic_config_parse(&c, "user", false, err, sizeof err), 0);
     assert_false(c.restricted); /* a guest's */
+    assert_int_equal(c.mtu, 1500);
+    assert_int_equal(nic_config_parse(&c, "user,mtu=1500", true, err, sizeof err), 0);
+    assert_int_equal(c.mtu, 1500); /* said, so kept */
     assert_int_equal(nic_config_parse(&c, "tap,ifname=vtap0,mtu=9000,mac=02:00:00:00:00:01", false,
                                       err, sizeof err),
                      0);
