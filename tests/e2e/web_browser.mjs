@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
+import { consoleCrash } from './web_console_crash.mjs';
 
 const cfg = JSON.parse(process.env.WEB_TEST);
 const require = createRequire(join(cfg.modules, 'x.js'));
@@ -218,6 +219,7 @@ async function admin(browser) {
     step(`console: typed "status", the guest answered in ${Date.now() - te} ms`);
     await shot(page, 'console');
     await resetAndNmi(page);
+    await consoleCrash(page, { base: cfg.base, step, shot });
 
     // Sensors: the thresholds read once, then readings from the event stream (the agent's
     // SensorReadings every 5 s), with no request of the page's own for them.

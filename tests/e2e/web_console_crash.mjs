@@ -1,0 +1,57 @@
+// web_console_crash.mjs: the browser test's crash from the console (issue 13): the demo guest
+// told to panic in the Console, its snapshot appearing in Crashes with no page reload, then its
+// core downloaded by the browser and its SHA-256 compared with the agent's (web_browser.mjs).
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import assert from 'node:assert/strict';
+
+const G = '[data-testid=system-guest]';
+
+export async function consoleCrash(page, { base, step, shot }) {
+    // The guest was powered off last: power it on from the overview, and bring it to the front
+    // so that it runs and reads its console.
+    await page.click('a[href="#/overview"]');
+    await page.click(`${G} [data-testid=reset-On]`);
+    await page.waitForFunction((sel) => document.querySelector(`${sel} [data-testid=state]`)?.textContent === 'running', G);
+    const sess = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigil.session')));
+    const headers = { 'X-Auth-Token': sess.token, 'Content-Type': 'application/json' };
+    const guest = await (await page.request.get(`${base}/redfish/v1/Systems/guest`, { headers })).json();
+    if (!guest.Oem.Vigil.Foreground) {
+        const r = await page.request.post(`${base}/redfish/v1/Systems/guest/Actions/Oem/Vigil.Switch`, { headers, data: {} });
+        assert.equal(r.status(), 204);
+    }
+    // The snapshots listed before the crash, as the page shows them.
+    await page.click('a[href="#/crashes"]');
+    await page.waitForSelector('[data-testid=dumps]');
+    const before = await page.evaluate(() => [...document.querySelectorAll('[data-testid^=dump-]')].map((e) => e.dataset.testid));
+
+    await page.click('a[href="#/console"]');
+    await page.waitForFunction(() => /^writer/.test(document.querySelector('[data-testid=console-state]')?.textContent));
+    await page.click('[data-testid=console] .xterm');
+    await page.evaluate(() => (window.__sameDocument = 3));
+    const t = Date.now();
+    await page.keyboard.type('crash panic');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /crash: pvpanic/.test(document.querySelector('.xterm-rows')?.innerText || ''));
+    step(`console: typed "crash panic", the guest's "crash: pvpanic" shown in ${Date.now() - t} ms`);
+
+    // Crashes: the new snapshot appears, and its digest once hv has hashed it (SnapshotHashed),
+    // both through the event stream: the page is never reloaded.
+    await page.click('a[href="#/crashes"]');
+    const id = await (await page.waitForFunction((old) => {
+        const row = [...document.querySelectorAll('[data-testid^=dump-]')].find((e) => !old.includes(e.dataset.testid));
+        return row?.querySelector('td.digest')?.title ? row.dataset.testid : null;
+    }, before)).jsonValue();
+    assert.equal(await page.evaluate(() => window.__sameDocument), 3, 'the page reloaded');
+    const trigger = await page.locator(`[data-testid=${id}]`).innerText();
+    step(`crashes: the console's crash listed with its digest ${Date.now() - t} ms after the Enter, no reload (${trigger.replace(/\s+/g, ' ').slice(0, 80)})`);
+    await shot(page, 'crashes-console');
+
+    const digest = await page.locator(`[data-testid=${id}] td.digest`).getAttribute('title');
+    const td = Date.now();
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.locator(`[data-testid=${id}] [data-testid=download]`).click()]);
+    const core = readFileSync(await dl.path());
+    const sum = createHash('sha256').update(core).digest();
+    assert.ok([sum.toString('hex'), sum.toString('base64')].includes(digest), `core digest ${sum.toString('hex')} vs ${digest}`);
+    step(`crashes: the console crash's core downloaded (${core.length} bytes in ${Date.now() - td} ms), SHA-256 equal to the listed one`);
+}
