@@ -1,5 +1,6 @@
-"""test_browser_broker.py: scripts/browser-broker refuses what it must (no token, a wrong one, a URL not forwarded, screenshots outside build/, a huge body) and says what vigil-kvm needs."""
+"""test_browser_broker.py: scripts/browser-broker refuses what it must (no token, a wrong one, a URL not forwarded, screenshots outside build/, a huge body), and the nested machine reaches it (vigil-kvm --browser-broker)."""
 import json
+import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -60,3 +61,31 @@ def test_the_broker_refuses_what_it_must_not_run(broker):
     assert status == 400, ans
     assert post(broker, b"x" * (65 * 1024))[0] == 413
     assert post(broker, b"not json")[0] == 400
+
+
+INSIDE = r"""
+import json, os, urllib.error, urllib.request
+broker, token = os.environ["VIGIL_BROWSER_BROKER"], os.environ["VIGIL_BROWSER_BROKER_TOKEN"]
+port = os.environ["VIGIL_BROWSER_PORTS"].split(",")[0]
+direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+for tok, base in (("wrong", "https://127.0.0.1:" + port), (token, "https://127.0.0.1:1")):
+    body = json.dumps({"cfg": {"base": base, "smoke": True}, "timeout": 1}).encode()
+    req = urllib.request.Request("http://%s/run" % broker, data=body,
+                                 headers={"Authorization": "Bearer " + tok})
+    try:
+        direct.open(req, timeout=60)
+    except urllib.error.HTTPError as e:
+        print(broker.split(":")[0], e.code)
+"""
+
+
+def test_the_machine_reaches_its_broker_at_the_hosts_address(tmp_path):
+    """vigil-kvm --browser-broker: the command inside gets the broker's address and token, and
+    reaches it through QEMU's user network (the refusals prove it answered)."""
+    env = dict(os.environ, VIGIL_KVM="vm", VIGIL_KVM_RUNDIR=str(tmp_path))
+    p = subprocess.run([str(ROOT / "scripts" / "vigil-kvm"), "-v", "--browser-broker", "--",
+                        "/usr/bin/python3", "-c", INSIDE], env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["10.0.2.2", "401", "10.0.2.2", "400"], (p.stdout, p.stderr)
+    assert "forwards 127.0.0.1:" in p.stderr and "refused: " in p.stderr
