@@ -127,18 +127,19 @@ def test_dashboard_in_chromium(agents, xss_agents):
                  scaled(30), "the markup guest's crash snapshot")
     _browser({"base": a.base, "xssBase": xa.base, "admin": ["admin", PASSWORD],
               "readonly": ["viewer", "viewer-pass-1234"], "markup": MARKUP,
-              "quoteProbe": "agent: " + QUOTE_PROBE, "injectProbe": INJECT_PROBE})
+              "quoteProbe": "agent: " + QUOTE_PROBE, "injectProbe": INJECT_PROBE}, (a, xa))
 
 
-def _browser(cfg):
-    """Runs web_browser.mjs in chromium with cfg; its step lines go to the test's output."""
+def _browser(cfg, agents=()):
+    """Runs web_browser.mjs in chromium with cfg; its step lines go to the test's output (and on
+    a failure the tail of the agents' logs)."""
     modules = _modules()
     assert modules, "make web has not installed playwright-core"
     cfg = {**cfg, "chromium": CHROMIUM, "modules": str(modules), "shots": str(BUILD),
            "timeoutMs": int(scaled(15) * 1000)}
     rc, out, err = web_run.run(cfg, scaled(120))
     print(out)
-    assert rc == 0, out + err
+    assert rc == 0, out + err + "".join(f"\n--- agent log {a.log_path}:\n{a.output()[-3000:]}" for a in agents)
     assert "web: ok" in out
 
 

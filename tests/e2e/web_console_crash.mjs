@@ -49,7 +49,13 @@ export async function consoleCrash(page, { base, step, shot }) {
 
     const digest = await page.locator(`[data-testid=${id}] td.digest`).getAttribute('title');
     const td = Date.now();
+    const answers = []; // what the agent answered for the attachment: named if the download fails
+    const seen = (r) => /\/attachment/.test(r.url()) && answers.push(`${r.status()} ${r.headers()['content-length'] || ''}`);
+    page.on('response', seen);
     const [dl] = await Promise.all([page.waitForEvent('download'), page.locator(`[data-testid=${id}] [data-testid=download]`).click()]);
+    const failed = await dl.failure();
+    page.off('response', seen);
+    assert.equal(failed, null, `the core's download failed after ${Date.now() - td} ms (attachment answers: ${answers.join(', ') || 'none'})`);
     const core = readFileSync(await dl.path());
     const sum = createHash('sha256').update(core).digest();
     assert.ok([sum.toString('hex'), sum.toString('base64')].includes(digest), `core digest ${sum.toString('hex')} vs ${digest}`);
