@@ -20,10 +20,11 @@ export async function consoleCrash(page, { base, step, shot }) {
         const r = await page.request.post(`${base}/redfish/v1/Systems/guest/Actions/Oem/Vigil.Switch`, { headers, data: {} });
         assert.equal(r.status(), 204);
     }
-    // The snapshots listed before the crash, as the page shows them.
-    await page.click('a[href="#/crashes"]');
-    await page.waitForSelector('[data-testid=dumps]');
-    const before = await page.evaluate(() => [...document.querySelectorAll('[data-testid^=dump-]')].map((e) => e.dataset.testid));
+    // The snapshots there are before the crash, from the agent (the page's list may still be
+    // loading): the crash's is the one row that is not among them.
+    const dumps = await (await page.request.get(`${base}/redfish/v1/Managers/hv/LogServices/Dump/Entries`, { headers })).json();
+    const before = dumps.Members.map((m) => `dump-${m['@odata.id'].split('/').pop()}`);
+    assert.ok(before.length > 0, 'the earlier snapshots (the API one, the NMI crash) are listed');
 
     await page.click('a[href="#/console"]');
     await page.waitForFunction(() => /^writer/.test(document.querySelector('[data-testid=console-state]')?.textContent));
@@ -44,6 +45,7 @@ export async function consoleCrash(page, { base, step, shot }) {
     }, before)).jsonValue();
     assert.equal(await page.evaluate(() => window.__sameDocument), 3, 'the page reloaded');
     const trigger = await page.locator(`[data-testid=${id}]`).innerText();
+    assert.match(trigger, /pvpanic/, `the new snapshot is the console's crash: ${trigger}`);
     step(`crashes: the console's crash listed with its digest ${Date.now() - t} ms after the Enter, no reload (${trigger.replace(/\s+/g, ' ').slice(0, 80)})`);
     await shot(page, 'crashes-console');
 
