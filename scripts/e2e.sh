@@ -4,7 +4,9 @@
 # On a host with a usable /dev/kvm the two suites run here, one after the other.
 # Without one, each suite runs in a nested KVM machine of its own (scripts/vigil-kvm),
 # both machines at once: QEMU's TCG runs each machine on one host thread, so two
-# machines use both cores of a 2-core runner.  Extra arguments go to pytest.
+# machines use both cores of a 2-core runner.  There the dashboard's chromium runs on this host,
+# outside the emulated CPU, through each machine's browser broker (--browser-broker,
+# scripts/browser-broker).  Extra arguments go to pytest.
 # Exits non-zero if either suite fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +27,7 @@ else
     for b in "${builds[@]}"; do
         tag="${b#build/}"; [ "$b" = build ] && tag=normal
         echo "== e2e: $b in a nested KVM machine (output prefixed [$tag])"
-        VIGIL_BUILD="$b" scripts/vigil-kvm -v -- /usr/bin/python3 -m pytest "${pytest_args[@]}" \
+        VIGIL_BUILD="$b" scripts/vigil-kvm -v --browser-broker -- /usr/bin/python3 -m pytest "${pytest_args[@]}" \
             > >(sed -u "s/^/[$tag] /") 2>&1 &
         pids+=($!)
     done

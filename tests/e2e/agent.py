@@ -62,13 +62,13 @@ def service_vm_password(hv):
 class Agent:
     """One native mgmt-agent process serving HTTPS on a free localhost port."""
 
-    def __init__(self, hv, workdir, password=PASSWORD, args=(), port=None):
+    def __init__(self, hv, workdir, password=PASSWORD, args=(), port=None, listen_host="127.0.0.1"):
         self.hv, self.dir = hv, Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.base = f"https://127.0.0.1:{self.port}"
         self.log_path = self.dir / f"agent-{self.port}-{time.monotonic_ns()}.log"
-        cmd = [str(AGENT), "--hv-socket", hv.sock_path, "--listen", f"127.0.0.1:{self.port}",
+        cmd = [str(AGENT), "--hv-socket", hv.sock_path, "--listen", f"{listen_host}:{self.port}",
                *args]
         if password:
             pw = self.dir / "admin-password"

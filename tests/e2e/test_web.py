@@ -2,7 +2,6 @@
 curl, then the app itself in Debian's chromium driven by playwright-core (web_browser.mjs):
 login, the overview and a foreground switch, the SEL's paging and filters, a ReadOnly user,
 session expiry and logout, and a guest's markup shown as text."""
-import json
 import os
 import re
 import shutil
@@ -11,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agent import PASSWORD, Agent, free_port
+import web_run
+from agent import PASSWORD, Agent
 from vigil import BUILD, ROOT, SLOWDOWN, Hv, guest, scaled
 
 WEB = ROOT / "build" / "web"  # make web writes here whatever VIGIL_BUILD is
@@ -31,11 +31,15 @@ def _modules():
 
 
 # Under QEMU's TCG (the nested machine, SLOWDOWN 10-40) chromium needs minutes for what takes
-# seconds on KVM (the full run measured 12 minutes there), so the browser runs only where the CPU
-# is real; the header and file checks run everywhere. VIGIL_WEB_BROWSER=1 or 0 forces it.
-BROWSER = os.environ.get("VIGIL_WEB_BROWSER", "1" if SLOWDOWN < 5 else "0") == "1"
+# seconds on KVM (the full run measured 12 minutes there), so the browser runs where the CPU is
+# real: here on KVM, or on the host through the broker when vigil-kvm started one
+# (web_run.py; `make test` does); without either it is skipped and the header and file checks
+# still run. VIGIL_WEB_BROWSER=1 or 0 forces it.
+BROWSER = os.environ.get("VIGIL_WEB_BROWSER",
+                         "1" if SLOWDOWN < 5 or web_run.BROKER else "0") == "1"
 NO_BROWSER = "chromium is not installed" if not os.path.exists(CHROMIUM) else (
-    "" if BROWSER else f"an emulated CPU ({SLOWDOWN:.0f}x slower): set VIGIL_WEB_BROWSER=1 to wait")
+    "" if BROWSER else f"an emulated CPU ({SLOWDOWN:.0f}x slower) and no browser broker "
+                       "(scripts/vigil-kvm --browser-broker): set VIGIL_WEB_BROWSER=1 to wait")
 
 pytestmark = pytest.mark.skipif(not (WEB / "index.html").exists(), reason="make web has not run")
 
@@ -44,7 +48,8 @@ def _start(d, guest_image, mem):
     (d / "hv").mkdir(parents=True)
     hv = Hv(d / "hv", ["--service", guest("service-stub.elf"), "--guest", guest(guest_image),
                        "--mem", str(mem)])
-    return hv, Agent(hv, d / "agent", args=["--web-root", str(WEB)])
+    return hv, Agent(hv, d / "agent", args=["--web-root", str(WEB)], port=web_run.agent_port(),
+                     listen_host=web_run.LISTEN_HOST)
 
 
 def _stop(hv, agent):
@@ -122,21 +127,20 @@ def test_dashboard_in_chromium(agents, xss_agents):
                  scaled(30), "the markup guest's crash snapshot")
     _browser({"base": a.base, "xssBase": xa.base, "admin": ["admin", PASSWORD],
               "readonly": ["viewer", "viewer-pass-1234"], "markup": MARKUP,
-              "quoteProbe": "agent: " + QUOTE_PROBE, "injectProbe": INJECT_PROBE})
+              "quoteProbe": "agent: " + QUOTE_PROBE, "injectProbe": INJECT_PROBE}, (a, xa))
 
 
-def _browser(cfg):
-    """Runs web_browser.mjs in chromium with cfg; its step lines go to the test's output."""
+def _browser(cfg, agents=()):
+    """Runs web_browser.mjs in chromium with cfg; its step lines go to the test's output (and on
+    a failure the tail of the agents' logs)."""
     modules = _modules()
     assert modules, "make web has not installed playwright-core"
     cfg = {**cfg, "chromium": CHROMIUM, "modules": str(modules), "shots": str(BUILD),
            "timeoutMs": int(scaled(15) * 1000)}
-    p = subprocess.run(["node", str(Path(__file__).with_name("web_browser.mjs"))],
-                       env={**os.environ, "WEB_TEST": json.dumps(cfg)}, capture_output=True,
-                       text=True, timeout=scaled(120))
-    print(p.stdout)
-    assert p.returncode == 0, p.stdout + p.stderr
-    assert "web: ok" in p.stdout
+    rc, out, err = web_run.run(cfg, scaled(120))
+    print(out)
+    assert rc == 0, out + err + "".join(f"\n--- agent log {a.log_path}:\n{a.output()[-3000:]}" for a in agents)
+    assert "web: ok" in out
 
 
 def test_dashboard_from_the_service_vm(tmp_path):
@@ -147,9 +151,9 @@ def test_dashboard_from_the_service_vm(tmp_path):
         pytest.skip("agent.elf has one build; the normal suite runs this")
     if not elf.exists():
         pytest.skip("build/mgmt-agent/agent.elf is not built (make all)")
-    port = free_port()
+    port = web_run.agent_port()
     hv = Hv(tmp_path, ["--service", str(elf), "--mem", "128",
-                       "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:8443",
+                       "--net", f"user,hostfwd=tcp:{web_run.LISTEN_HOST}:{port}-:8443",
                        "--guest", guest("demo.elf"), "--mem", "64"])
     try:
         hv.wait_console("service", "mgmt-agent: serving https://", 60)
