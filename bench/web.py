@@ -6,11 +6,11 @@ from the same agent natively against the same hv. RUNS cold loads each (a new br
 no cache). Prints a table and one BENCH JSON line. Needs `make all` (web included) and chromium.
 Not part of `make bench`: that runs in the nested machine, where chromium takes minutes.
 """
+import importlib.util
 import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,20 +21,18 @@ from pathlib import Path
 import platform_info
 
 ROOT = Path(__file__).resolve().parents[1]
+# free_port is the e2e tests' (tests/e2e/agent.py), loaded by path: bench/agent.py shadows the name.
+_spec = importlib.util.spec_from_file_location("e2e_agent", ROOT / "tests" / "e2e" / "agent.py")
+_e2e_agent = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_e2e_agent)
+free_port = _e2e_agent.free_port
+
 HV, HVCTL = ROOT / "build" / "hv", ROOT / "build" / "hvctl"
 AGENT_ELF = ROOT / "build" / "mgmt-agent" / "agent.elf"
 AGENT = ROOT / "build" / "mgmt-agent" / "mgmt-agent"
 DEMO = ROOT / "build" / "guests" / "demo.elf"
 WEB = ROOT / "build" / "web"
 RUNS = int(os.environ.get("RUNS", "5"))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait(pred, timeout, what):
