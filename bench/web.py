@@ -21,6 +21,7 @@ from pathlib import Path
 import platform_info
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT / "tests" / "e2e"))
 # free_port is the e2e tests' (tests/e2e/agent.py), loaded by path: bench/agent.py shadows the name.
 _spec = importlib.util.spec_from_file_location("e2e_agent", ROOT / "tests" / "e2e" / "agent.py")
 _e2e_agent = importlib.util.module_from_spec(_spec)
