@@ -91,7 +91,7 @@ extern uint32_t nsock_count;
 /* Registers AF_INET and AF_INET6 with svcos's socket layer. */
 void inet_register(void);
 
-/* ---- tcp_*.c / udp.c: the protocols ---- */
+/* ---- tcp_*.c / udp_*.c: the protocols ---- */
 long tcp_sock_create(int family, struct file **out);
 long udp_sock_create(int family, struct file **out);
 
