@@ -52,13 +52,9 @@ static long u_connect(struct file *f, const struct sockaddr *sa, unsigned len)
     }
     ip_addr_t ip;
     u16_t port;
-    long r = ns_addr_in(u->s.family, sa, len, &ip, &port);
+    long r = nsock_peer_addr(&u->s, sa, len, &ip, &port);
     if (r < 0)
         return r;
-    if (u->s.family == AF_INET6 && u->s.v6only && IP_IS_V4(&ip))
-        return -ENETUNREACH;
-    if (ip_addr_isany(&ip))
-        ip_addr_set_loopback(IP_IS_V6(&ip), &ip);
     /* Linux checks the route at connect time (getaddrinfo's AI_ADDRCONFIG relies on it) and
      * getsockname then shows the source address it implies. */
     struct netif *out = ip_route(IP_IS_V6(&ip) ? IP6_ADDR_ANY : IP4_ADDR_ANY, &ip);
