@@ -21,10 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # static address on slirp's network.  The server's command follows.
 INIT_HEAD = """#!/bin/sh
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-for m in $(cat /lib/modules/order); do insmod /lib/modules/$m 2>/dev/null; done
+for m in $(cat /lib/modules/order); do
+  a=$(grep "^${m%.ko} " /etc/modargs 2>/dev/null | cut -d" " -f2-); insmod /lib/modules/$m $a 2>/dev/null
+done
 ip link set lo up; ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0; ip route add default via 10.0.2.2
-echo "l2peer: eth0 mtu $(cat /sys/class/net/eth0/mtu), starting the server"
+echo "l2peer: eth0 mtu $(cat /sys/class/net/eth0/mtu)," \
+  "virtio_net napi_tx $(cat /sys/module/virtio_net/parameters/napi_tx 2>/dev/null), starting the server"
 """
 
 
@@ -55,9 +58,10 @@ def _libs(program):
     return libs
 
 
-def initramfs(tmp, k, server_cmd, programs=(), files=None):
+def initramfs(tmp, k, server_cmd, programs=(), files=None, modargs=None):
     """The kit's initramfs plus /init (INIT_HEAD, then server_cmd, then poweroff), host programs
-    (copied to /bin with their libraries at their own paths) and files ({guest path: host path})."""
+    (copied to /bin with their libraries at their own paths), files ({guest path: host path}) and
+    module parameters ({module: "param=value ..."}, given to its insmod)."""
     root = tmp / "l2root"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir()
@@ -65,6 +69,8 @@ def initramfs(tmp, k, server_cmd, programs=(), files=None):
                    cwd=root, check=True)
     (root / "init").write_text(INIT_HEAD + server_cmd + "\npoweroff -f\n")
     (root / "init").chmod(0o755)
+    (root / "etc").mkdir(exist_ok=True)
+    (root / "etc" / "modargs").write_text("".join(f"{m} {a}\n" for m, a in (modargs or {}).items()))
     for tool in ("ip", "mount", "insmod", "cat", "poweroff", "mkdir"):
         if not (root / "bin" / tool).exists():
             (root / "bin" / tool).symlink_to("busybox")
@@ -88,8 +94,9 @@ def initramfs(tmp, k, server_cmd, programs=(), files=None):
     return out
 
 
-def qemu_cmd(tmp, k, initrd, forwards, mem=512, accel="kvm", nic="virtio-net-pci"):
-    """QEMU's command line: forwards are (host port, guest port) pairs on 127.0.0.1."""
+def qemu_cmd(tmp, k, initrd, forwards, mem=512, accel="kvm", nic="virtio-net-pci", append=""):
+    """QEMU's command line: forwards are (host port, guest port) pairs on 127.0.0.1; append adds
+    to the kernel's command line."""
     cpu = "host" if accel == "kvm" else "max"
     if platform_info.kvm_platform() == "nested-tcg-svm":
         # There an L2 Linux's init dies in rt_sigreturn ("bad frame"): the emulated SVM mangles
@@ -101,7 +108,7 @@ def qemu_cmd(tmp, k, initrd, forwards, mem=512, accel="kvm", nic="virtio-net-pci
             # As docs/linux-guest.md boots it: without these Debian's kernel takes minutes in the
             # nested machine (each console byte is an exit, the crypto self-tests are slow under
             # TCG); mitigations only make the peer slower.
-            "-append", "console=ttyS0 quiet cryptomgr.notests mitigations=off panic=-1",
+            "-append", "console=ttyS0 quiet cryptomgr.notests mitigations=off panic=-1 " + append,
             "-no-reboot", "-display", "none",
             "-serial", f"file:{tmp / 'l2.console'}", "-monitor", "none",
             "-netdev", f"user,id=n0{fwd}", "-device", f"{nic},netdev=n0"]

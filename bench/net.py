@@ -157,16 +157,21 @@ def run_svcos(tmp, args):
 
 def run_linux(tmp, args):
     k = l2peer.kit()
+    modargs = dict(m.split(":", 1) for m in args.linux_modargs)
     initrd = l2peer.initramfs(tmp, k, "SERVE_PORT=8080 /bin/serve --mode serve",
-                              files={"/bin/serve": NATIVE})
+                              files={"/bin/serve": NATIVE}, modargs=modargs)
     port = free_port()
-    cmd = l2peer.qemu_cmd(tmp, k, initrd, [(port, 8080)], accel=args.linux_accel, nic=args.linux_nic)
+    cmd = l2peer.qemu_cmd(tmp, k, initrd, [(port, 8080)], mem=args.linux_mem, accel=args.linux_accel,
+                          nic=args.linux_nic, append=args.linux_append)
     try:
         res = serve_and_measure(cmd, port, args, args.linux_boot_timeout, open(tmp / "l2.log", "wb"))
     except (RuntimeError, OSError, ConnectionError) as e:
         print(f"net.py: the Linux guest: {e!r}\n{(tmp / 'l2.log').read_text(errors='replace')}\n"
               f"{l2peer.console_tail(tmp)}", file=sys.stderr)
         raise
+    for line in l2peer.console_tail(tmp).splitlines():
+        if line.startswith("l2peer:"):
+            print(f"net.py: the Linux guest said {line!r}", file=sys.stderr)
     return dict(res, kernel=l2peer.kernel_version(k))
 
 
@@ -185,6 +190,10 @@ def main():
                     help="the Linux L2 peer (auto: where CPU virtualization is real, not on PVM; only: it alone)")
     ap.add_argument("--linux-boot-timeout", type=float, default=300)
     ap.add_argument("--linux-nic", default="virtio-net-pci", help="the L2's NIC device (QEMU -device, netdev added)")
+    ap.add_argument("--linux-mem", type=int, default=512, help="the L2's memory (MiB)")
+    ap.add_argument("--linux-append", default="", help="more of the L2 kernel's command line")
+    ap.add_argument("--linux-modargs", action="append", default=[], metavar="MODULE:PARAMS",
+                    help="parameters for a module of the L2's, e.g. virtio_net:napi_tx=0 (repeatable)")
     ap.add_argument("--linux-accel", default="kvm", help=argparse.SUPPRESS)  # tcg: to try /init without KVM
     args = ap.parse_args()
     for f in (HV, IMAGE, NATIVE):
