@@ -104,6 +104,9 @@ def main():
     ap.add_argument("--l2", choices=("auto", "yes", "no"), default="auto",
                     help="the Linux L2 peer (auto: where CPU virtualization is real, not on PVM)")
     ap.add_argument("--l2-boot-timeout", type=float, default=400)
+    # Smaller cores for the nested machine, where the L2's 1500-byte frames move ~0.2 MB/s.
+    ap.add_argument("--guest-mem", type=int, default=64, help="the demo guest's memory, MiB (the core's size)")
+    ap.add_argument("--fill", type=int, default=48, help="MiB of it filled with a pattern before the snapshot")
     args = ap.parse_args()
     plat = platform_info.kvm_platform()
     want_l2 = args.l2 == "yes" or (args.l2 == "auto" and plat not in ("pvm", "none"))
@@ -111,7 +114,7 @@ def main():
     svc_port, peer_port = e2e_agent.free_port(), e2e_agent.free_port()
     procs = []
     try:
-        hv = e2e_agent.start_service_vm(tmp, svc_port, guest_mem=64)
+        hv = e2e_agent.start_service_vm(tmp, svc_port, guest_mem=args.guest_mem)
         procs.append(hv.proc)
         sock = hv.sock_path
         e2e_agent.serving(hv, svc_port)
@@ -125,7 +128,7 @@ def main():
         # A core to download: the guest's RAM filled with a pattern.
         hvctl(sock, "switch", "guest")
         wait(lambda: "demo> " in hvctl(sock, "console", "guest"), 30, "the guest")
-        hvctl(sock, "console", "guest", "--send", "fill 48\n")
+        hvctl(sock, "console", "guest", "--send", f"fill {args.fill}\n")
         wait(lambda: "fill: " in hvctl(sock, "console", "guest"), 60, "the fill")
         hvctl(sock, "snapshot", "take", "guest")  # waits for the write
         sid = json.loads(hvctl(sock, "snapshot", "list"))["snapshots"][-1]["id"]
