@@ -14,7 +14,7 @@ from vigil import HV, guest, scaled
 ON_PVM = Path("/sys/module/kvm_pvm").exists() and os.environ.get("VIGIL_KVM_INSIDE") != "1"
 needs_fast_cpl0 = pytest.mark.skipif(
     ON_PVM, reason="PVM emulates CPL 0 at ~2 M instr/s, too slow to boot Linux; run it in the nested machine: "
-                   "VIGIL_KVM=vm scripts/vigil-kvm -- python3 -m pytest tests/e2e/test_linux*.py")
+                   "VIGIL_KVM=vm scripts/vigil-kvm -- /usr/bin/python3 -m pytest tests/e2e/test_linux*.py")
 # No kernel command line option hv needs but the console; the rest keeps the boot short in the
 # nested machine, whose emulated CPU makes every instruction count: quiet (each console byte is
 # an exit), no crypto self-tests (most of the boot there otherwise) and no speculation
