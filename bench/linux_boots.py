@@ -10,7 +10,8 @@ when /init's marker reaches the console.  Every --look seconds until then the vC
 three times, 3 s apart (hv: pause + regs; QEMU: its monitor's `info registers`): RFLAGS.IF
 clear all three times with RIP in a spin-lock slow path, or in one same function, is a deadlock
 (docs/linux-guest.md: an interrupt delivered twice); a kernel panic on the console is counted
-apart; a boot neither booted nor deadlocked after --timeout is slow, with where it was.  Prints
+apart, and so is a guest that exits or will not say where it is (gone); a boot neither booted
+nor deadlocked after --timeout is slow, with where it was.  Prints
 a table and one BENCH JSON line.  Where KVM runs natively every boot should pass; the nested
 machine is where this measures something.
 """
@@ -70,6 +71,10 @@ def classify(samples, syms):
     return ("deadlocked" if stuck else "slow"), names, [f"{fl:#x}" for _, fl in samples]
 
 
+class GuestGone(Exception):
+    """The guest's process went away, or would not say where its vCPU is."""
+
+
 class HvGuest:
     def __init__(self, args, kernel, initrd, work):
         from vigil import Hv  # noqa: E402 (tests/e2e: starts hv with a control socket)
@@ -122,7 +127,11 @@ class QemuGuest:
         return buf.decode(errors="replace")
 
     def sample(self):
+        if self.proc.poll() is not None:
+            raise GuestGone(f"QEMU exited with {self.proc.returncode}")
         out = self.monitor("info registers")
+        if "RIP=" not in out:
+            raise GuestGone(f"no registers from QEMU's monitor: {out.strip()[-100:]!r}")
         rip = int(out.split("RIP=")[1].split()[0], 16)
         rfl = int(out.split("RFL=")[1].split()[0], 16)
         return rip, rfl
@@ -151,9 +160,12 @@ def one_boot(args, kernel, initrd, syms, work):
             timed_out = now - t0 > args.timeout
             if now >= next_look or timed_out:
                 samples = []
-                for k in range(3):
-                    time.sleep(0 if k == 0 else 3)
-                    samples.append(g.sample())
+                try:
+                    for k in range(3):
+                        time.sleep(0 if k == 0 else 3)
+                        samples.append(g.sample())
+                except GuestGone as e:
+                    return {"outcome": "gone", "wall_s": round(now - t0, 1), "why": str(e)}
                 outcome, where, flags = classify(samples, syms)
                 if outcome == "deadlocked" or timed_out:
                     tail = [l for l in text.splitlines() if l.strip()][-1:] or [""]
@@ -192,7 +204,7 @@ def main():
             r = one_boot(args, kernel, initrd, syms, work)
             results.append(r)
             print(f"boot {i + 1}/{args.n}: {json.dumps(r)}", file=sys.stderr, flush=True)
-    count = {k: sum(r["outcome"] == k for r in results) for k in ("booted", "deadlocked", "slow", "panicked")}
+    count = {k: sum(r["outcome"] == k for r in results) for k in ("booted", "deadlocked", "slow", "panicked", "gone")}
     walls = [r["wall_s"] for r in results if r["outcome"] == "booted"]
     summary = {"bench": "linux_boots", "guest": args.guest, "label": args.label, "append": args.append,
                "hv_args": args.hv_arg, "qemu_args": args.qemu_arg, "boots": len(results), **count,
@@ -200,9 +212,9 @@ def main():
                "machine": {"cpu_model": os.environ.get("VIGIL_KVM_CPU", "default"),
                            "kvm_amd": kvm_amd_params()},
                "platform": platform_info.describe(), "runs": results}
-    print(f"{'variant':30} {'boots':>5} {'booted':>6} {'deadlk':>6} {'slow':>5} {'panic':>5} {'median s':>8}")
+    print(f"{'variant':30} {'boots':>5} {'booted':>6} {'deadlk':>6} {'slow':>5} {'panic':>5} {'gone':>4} {'median s':>8}")
     print(f"{(args.label or args.guest):30} {len(results):5} {count['booted']:6} {count['deadlocked']:6} "
-          f"{count['slow']:5} {count['panicked']:5} {summary['median_boot_s'] or '-':>8}")
+          f"{count['slow']:5} {count['panicked']:5} {count['gone']:4} {summary['median_boot_s'] or '-':>8}")
     print("BENCH " + json.dumps(summary), flush=True)
     return 0
 
