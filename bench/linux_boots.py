@@ -11,9 +11,9 @@ three times, 3 s apart (hv: pause + regs; QEMU: its monitor's `info registers`):
 clear all three times with RIP in a spin-lock slow path, or in one same function, is a deadlock
 (docs/linux-guest.md: an interrupt delivered twice); a kernel panic on the console is counted
 apart, and so is a guest that exits or will not say where it is (gone); a boot neither booted
-nor deadlocked after --timeout is slow, with where it was.  Prints
-a table and one BENCH JSON line.  Where KVM runs natively every boot should pass; the nested
-machine is where this measures something.
+nor deadlocked after --timeout is slow, with where it was.  Prints a table and one BENCH JSON
+line.  Where KVM runs natively every boot should pass; the nested machine is where this
+measures something.
 """
 import argparse
 import json
