@@ -12,18 +12,9 @@ from vigil import HV, guest, scaled
 # On PVM, guest code at CPL 0 is emulated at ~2 M instructions/s (docs/platforms.md): Linux
 # would take hours to boot.  The nested machine (VIGIL_KVM=vm) and real VT-x/AMD-V boot it.
 ON_PVM = Path("/sys/module/kvm_pvm").exists() and os.environ.get("VIGIL_KVM_INSIDE") != "1"
-# In the nested machine about 1 boot in 3 deadlocks during the device initcalls: an interrupt is
-# delivered inside a hard-irq handler with IF clear (below Linux: the nested SVM emulation or
-# KVM in it; docs/linux-guest.md, "Known problem").  Until that is fixed the boot tests run only
-# when asked for, alone.
-OPT_IN = os.environ.get("VIGIL_LINUX_E2E") == "1"
-RUN_ALONE = ("run it alone in the nested machine: VIGIL_LINUX_E2E=1 VIGIL_KVM=vm scripts/vigil-kvm -- "
-             "python3 -m pytest tests/e2e/test_linux*.py")
 needs_fast_cpl0 = pytest.mark.skipif(
-    ON_PVM or not OPT_IN,
-    reason=("PVM emulates CPL 0 at ~2 M instr/s, too slow to boot Linux; " if ON_PVM else
-            "about 1 Linux boot in 3 deadlocks in the nested machine (docs/linux-guest.md); ")
-    + RUN_ALONE)
+    ON_PVM, reason="PVM emulates CPL 0 at ~2 M instr/s, too slow to boot Linux; run it in the nested machine: "
+                   "VIGIL_KVM=vm scripts/vigil-kvm -- /usr/bin/python3 -m pytest tests/e2e/test_linux*.py")
 # No kernel command line option hv needs but the console; the rest keeps the boot short in the
 # nested machine, whose emulated CPU makes every instruction count: quiet (each console byte is
 # an exit), no crypto self-tests (most of the boot there otherwise) and no speculation
