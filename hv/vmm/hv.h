@@ -157,6 +157,11 @@ struct vm {
     /* A Linux VM's irqchip, PIT and kvm-clock as its last park left them (vm_machine.h); the
      * main loop's own, like the memslots. */
     struct vm_machine machine;
+    /* The level hv last drove on each line below 32 (vm_irq_line), and which lines it has
+     * driven since the irqchip was made: a resume that writes the irqchip or a LAPIC back
+     * drives them again (vm_irq_replay).  irq_lock makes a line's ioctl and record one step. */
+    pthread_mutex_t irq_lock;
+    uint32_t irq_levels, irq_driven;
 
     /* lock guards the fields from state to snapshot_busy; state changes under switch_lock too,
      * so either lock reads it (vm_get_state() outside both). */

@@ -113,6 +113,9 @@ static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
     struct hv *hv = vm->hv;
     if (hv_platform(hv)->create_vm(vm, err, errlen) < 0)
         return -1;
+    pthread_mutex_lock(&vm->irq_lock); /* a new irqchip: every line low, none driven yet */
+    vm->irq_levels = vm->irq_driven = 0;
+    pthread_mutex_unlock(&vm->irq_lock);
     vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (vm->mem == MAP_FAILED) {
@@ -218,6 +221,7 @@ int vm_create(struct hv *hv, const struct vm_config *cfg, struct vm **out, char 
     vm->state = VM_CREATED;
     vm->state_ns = now_ns();
     pthread_mutex_init(&vm->lock, NULL);
+    pthread_mutex_init(&vm->irq_lock, NULL);
     hv_cond_init_monotonic(&vm->cond);
     console_init(&vm->console);
     vm->console.echo_fd = hv->term_fd;
@@ -323,5 +327,6 @@ void vm_destroy(struct vm *vm)
     console_destroy(&vm->console);
     pthread_cond_destroy(&vm->cond);
     pthread_mutex_destroy(&vm->lock);
+    pthread_mutex_destroy(&vm->irq_lock);
     free(vm);
 }

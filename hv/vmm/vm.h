@@ -103,6 +103,11 @@ size_t vm_console_in(struct vm *vm, const void *buf, size_t len);
 size_t vm_console_take(struct vm *vm, void *buf, size_t max);
 /* Drives interrupt line `irq` of the VM's in-kernel irqchip (nothing without one). */
 void vm_irq_line(struct vm *vm, uint32_t irq, bool level);
+/* After the irqchip or a LAPIC was written back (a restoring resume), drives every line hv has
+ * driven to its level again, a high one low then high: what a device raised while the VM was
+ * parked is in KVM's line state but not in the restored chips (an edge, or a vector in a LAPIC's
+ * IRR), and the device, its line already high, raises no new edge.  vCPUs parked. */
+void vm_irq_replay(struct vm *vm);
 
 /* Installs the vCPU kick signal handler; call once before any vCPU starts. */
 void vcpu_signals_init(void);

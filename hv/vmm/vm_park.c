@@ -136,6 +136,8 @@ int vm_unpark(struct vm *vm, bool restore, uint64_t stamp, char *err, size_t err
                 return -1;
             }
         }
+        /* Last, once the chips and LAPICs are as captured: what devices raised since then. */
+        vm_irq_replay(vm);
     }
     if (stamp && atomic_exchange(&vm->vcpus[0].entry_stamp, stamp))
         atomic_fetch_add(&vm->hv->entry_misses, 1);

@@ -53,13 +53,44 @@ size_t vm_console_take(struct vm *vm, void *buf, size_t max)
     return n;
 }
 
+static void irq_line(struct vm *vm, uint32_t irq, bool level)
+{
+    struct kvm_irq_level l = {.irq = irq, .level = level};
+    if (hv_platform(vm->hv)->irq_line(vm, &l) < 0)
+        log_warn("%s: KVM_IRQ_LINE %u: %s", vm->name, irq, strerror(errno));
+}
+
 void vm_irq_line(struct vm *vm, uint32_t irq, bool level)
 {
     if (!vm->irqchip)
         return;
-    struct kvm_irq_level l = {.irq = irq, .level = level};
-    if (hv_platform(vm->hv)->irq_line(vm, &l) < 0)
-        log_warn("%s: KVM_IRQ_LINE %u: %s", vm->name, irq, strerror(errno));
+    pthread_mutex_lock(&vm->irq_lock);
+    irq_line(vm, irq, level);
+    if (irq < 32) {
+        uint32_t bit = 1u << irq;
+        vm->irq_driven |= bit;
+        vm->irq_levels = level ? vm->irq_levels | bit : vm->irq_levels & ~bit;
+    }
+    pthread_mutex_unlock(&vm->irq_lock);
+}
+
+void vm_irq_replay(struct vm *vm)
+{
+    if (!vm->irqchip)
+        return;
+    pthread_mutex_lock(&vm->irq_lock);
+    for (uint32_t irq = 0; irq < 32; irq++) {
+        uint32_t bit = 1u << irq;
+        if (!(vm->irq_driven & bit))
+            continue;
+        /* Low first in either case: it clears a restored chip's stale request for a line that
+         * fell meanwhile, and makes the edge an edge-triggered pin needs to latch a high one
+         * (a level-triggered pin merely sees its level again; its EOI state is the chip's). */
+        irq_line(vm, irq, false);
+        if (vm->irq_levels & bit)
+            irq_line(vm, irq, true);
+    }
+    pthread_mutex_unlock(&vm->irq_lock);
 }
 
 void vm_raise_event(struct vm *vm, uint64_t events)

@@ -2,6 +2,7 @@
 #include "core_fixture.h"
 
 #include "base/log.h"
+#include "devices/uart.h"
 #include "vmm/platform.h"
 #include "vmm/vm.h"
 
@@ -116,6 +117,79 @@ static void test_restore_writes_the_machine_back_with_the_clock_moved_on(void **
     assert_int_equal(vm_unpark(vm, false, 0, err, sizeof err), 0);
 }
 
+/* The index of the first KVM_IRQ_LINE of irq at or after `from` (its level in *level), or
+ * SIZE_MAX. */
+static size_t find_irq(struct core *c, struct vm *vm, uint32_t irq, size_t from, bool *level)
+{
+    for (size_t i = from; (i = fake_find(c->fake, FAKE_IRQ_LINE, vm, -1, i)) != SIZE_MAX; i++) {
+        struct fake_call call = fake_call_at(c->fake, i);
+        if (call.u.irq.irq == irq) {
+            *level = call.u.irq.level;
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* Issue 12: text typed into a frozen Linux guest raised COM1's edge-triggered IRQ 4 in KVM, the
+ * restoring resume wrote back the I/O APIC and LAPIC captured before it, and the interrupt was
+ * gone while the UART, its line still high, raised no other: the 8250 driver waited forever. */
+static void test_a_line_raised_while_parked_is_raised_again_after_a_restore(void **state)
+{
+    struct core *c = *state;
+    c->hv->cfg.restore_always = true;
+    struct vm *vm = linux_vm(c, 1);
+    char err[256];
+    /* The guest's 8250 driver asks for receive interrupts (IER bit 0). */
+    fake_exit_io(c->fake, &vm->vcpus[0], UART_COM1_BASE + 1, KVM_EXIT_IO_OUT, 1, 0x01);
+    assert_true(fake_wait_idle(c->fake, &vm->vcpus[0], CORE_TIMEOUT_MS));
+    assert_false(fake_irq_level(c->fake, vm, UART_COM1_IRQ));
+
+    assert_int_equal(vm_park(vm, err, sizeof err), 0);
+    assert_int_equal(vm_wait_captured(vm, err, sizeof err), 0);
+    assert_int_equal(vm_console_in(vm, "x", 1), 1); /* typed while frozen */
+    assert_true(fake_irq_level(c->fake, vm, UART_COM1_IRQ));
+    fake_forget(c->fake);
+    assert_int_equal(vm_unpark(vm, true, 0, err, sizeof err), 0);
+    /* After the chips and the LAPIC are written back, the line falls and rises: an edge the
+     * restored I/O APIC latches. */
+    size_t lapic = fake_find(c->fake, FAKE_SET_LAPIC, vm, 0, 0);
+    assert_true(lapic != SIZE_MAX);
+    bool level = true;
+    size_t low = find_irq(c, vm, UART_COM1_IRQ, lapic, &level);
+    assert_true(low != SIZE_MAX);
+    assert_false(level);
+    size_t high = find_irq(c, vm, UART_COM1_IRQ, low + 1, &level);
+    assert_true(high != SIZE_MAX);
+    assert_true(level);
+    assert_true(fake_irq_level(c->fake, vm, UART_COM1_IRQ));
+    assert_true(fake_find(c->fake, FAKE_SET_IRQCHIP, vm, -1, low) == SIZE_MAX);
+
+    /* The input taken while frozen (hvctl's console read): the line fell; the restored chips
+     * must not keep a request for it, and no edge is made. */
+    assert_int_equal(vm_park(vm, err, sizeof err), 0);
+    assert_int_equal(vm_wait_captured(vm, err, sizeof err), 0);
+    char byte;
+    assert_int_equal(vm_console_take(vm, &byte, 1), 1);
+    assert_false(fake_irq_level(c->fake, vm, UART_COM1_IRQ));
+    fake_forget(c->fake);
+    assert_int_equal(vm_unpark(vm, true, 0, err, sizeof err), 0);
+    lapic = fake_find(c->fake, FAKE_SET_LAPIC, vm, 0, 0);
+    low = find_irq(c, vm, UART_COM1_IRQ, lapic, &level);
+    assert_true(low != SIZE_MAX && lapic != SIZE_MAX);
+    assert_false(level);
+    assert_true(find_irq(c, vm, UART_COM1_IRQ, low + 1, &level) == SIZE_MAX);
+
+    /* A resume that writes nothing back leaves KVM's lines alone. */
+    c->hv->cfg.restore_always = false;
+    assert_int_equal(vm_park(vm, err, sizeof err), 0);
+    assert_int_equal(vm_console_in(vm, "y", 1), 1);
+    fake_forget(c->fake);
+    assert_int_equal(vm_unpark(vm, true, 0, err, sizeof err), 0);
+    assert_int_equal(fake_count(c->fake, FAKE_IRQ_LINE, vm, -1), 0);
+    assert_true(fake_irq_level(c->fake, vm, UART_COM1_IRQ));
+}
+
 static void test_hvs_own_guests_skip_it(void **state)
 {
     struct core *c = *state;
@@ -160,6 +234,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_restore_writes_the_machine_back_with_the_clock_moved_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_line_raised_while_parked_is_raised_again_after_a_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hvs_own_guests_skip_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_capture_does_not_stop_the_park, setup,
                                         teardown),
