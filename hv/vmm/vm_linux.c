@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define APIC_LVT0        0x350
-#define APIC_LVT1        0x360
-#define APIC_MODE_NMI    0x4u
-#define APIC_MODE_EXTINT 0x7u
-#define CPUID_HYPERVISOR (1u << 31)
-#define CPUID_XSAVE      (1u << 26)
+#define APIC_LVT0          0x350
+#define APIC_LVT1          0x360
+#define APIC_MODE_NMI      0x4u
+#define APIC_MODE_EXTINT   0x7u
+#define CPUID_HYPERVISOR   (1u << 31)
+#define CPUID_XSAVE        (1u << 26)
 #define CPUID_TSC_DEADLINE (1u << 24)
 
 int vm_linux_load(struct vm *vm, char *err, size_t errlen)
