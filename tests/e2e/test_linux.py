@@ -90,9 +90,14 @@ def test_debian_kernel_boots_takes_input_and_its_panic_freezes_it(start_hv, kern
     # Input reaches the shell through the UART's receive interrupt (IRQ 4).
     hv.type("guest", "echo answer-$((6*7))\n")
     hv.wait_console("guest", "answer-42", timeout=5)
-    # Where the kernel put the pvpanic modules' sections (root reads real addresses there).
-    hv.type("guest", "mount -t sysfs sys /sys; grep . /sys/module/pvpanic*/sections/.* 2>/dev/null; "
-            "echo \"v-$(cat /proc/version)-v\"\n")
+    # Where the kernel put the pvpanic modules' sections (root reads real addresses there), and
+    # the kernel's banner.  Short lines, each waited for: busybox's line editor lost the end of
+    # a long typed-ahead line here.
+    hv.type("guest", "mount -t sysfs sys /sys && echo sysfs-ok\n")
+    hv.wait_console("guest", "\nsysfs-ok", timeout=5)
+    hv.type("guest", "grep . /sys/module/pvpanic*/sections/.*\n")
+    hv.wait_for(lambda: "pvpanic" in module_sections(hv.console("guest")), timeout=5, what="pvpanic's sections")
+    hv.type("guest", 'echo "v-$(cat /proc/version)-v"\n')
     version = hv.wait_for(lambda: re.search(r"v-(Linux version .*?)-v\r?\n", hv.console("guest")),
                           timeout=5, what="/proc/version").group(1).rstrip()
     sections = module_sections(hv.console("guest"))
