@@ -126,10 +126,10 @@ static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
     madvise(vm->mem, vm->mem_size, MADV_DONTDUMP);
     /* A Linux guest touches most of its RAM and runs with paging on: 2 MiB host pages let KVM
      * map it with 2 MiB nested pages, many fewer faults and TLB misses (in the nested machine
-     * each one is emulated).  hv's own guests touch little, and would only grow.  Advice only:
-     * a host without THP maps 4 KiB pages as before. */
-    if (vm->cfg.kernel)
-        madvise(vm->mem, vm->mem_size, MADV_HUGEPAGE);
+     * each one is emulated).  hv's own guests touch little and would only grow (their sparse
+     * cores too), so they keep 4 KiB pages even where THP is "always", as with shared memory
+     * before.  Advice only: a host without THP maps 4 KiB pages. */
+    madvise(vm->mem, vm->mem_size, vm->cfg.kernel ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
     struct policy_params pp;
     policy_get_params(&hv->policy, &pp);
     if (!atomic_load(&hv->traps_armed))
