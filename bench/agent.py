@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import l2peer
@@ -32,23 +31,12 @@ sys.path.append(str(ROOT / "tests" / "e2e"))
 _spec = importlib.util.spec_from_file_location("e2e_agent", ROOT / "tests" / "e2e" / "agent.py")
 e2e_agent = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(e2e_agent)
+wait = e2e_agent.wait_until
 HVCTL = ROOT / "build" / "hvctl"
 L2_PEER = "peer: s_server -WWW in a Linux L2"
 NATIVE_SSERVER = "openssl s_server -WWW natively"
 SECONDS = 5
 GET_PATH = "/redfish/v1/Systems/guest"  # authenticated, one hv status call per request
-
-
-def wait(pred, timeout, what, fatal=True):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    if fatal:
-        sys.exit(f"agent.py: timed out waiting for {what}")
-    return None
 
 
 def start_l2_peer(tmp, www, port):

@@ -15,18 +15,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import platform_info
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT / "tests" / "e2e"))
-# free_port is the e2e tests' (tests/e2e/agent.py), loaded by path: bench/agent.py shadows the name.
+# free_port and wait are the e2e tests' (tests/e2e/agent.py), loaded by path: bench/agent.py shadows
+# the name.
 _spec = importlib.util.spec_from_file_location("e2e_agent", ROOT / "tests" / "e2e" / "agent.py")
 _e2e_agent = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_e2e_agent)
 free_port = _e2e_agent.free_port
+wait = _e2e_agent.wait_until
 
 HV, HVCTL = ROOT / "build" / "hv", ROOT / "build" / "hvctl"
 AGENT_ELF = ROOT / "build" / "mgmt-agent" / "agent.elf"
@@ -34,16 +35,6 @@ AGENT = ROOT / "build" / "mgmt-agent" / "mgmt-agent"
 DEMO = ROOT / "build" / "guests" / "demo.elf"
 WEB = ROOT / "build" / "web"
 RUNS = int(os.environ.get("RUNS", "5"))
-
-
-def wait(pred, timeout, what):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    sys.exit(f"web.py: timed out waiting for {what}")
 
 
 def hvctl(sock, *args):

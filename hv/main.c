@@ -12,6 +12,7 @@
 #include "supervisor/events.h"
 #include "supervisor/evstream.h"
 #include "supervisor/gdbstub.h"
+#include "supervisor/settle.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/svcchan.h"
 #include "supervisor/switch.h"

@@ -94,11 +94,7 @@ int accounts_save(void)
                                              "enabled", accounts[i].enabled, "salt", salt, "hash",
                                              hash, "iter", (int)accounts[i].iter));
     }
-    char *text = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
-    int rc = text ? nv_put(NV_ACCOUNTS, text, strlen(text)) : -1;
-    free(text);
-    return rc;
+    return nv_put_json(NV_ACCOUNTS, arr);
 }
 
 static int user_ok(const char *u)

@@ -46,3 +46,12 @@ int nv_put(const char *key, const void *data, size_t len)
     hv_reply_free(&r);
     return rc;
 }
+
+int nv_put_json(const char *key, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    int rc = text ? nv_put(key, text, strlen(text)) : -1;
+    free(text);
+    return rc;
+}

@@ -2,6 +2,7 @@
 #ifndef AGENT_NV_H
 #define AGENT_NV_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -9,5 +10,7 @@
  * does not exist, -1 when hv could not be asked. */
 int nv_get(const char *key, uint8_t **data, size_t *len);
 int nv_put(const char *key, const void *data, size_t len);
+/* Stores j as compact JSON text, taking its reference (NULL, from a failed json_pack: -1). */
+int nv_put_json(const char *key, json_t *j);
 
 #endif

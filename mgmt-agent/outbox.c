@@ -100,12 +100,8 @@ int outbox_save(const struct outbox *ob)
                          (json_int_t)e->next_ms, "core_bytes", (json_int_t)e->core_bytes, "error",
                          e->error, "receipt", e->receipt));
     }
-    json_t *j = json_pack("{s:i, s:s, s:o}", "format", 1, "hwm", ob->hwm, "entries", a);
-    char *text = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    int rc = text ? nv_put(KEY, text, strlen(text)) : -1;
-    free(text);
-    return rc;
+    return nv_put_json(KEY,
+                       json_pack("{s:i, s:s, s:o}", "format", 1, "hwm", ob->hwm, "entries", a));
 }
 
 void outbox_free(struct outbox *ob)

@@ -111,11 +111,7 @@ int subs_save(void)
     json_t *j = json_pack("{s:i, s:i, s:i, s:o}", "next_id", (int)next_id, "retry_attempts",
                           (int)subs_cfg.retry_attempts, "retry_interval",
                           (int)subs_cfg.retry_interval_s, "subs", list);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    int rc = text ? nv_put(SUBS_NV, text, strlen(text)) : -1;
-    free(text);
-    return rc;
+    return nv_put_json(SUBS_NV, j);
 }
 
 struct sub *subs_find(const char *id)

@@ -150,12 +150,7 @@ void upload_config_load(struct upload_config *c)
 
 int upload_config_save(const struct upload_config *c)
 {
-    json_t *j = to_json(c, 1);
-    char *text = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    int rc = text ? nv_put(KEY, text, strlen(text)) : -1;
-    free(text);
-    return rc;
+    return nv_put_json(KEY, to_json(c, 1));
 }
 
 void upload_config_clear(struct upload_config *c)

@@ -1,5 +1,5 @@
 /* inet.c: socket(AF_INET/AF_INET6, ...) and what TCP and UDP sockets share: defaults, the
- * SOL_SOCKET and IP-level options, timeouts, fstat. */
+ * peer a connect names, the SOL_SOCKET and IP-level options, timeouts, fstat. */
 #include "ns.h"
 
 #include "lwip/tcp.h"
@@ -31,6 +31,19 @@ int nsock_take_err(struct nsock *s)
     int e = s->err;
     s->err = 0;
     return e;
+}
+
+long nsock_peer_addr(const struct nsock *s, const struct sockaddr *sa, unsigned len, ip_addr_t *ip,
+                     u16_t *port)
+{
+    long r = ns_addr_in(s->family, sa, len, ip, port);
+    if (r < 0)
+        return r;
+    if (s->family == AF_INET6 && s->v6only && IP_IS_V4(ip))
+        return -ENETUNREACH;
+    if (ip_addr_isany(ip)) /* Linux: the unspecified address means this host */
+        ip_addr_set_loopback(IP_IS_V6(ip), ip);
+    return 0;
 }
 
 static long put_bool(void *val, unsigned *len, int v)

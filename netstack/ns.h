@@ -78,6 +78,10 @@ struct nsock {
 void nsock_init(struct nsock *s, int family, int type);
 /* Reads and clears the pending error (positive errno, or 0). */
 int nsock_take_err(struct nsock *s);
+/* The peer a connect names, read for the socket's family: -ENETUNREACH for IPv4 on a v6-only
+ * socket; the unspecified address becomes loopback, as on Linux.  0 or -errno. */
+long nsock_peer_addr(const struct nsock *s, const struct sockaddr *sa, unsigned len, ip_addr_t *ip,
+                     u16_t *port);
 /* The socket options TCP and UDP handle alike; -ENOPROTOOPT for the protocol's own. */
 long nsock_getopt(struct nsock *s, int id, void *val, unsigned *len);
 long nsock_setopt(struct nsock *s, int id, const void *val, unsigned len);
@@ -91,7 +95,7 @@ extern uint32_t nsock_count;
 /* Registers AF_INET and AF_INET6 with svcos's socket layer. */
 void inet_register(void);
 
-/* ---- tcp_*.c / udp.c: the protocols ---- */
+/* ---- tcp_*.c / udp_*.c: the protocols ---- */
 long tcp_sock_create(int family, struct file **out);
 long udp_sock_create(int family, struct file **out);
 

@@ -170,19 +170,11 @@ long ts_connect(struct file *f, const struct sockaddr *sa, unsigned len)
     }
     ip_addr_t ip;
     u16_t port;
-    long r = ns_addr_in(t->s.family, sa, len, &ip, &port);
+    long r = nsock_peer_addr(&t->s, sa, len, &ip, &port);
     if (r < 0)
         return r;
-    if (t->s.family == AF_INET6 && t->s.v6only && IP_IS_V4(&ip))
-        return -ENETUNREACH;
     if (port == 0)
         return -ECONNREFUSED;
-    if (ip_addr_isany(&ip)) { /* Linux: the unspecified address means this host */
-        if (IP_IS_V4(&ip))
-            ip_addr_set_loopback(0, &ip);
-        else
-            ip_addr_set_loopback(1, &ip);
-    }
     if (t->state == TS_CLOSED && (r = renew_pcb(t)) < 0)
         return r;
     t->s.err = 0;

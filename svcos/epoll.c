@@ -239,7 +239,5 @@ long sys_epoll_pwait2(int epfd, struct epoll_event *out, int max, const struct t
     long r = ts_to_deadline(ts, &deadline);
     if (r < 0)
         return r;
-    if (ts && !ts->tv_sec && !ts->tv_nsec)
-        deadline = 0;
     return ep_wait(epfd, out, max, deadline);
 }

@@ -16,6 +16,10 @@ long ts_to_deadline(const void *timespec_user, uint64_t *deadline_ns)
     }
     if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= (long)NS_PER_S)
         return -EINVAL;
+    if (!ts->tv_sec && !ts->tv_nsec) {
+        *deadline_ns = 0;
+        return 0;
+    }
     uint64_t now = time_mono_ns();
     uint64_t ns = (uint64_t)ts->tv_sec * NS_PER_S + (uint64_t)ts->tv_nsec;
     *deadline_ns =
@@ -113,8 +117,6 @@ long sys_ppoll(struct pollfd *p, unsigned long n, const struct timespec *ts, con
     long r = ts_to_deadline(ts, &deadline);
     if (r < 0)
         return r;
-    if (ts && ts->tv_sec == 0 && ts->tv_nsec == 0)
-        deadline = 0;
     return wait_pollfds(p, n, deadline);
 }
 
@@ -169,8 +171,6 @@ long sys_select(int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
             return -EINVAL;
         struct timespec ts = {.tv_sec = tv->tv_sec, .tv_nsec = tv->tv_usec * 1000};
         ts_to_deadline(&ts, &deadline);
-        if (!tv->tv_sec && !tv->tv_usec)
-            deadline = 0;
     }
     long r = do_select(n, rd, wr, ex, deadline);
     if (tv && r >= 0) {
@@ -190,7 +190,5 @@ long sys_pselect6(int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct timesp
     long r = ts_to_deadline(ts, &deadline);
     if (r < 0)
         return r;
-    if (ts && !ts->tv_sec && !ts->tv_nsec)
-        deadline = 0;
     return do_select(n, rd, wr, ex, deadline);
 }

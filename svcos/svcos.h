@@ -194,6 +194,8 @@ void netstack_init(void) __attribute__((weak));
 /* ---- poll.c: readiness and blocking ---- */
 /* Blocks until `f` has one of `events` or `deadline_ns` passes: 0, or -ETIMEDOUT. */
 long poll_block(struct file *f, unsigned events, uint64_t deadline_ns);
+/* A relative timeout (NULL: none) as a CLOCK_MONOTONIC deadline: UINT64_MAX for none, 0 for a
+ * zero timeout (look once, never wait).  0, or -EINVAL for a malformed timespec. */
 long ts_to_deadline(const void *timespec_user, uint64_t *deadline_ns);
 
 /* ---- epoll.c ---- */

@@ -84,6 +84,18 @@ uint64_t snap_total_bytes(const struct snapshot_store *s);
 /* Indexes the complete snapshots in the directory, removes the rest (logged).  At open. */
 int snap_recover(struct snapshot_store *s, char *err, size_t errlen);
 
+/* What writing a core gave, for its metadata (snapshot_write.c -> snapshot_meta.c). */
+struct snap_written {
+    const char *id;
+    uint64_t seq;
+    int64_t time_ns;
+    uint64_t bytes, allocated;
+    struct coredump_stats st;
+    double dump_s, fsync_s;
+};
+
+/* The metadata of a snapshot just written (its digest pending); NULL if out of memory. */
+json_t *snap_build_meta(const struct snapshot_request *req, const struct snap_written *w);
 /* <id>.json.tmp, fsync, rename over <id>.json: the rename commits (or updates) a snapshot. */
 int snap_write_meta(struct snapshot_store *s, const char *id, const json_t *m, char *err,
                     size_t errlen);

@@ -2,12 +2,12 @@
  * address an address), so that a typo stops hv at start-up rather than leaving a VM offline. */
 #include "net/nic_config.h"
 
+#include "base/log.h"
 #include "net/backends.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,17 +20,6 @@
 #define USER_DHCP_LO 0x0a00020fu
 
 static const uint8_t default_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static int parse_port(const char *s, size_t n, uint16_t *port)
 {
@@ -77,7 +66,7 @@ static int parse_endpoint(const char *s, size_t n, uint32_t dflt, struct in_addr
 static int parse_hostfwd(struct nic_config *c, const char *v, char *err, size_t errlen)
 {
     if (c->nhostfwd == NIC_FWD_MAX)
-        return fail(err, errlen, "hostfwd=%s: too many (at most 8)", v);
+        return hv_fail(err, errlen, "hostfwd=%s: too many (at most 8)", v);
     struct nic_hostfwd *f = &c->hostfwd[c->nhostfwd];
     *f = (struct nic_hostfwd){0};
     const char *spec = v;
@@ -89,9 +78,9 @@ static int parse_hostfwd(struct nic_config *c, const char *v, char *err, size_t 
     if (!dash ||
         parse_endpoint(v, (size_t)(dash - v), 0x7f000001u, &f->host_addr, &f->host_port) < 0 ||
         parse_endpoint(dash + 1, strlen(dash + 1), 0, &f->guest_addr, &f->guest_port) < 0)
-        return fail(err, errlen,
-                    "hostfwd=%s: want [tcp|udp]:[HOSTADDR]:PORT-[GUESTADDR]:PORT (ports 1-65535)",
-                    spec);
+        return hv_fail(
+            err, errlen,
+            "hostfwd=%s: want [tcp|udp]:[HOSTADDR]:PORT-[GUESTADDR]:PORT (ports 1-65535)", spec);
     c->nhostfwd++;
     return 0;
 }
@@ -100,7 +89,7 @@ static int parse_hostfwd(struct nic_config *c, const char *v, char *err, size_t 
 static int parse_guestfwd(struct nic_config *c, const char *v, char *err, size_t errlen)
 {
     if (c->nguestfwd == NIC_FWD_MAX)
-        return fail(err, errlen, "guestfwd=%s: too many (at most 8)", v);
+        return hv_fail(err, errlen, "guestfwd=%s: too many (at most 8)", v);
     struct nic_guestfwd *g = &c->guestfwd[c->nguestfwd];
     *g = (struct nic_guestfwd){0};
     const char *spec = v;
@@ -111,14 +100,14 @@ static int parse_guestfwd(struct nic_config *c, const char *v, char *err, size_t
     if (!dash || !hcolon || parse_endpoint(v, (size_t)(dash - v), 0, &g->addr, &g->port) < 0 ||
         parse_port(hcolon + 1, strlen(hcolon + 1), &g->host_port) < 0 ||
         (size_t)(hcolon - dash - 1) >= sizeof g->host || hcolon == dash + 1)
-        return fail(err, errlen, "guestfwd=%s: want tcp:ADDR:PORT-HOST:PORT", spec);
+        return hv_fail(err, errlen, "guestfwd=%s: want tcp:ADDR:PORT-HOST:PORT", spec);
     memcpy(g->host, dash + 1, (size_t)(hcolon - dash - 1));
     uint32_t a = ntohl(g->addr.s_addr);
     if ((a & USER_MASK) != USER_NET || a == USER_ROUTER || a == USER_DNS || a == USER_DHCP_LO ||
         (a & 0xff) == 0 || (a & 0xff) == 0xff)
-        return fail(err, errlen,
-                    "guestfwd=%s: ADDR must be a free address of 10.0.2.0/24 (not .2, .3, .15)",
-                    spec);
+        return hv_fail(err, errlen,
+                       "guestfwd=%s: ADDR must be a free address of 10.0.2.0/24 (not .2, .3, .15)",
+                       spec);
     c->nguestfwd++;
     return 0;
 }
@@ -139,24 +128,24 @@ static int parse_option(struct nic_config *c, char *opt, char *err, size_t errle
 {
     char *eq = strchr(opt, '=');
     if (!eq)
-        return fail(err, errlen, "\"%s\": want NAME=VALUE", opt);
+        return hv_fail(err, errlen, "\"%s\": want NAME=VALUE", opt);
     *eq = 0;
     const char *k = opt, *v = eq + 1;
     bool user = c->kind == NIC_USER, tap = c->kind == NIC_TAP;
     if (!strcmp(k, "mac")) {
         if (parse_mac(c->mac, v) < 0)
-            return fail(err, errlen, "mac=%s: want six hex bytes, e.g. 52:54:00:12:34:56 (unicast)",
-                        v);
+            return hv_fail(err, errlen,
+                           "mac=%s: want six hex bytes, e.g. 52:54:00:12:34:56 (unicast)", v);
     } else if (!strcmp(k, "mtu")) {
         char *end;
         errno = 0;
         unsigned long m = strtoul(v, &end, 10);
         if (errno || end == v || *end || m < NIC_MIN_MTU || m > NIC_MAX_MTU)
-            return fail(err, errlen, "mtu=%s: want 68 to 65520", v);
+            return hv_fail(err, errlen, "mtu=%s: want 68 to 65520", v);
         c->mtu = (uint16_t)m;
     } else if (user && !strcmp(k, "restrict")) {
         if (strcmp(v, "on") && strcmp(v, "off"))
-            return fail(err, errlen, "restrict=%s: want on or off", v);
+            return hv_fail(err, errlen, "restrict=%s: want on or off", v);
         c->restricted = !strcmp(v, "on");
     } else if (user && !strcmp(k, "hostfwd")) {
         return parse_hostfwd(c, v, err, errlen);
@@ -164,11 +153,11 @@ static int parse_option(struct nic_config *c, char *opt, char *err, size_t errle
         return parse_guestfwd(c, v, err, errlen);
     } else if (tap && !strcmp(k, "ifname")) {
         if (!*v || strlen(v) >= sizeof c->ifname || strchr(v, '/'))
-            return fail(err, errlen, "ifname=%s: want 1-15 characters, no '/'", v);
+            return hv_fail(err, errlen, "ifname=%s: want 1-15 characters, no '/'", v);
         snprintf(c->ifname, sizeof c->ifname, "%s", v);
     } else {
         *eq = '=';
-        return fail(err, errlen, "\"%s\": not an option of this kind of network", opt);
+        return hv_fail(err, errlen, "\"%s\": not an option of this kind of network", opt);
     }
     return 0;
 }
@@ -178,13 +167,13 @@ int nic_config_parse(struct nic_config *c, const char *spec, bool service, char 
     *c = (struct nic_config){.restricted = service}; /* mtu 0 until mtu= or the default */
     memcpy(c->mac, default_mac, sizeof c->mac);
     if (strlen(spec) >= sizeof c->spec)
-        return fail(err, errlen, "%s", "too long");
+        return hv_fail(err, errlen, "too long");
     snprintf(c->spec, sizeof c->spec, "%s", spec);
     char buf[NIC_SPEC_MAX];
     snprintf(buf, sizeof buf, "%s", spec);
     char *save = NULL, *kind = strtok_r(buf, ",", &save);
     if (!kind)
-        return fail(err, errlen, "%s", "empty: want none, user[,...] or tap,ifname=NAME[,...]");
+        return hv_fail(err, errlen, "empty: want none, user[,...] or tap,ifname=NAME[,...]");
     if (!strcmp(kind, "none"))
         c->kind = NIC_NONE;
     else if (!strcmp(kind, "user"))
@@ -192,15 +181,15 @@ int nic_config_parse(struct nic_config *c, const char *spec, bool service, char 
     else if (!strcmp(kind, "tap"))
         c->kind = NIC_TAP, c->backend = &nic_tap_backend;
     else
-        return fail(err, errlen, "\"%s\": want none, user or tap", kind);
+        return hv_fail(err, errlen, "\"%s\": want none, user or tap", kind);
     for (char *opt; (opt = strtok_r(NULL, ",", &save));) {
         if (c->kind == NIC_NONE)
-            return fail(err, errlen, "\"%s\": none takes no options", opt);
+            return hv_fail(err, errlen, "\"%s\": none takes no options", opt);
         if (parse_option(c, opt, err, errlen) < 0)
             return -1;
     }
     if (c->kind == NIC_TAP && !c->ifname[0])
-        return fail(err, errlen, "%s", "tap needs ifname=NAME");
+        return hv_fail(err, errlen, "tap needs ifname=NAME");
     if (!c->mtu)
         c->mtu = service && c->kind == NIC_USER ? NIC_SERVICE_USER_MTU : NIC_DEFAULT_MTU;
     return 0;

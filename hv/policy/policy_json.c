@@ -1,169 +1,34 @@
-/* policy_json.c: the trap policy as JSON: all-or-nothing apply with field-named errors, dump. */
+/* policy_json.c: the trap policy as JSON: its sections, all-or-nothing apply, load, dump. */
 #include "policy/policy.h"
 #include "policy/policy_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FIELD_MAX 64
-
-/* Jansson's iterators take json_t *; they only read it here. */
-static json_t *unconst(const json_t *j)
-{
-    return (json_t *)(uintptr_t)j;
-}
-
-static int fail(char *err, size_t errlen, const char *field, const char *msg)
-{
-    snprintf(err, errlen, "\"%s\": %s", field, msg);
-    return -EINVAL;
-}
-
-/* A whole number from a string: "0x"-hex or decimal digits only. */
-static bool parse_u64_text(const char *s, uint64_t *out)
-{
-    int base = 10;
-    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        base = 16;
-        s += 2;
-    }
-    if (!*s)
-        return false;
-    for (const char *c = s; *c; c++)
-        if (base == 10 ? (*c < '0' || *c > '9') : !strchr("0123456789abcdefABCDEF", *c))
-            return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, base);
-    if (errno || *end)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* An unsigned integer no larger than max: a JSON integer or a hex/decimal string. */
-static int get_uint(const json_t *v, const char *field, uint64_t max, uint64_t *out, char *err,
-                    size_t errlen)
-{
-    char msg[96];
-    uint64_t x;
-
-    if (json_is_integer(v)) {
-        if (json_integer_value(v) < 0)
-            return fail(err, errlen, field, "must not be negative");
-        x = (uint64_t)json_integer_value(v);
-    } else if (json_is_string(v)) {
-        if (!parse_u64_text(json_string_value(v), &x))
-            return fail(err, errlen, field, "expected a number, decimal or \"0x\" hex");
-    } else if (json_is_real(v)) {
-        return fail(err, errlen, field, "expected a whole number");
-    } else {
-        return fail(err, errlen, field, "expected a number, decimal or \"0x\" hex");
-    }
-    if (x > max) {
-        snprintf(msg, sizeof msg, "0x%" PRIx64 " is above the maximum 0x%" PRIx64, x, max);
-        return fail(err, errlen, field, msg);
-    }
-    *out = x;
-    return 0;
-}
-
-/* A count of units (ms, s) in [0] or [min, max]; reals are accepted so 0.5 is named as such. */
-static int get_period(const json_t *v, const char *field, const char *unit, double min, double max,
-                      uint32_t *out, char *err, size_t errlen)
-{
-    char msg[128];
-    double d;
-    uint64_t x;
-
-    if (json_is_number(v)) {
-        d = json_number_value(v);
-    } else if (json_is_string(v) && parse_u64_text(json_string_value(v), &x)) {
-        d = (double)x;
-    } else {
-        return fail(err, errlen, field, "expected a number");
-    }
-    if (d < 0 || isnan(d))
-        snprintf(msg, sizeof msg, "%.15g %s is negative (0 turns it off)", d, unit);
-    else if (d > 0 && d < min)
-        snprintf(msg, sizeof msg, "%.15g %s is below the %.15g %s minimum", d, unit, min, unit);
-    else if (d > max)
-        snprintf(msg, sizeof msg, "%.15g %s is above the %.15g %s maximum", d, unit, max, unit);
-    else if (d != floor(d))
-        snprintf(msg, sizeof msg, "%.15g %s is not a whole number of %s", d, unit, unit);
-    else {
-        *out = (uint32_t)d;
-        return 0;
-    }
-    return fail(err, errlen, field, msg);
-}
-
 static int apply_events(const json_t *obj, unsigned char *actions, char *err, size_t errlen)
 {
-    char field[FIELD_MAX];
+    char field[POLICY_FIELD_MAX];
     const char *key;
     json_t *v;
     int ev, act;
 
     if (!json_is_object(obj))
-        return fail(err, errlen, "events", "expected an object of event: action");
-    json_object_foreach(unconst(obj), key, v)
+        return policy_field_fail(err, errlen, "events", "expected an object of event: action");
+    json_object_foreach(policy_json_mut(obj), key, v)
     {
         snprintf(field, sizeof field, "events.%s", key);
         if (!json_is_string(v)) {
             int rc = policy_check_pair(field, key, "", &ev, &act, err, errlen);
-            return rc && ev < 0 ? rc : fail(err, errlen, field, "expected an action name");
+            return rc && ev < 0 ? rc
+                                : policy_field_fail(err, errlen, field, "expected an action name");
         }
         int rc = policy_check_pair(field, key, json_string_value(v), &ev, &act, err, errlen);
         if (rc)
             return rc;
         actions[ev] = (unsigned char)act;
-    }
-    return 0;
-}
-
-/* The fields of an object element, all required but `optional`; any other key is an error. */
-static int check_keys(const json_t *o, const char *field, const char *const *keys, int n,
-                      const char *optional, char *err, size_t errlen)
-{
-    char sub[FIELD_MAX];
-    const char *key;
-    json_t *v;
-
-    json_object_foreach(unconst(o), key, v)
-    {
-        int i = 0;
-        while (i < n && strcmp(key, keys[i]))
-            i++;
-        if (i == n) {
-            snprintf(sub, sizeof sub, "%s.%s", field, key);
-            return fail(err, errlen, sub, "unknown field");
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        if (!json_object_get(o, keys[i]) && (!optional || strcmp(keys[i], optional))) {
-            snprintf(sub, sizeof sub, "%s.%s", field, keys[i]);
-            return fail(err, errlen, sub, "missing");
-        }
-    }
-    return 0;
-}
-
-static int check_list(const json_t *v, const char *field, size_t max, const char *what, char *err,
-                      size_t errlen)
-{
-    char msg[96];
-    if (!json_is_array(v)) {
-        snprintf(msg, sizeof msg, "expected a list of %s", what);
-        return fail(err, errlen, field, msg);
-    }
-    if (json_array_size(v) > max) {
-        snprintf(msg, sizeof msg, "%zu entries, at most %zu", json_array_size(v), max);
-        return fail(err, errlen, field, msg);
     }
     return 0;
 }
@@ -177,36 +42,39 @@ static int cmp_range(const void *a, const void *b)
 static int apply_protected(const json_t *arr, struct policy_params *pp, char *err, size_t errlen)
 {
     static const char *const keys[] = {"gpa", "len"};
-    char field[FIELD_MAX], sub[FIELD_MAX], msg[128];
+    char field[POLICY_FIELD_MAX], sub[POLICY_FIELD_MAX], msg[128];
     uint64_t gpa, len;
-    int rc = check_list(arr, "protected", POLICY_MAX_PROTECTED, "{\"gpa\", \"len\"}", err, errlen);
+    int rc = policy_field_list(arr, "protected", POLICY_MAX_PROTECTED, "{\"gpa\", \"len\"}", err,
+                               errlen);
 
     for (size_t i = 0; !rc && i < json_array_size(arr); i++) {
         const json_t *o = json_array_get(arr, i);
         snprintf(field, sizeof field, "protected[%zu]", i);
         if (!json_is_object(o))
-            return fail(err, errlen, field, "expected {\"gpa\", \"len\"}");
-        if ((rc = check_keys(o, field, keys, 2, NULL, err, errlen)))
+            return policy_field_fail(err, errlen, field, "expected {\"gpa\", \"len\"}");
+        if ((rc = policy_field_keys(o, field, keys, 2, NULL, err, errlen)))
             return rc;
         snprintf(sub, sizeof sub, "%s.gpa", field);
-        if ((rc =
-                 get_uint(json_object_get(o, "gpa"), sub, POLICY_GPA_LIMIT - 1, &gpa, err, errlen)))
+        if ((rc = policy_field_uint(json_object_get(o, "gpa"), sub, POLICY_GPA_LIMIT - 1, &gpa, err,
+                                    errlen)))
             return rc;
         if (gpa % POLICY_PAGE_SIZE) {
             snprintf(msg, sizeof msg, "not page aligned (0x%" PRIx64 ")", gpa);
-            return fail(err, errlen, sub, msg);
+            return policy_field_fail(err, errlen, sub, msg);
         }
         snprintf(sub, sizeof sub, "%s.len", field);
-        if ((rc = get_uint(json_object_get(o, "len"), sub, POLICY_GPA_LIMIT, &len, err, errlen)))
+        if ((rc = policy_field_uint(json_object_get(o, "len"), sub, POLICY_GPA_LIMIT, &len, err,
+                                    errlen)))
             return rc;
         if (!len || len % POLICY_PAGE_SIZE) {
             snprintf(msg, sizeof msg,
                      "%" PRIu64 " is not a whole, non-zero number of %u-byte pages", len,
                      POLICY_PAGE_SIZE);
-            return fail(err, errlen, sub, msg);
+            return policy_field_fail(err, errlen, sub, msg);
         }
         if (len > POLICY_GPA_LIMIT - gpa)
-            return fail(err, errlen, field, "ends beyond the 52-bit guest-physical space");
+            return policy_field_fail(err, errlen, field,
+                                     "ends beyond the 52-bit guest-physical space");
         for (size_t j = 0; j < i; j++) {
             const struct policy_range *r = &pp->protected_ranges[j];
             if (gpa < r->gpa + r->len && r->gpa < gpa + len) {
@@ -214,7 +82,7 @@ static int apply_protected(const json_t *arr, struct policy_params *pp, char *er
                          "0x%" PRIx64 "-0x%" PRIx64 " overlaps protected[%zu] 0x%" PRIx64
                          "-0x%" PRIx64,
                          gpa, gpa + len - 1, j, r->gpa, r->gpa + r->len - 1);
-                return fail(err, errlen, field, msg);
+                return policy_field_fail(err, errlen, field, msg);
             }
         }
         pp->protected_ranges[i] = (struct policy_range){gpa, len};
@@ -232,33 +100,35 @@ static int apply_ports(const struct policy *p, const json_t *arr, struct policy_
                        char *err, size_t errlen)
 {
     static const char *const keys[] = {"first", "last"};
-    char field[FIELD_MAX], sub[FIELD_MAX], msg[128];
+    char field[POLICY_FIELD_MAX], sub[POLICY_FIELD_MAX], msg[128];
     uint64_t first, last;
-    int rc = check_list(arr, "forbidden_ports", POLICY_MAX_PORT_RANGES,
-                        "ports or {\"first\", \"last\"}", err, errlen);
+    int rc = policy_field_list(arr, "forbidden_ports", POLICY_MAX_PORT_RANGES,
+                               "ports or {\"first\", \"last\"}", err, errlen);
 
     for (size_t i = 0; !rc && i < json_array_size(arr); i++) {
         const json_t *o = json_array_get(arr, i);
         snprintf(field, sizeof field, "forbidden_ports[%zu]", i);
         if (!json_is_object(o)) {
-            if ((rc = get_uint(o, field, 0xffff, &first, err, errlen)))
+            if ((rc = policy_field_uint(o, field, 0xffff, &first, err, errlen)))
                 return rc;
             last = first;
         } else {
-            if ((rc = check_keys(o, field, keys, 2, "last", err, errlen)))
+            if ((rc = policy_field_keys(o, field, keys, 2, "last", err, errlen)))
                 return rc;
             snprintf(sub, sizeof sub, "%s.first", field);
-            if ((rc = get_uint(json_object_get(o, "first"), sub, 0xffff, &first, err, errlen)))
+            if ((rc = policy_field_uint(json_object_get(o, "first"), sub, 0xffff, &first, err,
+                                        errlen)))
                 return rc;
             last = first;
             snprintf(sub, sizeof sub, "%s.last", field);
             if (json_object_get(o, "last") &&
-                (rc = get_uint(json_object_get(o, "last"), sub, 0xffff, &last, err, errlen)))
+                (rc = policy_field_uint(json_object_get(o, "last"), sub, 0xffff, &last, err,
+                                        errlen)))
                 return rc;
             if (first > last) {
                 snprintf(msg, sizeof msg, "first 0x%" PRIx64 " is above last 0x%" PRIx64, first,
                          last);
-                return fail(err, errlen, field, msg);
+                return policy_field_fail(err, errlen, field, msg);
             }
         }
         for (uint64_t port = first; port <= last; port++) {
@@ -267,7 +137,7 @@ static int apply_ports(const struct policy *p, const json_t *arr, struct policy_
                 snprintf(msg, sizeof msg,
                          "port 0x%" PRIx64 " belongs to the %s device and cannot be forbidden",
                          port, owner);
-                return fail(err, errlen, field, msg);
+                return policy_field_fail(err, errlen, field, msg);
             }
         }
         pp->ports[i] = (struct policy_port_range){(uint16_t)first, (uint16_t)last};
@@ -279,13 +149,13 @@ static int apply_ports(const struct policy *p, const json_t *arr, struct policy_
 
 static int apply_msrs(const json_t *arr, struct policy_params *pp, char *err, size_t errlen)
 {
-    char field[FIELD_MAX];
+    char field[POLICY_FIELD_MAX];
     uint64_t msr;
-    int rc = check_list(arr, "forbidden_msrs", POLICY_MAX_MSRS, "MSR indices", err, errlen);
+    int rc = policy_field_list(arr, "forbidden_msrs", POLICY_MAX_MSRS, "MSR indices", err, errlen);
 
     for (size_t i = 0; !rc && i < json_array_size(arr); i++) {
         snprintf(field, sizeof field, "forbidden_msrs[%zu]", i);
-        if ((rc = get_uint(json_array_get(arr, i), field, UINT32_MAX, &msr, err, errlen)))
+        if ((rc = policy_field_uint(json_array_get(arr, i), field, UINT32_MAX, &msr, err, errlen)))
             return rc;
         pp->msrs[i] = (uint32_t)msr;
     }
@@ -299,7 +169,7 @@ static int apply_msrs(const json_t *arr, struct policy_params *pp, char *err, si
                  "these %u MSRs are spread over %u runs of 0x%x indices; KVM's MSR filter "
                  "traps at most %u such runs",
                  n, windows, POLICY_MSR_WINDOW_SPAN, POLICY_MSR_WINDOWS);
-        return fail(err, errlen, "forbidden_msrs", msg);
+        return policy_field_fail(err, errlen, "forbidden_msrs", msg);
     }
     pp->nmsrs = n;
     return 0;
@@ -317,16 +187,16 @@ static int apply_all(const struct policy *p, const json_t *obj, unsigned char *a
         snprintf(err, errlen, "policy: expected a JSON object");
         return -EINVAL;
     }
-    json_object_foreach(unconst(obj), key, v)
+    json_object_foreach(policy_json_mut(obj), key, v)
     {
         if (!strcmp(key, "events"))
             rc = apply_events(v, actions, err, errlen);
         else if (!strcmp(key, "watchdog_ms"))
-            rc = get_period(v, key, "ms", POLICY_WATCHDOG_MIN_MS, POLICY_WATCHDOG_MAX_MS,
-                            &pp->watchdog_ms, err, errlen);
+            rc = policy_field_period(v, key, "ms", POLICY_WATCHDOG_MIN_MS, POLICY_WATCHDOG_MAX_MS,
+                                     &pp->watchdog_ms, err, errlen);
         else if (!strcmp(key, "preboot_prompt_seconds"))
-            rc = get_period(v, key, "s", 1, POLICY_PROMPT_MAX_S, &pp->preboot_prompt_seconds, err,
-                            errlen);
+            rc = policy_field_period(v, key, "s", 1, POLICY_PROMPT_MAX_S,
+                                     &pp->preboot_prompt_seconds, err, errlen);
         else if (!strcmp(key, "protected"))
             rc = apply_protected(v, pp, err, errlen);
         else if (!strcmp(key, "forbidden_ports"))
@@ -334,9 +204,10 @@ static int apply_all(const struct policy *p, const json_t *obj, unsigned char *a
         else if (!strcmp(key, "forbidden_msrs"))
             rc = apply_msrs(v, pp, err, errlen);
         else
-            rc = fail(err, errlen, key,
-                      "unknown field (known: events, watchdog_ms, protected, forbidden_ports, "
-                      "forbidden_msrs, preboot_prompt_seconds)");
+            rc = policy_field_fail(
+                err, errlen, key,
+                "unknown field (known: events, watchdog_ms, protected, forbidden_ports, "
+                "forbidden_msrs, preboot_prompt_seconds)");
         if (rc)
             return rc;
     }

@@ -1,4 +1,4 @@
-/* switch.h: the VM switch (seeds 001, 002), pause/resume and boot, and settling stopped VMs. */
+/* switch.h: the VM switch (seeds 001, 002), pause/resume and boot, the foreground. */
 #ifndef HV_SWITCH_H
 #define HV_SWITCH_H
 
@@ -28,12 +28,6 @@ int hv_resume(struct hv *hv, struct vm *vm, char *err, size_t errlen);
 
 /* Boots a VM that has never run; a guest boots by a switch to it. */
 int hv_boot(struct hv *hv, struct vm *vm, char *err, size_t errlen);
-
-/* Main loop: records VMs that halted or crashed since the last call, and
- * moves the foreground to the service VM if the foreground guest stopped; then
- * finishes what waited for a snapshot writer that has ended (a requested
- * snapshot's VM runs on; a reset, a service VM restart).  Never waits for one. */
-void hv_settle_stopped_vms(struct hv *hv);
 
 /* The service VM takes the foreground from `vm`, which can no longer have it (it stopped); nothing
  * if `vm` is not the foreground.  The caller holds switch_lock. */

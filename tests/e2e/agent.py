@@ -9,6 +9,7 @@ import ssl
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,20 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def wait_until(pred, timeout, what, fatal=True):
+    """For the bench scripts: polls pred every 0.1 s for up to timeout seconds and returns its first
+    true value; then None, or (fatal) exits naming what, since a traceback would add nothing."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    if fatal:
+        sys.exit(f"{Path(sys.argv[0]).name}: timed out waiting for {what}")
+    return None
 
 
 def start_service_vm(tmp_path, port, guest_mem=16):

@@ -1,97 +1,19 @@
 // web_browser.mjs: the dashboard in a real browser (Debian's chromium through playwright-core),
 // run by test_web.py with its settings in WEB_TEST (JSON); prints one line per step and exits
-// nonzero with the reason on the first failure.
-import { createRequire } from 'node:module';
+// nonzero with the reason on the first failure.  What the steps share is web_page.mjs; the CSV
+// export, the policy form and the console crash are steps of their own (web_*.mjs).
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { consoleCrash } from './web_console_crash.mjs';
-
-const cfg = JSON.parse(process.env.WEB_TEST);
-const require = createRequire(join(cfg.modules, 'x.js'));
-const { chromium } = require('playwright-core');
-const T = cfg.timeoutMs;
-const problems = []; // dialogs, page errors, console errors, CSP violations: all fail the test
-let expect401 = false; // while checking expiry, the browser's own "401" log line is expected
-let expectRefusal = false; // while checking the policy form's refusals: its "400"/"412" lines
-
-const step = (s) => console.log(`web: ${s}`);
-
-async function newPage(browser) {
-    const ctx = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true, viewport: { width: 1280, height: 800 } });
-    // Injected by the browser itself (not inline script), so the CSP does not block it.
-    await ctx.addInitScript(() => {
-        window.__csp = [];
-        document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
-    });
-    const page = await ctx.newPage();
-    page.on('dialog', (d) => {
-        problems.push(`dialog: ${d.message()}`);
-        d.dismiss().catch(() => {});
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-        if (m.type() !== 'error') return;
-        if (expect401 && /status of 401/.test(m.text())) return;
-        if (expectRefusal && /status of (400|412)/.test(m.text())) return;
-        problems.push(`console: ${m.text()}`);
-    });
-    page.setDefaultTimeout(T);
-    return { ctx, page };
-}
-
-// What the browser measured of the first view (the login form: the page paints nothing before
-// it): its first contentful paint after navigation start, and the bytes of the document and its
-// assets as they travelled (compressed) and decoded. Within the issue's budget: 300 KiB sent.
-let firstView = null;
-async function measureFirstView(page) {
-    await page.waitForSelector('form.login');
-    // A paint entry is queued after the frame; give it a moment rather than racing it.
-    await page.waitForFunction(() => performance.getEntriesByName('first-contentful-paint').length > 0, null, { timeout: 5000 }).catch(() => {});
-    const v = await page.evaluate(() => {
-        const files = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
-            .filter((e) => !e.name.includes('/redfish/'));
-        return {
-            fcp: performance.getEntriesByName('first-contentful-paint')[0]?.startTime,
-            sent: files.reduce((n, e) => n + e.encodedBodySize, 0),
-            decoded: files.reduce((n, e) => n + e.decodedBodySize, 0),
-            files: files.length,
-            connect: files[0].connectEnd - files[0].connectStart, // TCP and the TLS handshake
-            lastByte: Math.max(...files.map((e) => e.responseEnd)), // the last asset's last byte
-        };
-    });
-    assert.ok(v.sent > 0 && v.sent <= 300 * 1024, `first view ${v.sent} bytes sent: over the 300 KiB budget`);
-    return (firstView = v);
-}
-const fmtView = (v) =>
-    `first contentful paint (the login form) ${v.fcp == null ? 'n/a' : `${Math.round(v.fcp)} ms`} after navigation start; ` +
-    `connection with TLS ${Math.round(v.connect)} ms, last asset byte at ${Math.round(v.lastByte)} ms; ` +
-    `${v.files} files, ${(v.sent / 1024).toFixed(1)} KiB sent (${(v.decoded / 1024).toFixed(1)} KiB decoded)`;
-
-async function login(page, base, [user, pw]) {
-    const resp = await page.goto(base + '/');
-    await measureFirstView(page);
-    await page.fill('input[name=user]', user);
-    await page.fill('input[name=password]', pw);
-    await page.click('button[type=submit]');
-    await page.waitForSelector('[data-testid=who]');
-    return resp;
-}
-
-const text = (page, sel) => page.locator(sel).innerText();
-const shot = (page, name) => page.screenshot({ path: join(cfg.shots, `web-${name}.png`), fullPage: true });
-
-async function checkClean(page) {
-    const csp = await page.evaluate(() => window.__csp);
-    assert.deepEqual(csp, [], 'CSP violations');
-    assert.equal(await page.evaluate(() => window.__pwned), undefined, 'guest markup ran');
-}
+import { INJECTED, checkCsv } from './web_csv.mjs';
+import { T, cfg, checkClean, expected, fmtView, launch, login, measureFirstView, newPage, problems, shot, step, text } from './web_page.mjs';
+import { policyForm } from './web_policy.mjs';
 
 async function admin(browser) {
     const { ctx, page } = await newPage(browser);
     const t0 = Date.now();
-    const resp = await login(page, cfg.base, cfg.admin);
+    const { resp, view } = await login(page, cfg.base, cfg.admin);
     const h = resp.headers();
     assert.match(h['content-security-policy'] || '', /default-src 'self'/);
     assert.doesNotMatch(h['content-security-policy'], /unsafe-inline/);
@@ -100,7 +22,7 @@ async function admin(browser) {
     assert.equal(h['cache-control'], 'no-cache');
     await page.waitForSelector('[data-testid=system-guest]');
     await page.waitForSelector('[data-testid=system-service]');
-    step(`native agent: ${fmtView(firstView)}`);
+    step(`native agent: ${fmtView(view)}`);
     step(`logged in as ${cfg.admin[0]}, overview with guest and service in ${Date.now() - t0} ms`);
     assert.equal(await page.evaluate(() => document.cookie), '', 'no cookies');
 
@@ -250,11 +172,11 @@ async function admin(browser) {
     const sess = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigil.session')));
     const gone = await ctx.request.delete(cfg.base + sess.location, { headers: { 'X-Auth-Token': sess.token } });
     assert.equal(gone.status(), 204);
-    expect401 = true;
+    expected.status401 = true;
     await page.click('[data-testid=refresh]');
     await page.waitForSelector('form.login');
     assert.match(await text(page, 'form.login'), /expired/);
-    expect401 = false;
+    expected.status401 = false;
     step('an expired session returns to the login form');
 
     // Log in again, then out: the token is forgotten and no longer accepted.
@@ -268,49 +190,6 @@ async function admin(browser) {
     step('log out: the token is gone from the page and refused by the agent');
     await checkClean(page);
     await ctx.close();
-}
-
-// What the route above puts in place of the probe's message: a formula, a newline, commas, quotes.
-const INJECTED = '=HYPERLINK("http://evil.example/","click"), then\na second line';
-
-// RFC 4180: quoted cells may hold commas, doubled quotes and line breaks; rows end in CRLF.
-function parseCsv(text) {
-    const rows = [];
-    let row = [], cell = '', quoted = false;
-    for (let i = 0; i < text.length; i++) {
-        const c = text[i];
-        if (quoted) {
-            if (c !== '"') cell += c;
-            else if (text[i + 1] === '"') cell += '"', i++;
-            else quoted = false;
-        } else if (c === '"') quoted = true;
-        else if (c === ',') row.push(cell), (cell = '');
-        else if (c === '\r' && text[i + 1] === '\n') row.push(cell), rows.push(row), (row = []), (cell = ''), i++;
-        else cell += c;
-    }
-    if (cell || row.length) row.push(cell), rows.push(row);
-    return rows;
-}
-
-// The exported CSV (the OK entries shown) against the table: its header, one row per entry shown
-// with the same Id and Message, the probe with commas and quotes intact, the injected formula
-// quoted and prefixed with ' so a spreadsheet shows it as text.
-async function checkCsv(page) {
-    const shown = await page.locator('[data-testid=sel-row]').evaluateAll((trs) =>
-        trs.map((tr) => [tr.cells[0].textContent, tr.querySelector('td.msg').textContent]));
-    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=csv]')]);
-    const raw = readFileSync(await dl.path(), 'utf8');
-    const csv = parseCsv(raw);
-    assert.deepEqual(csv[0], ['Id', 'Created', 'Severity', 'EntryType', 'Message']);
-    assert.equal(csv.length - 1, shown.length, 'CSV rows = rows shown');
-    const unformula = (m) => (/^'[=+\-@]/.test(m) ? m.slice(1) : m);
-    assert.deepEqual(csv.slice(1).map((r) => [r[0], unformula(r[4])]), shown, 'CSV rows = the entries shown');
-    assert.ok(csv.slice(1).every((r) => r.length === 5 && r[2] === 'OK'), 'CSV cells');
-    assert.ok(csv.some((r) => r[4] === cfg.quoteProbe), `the probe with commas and quotes: ${cfg.quoteProbe}`);
-    assert.ok(shown.some(([, m]) => m === INJECTED), 'the injected entry is shown as it came');
-    const cellText = `"'${INJECTED.replace(/"/g, '""')}"`;
-    assert.ok(raw.includes(`,${cellText}\r\n`), `the formula's cell, quoted and prefixed: ${cellText}`);
-    step(`CSV: header and ${shown.length} rows = the entries shown; "${cfg.quoteProbe}" intact; a message starting with = quoted and prefixed with '`);
 }
 
 // Reset and NMI from the overview (the guest running in front): each asks first; what follows
@@ -367,52 +246,6 @@ async function resetAndNmi(page) {
     assert.equal(await text(page, `${g} [data-testid=uptime]`), '', 'a halted VM shows an uptime');
     assert.equal(await page.evaluate(() => window.__sameDocument), 2, 'the page reloaded');
     step(`power off: the guest halted, shown ${Date.now() - to} ms after the confirmation`);
-}
-
-// The trap policy as a form: a refused value is shown next to its field, a good one is saved
-// (If-Match), and a change made elsewhere meanwhile is reported rather than overwritten.
-async function policyForm(page, ctx) {
-    const sel = (ev) => `[data-testid=event-${ev}]`;
-    const fieldError = (k) => `[data-testid="error-${k}"]`;
-    await page.click('a[href="#/policy"]');
-    await page.waitForSelector(sel('triple_fault'));
-    assert.equal(await page.inputValue(sel('triple_fault')), 'freeze');
-    expectRefusal = true;
-    await page.selectOption(sel('triple_fault'), 'resume');
-    await page.click('[data-testid=save]');
-    await page.waitForSelector(fieldError('Events/triple_fault'));
-    assert.match(await text(page, fieldError('Events/triple_fault')), /refused/);
-    await shot(page, 'policy-error');
-    step('policy: triple_fault=resume refused, the reason next to that field');
-    await page.selectOption(sel('triple_fault'), 'freeze');
-    await page.fill('[data-testid=field-WatchdogMs]', 'soon');
-    await page.click('[data-testid=save]');
-    await page.waitForSelector(fieldError('WatchdogMs'));
-    assert.equal(await page.locator(fieldError('Events/triple_fault')).count(), 0);
-    await page.fill('[data-testid=field-WatchdogMs]', '0');
-    await page.selectOption(sel('forbidden_port'), 'notify');
-    await page.click('[data-testid=save]');
-    await page.waitForSelector('[data-testid=saved]');
-    const sess = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigil.session')));
-    const uri = cfg.base + '/redfish/v1/Managers/hv/Oem/Vigil/Policy';
-    const auth = { 'X-Auth-Token': sess.token };
-    let r = await ctx.request.get(uri, { headers: auth });
-    assert.equal((await r.json()).Events.forbidden_port, 'notify');
-    step('policy: forbidden_port=notify saved through the form (If-Match), the agent has it');
-    // Someone else changes the policy; the form's next save is refused, not applied.
-    r = await ctx.request.patch(uri, { headers: { ...auth, 'If-Match': r.headers().etag, 'Content-Type': 'application/json' },
-        data: { Events: { forbidden_msr: 'notify' } } });
-    assert.equal(r.status(), 200);
-    await page.selectOption(sel('forbidden_port'), 'log');
-    await page.click('[data-testid=save]');
-    await page.waitForFunction(() => /changed elsewhere/.test(document.querySelector('main [role=alert]')?.textContent));
-    r = await ctx.request.get(uri, { headers: auth });
-    assert.equal((await r.json()).Events.forbidden_port, 'notify', 'a stale form overwrote the policy');
-    expectRefusal = false;
-    await page.click('[data-testid=refresh]');
-    await page.waitForFunction(() => document.querySelector('[data-testid=event-forbidden_msr]')?.value === 'notify');
-    step('policy: a change made elsewhere meanwhile is reported (412), not overwritten; Refresh shows it');
-    await checkClean(page);
 }
 
 async function readonly(browser) {
@@ -479,13 +312,13 @@ async function xss(browser) {
     assert.match(dl.url(), /\/attachment\?ticket=[0-9a-f]{64}$/, 'the download is the ticket URL');
     assert.deepEqual(scripted, [], 'the page fetched the core itself');
     // The ticket the browser used is spent: the same URL again (no credentials) is refused.
-    expect401 = true;
+    expected.status401 = true;
     const again = await ctx.request.get(dl.url());
     assert.equal(again.status(), 401, 'a used ticket was accepted again');
     const refusal = await again.json();
     const why = refusal.error?.['@Message.ExtendedInfo']?.[0]?.Message || refusal.error?.message;
     assert.match(why, /ticket/, 'the refusal names the ticket');
-    expect401 = false;
+    expected.status401 = false;
     await page.locator('[data-testid=delete]').first().click();
     await page.click('[data-testid=confirm-yes]');
     await page.waitForFunction(() => !document.querySelector('[data-testid^=dump-]'));
@@ -539,11 +372,7 @@ async function paint(browser) {
     console.log(`web: paint ${JSON.stringify(runs)}`);
 }
 
-const browser = await chromium.launch({
-    executablePath: cfg.chromium,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-});
+const browser = await launch();
 try {
     if (cfg.paint) {
         await paint(browser);

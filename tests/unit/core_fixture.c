@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "evidence/snapshot_store.h"
 #include "supervisor/board.h"
+#include "supervisor/settle.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/switch.h"
 #include "supervisor/trap.h"

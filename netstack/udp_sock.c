@@ -1,182 +1,18 @@
-/* udp.c: UDP sockets over lwIP's raw API: datagrams queued per socket up to SO_RCVBUF,
- * sendto/recvfrom with addresses, connected UDP, broadcast only with SO_BROADCAST. */
-#include "ns.h"
+/* udp_sock.c: UDP sockets over lwIP's raw API: creation, bind/connect/names, options, readiness. */
+#include "udp.h"
 
 #include "lwip/netif.h"
-#include "lwip/pbuf.h"
-#include "lwip/udp.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-
-struct dgram {
-    struct dgram *next;
-    struct pbuf *p;
-    ip_addr_t from;
-    u16_t port;
-};
-
-struct usock {
-    struct nsock s; /* first: f->priv is also a struct nsock */
-    struct udp_pcb *pcb;
-    struct dgram *head, *tail;
-    size_t queued; /* bytes in the queue, against SO_RCVBUF */
-    unsigned connected : 1, rd_shut : 1, wr_shut : 1;
-    ip_addr_t src; /* connected: the source address the route gives (Linux's getsockname) */
-};
-
-/* The largest payload one datagram carries (65535 minus the IP and UDP headers). */
-#define UDP_MAX4 65507u
-#define UDP_MAX6 65527u
 
 static u8_t ip_type(const struct usock *u)
 {
     if (u->s.family == AF_INET)
         return IPADDR_TYPE_V4;
     return u->s.v6only ? IPADDR_TYPE_V6 : IPADDR_TYPE_ANY;
-}
-
-static void on_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
-                    u16_t port)
-{
-    (void)pcb;
-    struct usock *u = arg;
-    struct dgram *d = NULL;
-    /* A full queue drops, as Linux's does. */
-    if (u->rd_shut || u->queued + p->tot_len > (size_t)u->s.rcvbuf || !(d = kmalloc(sizeof *d))) {
-        pbuf_free(p);
-        return;
-    }
-    d->next = NULL;
-    d->p = p;
-    ip_addr_copy(d->from, *addr);
-    d->port = port;
-    if (u->tail)
-        u->tail->next = d;
-    else
-        u->head = d;
-    u->tail = d;
-    u->queued += p->tot_len;
-    ns_changed(u->s.file);
-}
-
-static void drop_first(struct usock *u)
-{
-    struct dgram *d = u->head;
-    u->head = d->next;
-    if (!u->head)
-        u->tail = NULL;
-    u->queued -= d->p->tot_len;
-    pbuf_free(d->p);
-    kfree(d);
-}
-
-static long u_recvmsg(struct file *f, struct msghdr *m, int flags)
-{
-    struct usock *u = f->priv;
-    if (flags & MSG_OOB)
-        return -EOPNOTSUPP;
-    int e = nsock_take_err(&u->s);
-    if (e)
-        return -e;
-    if (!u->head)
-        netstack_pump();
-    struct dgram *d = u->head;
-    if (!d)
-        return u->rd_shut ? 0 : -EAGAIN;
-    size_t total = d->p->tot_len, done = 0;
-    for (size_t i = 0; i < (size_t)m->msg_iovlen && done < total; i++) {
-        size_t n = m->msg_iov[i].iov_len < total - done ? m->msg_iov[i].iov_len : total - done;
-        pbuf_copy_partial(d->p, m->msg_iov[i].iov_base, (u16_t)n, (u16_t)done);
-        done += n;
-    }
-    if (m->msg_name) {
-        struct sockaddr_storage ss;
-        unsigned alen = ns_addr_out(u->s.family, &d->from, d->port, &ss);
-        sockaddr_out(m->msg_name, &m->msg_namelen, &ss, alen);
-    } else {
-        m->msg_namelen = 0;
-    }
-    m->msg_flags = done < total ? MSG_TRUNC : 0;
-    if (!(flags & MSG_PEEK))
-        drop_first(u);
-    return (long)((flags & MSG_TRUNC) ? total : done);
-}
-
-/* Linux refuses to send to a broadcast address without SO_BROADCAST. */
-static int is_broadcast(const ip_addr_t *ip)
-{
-    if (!IP_IS_V4(ip))
-        return 0;
-    if (ip4_addr_get_u32(ip_2_ip4(ip)) == IPADDR_BROADCAST)
-        return 1;
-    struct netif *n;
-    NETIF_FOREACH(n)
-    {
-        if (ip4_addr_isbroadcast(ip_2_ip4(ip), n))
-            return 1;
-    }
-    return 0;
-}
-
-static long u_sendmsg(struct file *f, const struct msghdr *m, int flags)
-{
-    struct usock *u = f->priv;
-    if (flags & MSG_OOB)
-        return -EOPNOTSUPP;
-    int e = nsock_take_err(&u->s);
-    if (e)
-        return -e;
-    if (u->wr_shut)
-        return -EPIPE;
-    ip_addr_t ip;
-    u16_t port = 0;
-    int to = m->msg_name && m->msg_namelen;
-    if (to) {
-        long r = ns_addr_in(u->s.family, m->msg_name, m->msg_namelen, &ip, &port);
-        if (r < 0)
-            return r;
-        if (port == 0)
-            return -EINVAL;
-        if (u->s.family == AF_INET6 && u->s.v6only && IP_IS_V4(&ip))
-            return -ENETUNREACH;
-        if (ip_addr_isany(&ip))
-            ip_addr_set_loopback(IP_IS_V6(&ip), &ip); /* "this host", as Linux */
-    } else if (!u->connected) {
-        return -EDESTADDRREQ;
-    } else {
-        ip_addr_copy(ip, u->pcb->remote_ip);
-    }
-    if (is_broadcast(&ip) && !u->s.broadcast)
-        return -EACCES;
-    size_t total = 0;
-    for (size_t i = 0; i < (size_t)m->msg_iovlen; i++)
-        total += m->msg_iov[i].iov_len;
-    if (total > (IP_IS_V6(&ip) ? UDP_MAX6 : UDP_MAX4))
-        return -EMSGSIZE;
-    struct pbuf *p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)total, PBUF_RAM);
-    if (!p)
-        return -ENOBUFS;
-    size_t done = 0;
-    for (size_t i = 0; i < (size_t)m->msg_iovlen; i++) {
-        size_t n = m->msg_iov[i].iov_len;
-        if (n)
-            pbuf_take_at(p, m->msg_iov[i].iov_base, (u16_t)n, (u16_t)done);
-        done += n;
-    }
-    u->pcb->tos = (u8_t)u->s.tos;
-    u->pcb->ttl = (u8_t)u->s.ttl;
-    if (u->s.broadcast)
-        ip_set_option(u->pcb, SOF_BROADCAST);
-    else
-        ip_reset_option(u->pcb, SOF_BROADCAST);
-    err_t err = to ? udp_sendto(u->pcb, p, &ip, port) : udp_send(u->pcb, p);
-    pbuf_free(p);
-    nic_flush_all();
-    return err == ERR_OK ? (long)total : -ns_errno(err);
 }
 
 static const ip_addr_t *bind_addr(const struct usock *u, const ip_addr_t *ip)
@@ -216,13 +52,9 @@ static long u_connect(struct file *f, const struct sockaddr *sa, unsigned len)
     }
     ip_addr_t ip;
     u16_t port;
-    long r = ns_addr_in(u->s.family, sa, len, &ip, &port);
+    long r = nsock_peer_addr(&u->s, sa, len, &ip, &port);
     if (r < 0)
         return r;
-    if (u->s.family == AF_INET6 && u->s.v6only && IP_IS_V4(&ip))
-        return -ENETUNREACH;
-    if (ip_addr_isany(&ip))
-        ip_addr_set_loopback(IP_IS_V6(&ip), &ip);
     /* Linux checks the route at connect time (getaddrinfo's AI_ADDRCONFIG relies on it) and
      * getsockname then shows the source address it implies. */
     struct netif *out = ip_route(IP_IS_V6(&ip) ? IP6_ADDR_ANY : IP4_ADDR_ANY, &ip);
@@ -311,20 +143,6 @@ static long u_setsockopt(struct file *f, int level, int opt, const void *val, un
     return nsock_setopt(&u->s, id, val, len);
 }
 
-static long u_read(struct file *f, void *buf, size_t len)
-{
-    struct iovec v = {.iov_base = buf, .iov_len = len};
-    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
-    return u_recvmsg(f, &m, 0);
-}
-
-static long u_write(struct file *f, const void *buf, size_t len)
-{
-    struct iovec v = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
-    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
-    return u_sendmsg(f, &m, 0);
-}
-
 static unsigned u_poll(struct file *f)
 {
     struct usock *u = f->priv;
@@ -361,7 +179,7 @@ static void u_release(struct file *f)
     struct usock *u = f->priv;
     udp_remove(u->pcb);
     while (u->head)
-        drop_first(u);
+        usock_drop_first(u);
     nsock_count--;
     kfree(u);
 }
@@ -374,15 +192,15 @@ static const struct sock_ops udp_sock_ops = {
     .getpeername = u_getpeername,
     .bind = u_bind,
     .connect = u_connect,
-    .sendmsg = u_sendmsg,
-    .recvmsg = u_recvmsg,
+    .sendmsg = usock_sendmsg,
+    .recvmsg = usock_recvmsg,
     .timeout = nsock_timeout,
 };
 
 static const struct file_ops udp_file_ops = {
     .kind = "udp socket",
-    .read = u_read,
-    .write = u_write,
+    .read = usock_read,
+    .write = usock_write,
     .stat = nsock_stat,
     .ioctl = u_ioctl,
     .poll = u_poll,
@@ -408,7 +226,7 @@ long udp_sock_create(int family, struct file **out)
         return -ENOBUFS;
     }
     u->s.file = f;
-    udp_recv(u->pcb, on_recv, u);
+    udp_recv(u->pcb, usock_on_recv, u);
     *out = f;
     return 0;
 }
