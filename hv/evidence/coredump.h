@@ -16,7 +16,7 @@ struct core_vcpu {
 
 /*
  * One guest-physical RAM range and where the monitor maps it. host must be page-aligned and
- * map anonymous or shmem/memfd memory (MAP_SHARED|MAP_ANONYMOUS in Vigil): pages mincore()
+ * map anonymous or shmem/memfd memory (MAP_PRIVATE|MAP_ANONYMOUS in Vigil): pages mincore()
  * reports non-resident are taken as zero, which only holds for such memory without swap.
  */
 struct core_mem_range {

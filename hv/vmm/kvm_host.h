@@ -17,7 +17,8 @@ struct kvm_host {
     uint32_t msrs[KVM_HOST_MAX_MSRS]; /* MSRs the control structure saves */
     uint32_t nmsrs;
     bool cap_xsave, cap_xcrs, cap_debugregs, cap_irqchip, cap_readonly_mem, cap_vcpu_events;
-    uint32_t sync_regs; /* KVM_CAP_SYNC_REGS: KVM_SYNC_X86_* fields KVM_RUN can copy out */
+    bool cap_tsc_deadline; /* the in-kernel LAPIC emulates the TSC-deadline timer mode */
+    uint32_t sync_regs;    /* KVM_CAP_SYNC_REGS: KVM_SYNC_X86_* fields KVM_RUN can copy out */
 };
 
 /* Opens /dev/kvm and checks what hv needs; returns -1 with a message naming

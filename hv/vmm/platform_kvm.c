@@ -86,6 +86,7 @@ int kvm_host_open(struct kvm_host *k, char *err, size_t errlen)
     k->cap_irqchip = has_cap(k->fd, KVM_CAP_IRQCHIP);
     k->cap_readonly_mem = has_cap(k->fd, KVM_CAP_READONLY_MEM);
     k->cap_vcpu_events = has_cap(k->fd, KVM_CAP_VCPU_EVENTS);
+    k->cap_tsc_deadline = has_cap(k->fd, KVM_CAP_TSC_DEADLINE_TIMER);
     int sync = ioctl(k->fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
     k->sync_regs = sync > 0 ? (uint32_t)sync : 0;
     k->run_size = ioctl(k->fd, KVM_GET_VCPU_MMAP_SIZE, 0);

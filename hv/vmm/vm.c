@@ -41,7 +41,7 @@ static int create_vcpu(struct vm *vm, uint32_t index, char *err, size_t errlen)
     if (leaf1)
         leaf1->ebx = (leaf1->ebx & 0x00ffffffu) | (index << 24);
     if (vm->cfg.kernel)
-        vm_linux_cpuid(cpuid, index);
+        vm_linux_cpuid(cpuid, index, vm->irqchip && k->cap_tsc_deadline);
     int rc = p->set_cpuid(v, cpuid);
     free(cpuid);
     if (rc < 0) {
@@ -116,8 +116,10 @@ static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
     pthread_mutex_lock(&vm->irq_lock); /* a new irqchip: every line low, none driven yet */
     vm->irq_levels = vm->irq_driven = 0;
     pthread_mutex_unlock(&vm->irq_lock);
+    /* Private: nothing shares guest RAM with another process (hv never forks), and only private
+     * anonymous memory gets transparent huge pages where hosts default shmem THP to "never". */
     vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (vm->mem == MAP_FAILED) {
         vm->mem = NULL;
         snprintf(err, errlen, "cannot map %llu MiB of guest RAM: %s",
@@ -125,6 +127,12 @@ static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
         return -1;
     }
     madvise(vm->mem, vm->mem_size, MADV_DONTDUMP);
+    /* A Linux guest touches most of its RAM and runs with paging on: 2 MiB host pages let KVM
+     * map it with 2 MiB nested pages, many fewer faults and TLB misses (in the nested machine
+     * each one is emulated).  hv's own guests touch little and would only grow (their sparse
+     * cores too), so they keep 4 KiB pages even where THP is "always", as with shared memory
+     * before.  Advice only: a host without THP maps 4 KiB pages. */
+    madvise(vm->mem, vm->mem_size, vm->cfg.kernel ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
     struct policy_params pp;
     policy_get_params(&hv->policy, &pp);
     if (!atomic_load(&hv->traps_armed))

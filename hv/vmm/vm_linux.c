@@ -11,12 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define APIC_LVT0        0x350
-#define APIC_LVT1        0x360
-#define APIC_MODE_NMI    0x4u
-#define APIC_MODE_EXTINT 0x7u
-#define CPUID_HYPERVISOR (1u << 31)
-#define CPUID_XSAVE      (1u << 26)
+#define APIC_LVT0          0x350
+#define APIC_LVT1          0x360
+#define APIC_MODE_NMI      0x4u
+#define APIC_MODE_EXTINT   0x7u
+#define CPUID_HYPERVISOR   (1u << 31)
+#define CPUID_XSAVE        (1u << 26)
+#define CPUID_TSC_DEADLINE (1u << 24)
 
 int vm_linux_load(struct vm *vm, char *err, size_t errlen)
 {
@@ -64,11 +65,16 @@ out:
     return rc;
 }
 
-void vm_linux_cpuid(struct kvm_cpuid2 *cpuid, uint32_t index)
+void vm_linux_cpuid(struct kvm_cpuid2 *cpuid, uint32_t index, bool tsc_deadline)
 {
     struct kvm_cpuid_entry2 *leaf1 = cpuid_find(cpuid, 1, 0);
     if (leaf1)
         leaf1->ecx |= CPUID_HYPERVISOR;
+    /* KVM_GET_SUPPORTED_CPUID leaves the TSC-deadline bit to user space, which sets it when the
+     * in-kernel LAPIC emulates that mode (as QEMU does).  With it Linux programs the deadline
+     * timer and skips calibrating the LAPIC timer against the PIT at boot. */
+    if (leaf1 && tsc_deadline)
+        leaf1->ecx |= CPUID_TSC_DEADLINE;
     /* No XSAVE: with it, Debian 6.1's user space dies at its first signal ("bad frame in
      * rt_sigreturn": XRSTOR of the signal frame faults) in the nested machine; with FXSAVE it
      * runs.  Why is not known yet (docs/linux-guest.md, "Not yet"); it costs the guest AVX. */

@@ -112,3 +112,11 @@ def symbol(map_path, name):
         if f[2] == name:
             return int(f[0], 16)
     raise KeyError(name)
+
+
+def symbol_range(map_path, name):
+    """[start, end) of `name` in System.map: from its address up to the next higher one (text
+    symbols have no sizes there; the next symbol bounds it)."""
+    addrs = sorted({int(l.split()[0], 16) for l in Path(map_path).read_text().splitlines()})
+    start = symbol(map_path, name)
+    return start, next((a for a in addrs if a > start), start + 1)
