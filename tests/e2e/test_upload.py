@@ -113,6 +113,9 @@ def sel_messages(a):
 
 
 def take(hv):
+    # --autostart-guest starts the guest after the service VM: until then there is nothing to
+    # capture (EBUSY), which a loaded machine showed.
+    hv.wait_for(lambda: hv.vm("guest")["state"] != "created", what="the guest started")
     return hv.snapshot("guest")["snapshot"]["id"]
 
 
