@@ -16,6 +16,7 @@ line.  Where KVM runs natively every boot should pass; the nested machine is whe
 measures something.
 """
 import argparse
+import bisect
 import json
 import os
 import socket
@@ -30,7 +31,7 @@ import platform_info
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT / "tests" / "e2e"))
-from linux_guest import MARKER, build_initramfs, guest_modules, kernel_path, system_map  # noqa: E402
+from linux_guest import MARKER, build_initramfs, guest_modules, kernel_path, map_symbols, system_map  # noqa: E402
 
 # What tests/e2e/test_linux.py boots with.
 APPEND = "console=ttyS0 nokaslr quiet cryptomgr.notests mitigations=off"
@@ -41,19 +42,11 @@ class Symbols:
     """Kernel addresses to names, from a System.map (nokaslr: the map's addresses are the guest's)."""
 
     def __init__(self, path):
-        self.addrs, self.names = [], []
-        if path:
-            for line in Path(path).read_text().splitlines():
-                f = line.split()
-                if len(f) == 3 and f[1] in "tTwW":
-                    self.addrs.append(int(f[0], 16))
-                    self.names.append(f[2])
-            order = sorted(range(len(self.addrs)), key=self.addrs.__getitem__)
-            self.addrs = [self.addrs[i] for i in order]
-            self.names = [self.names[i] for i in order]
+        text = sorted((a, n) for a, t, n in map_symbols(path) if t in "tTwW") if path else []
+        self.addrs = [a for a, _ in text]
+        self.names = [n for _, n in text]
 
     def name(self, addr):
-        import bisect
         i = bisect.bisect_right(self.addrs, addr) - 1
         if i < 0 or addr < 0xffffffff80000000:
             return f"{addr:#x}"

@@ -105,18 +105,23 @@ def system_map(kernel, dest):
     return Path(dest)
 
 
-def symbol(map_path, name):
-    """The address System.map gives `name`."""
-    for l in Path(map_path).read_text().splitlines():
-        f = l.split()
-        if f[2] == name:
-            return int(f[0], 16)
+def map_symbols(map_path):
+    """[(address, type, name)] of a System.map, in its (address) order."""
+    return [(int(f[0], 16), f[1], f[2]) for f in (l.split() for l in Path(map_path).read_text().splitlines())
+            if len(f) == 3]
+
+
+def symbol(map_path, name, syms=None):
+    """The address System.map gives `name` (syms: its map_symbols(), if already read)."""
+    for addr, _, n in syms or map_symbols(map_path):
+        if n == name:
+            return addr
     raise KeyError(name)
 
 
 def symbol_range(map_path, name):
     """[start, end) of `name` in System.map: from its address up to the next higher one (text
     symbols have no sizes there; the next symbol bounds it)."""
-    addrs = sorted({int(l.split()[0], 16) for l in Path(map_path).read_text().splitlines()})
-    start = symbol(map_path, name)
-    return start, next((a for a in addrs if a > start), start + 1)
+    syms = map_symbols(map_path)
+    start = symbol(map_path, name, syms)
+    return start, min((a for a, _, _ in syms if a > start), default=start + 1)
