@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 # What /init writes on each output port after the command: the pumps answer with an ack file.
+FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/share/seabios", "/usr/lib/ipxe/qemu")
 END_MARKER = b"\0vigil-kvm: end of stream\0"
 
 
@@ -65,7 +66,10 @@ class Machine:
 
     def qemu_argv(self, shares):
         a = self.args
-        argv = [self.qemu, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        # Debian's firmware folders (its QEMU's built-in search path), named for our own build of
+        # it (scripts/kvm-machine/qemu.sh), which looks for them next to its binary.
+        argv = [self.qemu] + [a for d in FIRMWARE_DIRS if Path(d).is_dir() for a in ("-L", d)]
+        argv += ["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                 "-machine", "q35", "-accel", f"tcg,thread={a.tcg_thread},tb-size=512",
                 "-cpu", a.cpu_model, "-smp", str(a.cpus), "-m", str(a.mem),
                 "-kernel", str(self.kit / "vmlinuz"), "-initrd", str(self.kit / "initramfs.gz"),
