@@ -32,7 +32,8 @@ static void cmd_help(void)
         "  halt [N]        stop this guest with status N\n"
         "  fill N          write a pattern over N MiB of free RAM (dense memory for snapshots)\n"
         "  crash MODE      panic (pvpanic), panic-hc (panic hypercall), ud2 (an invalid\n"
-        "                  opcode, which the exception handlers report), stack (a stack\n"
+        "                  opcode, which the exception handlers report), int3 (likewise,\n"
+        "                  a breakpoint instruction), stack (a stack\n"
         "                  overflow into an unmapped page, reported from an IST stack),\n"
         "                  triple (handlers removed first: a genuine triple fault),\n"
         "                  write [ADDR] (wild write into this guest's own code, or to ADDR:\n"
@@ -82,6 +83,11 @@ static void cmd_crash(const char *mode)
     } else if (!strncmp(mode, "ud2", 4)) {
         rt_puts("crash: invalid opcode (ud2)\n");
         __asm__ volatile("ud2");
+    } else if (!strncmp(mode, "int3", 5)) {
+        /* The guest's own breakpoint: its #BP handler reports it, even while a debugger has
+         * software breakpoints armed (hv's GDB stub hands such an int3 back). */
+        rt_puts("crash: breakpoint (int3)\n");
+        __asm__ volatile("int3");
     } else if (!strncmp(mode, "stack", 6)) {
         /* What a runaway recursion does when it reaches its guard page: the stack pointer
          * sits on top of an unmapped page (page 0) and the next push faults.  The CPU cannot

@@ -35,6 +35,7 @@ bool gdbstub_debug_exit(struct vcpu *v, const struct kvm_debug_exit_arch *d)
         g->exit_pending = true;
         g->exit_thread = (int)v->index + 1;
         g->exit_exception = d->exception;
+        g->exit_pc = d->pc;
     }
     pthread_mutex_unlock(&g->mu);
     /* Park at once, so the guest goes no further; the stub thread then pauses the whole VM. */
@@ -106,13 +107,19 @@ static void new_client(struct gdbstub *g, int lfd)
     log_info("gdb: client attached to %s (%s)", g->vm->name, vm_state_name(vm_get_state(g->vm)));
 }
 
-/* A vCPU reported a debug exit: stop the VM, and tell gdb, or, with no one waiting, let it go. */
-static void debug_stop(struct gdbstub *g, int thread)
+/* A vCPU reported a debug exit: stop the VM, and tell gdb, or, with no one waiting, let it go.
+ * A #BP at none of gdb's breakpoints is the guest's own: it gets it back and runs on, armed. */
+static void debug_stop(struct gdbstub *g, int thread, uint32_t exception, uint64_t pc)
 {
     char err[256];
     bool ran = vm_get_state(g->vm) == VM_RUNNING;
     if (ran && hv_pause(g->hv, g->vm, err, sizeof err) < 0)
         log_warn("gdb: stopping %s after a debug exit: %s", g->vm->name, err);
+    if (ran && exception == BP_VECTOR && !gdb_has_sw_bp(&g->sess, pc) &&
+        gdbstub_give_back_int3(g, thread, pc) >= 0) {
+        resume_if_ours(g, true);
+        return;
+    }
     gdbstub_disarm(g);
     if (g->client_fd >= 0 && g->sess.running) {
         g->resume_on_detach = true;
@@ -151,12 +158,14 @@ static void *stub_thread(void *arg)
         pthread_mutex_lock(&g->mu);
         bool stopping = g->stopping, exited = g->exit_pending;
         int thread = g->exit_thread;
+        uint32_t exception = g->exit_exception;
+        uint64_t pc = g->exit_pc;
         g->exit_pending = false;
         pthread_mutex_unlock(&g->mu);
         if (stopping)
             break;
         if (exited)
-            debug_stop(g, thread);
+            debug_stop(g, thread, exception, pc);
         for (int i = 1; i <= 2; i++)
             if (p[i].revents & POLLIN)
                 new_client(g, p[i].fd);

@@ -26,6 +26,7 @@ struct gdbstub {
     bool exit_pending, stopping;
     int exit_thread; /* 1-based */
     uint32_t exit_exception;
+    uint64_t exit_pc; /* linear address of the exit (a #BP's int3) */
 
     /* The stub thread's own. */
     int client_fd;
@@ -40,6 +41,10 @@ struct gdbstub {
 void gdbstub_target_init(struct gdbstub *g);
 /* Clears KVM_SET_GUEST_DEBUG on every vCPU (the VM is stopped). */
 void gdbstub_disarm(struct gdbstub *g);
+/* A #BP at `pc` that is none of gdb's breakpoints: if the byte there is an int3, it is the
+ * guest's own (Linux patches its text with them) and is injected back into the stopped vCPU, as
+ * if no debugger were there (1); 0 if there is no int3 there any more; -1 if not stopped. */
+int gdbstub_give_back_int3(struct gdbstub *g, int thread, uint64_t pc);
 /* Whether the VM is stopped so that its state can be read. */
 bool gdbstub_vm_stopped(struct vm *vm);
 

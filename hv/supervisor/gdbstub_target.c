@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #define DR7_RESERVED_1 (1ull << 10) /* reads as 1 */
+#define INT3_OPCODE    0xcc
 
 bool gdbstub_vm_stopped(struct vm *vm)
 {
@@ -150,6 +151,39 @@ static long write_mem(void *ctx, int thread, uint64_t addr, const void *buf, siz
     }
     pthread_mutex_unlock(&g->hv->switch_lock);
     return done ? (long)done : -1;
+}
+
+int gdbstub_give_back_int3(struct gdbstub *g, int thread, uint64_t pc)
+{
+    struct pagewalk_ctx c;
+    uint8_t byte = 0;
+    size_t got = 0;
+    int rc = -1;
+    pthread_mutex_lock(&g->hv->switch_lock);
+    struct vcpu *v = walk_ctx(g, thread, &c) ? &g->vm->vcpus[thread - 1] : NULL;
+    if (v) {
+        pagewalk_read_virt(&c, pc, &byte, 1, &got, NULL);
+        rc = got == 1 && byte == INT3_OPCODE;
+        pthread_mutex_lock(&g->vm->lock);
+        if (rc == 1 && v->state.has_events) {
+            /* Injected as KVM reported it: RIP at the int3, which KVM steps over as it delivers
+             * the soft exception through the guest's IDT. */
+            struct kvm_vcpu_events *e = &v->state.events;
+            e->exception.injected = 1;
+            e->exception.nr = BP_VECTOR;
+            e->exception.has_error_code = 0;
+            e->exception.error_code = 0;
+            v->state_dirty = true;
+        } else if (rc == 1) {
+            rc = -1; /* no KVM_SET_VCPU_EVENTS: it cannot be given back */
+        }
+        pthread_mutex_unlock(&g->vm->lock);
+    }
+    pthread_mutex_unlock(&g->hv->switch_lock);
+    if (rc == 1)
+        log_info("gdb: %s/%d: the guest's own int3 at %#llx given back to it", g->vm->name, thread,
+                 (unsigned long long)pc);
+    return rc;
 }
 
 /* PVM accepts KVM_SET_GUEST_DEBUG but hands the #DB or #BP to the guest, which then crashes
