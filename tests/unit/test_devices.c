@@ -273,7 +273,7 @@ static void test_model_ports(void **state)
     assert_int_equal(devices_model_ports(models, 2, out, 1), 2); /* counted, not written */
 }
 
-/* hv's board: its devices fit one table, and reserve what test_policy.c assumes. */
+/* hv's board: its devices fit one table, and reserve what policy_fixture.h assumes. */
 static void test_board(void **state)
 {
     (void)state;
