@@ -30,7 +30,8 @@ def gdb_at(sock, *commands):
 @needs_fast_cpl0
 @needs_breakpoints
 @pytest.mark.skipif(not GDB, reason="no gdb (scripts/deps.sh installs it)")
-def test_gdb_breaks_in_a_frozen_linux_guest_steps_and_lets_it_run_on(start_hv, kernel, initrd, tmp_path):
+@pytest.mark.parametrize("kind", ["break", "hbreak"])  # an int3 in its text, or DR0
+def test_gdb_breaks_in_a_frozen_linux_guest_steps_and_lets_it_run_on(start_hv, kernel, initrd, tmp_path, kind):
     smap = system_map(kernel, tmp_path / "System.map")
     if smap is None:
         pytest.skip("no System.map for this kernel (only the nested machine's own kernel has one: "
@@ -49,7 +50,7 @@ def test_gdb_breaks_in_a_frozen_linux_guest_steps_and_lets_it_run_on(start_hv, k
 
     # gdb reads the frozen guest, plants the breakpoint and continues it (a switch to the guest);
     # then waits for the hit, steps three instructions and continues for good.
-    p = gdb_at(sock, "info registers rip", f"x/s {banner:#x}", f"break *{bp:#x}", "continue",
+    p = gdb_at(sock, "info registers rip", f"x/s {banner:#x}", f"{kind} *{bp:#x}", "continue",
                "info registers rip", "stepi", "info registers rip", "stepi", "info registers rip",
                "stepi", "info registers rip", "delete", "continue")
     try:
@@ -65,7 +66,7 @@ def test_gdb_breaks_in_a_frozen_linux_guest_steps_and_lets_it_run_on(start_hv, k
     assert len(r) == 5, out
     assert r[0] == frozen_rip, out  # the registers gdb reads are the frozen vCPU's
     assert version in out.replace("\\n", ""), out  # the kernel's banner through its page tables
-    assert re.search(r"reakpoint 1, 0x0*%x" % bp, out), out  # the breakpoint hit...
+    assert re.search(r"reakpoint 1, 0x0*%x" % bp, out), out  # the breakpoint hit... (Hardware b...)
     assert r[1] == bp, out  # ...at its address, not past the int3
     assert len(set(r[1:])) == 4 and all(0xffffffff80000000 <= x for x in r[1:]), out  # 3 steps in kernel text
     # gdb gone: the guest keeps running and takes input; the int3 is out of its text.
