@@ -294,7 +294,7 @@ int main(int argc, char **argv)
     watchdog_stop(hv);
     ctl_server_close(ctl);
     gdbstub_stop_all(hv); /* its threads pause and resume VMs: gone before the VMs are */
-    if (hv->spare_service && !hv->service)
+    if (hv->spare_service && !hv->service && snapshot_wait(hv->spare_service, 120000))
         vm_destroy(hv->spare_service); /* detached: not in vms[] any more */
     /* From here on no event wakes the service VM: its struct goes below. */
     pthread_mutex_lock(&hv->switch_lock);

@@ -120,7 +120,16 @@ static void *writer(void *arg)
                                    .evidence = j->evidence};
     struct snapshot_info info;
     char err[256];
-    if (snapshot_store_write(j->hv->snapshots, &req, &info, err, sizeof err) < 0) {
+    int written = snapshot_store_write(j->hv->snapshots, &req, &info, err, sizeof err);
+    /* The RAM is no longer read: the VM may run again before the SEL entry and the job say the
+     * snapshot is done (a client acting on them finds it free).  hv and the VM stay alive until
+     * snapshot_writers drops below. */
+    pthread_mutex_lock(&vm->lock);
+    vm->snapshot_busy = false;
+    hv_wake_main_loop(j->hv);
+    pthread_cond_broadcast(&vm->cond);
+    pthread_mutex_unlock(&vm->lock);
+    if (written < 0) {
         hv_event(j->hv, SEL_WARNING, SEL_T_SNAPSHOT, vm, "snapshot failed: %s", err);
         jobs_finish(&j->hv->jobs, j->job_id, NULL, err, now_ns());
     } else {
@@ -141,7 +150,7 @@ static void *writer(void *arg)
     struct hv *hv = j->hv;
     free(j);
     pthread_mutex_lock(&vm->lock);
-    vm->snapshot_busy = false;
+    vm->snapshot_writers--;
     /* The main loop finishes what waited for the writer (snapshot_hold, reset_pending).  Woken
      * under the lock: whoever sees the writer done may free hv and the VM (hv's exit). */
     hv_wake_main_loop(hv);
@@ -198,6 +207,7 @@ int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t s
         return -1;
     }
     vm->snapshot_busy = true;
+    vm->snapshot_writers++;
     pthread_mutex_unlock(&vm->lock);
     j->hv = hv;
     j->vm = vm;
@@ -219,6 +229,7 @@ int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t s
         free(j);
         pthread_mutex_lock(&vm->lock);
         vm->snapshot_busy = false;
+        vm->snapshot_writers--;
         pthread_mutex_unlock(&vm->lock);
         return -1;
     }
@@ -243,9 +254,9 @@ bool snapshot_wait(struct vm *vm, int timeout_ms)
         hv_deadline_ns((uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u);
     pthread_mutex_lock(&vm->lock);
     int rc = 0;
-    while (vm->snapshot_busy && rc != ETIMEDOUT)
+    while ((vm->snapshot_busy || vm->snapshot_writers) && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline);
-    bool done = !vm->snapshot_busy;
+    bool done = !vm->snapshot_busy && !vm->snapshot_writers;
     pthread_mutex_unlock(&vm->lock);
     return done;
 }

@@ -14,8 +14,9 @@ int snapshot_begin(struct hv *hv, struct vm *vm, const char *trigger, uint64_t s
 
 /* Whether a writer is reading vm's RAM now (the VM may not run, nor be reset). */
 bool snapshot_busy(struct vm *vm);
-/* Waits up to timeout_ms for vm's snapshot writer; returns false if still busy.  Blocks: for
- * hv's exit, never for the main loop while it serves. */
+/* Waits up to timeout_ms for vm's snapshot writers to be gone (its RAM free is not enough: a
+ * writer still announces its snapshot); returns false if one is still there.  Blocks: for hv's
+ * exit, never for the main loop while it serves. */
 bool snapshot_wait(struct vm *vm, int timeout_ms);
 
 /* The exception and interrupt state of the crashed vCPU's control structure (vCPU 0's

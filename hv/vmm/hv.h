@@ -163,7 +163,7 @@ struct vm {
     pthread_mutex_t irq_lock;
     uint32_t irq_levels, irq_driven;
 
-    /* lock guards the fields from state to snapshot_busy; state changes under switch_lock too,
+    /* lock guards the fields from state to snapshot_writers; state changes under switch_lock too,
      * so either lock reads it (vm_get_state() outside both). */
     pthread_mutex_t lock; /* "Locks" in docs/hv-layout.md */
     pthread_cond_t cond;
@@ -178,6 +178,7 @@ struct vm {
     uint64_t req_ns;           /* when the pending request was made */
     _Atomic bool nmi_pending;  /* inject an NMI when the guest can take it */
     bool snapshot_busy;        /* under lock: a writer thread is reading its RAM */
+    uint32_t snapshot_writers; /* under lock: writer threads alive (hv's exit waits for 0) */
     char last_snapshot[64];    /* id of the last snapshot written */
     uint64_t halt_status;
     uint64_t boot_ns, state_ns; /* when booted (names the boot), when the state last changed */
