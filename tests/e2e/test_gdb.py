@@ -31,9 +31,10 @@ def start(start_hv):
     return hv, r["socket"]
 
 
-def gdb(sock, *commands, timeout=60):
-    args = [GDB, "-nx", "-batch", str(DEMO), "-ex", "set pagination off", "-ex", f"target remote {sock}"]
-    for c in commands:
+def gdb(sock, *commands, elf=DEMO, setup=()):
+    """gdb in batch mode on `elf` (None: no file; then `setup` names the architecture)."""
+    args = [GDB, "-nx", "-batch"] + ([str(elf)] if elf else []) + ["-ex", "set pagination off"]
+    for c in (*setup, f"target remote {sock}", *commands):
         args += ["-ex", c]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

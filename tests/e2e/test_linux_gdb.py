@@ -2,29 +2,16 @@
 kernel memory, a breakpoint at a System.map address that hits, three single steps, and the guest
 running on (docs/gdb-stub.md, docs/linux-guest.md)."""
 import re
-import shutil
-import subprocess
 
 import pytest
 
 from linux_guest import MARKER, symbol, system_map
-from test_gdb import needs_breakpoints, peek, rips
+from test_gdb import GDB, gdb, needs_breakpoints, peek, rips
 from test_linux import APPEND, initrd, kernel, needs_fast_cpl0  # noqa: F401 (fixtures)
 from vigil import guest, scaled
 
-GDB = shutil.which("gdb")
 # A kernel function the guest runs only when asked: busybox `uname` makes the newuname system call.
 BREAK_AT = "__x64_sys_newuname"
-
-
-def gdb_at(sock, *commands):
-    """gdb with no vmlinux (Debian's with DWARF is the 859 MB -dbg package): raw addresses."""
-    args = [GDB, "-nx", "-batch", "-ex", "set pagination off", "-ex", "set print elements 0",
-            "-ex", "set architecture i386:x86-64",
-            "-ex", f"target remote {sock}"]
-    for c in commands:
-        args += ["-ex", c]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 @needs_fast_cpl0
@@ -50,9 +37,11 @@ def test_gdb_breaks_in_a_frozen_linux_guest_steps_and_lets_it_run_on(start_hv, k
 
     # gdb reads the frozen guest, plants the breakpoint and continues it (a switch to the guest);
     # then waits for the hit, steps three instructions and continues for good.
-    p = gdb_at(sock, "info registers rip", f"x/s {banner:#x}", f"{kind} *{bp:#x}", "continue",
+    # No vmlinux (Debian's with DWARF is the 859 MB -dbg package): raw addresses.
+    p = gdb(sock, "info registers rip", f"x/s {banner:#x}", f"{kind} *{bp:#x}", "continue",
                "info registers rip", "stepi", "info registers rip", "stepi", "info registers rip",
-               "stepi", "info registers rip", "delete", "continue")
+               "stepi", "info registers rip", "delete", "continue", elf=None,
+               setup=("set print elements 0", "set architecture i386:x86-64"))
     try:
         hv.wait_for(lambda: hv.vm("guest")["state"] == "running" and hv.status()["foreground"] == "guest",
                     timeout=scaled(60), what="the guest switched to by gdb's continue")
